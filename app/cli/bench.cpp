@@ -1,0 +1,91 @@
+// `deltatune bench load MODEL`: load time from the page cache against `cat FILES > /dev/null` on the
+// same files, interleaved in one run, medians reported. The figure of merit is the ratio.
+#include "cli.h"
+
+#include "core/error.h"
+#include "io/checkpoint.h"
+#include "models/loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace dt::cli {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double time_cat(const std::vector<std::string>& files) {
+    std::vector<char*> argv;
+    std::string cat = "cat";
+    argv.push_back(cat.data());
+    std::vector<std::string> copies = files;
+    for (auto& f : copies) argv.push_back(f.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    auto t0 = std::chrono::steady_clock::now();
+    pid_t pid = 0;
+    if (posix_spawnp(&pid, "cat", &fa, nullptr, argv.data(), environ) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        throw Error("cannot run cat", "bench");
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    const double dt = seconds_since(t0);
+    posix_spawn_file_actions_destroy(&fa);
+    return dt;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+}  // namespace
+
+int cmd_bench(const Args& a) {
+    if (a.positional.size() != 2 || a.positional[0] != "load")
+        throw Error("usage: deltatune bench load MODEL_DIR [--runs N]", "bench");
+    const std::string dir = a.positional[1];
+    const int runs = std::max(1, a.int_value("--runs", 7));
+    std::vector<std::string> files;
+    {
+        WeightSet w = WeightSet::open_folder(dir);
+        for (const auto& f : w.files()) files.push_back(f->path());
+    }
+    files.push_back(dir + "/config.json");
+    std::uint64_t bytes = 0;
+    { bytes = WeightSet::open_folder(dir).total_file_bytes(); }
+    load_model(dir);  // warm the page cache
+    time_cat(files);
+    std::vector<double> t_load, t_cat;
+    for (int r = 0; r < runs; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        auto m = load_model(dir);
+        t_load.push_back(seconds_since(t0));
+        t_cat.push_back(time_cat(files));
+    }
+    const double ml = median(t_load), mc = median(t_cat);
+    std::printf("model: %s (%.1f MiB of weights, %zu file(s))\n", dir.c_str(), bytes / 1048576.0, files.size() - 1);
+    std::printf("runs: %d, interleaved\n", runs);
+    std::printf("load  median %8.1f ms  (min %.1f, max %.1f)  %.0f MiB/s\n", ml * 1e3,
+                *std::min_element(t_load.begin(), t_load.end()) * 1e3,
+                *std::max_element(t_load.begin(), t_load.end()) * 1e3, bytes / 1048576.0 / ml);
+    std::printf("cat   median %8.1f ms  (min %.1f, max %.1f)  %.0f MiB/s\n", mc * 1e3,
+                *std::min_element(t_cat.begin(), t_cat.end()) * 1e3,
+                *std::max_element(t_cat.begin(), t_cat.end()) * 1e3, bytes / 1048576.0 / mc);
+    std::printf("ratio load/cat: %.2f (goal <= 1.5)\n", ml / mc);
+    return 0;
+}
+
+}  // namespace dt::cli

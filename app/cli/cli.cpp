@@ -1,0 +1,121 @@
+#include "cli.h"
+
+#include "core/error.h"
+#include "core/threads.h"
+#include "core/torch_compat.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace dt::cli {
+
+static const char* kUsage =
+    "usage: deltatune [--threads N] COMMAND ...\n"
+    "\n"
+    "commands:\n"
+    "  inspect MODEL [--json]                       module tree with parameter counts, dtypes, bytes\n"
+    "  select MODEL (--targets NAME... | --regex RE | --all-linear)\n"
+    "         [--exclude NAME... | --exclude-regex RE] [--layers N...] [--layers-pattern P]\n"
+    "         [--linear-only] [--json]                 module paths matched with PEFT's rules\n"
+    "  forward MODEL --input IN.safetensors --output OUT.safetensors\n"
+    "                                               one eval-mode float32 forward pass\n"
+    "  init BUILTIN OUT_DIR [--seed N]              write a built-in model as a model folder\n"
+    "  bench load MODEL [--runs N]                  load throughput vs. reading the files with cat\n"
+    "\n"
+    "MODEL is a Hugging Face model folder (config.json + model.safetensors or shards) or a built-in:\n"
+    "tiny-bert, bert-base-shape (random weights, --seed N).\n"
+    "Threads: --threads N, else DELTATUNE_THREADS, else every core.\n";
+
+bool Args::has(const std::string& f) const {
+    for (const auto& kv : flags)
+        if (kv.first == f) return true;
+    return false;
+}
+
+std::vector<std::string> Args::values(const std::string& f) const {
+    std::vector<std::string> out;
+    for (const auto& kv : flags)
+        if (kv.first == f) out.insert(out.end(), kv.second.begin(), kv.second.end());
+    return out;
+}
+
+std::string Args::value(const std::string& f, const std::string& fallback) const {
+    auto v = values(f);
+    return v.empty() ? fallback : v.back();
+}
+
+int Args::int_value(const std::string& f, int fallback) const {
+    if (!has(f)) return fallback;
+    const std::string v = value(f);
+    char* end = nullptr;
+    long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0') throw Error("expected an integer, got '" + v + "'", f);
+    return static_cast<int>(n);
+}
+
+Args parse_args(const std::vector<std::string>& args, const std::vector<std::string>& known,
+                const std::vector<std::string>& switches) {
+    Args a;
+    auto in = [](const std::vector<std::string>& v, const std::string& s) {
+        for (const auto& x : v)
+            if (x == s) return true;
+        return false;
+    };
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& s = args[i];
+        if (s.rfind("--", 0) == 0 && s.size() > 2) {
+            if (in(switches, s)) {
+                a.flags.push_back({s, {}});
+            } else if (in(known, s)) {
+                std::vector<std::string> vals;
+                while (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) vals.push_back(args[++i]);
+                if (vals.empty()) throw Error("option needs a value", s);
+                a.flags.push_back({s, vals});
+            } else {
+                throw Error("unknown option", s, "run 'deltatune --help'");
+            }
+        } else {
+            a.positional.push_back(s);
+        }
+    }
+    return a;
+}
+
+int run(const std::vector<std::string>& all) {
+    std::vector<std::string> args;
+    int threads = 0;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        if (all[i] == "--threads") {
+            if (i + 1 >= all.size()) throw Error("option needs a value", "--threads");
+            char* end = nullptr;
+            long n = std::strtol(all[i + 1].c_str(), &end, 10);
+            if (*end != '\0' || n <= 0) throw Error("expected a positive integer, got '" + all[i + 1] + "'", "--threads");
+            threads = static_cast<int>(n);
+            ++i;
+        } else {
+            args.push_back(all[i]);
+        }
+    }
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        std::fputs(kUsage, args.empty() ? stderr : stdout);
+        return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version") {
+        std::printf("deltatune 0.1.0 (LibTorch %s)\n", compat::torch_version_string());
+        return 0;
+    }
+    configure_threads(threads);
+    const std::string cmd = args[0];
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (cmd == "inspect") return cmd_inspect(parse_args(rest, {"--seed"}, {"--json"}));
+    if (cmd == "select")
+        return cmd_select(parse_args(rest, {"--targets", "--regex", "--exclude", "--exclude-regex", "--layers",
+                                            "--layers-pattern", "--seed"},
+                                     {"--all-linear", "--linear-only", "--json"}));
+    if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed"}, {}));
+    if (cmd == "init") return cmd_init(parse_args(rest, {"--seed"}, {}));
+    if (cmd == "bench") return cmd_bench(parse_args(rest, {"--runs", "--seed"}, {}));
+    throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");
+}
+
+}  // namespace dt::cli

@@ -1,0 +1,32 @@
+// Subcommands of the `deltatune` CLI.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace dt::cli {
+
+// Runs one command line (without the program name); returns the exit status.
+// Throws dt::Error for bad input or usage.
+int run(const std::vector<std::string>& args);
+
+// Parsed flags: positional arguments, and --flag values (a flag may take several values).
+struct Args {
+    std::vector<std::string> positional;
+    std::vector<std::pair<std::string, std::vector<std::string>>> flags;
+    bool has(const std::string& f) const;
+    std::vector<std::string> values(const std::string& f) const;
+    std::string value(const std::string& f, const std::string& fallback = {}) const;
+    int int_value(const std::string& f, int fallback) const;
+};
+// `known` lists the flags taking values; `switches` those that take none.
+Args parse_args(const std::vector<std::string>& args, const std::vector<std::string>& known,
+                const std::vector<std::string>& switches);
+
+int cmd_inspect(const Args& a);
+int cmd_select(const Args& a);
+int cmd_forward(const Args& a);
+int cmd_init(const Args& a);
+int cmd_bench(const Args& a);
+
+}  // namespace dt::cli

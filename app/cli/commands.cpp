@@ -1,0 +1,142 @@
+// inspect, select, forward, init: thin wrappers over the engine.
+#include "cli.h"
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "models/loader.h"
+#include "tree/module_tree.h"
+#include "tree/selection.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace dt::cli {
+namespace {
+
+const std::string& need_model(const Args& a, const char* cmd) {
+    if (a.positional.empty())
+        throw Error(std::string("missing MODEL argument"), cmd, "give a model folder or a built-in name such as tiny-bert");
+    return a.positional[0];
+}
+
+LoadedModel load(const Args& a, const char* cmd) {
+    LoadOptions o;
+    o.seed = static_cast<std::uint64_t>(a.int_value("--seed", 0));
+    LoadedModel m = load_model(need_model(a, cmd), o);
+    auto list = [](const std::vector<std::string>& v) {
+        std::string s;
+        for (std::size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+        if (v.size() > 8) s += ", ... (" + std::to_string(v.size()) + " in all)";
+        return s;
+    };
+    if (!m.report.missing.empty())
+        std::fprintf(stderr, "warning: %zu parameters not in the checkpoint, randomly initialised: %s\n",
+                     m.report.missing.size(), list(m.report.missing).c_str());
+    if (!m.report.unexpected.empty())
+        std::fprintf(stderr, "warning: %zu checkpoint tensors not used by %s: %s\n", m.report.unexpected.size(),
+                     m.model->name().c_str(), list(m.report.unexpected).c_str());
+    return m;
+}
+
+}  // namespace
+
+int cmd_inspect(const Args& a) {
+    LoadedModel m = load(a, "inspect");
+    ModuleTree tree = ModuleTree::build(*m.model);
+    if (a.has("--json")) {
+        auto j = nlohmann::ordered_json::parse(tree.to_json());
+        nlohmann::ordered_json doc;
+        doc["source"] = m.source;
+        doc["weights"] = m.report.weights_source;
+        doc["missing"] = m.report.missing;
+        doc["unexpected"] = m.report.unexpected;
+        for (auto it = j.begin(); it != j.end(); ++it) doc[it.key()] = it.value();
+        std::cout << doc.dump(2) << "\n";
+    } else {
+        std::cout << tree.to_text();
+    }
+    return 0;
+}
+
+int cmd_select(const Args& a) {
+    LoadedModel m = load(a, "select");
+    ModuleTree tree = ModuleTree::build(*m.model);
+    SelectionSpec s;
+    s.targets = a.values("--targets");
+    if (a.has("--regex")) s.target_regex = a.value("--regex");
+    s.all_linear = a.has("--all-linear");
+    if (s.targets.size() == 1 && s.targets[0] == "all-linear") {
+        s.targets.clear();
+        s.all_linear = true;
+    }
+    s.exclude = a.values("--exclude");
+    if (a.has("--exclude-regex")) s.exclude_regex = a.value("--exclude-regex");
+    for (const auto& l : a.values("--layers")) {
+        char* end = nullptr;
+        long v = std::strtol(l.c_str(), &end, 10);
+        if (l.empty() || *end != '\0' || v < 0) throw Error("expected a layer index, got '" + l + "'", "--layers");
+        s.layers.push_back(static_cast<int>(v));
+    }
+    s.layers_pattern = a.values("--layers-pattern");
+    s.linear_only = a.has("--linear-only");
+    const auto paths = select_modules(tree, s);
+    if (a.has("--json")) {
+        nlohmann::ordered_json j;
+        j["matched"] = paths;
+        std::int64_t params = 0;
+        for (const auto& p : paths) params += tree.nodes()[tree.find(p)].total_params;
+        j["count"] = paths.size();
+        j["params"] = params;
+        std::cout << j.dump(2) << "\n";
+    } else {
+        for (const auto& p : paths) std::cout << p << "\n";
+    }
+    if (paths.empty()) std::fprintf(stderr, "warning: no module matched\n");
+    return 0;
+}
+
+int cmd_forward(const Args& a) {
+    const std::string in_path = a.value("--input"), out_path = a.value("--output");
+    if (in_path.empty() || out_path.empty()) throw Error("needs --input IN.safetensors and --output OUT.safetensors", "forward");
+    auto in_file = st::File::open(in_path);
+    LoadedModel m = load(a, "forward");
+    ForwardInputs in;
+    auto get = [&](const char* name) { return in_file->contains(name) ? in_file->tensor(name).clone() : at::Tensor(); };
+    in.input_ids = get("input_ids");
+    in.attention_mask = get("attention_mask");
+    in.token_type_ids = get("token_type_ids");
+    in.decoder_input_ids = get("decoder_input_ids");
+    in.output_hidden_states = true;
+    try {
+        m.model->validate_inputs(in);
+    } catch (const Error& e) {
+        throw e.within(in_path);
+    }
+    torch::NoGradGuard ng;
+    m.model->eval();
+    ForwardOutputs out = m.model->forward(in);
+    st::NamedTensors t;
+    if (out.logits.defined()) t.emplace_back("logits", out.logits.to(torch::kFloat));
+    t.emplace_back("last_hidden_state", out.last_hidden_state.to(torch::kFloat));
+    if (out.pooler_output.defined()) t.emplace_back("pooler_output", out.pooler_output.to(torch::kFloat));
+    for (std::size_t i = 0; i < out.hidden_states.size(); ++i)
+        t.emplace_back("hidden_states_" + std::to_string(i), out.hidden_states[i].to(torch::kFloat));
+    st::save(out_path, t, {{"format", "pt"}, {"model", m.source}});
+    std::fprintf(stderr, "wrote %zu tensors to %s\n", t.size(), out_path.c_str());
+    return 0;
+}
+
+int cmd_init(const Args& a) {
+    if (a.positional.size() != 2) throw Error("needs BUILTIN and OUT_DIR", "init", "e.g. deltatune init tiny-bert /tmp/tiny");
+    const auto seed = static_cast<std::uint64_t>(a.int_value("--seed", 0));
+    auto model = create_model(builtin_config(a.positional[0]), seed);
+    save_model(*model, a.positional[1]);
+    std::fprintf(stderr, "wrote %s (%s, seed %llu) to %s\n", a.positional[0].c_str(), model->name().c_str(),
+                 static_cast<unsigned long long>(seed), a.positional[1].c_str());
+    return 0;
+}
+
+}  // namespace dt::cli

@@ -1,0 +1,29 @@
+// The only place with LibTorch version guards. Debian 12 ships LibTorch 1.13 (CPU); GPU builds use
+// LibTorch 2.x (CUDA). Everything version-dependent goes through the names defined here.
+#pragma once
+
+#include <torch/version.h>
+#include <c10/core/ScalarType.h>
+
+#define DT_TORCH_VERSION_AT_LEAST(maj, min) \
+    (TORCH_VERSION_MAJOR > (maj) || (TORCH_VERSION_MAJOR == (maj) && TORCH_VERSION_MINOR >= (min)))
+
+// Float8 scalar types exist from LibTorch 2.1 on.
+#if DT_TORCH_VERSION_AT_LEAST(2, 1)
+#define DT_HAS_FLOAT8 1
+#else
+#define DT_HAS_FLOAT8 0
+#endif
+
+// Unsigned 16/32/64-bit scalar types exist from LibTorch 2.3 on.
+#if DT_TORCH_VERSION_AT_LEAST(2, 3)
+#define DT_HAS_UINT_WIDE 1
+#else
+#define DT_HAS_UINT_WIDE 0
+#endif
+
+namespace dt::compat {
+
+inline const char* torch_version_string() { return TORCH_VERSION; }
+
+}  // namespace dt::compat

@@ -1,0 +1,70 @@
+#include "io/atomic_file.h"
+
+#include "core/error.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <random>
+#include <unistd.h>
+
+namespace dt {
+
+static std::string parent_dir(const std::string& path) {
+    auto p = path.find_last_of('/');
+    if (p == std::string::npos) return ".";
+    if (p == 0) return "/";
+    return path.substr(0, p);
+}
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+    std::random_device rd;
+    for (int attempt = 0; attempt < 16 && fd_ < 0; ++attempt) {
+        tmp_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
+        fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd_ < 0 && errno != EEXIST) break;
+    }
+    if (fd_ < 0)
+        throw Error(std::string("cannot create output file: ") + std::strerror(errno), path_,
+                    "check that the folder exists and is writable");
+}
+
+AtomicFile::~AtomicFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::write(const void* data, std::size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+        ssize_t w = ::write(fd_, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            throw Error(std::string("write failed: ") + std::strerror(errno), path_, "is the disk full?");
+        }
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+}
+
+void AtomicFile::commit() {
+    if (::fsync(fd_) != 0) throw Error(std::string("fsync failed: ") + std::strerror(errno), path_);
+    ::close(fd_);
+    fd_ = -1;
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+        throw Error(std::string("cannot rename temporary file into place: ") + std::strerror(errno), path_);
+    committed_ = true;
+    int dfd = ::open(parent_dir(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+    AtomicFile f(path);
+    f.write(content);
+    f.commit();
+}
+
+}  // namespace dt

@@ -1,0 +1,33 @@
+// Atomic file output: write to a temporary sibling, fsync, rename over the target, fsync the
+// folder. A crash leaves the old file or the new one, never half of either.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace dt {
+
+class AtomicFile {
+public:
+    explicit AtomicFile(std::string path);  // creates the temporary sibling; throws dt::Error
+    ~AtomicFile();                          // removes the temporary unless commit() succeeded
+    AtomicFile(const AtomicFile&) = delete;
+    AtomicFile& operator=(const AtomicFile&) = delete;
+
+    void write(const void* data, std::size_t n);
+    void write(const std::string& s) { write(s.data(), s.size()); }
+    void commit();
+
+    const std::string& temp_path() const { return tmp_; }
+
+private:
+    std::string path_;
+    std::string tmp_;
+    int fd_ = -1;
+    bool committed_ = false;
+};
+
+// Convenience: atomically replace `path` with `content`.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+}  // namespace dt

@@ -1,0 +1,95 @@
+#include "io/json_util.h"
+
+#include "core/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+#include <vector>
+
+namespace dt::json {
+
+std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw Error("file not found", path);
+    if (S_ISDIR(st.st_mode)) throw Error("is a folder, expected a file", path);
+    if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
+        throw Error("file is too large (" + std::to_string(st.st_size) + " bytes)", path);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open file for reading", path, "check its permissions");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+nlohmann::json parse_strict(const std::string& text, const std::string& where) {
+    std::vector<std::set<std::string>> keys;
+    std::string duplicate;
+    auto cb = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+        using E = nlohmann::json::parse_event_t;
+        if (ev == E::object_start) {
+            keys.emplace_back();
+        } else if (ev == E::object_end) {
+            if (!keys.empty()) keys.pop_back();
+        } else if (ev == E::key && !keys.empty()) {
+            const auto& k = parsed.get_ref<const std::string&>();
+            if (!keys.back().insert(k).second && duplicate.empty()) duplicate = k;
+        }
+        return true;
+    };
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text, cb);
+    } catch (const nlohmann::json::parse_error& e) {
+        std::string msg = e.what();
+        auto p = msg.find("parse error");
+        throw Error("invalid JSON: " + (p == std::string::npos ? msg : msg.substr(p)), where);
+    }
+    if (!duplicate.empty()) throw Error("duplicate key '" + duplicate + "'", where);
+    return j;
+}
+
+nlohmann::json load_file(const std::string& path) { return parse_strict(read_text_file(path), path); }
+
+static const nlohmann::json& require(const nlohmann::json& obj, const std::string& field, const std::string& where) {
+    if (!obj.is_object()) throw Error("expected a JSON object", where);
+    auto it = obj.find(field);
+    if (it == obj.end()) throw Error("missing field '" + field + "'", where);
+    return *it;
+}
+
+std::int64_t get_int(const nlohmann::json& obj, const std::string& field, const std::string& where) {
+    const auto& v = require(obj, field, where);
+    if (!v.is_number_integer()) throw Error("field '" + field + "' must be an integer, got " + v.dump(), where);
+    return v.get<std::int64_t>();
+}
+
+std::int64_t get_int_or(const nlohmann::json& obj, const std::string& field, std::int64_t fallback,
+                        const std::string& where) {
+    if (!obj.contains(field) || obj.at(field).is_null()) return fallback;
+    return get_int(obj, field, where);
+}
+
+double get_number_or(const nlohmann::json& obj, const std::string& field, double fallback, const std::string& where) {
+    if (!obj.contains(field) || obj.at(field).is_null()) return fallback;
+    const auto& v = obj.at(field);
+    if (!v.is_number()) throw Error("field '" + field + "' must be a number, got " + v.dump(), where);
+    return v.get<double>();
+}
+
+std::string get_string(const nlohmann::json& obj, const std::string& field, const std::string& where) {
+    const auto& v = require(obj, field, where);
+    if (!v.is_string()) throw Error("field '" + field + "' must be a string, got " + v.dump(), where);
+    return v.get<std::string>();
+}
+
+std::string get_string_or(const nlohmann::json& obj, const std::string& field, const std::string& fallback,
+                          const std::string& where) {
+    if (!obj.contains(field) || obj.at(field).is_null()) return fallback;
+    return get_string(obj, field, where);
+}
+
+}  // namespace dt::json

@@ -1,0 +1,97 @@
+// Engine layer types shared by every architecture. They carry the injection points that delta
+// methods attach to (DESIGN.md): Linear hosts branches, Site hooks sit at named points of a block,
+// Attention (in attention.h) takes prefix keys/values, Embeddings take soft prompts.
+// Architectures never know about methods; methods only touch these points.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dt {
+
+class LinearImpl;
+
+// Something attached to a Linear: it may rewrite the input seen by the base projection
+// (IA3 on a feed-forward input) and add to or rescale the output (LoRA, IA3).
+// Its parameters live in torch modules registered under the Linear (e.g. `query.lora_A`).
+class LinearBranch {
+public:
+    virtual ~LinearBranch() = default;
+    virtual std::string kind() const = 0;
+    virtual at::Tensor transform_input(const at::Tensor& x) { return x; }
+    // y: the base output W x' + b; x: the original input.
+    virtual at::Tensor transform_output(const at::Tensor& y, const at::Tensor& x) = 0;
+    virtual bool can_merge() const { return false; }
+    virtual void merge(LinearImpl&) {}
+    virtual void unmerge(LinearImpl&) {}
+};
+
+// y = x W^T + b, with HF names `weight` (out, in) and `bias` (out). Without branches it costs a
+// plain linear. A tied Linear shares its weight (and bias) tensors with another module.
+class LinearImpl : public torch::nn::Module {
+public:
+    LinearImpl(std::int64_t in, std::int64_t out, bool bias = true);
+    LinearImpl(at::Tensor tied_weight, at::Tensor tied_bias);
+    at::Tensor forward(const at::Tensor& x);
+
+    void add_branch(std::shared_ptr<LinearBranch> b) { branches_.push_back(std::move(b)); }
+    void clear_branches() { branches_.clear(); }
+    const std::vector<std::shared_ptr<LinearBranch>>& branches() const { return branches_; }
+
+    std::int64_t in_features() const { return weight.size(1); }
+    std::int64_t out_features() const { return weight.size(0); }
+    at::Tensor weight;
+    at::Tensor bias;
+
+private:
+    std::vector<std::shared_ptr<LinearBranch>> branches_;
+};
+TORCH_MODULE(Linear);
+
+class LayerNormImpl : public torch::nn::Module {
+public:
+    LayerNormImpl(std::int64_t dim, double eps);
+    at::Tensor forward(const at::Tensor& x);
+    at::Tensor weight;
+    at::Tensor bias;
+    double eps;
+};
+TORCH_MODULE(LayerNorm);
+
+class EmbeddingImpl : public torch::nn::Module {
+public:
+    EmbeddingImpl(std::int64_t num, std::int64_t dim);
+    at::Tensor forward(const at::Tensor& ids);
+    at::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
+// An identity at a named point of a block. Hooks run in order: h <- hook(h, block_input), where
+// block_input is what the sub-block (attention or FFN) received, for parallel adapters.
+class Site {
+public:
+    using Hook = std::function<at::Tensor(const at::Tensor& h, const at::Tensor& block_input)>;
+    at::Tensor apply(const at::Tensor& h, const at::Tensor& block_input) const;
+    void add_hook(Hook h) { hooks_.push_back(std::move(h)); }
+    void clear() { hooks_.clear(); }
+    bool empty() const { return hooks_.empty(); }
+
+private:
+    std::vector<Hook> hooks_;
+};
+
+// Prefix keys and values for one attention layer: returns (B, H, P, D) tensors for batch size B.
+using PrefixProvider = std::function<std::pair<at::Tensor, at::Tensor>(std::int64_t batch)>;
+// Soft prompt: returns (P, C) vectors placed before the token embeddings.
+using PromptProvider = std::function<at::Tensor()>;
+
+// Activation by HF name: gelu (erf), gelu_new / gelu_pytorch_tanh / gelu_fast (tanh form), relu,
+// silu / swish, tanh. Throws dt::Error naming `where` for anything else.
+std::function<at::Tensor(const at::Tensor&)> activation(const std::string& name, const std::string& where);
+
+}  // namespace dt

@@ -1,0 +1,177 @@
+#include "models/loader.h"
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/checkpoint.h"
+#include "models/registry.h"
+
+#include <torch/torch.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <sys/stat.h>
+
+namespace dt {
+namespace {
+
+bool is_dir(const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+nlohmann::json bert_config(const std::string& arch, int vocab, int hidden, int layers, int heads, int inter, int pos) {
+    return {{"architectures", {arch}},
+            {"model_type", "bert"},
+            {"vocab_size", vocab},
+            {"hidden_size", hidden},
+            {"num_hidden_layers", layers},
+            {"num_attention_heads", heads},
+            {"intermediate_size", inter},
+            {"hidden_act", "gelu"},
+            {"hidden_dropout_prob", 0.1},
+            {"attention_probs_dropout_prob", 0.1},
+            {"max_position_embeddings", pos},
+            {"type_vocab_size", 2},
+            {"initializer_range", 0.02},
+            {"layer_norm_eps", 1e-12},
+            {"pad_token_id", 0},
+            {"position_embedding_type", "absolute"}};
+}
+
+std::string with_legacy_names(const std::string& n) {
+    auto ends = [&](const char* s) {
+        const std::string x(s);
+        return n.size() >= x.size() && n.compare(n.size() - x.size(), x.size(), x) == 0;
+    };
+    if (ends("LayerNorm.gamma")) return n.substr(0, n.size() - 5) + "weight";
+    if (ends("LayerNorm.beta")) return n.substr(0, n.size() - 4) + "bias";
+    return n;
+}
+
+}  // namespace
+
+std::vector<std::string> builtin_model_names() { return {"tiny-bert", "bert-base-shape"}; }
+
+bool is_builtin_model(const std::string& name) {
+    for (const auto& n : builtin_model_names())
+        if (n == name) return true;
+    return false;
+}
+
+ModelConfig builtin_config(const std::string& name) {
+    if (name == "tiny-bert")
+        return ModelConfig::from_json(bert_config("BertForMaskedLM", 1024, 64, 4, 4, 256, 128), "builtin:tiny-bert");
+    if (name == "bert-base-shape")
+        return ModelConfig::from_json(bert_config("BertForMaskedLM", 30522, 768, 12, 12, 3072, 512),
+                                      "builtin:bert-base-shape");
+    throw Error("unknown built-in model '" + name + "'", "", "built-ins: tiny-bert, bert-base-shape");
+}
+
+std::shared_ptr<TransformerModel> create_model(const ModelConfig& cfg, std::uint64_t seed) {
+    auto model = find_architecture(cfg).make(cfg);
+    model->init_weights(seed);
+    model->eval();
+    return model;
+}
+
+LoadReport load_weights(TransformerModel& model, const WeightSet& weights) {
+    LoadReport rep;
+    const auto tied = model.tied_parameters();
+    std::map<std::string, at::Tensor> params;
+    for (auto& p : model.named_parameters(true))
+        if (!tied.count(p.key())) params.emplace(p.key(), p.value());
+    const std::string fam = model.base_model_prefix() + ".";
+    const bool base = model.is_base_model();
+    std::set<std::string> loaded;
+    torch::NoGradGuard ng;
+    for (const auto& raw : weights.names()) {
+        const std::string name = with_legacy_names(raw);
+        // A head model's names carry the family prefix; a bare base model's do not.
+        const std::string alt = base ? (name.rfind(fam, 0) == 0 ? name.substr(fam.size()) : std::string())
+                                     : (name.rfind(fam, 0) == 0 ? std::string() : fam + name);
+        std::string target;
+        if (params.count(name)) {
+            target = name;
+        } else if (!alt.empty() && params.count(alt)) {
+            target = alt;
+        } else if (tied.count(name) || (!alt.empty() && tied.count(alt))) {
+            continue;  // a stored copy of a tied parameter: the canonical one wins, as in transformers
+        } else if (name.size() > 13 && name.compare(name.size() - 13, 13, ".position_ids") == 0) {
+            continue;  // a buffer older transformers versions saved
+        } else {
+            rep.unexpected.push_back(raw);
+            continue;
+        }
+        at::Tensor& dst = params[target];
+        const auto& info = weights.info(raw);
+        if (c10::IntArrayRef(info.shape) != dst.sizes())
+            throw Error("tensor '" + raw + "' has shape " + c10::str(c10::IntArrayRef(info.shape)) + " but the model expects " +
+                            c10::str(dst.sizes()) + " for '" + target + "'",
+                        weights.file_of(raw), "config.json does not match these weights");
+        if (!loaded.insert(target).second)
+            throw Error("two tensors map to '" + target + "' (with and without the '" + fam + "' prefix)",
+                        weights.file_of(raw));
+        at::Tensor src = weights.tensor(raw);
+        if (src.scalar_type() != dst.scalar_type()) rep.converted.push_back(raw);
+        if (!at::isFloatingType(src.scalar_type()))
+            throw Error("tensor '" + raw + "' has integer dtype " + info.dtype + " but '" + target + "' is floating point",
+                        weights.file_of(raw));
+        dst.copy_(src);
+        rep.bytes_read += info.end - info.begin;
+    }
+    for (const auto& kv : params)
+        if (!loaded.count(kv.first)) rep.missing.push_back(kv.first);
+    if (loaded.empty() && !params.empty()) {
+        const std::string file = weights.files().empty() ? std::string() : weights.files().front()->path();
+        throw Error("none of the " + std::to_string(weights.names().size()) + " tensors matches a parameter of " +
+                        model.name(), file, "are these weights for another architecture?");
+    }
+    return rep;
+}
+
+LoadedModel load_model(const std::string& dir_or_builtin, const LoadOptions& opts) {
+    LoadedModel out;
+    out.source = dir_or_builtin;
+    if (is_builtin_model(dir_or_builtin)) {
+        out.model = create_model(builtin_config(dir_or_builtin), opts.seed);
+        out.report.weights_source = "random init (seed " + std::to_string(opts.seed) + ")";
+        return out;
+    }
+    if (!is_dir(dir_or_builtin)) {
+        struct stat st {};
+        if (::stat(dir_or_builtin.c_str(), &st) == 0)
+            throw Error("expected a model folder, got a file", dir_or_builtin, "pass the folder holding config.json");
+        throw Error("no such model folder or built-in model", dir_or_builtin,
+                    "built-ins: tiny-bert, bert-base-shape");
+    }
+    const std::string cfg_path = dir_or_builtin + "/config.json";
+    ModelConfig cfg = ModelConfig::load(cfg_path);
+    WeightSet weights = WeightSet::open_folder(dir_or_builtin);
+    out.model = create_model(cfg, opts.seed);
+    out.report = load_weights(*out.model, weights);
+    out.report.weights_source = weights.files().size() == 1 ? weights.files()[0]->path()
+                                                            : std::to_string(weights.files().size()) + " shards";
+    out.model->eval();
+    return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> state_tensors(const TransformerModel& model) {
+    const auto tied = model.tied_parameters();
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    for (const auto& p : model.named_parameters(true))
+        if (!tied.count(p.key())) out.emplace_back(p.key(), p.value().detach());
+    return out;
+}
+
+void save_model(const TransformerModel& model, const std::string& dir) {
+    if (!is_dir(dir) && ::mkdir(dir.c_str(), 0755) != 0)
+        throw Error(std::string("cannot create folder: ") + std::strerror(errno), dir);
+    nlohmann::json cfg = model.config().raw;
+    cfg["architectures"] = {model.name()};
+    cfg["torch_dtype"] = "float32";
+    write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
+    st::save(dir + "/model.safetensors", state_tensors(model), {{"format", "pt"}});
+}
+
+}  // namespace dt

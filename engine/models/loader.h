@@ -1,0 +1,53 @@
+// Loading and saving model folders (config.json + safetensors weights), and the built-in models.
+#pragma once
+
+#include "models/model.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dt {
+
+struct LoadReport {
+    std::vector<std::string> missing;     // model parameters the checkpoint lacks (left at random init)
+    std::vector<std::string> unexpected;  // checkpoint tensors the model has no place for
+    std::vector<std::string> converted;   // tensors whose dtype was converted to the model's
+    std::uint64_t bytes_read = 0;
+    std::string weights_source;
+};
+
+struct LoadedModel {
+    std::shared_ptr<TransformerModel> model;
+    LoadReport report;
+    std::string source;  // folder or builtin name
+};
+
+struct LoadOptions {
+    std::uint64_t seed = 0;  // for random init of missing weights and built-ins
+};
+
+// Names of the built-in models ("tiny-bert", ...), which need no files.
+std::vector<std::string> builtin_model_names();
+bool is_builtin_model(const std::string& name);
+ModelConfig builtin_config(const std::string& name);
+
+// Builds a model for `cfg` with random weights (seeded).
+std::shared_ptr<TransformerModel> create_model(const ModelConfig& cfg, std::uint64_t seed = 0);
+
+// A folder with config.json and weights, or a built-in name. Throws dt::Error for bad input.
+LoadedModel load_model(const std::string& dir_or_builtin, const LoadOptions& opts = {});
+
+class WeightSet;
+// Copies checkpoint tensors into the model, accepting names with or without the base prefix.
+// Shape mismatches throw naming the tensor and file.
+LoadReport load_weights(TransformerModel& model, const WeightSet& weights);
+
+// All parameters under their canonical names (tied aliases left out): what a checkpoint stores.
+std::vector<std::pair<std::string, at::Tensor>> state_tensors(const TransformerModel& model);
+
+// Writes config.json and model.safetensors into `dir` (created if needed), each atomically.
+void save_model(const TransformerModel& model, const std::string& dir);
+
+}  // namespace dt

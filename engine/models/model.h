@@ -1,0 +1,77 @@
+// TransformerModel: what every architecture offers the rest of the engine: one forward over named
+// inputs, HF-identical parameter names, tied-parameter aliases, and its injection points.
+#pragma once
+
+#include "models/config.h"
+#include "models/layers.h"
+
+#include <torch/nn/module.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace dt {
+
+// Tensor legend: B batch, T tokens, C hidden size, V vocabulary, L labels.
+struct ForwardInputs {
+    at::Tensor input_ids;          // (B, T) int64
+    at::Tensor attention_mask;     // (B, T), 1 = real token; all ones if undefined
+    at::Tensor token_type_ids;     // (B, T); zeros if undefined
+    at::Tensor decoder_input_ids;  // (B, T_dec), encoder-decoders only
+    bool output_hidden_states = false;
+};
+
+struct ForwardOutputs {
+    at::Tensor logits;             // (B, T, V) for LM heads, (B, L) for classification; undefined for base models
+    at::Tensor last_hidden_state;  // (B, T, C)
+    at::Tensor pooler_output;      // (B, C) where the model has a pooler
+    std::vector<at::Tensor> hidden_states;  // embedding output, then each block's output
+};
+
+struct SiteRef {
+    std::string path;  // the host module, e.g. bert.encoder.layer.0.attention.output
+    std::string role;  // "after_attention" or "after_ffn"
+    int layer = -1;
+    Site* site = nullptr;
+};
+
+struct AttentionRef {
+    std::string path;  // e.g. bert.encoder.layer.0.attention.self
+    int layer = -1;
+    std::int64_t num_heads = 0, head_dim = 0;
+    PrefixProvider* prefix = nullptr;
+};
+
+class TransformerModel : public torch::nn::Module {
+public:
+    explicit TransformerModel(std::string type_name) : torch::nn::Module(std::move(type_name)) {}
+    virtual ForwardOutputs forward(const ForwardInputs& in) = 0;
+    // Checks shapes, dtypes and id ranges; throws dt::Error naming the input.
+    virtual void validate_inputs(const ForwardInputs& in) const = 0;
+
+    const ModelConfig& config() const { return config_; }
+    // HF's base_model_prefix ("bert", "roberta"): head models hold the base model under it; a bare
+    // base model's names lack it. Checkpoints of either kind load into both.
+    virtual std::string base_model_prefix() const = 0;
+    virtual bool is_base_model() const = 0;
+    virtual std::int64_t num_layers() const = 0;
+    // Alias parameter name -> canonical name (not saved; e.g. the MLM decoder tied to the embeddings).
+    virtual std::map<std::string, std::string> tied_parameters() const { return {}; }
+    // Modules that make up the output layer (excluded by `all-linear`).
+    virtual std::vector<std::string> output_head_paths() const { return {}; }
+    // Fresh random init (HF's scheme: N(0, initializer_range), zero biases, unit norms).
+    virtual void init_weights(std::uint64_t seed) = 0;
+
+    const std::vector<SiteRef>& sites() const { return sites_; }
+    const std::vector<AttentionRef>& attentions() const { return attentions_; }
+    PromptProvider* prompt() { return prompt_; }
+
+protected:
+    ModelConfig config_;
+    std::vector<SiteRef> sites_;
+    std::vector<AttentionRef> attentions_;
+    PromptProvider* prompt_ = nullptr;
+};
+
+}  // namespace dt

@@ -1,0 +1,30 @@
+// The architecture table: HF class names (config.json "architectures") and model types mapped to
+// factories. Adding a family adds rows here and one file; nothing else changes.
+#pragma once
+
+#include "models/model.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dt {
+
+struct ArchitectureEntry {
+    std::string architecture;  // HF class name, e.g. "BertForMaskedLM"
+    std::string model_type;    // config "model_type", e.g. "bert"
+    std::string task;          // "base", "masked-lm", "sequence-classification", ...
+    bool is_base_for_type;     // the class used when only model_type is given
+    std::function<std::shared_ptr<TransformerModel>(const ModelConfig&)> make;
+};
+
+const std::vector<ArchitectureEntry>& architecture_table();
+
+// Picks the entry for a config: architectures[0] first, then the base class of model_type.
+// Throws dt::Error naming the config file and listing what is supported.
+const ArchitectureEntry& find_architecture(const ModelConfig& cfg);
+
+std::string supported_architectures();
+
+}  // namespace dt

@@ -1,0 +1,143 @@
+// The `deltatune` CLI as a user runs it: real processes, real files, exit codes and messages.
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "io/safetensors.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <QDir>
+#include <QFile>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace dttest;
+
+namespace {
+
+struct Result {
+    int code = -1;
+    QString out, err;
+};
+
+Result runCli(const QStringList& args) {
+    QProcess p;
+    p.start(cliPath(), args);
+    if (!p.waitForFinished(120000)) return {};
+    return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+}
+
+QString hf(const QString& n) { return dataDir() + "/hf/" + n; }
+
+// Bad input: exit 2, exactly one line on stderr naming what is wrong, no stack trace.
+void expectBadInput(const Result& r, const QStringList& needles) {
+    QCOMPARE(r.code, 2);
+    const QString err = r.err.trimmed();
+    QVERIFY2(!err.contains('\n'), qPrintable("more than one line: " + err));
+    QVERIFY2(err.startsWith("error: "), qPrintable(err));
+    for (const auto& n : needles) QVERIFY2(err.contains(n), qPrintable("'" + n + "' not in: " + err));
+}
+
+}  // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void inspectJson() {
+        auto r = runCli({"inspect", hf("bert-seqcls"), "--json"});
+        QCOMPARE(r.code, 0);
+        auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["architecture"].get<std::string>(), std::string("BertForSequenceClassification"));
+        auto w = dt::st::File::open((hf("bert-seqcls") + "/model.safetensors").toStdString());
+        std::int64_t stored = 0;
+        for (const auto& t : w->tensors()) stored += w->tensor(t.name).numel();
+        QCOMPARE(j["total_params"].get<std::int64_t>(), stored);
+        bool found = false;
+        for (const auto& m : j["modules"])
+            if (m["path"] == "classifier") {
+                found = true;
+                QCOMPARE(m["type"].get<std::string>(), std::string("Linear"));
+                QCOMPARE(m["params"].get<std::int64_t>(), 3 * 48 + 3);
+                QCOMPARE(m["total_params"].get<std::int64_t>(), 3 * 48 + 3);
+            }
+        QVERIFY(found);
+    }
+
+    void inspectTextFolds() {
+        auto r = runCli({"inspect", "tiny-bert"});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.contains("layer.0-3  BertLayer x4"), qPrintable(r.out));
+        QVERIFY(r.out.startsWith("BertForMaskedLM"));
+    }
+
+    void selectWithLayers() {
+        auto r = runCli({"select", hf("bert-mlm"), "--targets", "query", "value", "--layers", "1"});
+        QCOMPARE(r.code, 0);
+        QCOMPARE(r.out.trimmed().split('\n'), (QStringList{"bert.encoder.layer.1.attention.self.query",
+                                                           "bert.encoder.layer.1.attention.self.value"}));
+        auto all = runCli({"select", "tiny-bert", "--all-linear", "--json"});
+        QCOMPARE(all.code, 0);
+        QCOMPARE(nlohmann::json::parse(all.out.toStdString())["count"].get<int>(), 25);
+    }
+
+    void forwardMatchesReference() {
+        QTemporaryDir dir;
+        const QString out = dir.filePath("out.safetensors");
+        auto r = runCli({"forward", hf("bert-seqcls"), "--input", hf("bert-seqcls") + "/reference.safetensors", "--output", out});
+        QCOMPARE(r.code, 0);
+        auto got = dt::st::File::open(out.toStdString());
+        auto ref = dt::st::File::open((hf("bert-seqcls") + "/reference.safetensors").toStdString());
+        for (const char* name : {"logits", "last_hidden_state", "pooler_output", "hidden_states_2"})
+            QVERIFY2(toleranceRatio(got->tensor(name), ref->tensor(name)) <= 1.0, name);
+    }
+
+    void badInputExitsTwoWithOneLine() {
+        QTemporaryDir dir;
+        // truncated weights
+        const QString trunc = dir.filePath("trunc");
+        QDir().mkpath(trunc);
+        QFile::copy(hf("bert-mlm") + "/config.json", trunc + "/config.json");
+        QFile::copy(hf("bert-mlm") + "/model.safetensors", trunc + "/model.safetensors");
+        QFile f(trunc + "/model.safetensors");
+        QVERIFY(f.resize(f.size() / 2));
+        expectBadInput(runCli({"inspect", trunc}), {trunc + "/model.safetensors", "truncated"});
+        // config with a missing field
+        const QString cfg = dir.filePath("cfg");
+        QDir().mkpath(cfg);
+        QFile::copy(hf("bert-mlm") + "/model.safetensors", cfg + "/model.safetensors");
+        QFile c(hf("bert-mlm") + "/config.json");
+        QVERIFY(c.open(QIODevice::ReadOnly));
+        writeBytes(cfg + "/config.json", c.readAll().replace("\"vocab_size\": 300", "\"vocab_sz\": 300"));
+        expectBadInput(runCli({"inspect", cfg}), {cfg + "/config.json", "vocab_size"});
+        // a folder with no weights
+        const QString empty = dir.filePath("empty");
+        QDir().mkpath(empty);
+        QFile::copy(hf("bert-mlm") + "/config.json", empty + "/config.json");
+        expectBadInput(runCli({"inspect", empty}), {empty, "no model.safetensors"});
+        // unknown architecture / missing folder / unknown option
+        expectBadInput(runCli({"inspect", dir.filePath("nothing")}), {"nothing"});
+        expectBadInput(runCli({"inspect", "tiny-bert", "--frobnicate"}), {"--frobnicate"});
+        // forward with ids outside the vocabulary: no output file is left behind
+        const QString in = dir.filePath("in.safetensors"), out = dir.filePath("out.safetensors");
+        dt::st::save(in.toStdString(), {{"input_ids", torch::tensor({{2, 999, 3}}, torch::kLong)}});
+        expectBadInput(runCli({"forward", hf("bert-mlm"), "--input", in, "--output", out}), {in, "999", "vocabulary"});
+        QVERIFY(!QFile::exists(out));
+        QCOMPARE(QDir(dir.path()).entryList({"out.safetensors*"}, QDir::Files), QStringList{});
+    }
+
+    void initWritesLoadableFolder() {
+        QTemporaryDir dir;
+        const QString d = dir.filePath("tiny");
+        QCOMPARE(runCli({"init", "tiny-bert", d, "--seed", "3"}).code, 0);
+        auto r = runCli({"inspect", d, "--json"});
+        QCOMPARE(r.code, 0);
+        auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["missing"].size(), std::size_t(0));
+        QCOMPARE(j["total_params"].get<std::int64_t>(), 279232);
+    }
+};
+
+DT_REGISTER_TEST(TestCli);
+#include "test_cli.moc"

@@ -1,0 +1,20 @@
+// Helpers shared by tests: temporary folders, raw file writing, tensor comparison.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <QByteArray>
+#include <QString>
+
+#include <string>
+
+namespace dttest {
+
+// Writes bytes to a file (test fixtures made on the fly).
+void writeBytes(const QString& path, const QByteArray& bytes);
+// A safetensors file from a raw header string and data (any content, valid or not).
+QByteArray rawSafetensors(const std::string& header, const QByteArray& data, qint64 declaredSize = -1);
+// max |a - b| / (atol + rtol |b|); <= 1 means within tolerance.
+double toleranceRatio(const at::Tensor& got, const at::Tensor& ref, double atol = 1e-5, double rtol = 1e-5);
+
+}  // namespace dttest

@@ -1,0 +1,93 @@
+// ModuleTreeModel: model invariants (QAbstractItemModelTester), the flattened tree, and check
+// propagation (children follow a parent; a parent is partial when some leaves are ticked).
+#include "test_registry.h"
+
+#include "module_tree_model.h"
+#include "model_panel.h"
+
+#include "models/loader.h"
+#include "tree/module_tree.h"
+
+#include <QAbstractItemModelTester>
+#include <QSignalSpy>
+#include <QTest>
+#include <QTreeView>
+
+namespace {
+
+dt::ModuleTree tinyTree() {
+    auto m = dt::create_model(dt::builtin_config("tiny-bert"), 0);
+    return dt::ModuleTree::build(*m);
+}
+
+void flatten(const QAbstractItemModel& m, const QModelIndex& parent, int depth, QStringList& out) {
+    for (int r = 0; r < m.rowCount(parent); ++r) {
+        const QModelIndex i = m.index(r, 0, parent);
+        out << QString(depth * 2, QLatin1Char(' ')) + i.data().toString() + " " +
+                   m.index(r, ModuleTreeModel::TypeColumn, parent).data().toString();
+        flatten(m, i, depth + 1, out);
+    }
+}
+
+}  // namespace
+
+class TestModuleTreeModel : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void invariantsAndShape() {
+        ModuleTreeModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setTree(tinyTree());
+        QStringList lines;
+        flatten(model, {}, 0, lines);
+        QCOMPARE(lines.mid(0, 4), (QStringList{"bert BertModel", "  embeddings BertEmbeddings",
+                                                "    word_embeddings Embedding", "    position_embeddings Embedding"}));
+        QVERIFY(lines.contains("            query Linear"));
+        QCOMPARE(static_cast<size_t>(lines.size()), model.tree().nodes().size() - 1);
+        const QModelIndex q = model.indexForPath("bert.encoder.layer.1.attention.self.query");
+        QVERIFY(q.isValid());
+        QCOMPARE(q.data(ModuleTreeModel::PathRole).toString(), QStringLiteral("bert.encoder.layer.1.attention.self.query"));
+        QCOMPARE(model.index(q.row(), ModuleTreeModel::ParamsColumn, q.parent()).data().toString(), QLocale().toString(4160));
+        QVERIFY(model.flags(q) & Qt::ItemIsUserCheckable);
+        QVERIFY(!(model.flags(model.index(q.row(), 1, q.parent())) & Qt::ItemIsUserCheckable));
+    }
+
+    void checkPropagation() {
+        ModuleTreeModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setTree(tinyTree());
+        QSignalSpy spy(&model, &ModuleTreeModel::checkedChanged);
+        const QModelIndex self = model.indexForPath("bert.encoder.layer.0.attention.self");
+        QVERIFY(model.setData(self, Qt::Checked, Qt::CheckStateRole));
+        QCOMPARE(spy.count(), 1);
+        QCOMPARE(model.checkedPaths(), (QStringList{"bert.encoder.layer.0.attention.self.query",
+                                                    "bert.encoder.layer.0.attention.self.key",
+                                                    "bert.encoder.layer.0.attention.self.value",
+                                                    "bert.encoder.layer.0.attention.self.dropout"}));
+        QCOMPARE(model.checkedParams(), 3 * 4160);
+        QCOMPARE(self.data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::Checked);
+        QCOMPARE(model.indexForPath("bert.encoder.layer.0.attention").data(Qt::CheckStateRole).value<Qt::CheckState>(),
+                 Qt::PartiallyChecked);
+        QCOMPARE(model.indexForPath("bert.encoder.layer.1").data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::Unchecked);
+        // Unticking one leaf makes its parent partial.
+        model.setData(model.indexForPath("bert.encoder.layer.0.attention.self.key"), Qt::Unchecked, Qt::CheckStateRole);
+        QCOMPARE(self.data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::PartiallyChecked);
+        model.setCheckedPaths({"bert.encoder.layer.3.output.dense"});
+        QCOMPARE(model.checkedPaths(), QStringList{"bert.encoder.layer.3.output.dense"});
+        QCOMPARE(model.checkedParams(), 256 * 64 + 64);
+    }
+
+    void panelQuickSelectionAndScreenshot() {
+        ModelPanel panel;
+        panel.resize(700, 800);
+        panel.model()->setTree(tinyTree());
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        QVERIFY(panel.view()->model()->rowCount() >= 2);
+        const QString out = QStringLiteral(DT_BUILD_DIR "/model_panel.png");
+        QVERIFY(panel.grab().save(out));
+    }
+};
+
+DT_REGISTER_TEST(TestModuleTreeModel);
+#include "test_module_tree_model.moc"

@@ -1,0 +1,176 @@
+#include "module_tree_model.h"
+
+#include <QLocale>
+
+ModuleTreeModel::ModuleTreeModel(QObject* parent) : QAbstractItemModel(parent) {}
+
+void ModuleTreeModel::setTree(dt::ModuleTree tree) {
+    beginResetModel();
+    m_tree = std::move(tree);
+    m_checked.assign(m_tree.nodes().size(), 0);
+    endResetModel();
+    Q_EMIT checkedChanged();
+}
+
+int ModuleTreeModel::nodeOf(const QModelIndex& index) const {
+    return index.isValid() ? static_cast<int>(index.internalId()) : 0;
+}
+
+QModelIndex ModuleTreeModel::indexOfNode(int node, int column) const {
+    if (node <= 0 || node >= static_cast<int>(m_tree.nodes().size())) return {};
+    const int p = m_tree.nodes()[node].parent;
+    const auto& siblings = m_tree.nodes()[p].children;
+    for (int row = 0; row < static_cast<int>(siblings.size()); ++row)
+        if (siblings[row] == node) return createIndex(row, column, static_cast<quintptr>(node));
+    return {};
+}
+
+QModelIndex ModuleTreeModel::index(int row, int column, const QModelIndex& parent) const {
+    if (m_tree.nodes().empty() || column < 0 || column >= ColumnCount || (parent.isValid() && parent.column() != 0))
+        return {};
+    const auto& children = m_tree.nodes()[nodeOf(parent)].children;
+    if (row < 0 || row >= static_cast<int>(children.size())) return {};
+    return createIndex(row, column, static_cast<quintptr>(children[row]));
+}
+
+QModelIndex ModuleTreeModel::parent(const QModelIndex& child) const {
+    if (!child.isValid()) return {};
+    const int p = m_tree.nodes()[nodeOf(child)].parent;
+    return p <= 0 ? QModelIndex() : indexOfNode(p);
+}
+
+int ModuleTreeModel::rowCount(const QModelIndex& parent) const {
+    if (m_tree.nodes().empty() || (parent.isValid() && parent.column() != 0)) return 0;
+    return static_cast<int>(m_tree.nodes()[nodeOf(parent)].children.size());
+}
+
+int ModuleTreeModel::columnCount(const QModelIndex&) const { return ColumnCount; }
+
+Qt::CheckState ModuleTreeModel::stateOf(int node) const {
+    const auto& n = m_tree.nodes()[node];
+    if (n.children.empty()) return m_checked[node] ? Qt::Checked : Qt::Unchecked;
+    bool any = false, all = true;
+    for (int c : n.children) {
+        const auto s = stateOf(c);
+        any |= s != Qt::Unchecked;
+        all &= s == Qt::Checked;
+    }
+    return all ? Qt::Checked : (any ? Qt::PartiallyChecked : Qt::Unchecked);
+}
+
+static QString shapeText(const dt::ModuleNode& n) {
+    QStringList parts;
+    for (const auto& p : n.params) {
+        QStringList dims;
+        for (auto d : p.shape) dims << QString::number(d);
+        QString s = QStringLiteral("%1 [%2] %3").arg(QString::fromStdString(p.name), dims.join(QLatin1Char('x')),
+                                                       QString::fromStdString(p.dtype));
+        if (!p.tied_to.empty()) s += QStringLiteral(" (tied)");
+        parts << s;
+    }
+    return parts.join(QStringLiteral(", "));
+}
+
+QVariant ModuleTreeModel::data(const QModelIndex& index, int role) const {
+    if (!index.isValid()) return {};
+    const int node = nodeOf(index);
+    const auto& n = m_tree.nodes()[node];
+    switch (role) {
+        case Qt::DisplayRole:
+            switch (index.column()) {
+                case NameColumn: return QString::fromStdString(n.name);
+                case TypeColumn: return QString::fromStdString(n.type);
+                case ParamsColumn: return n.total_params ? QLocale().toString(static_cast<qlonglong>(n.total_params)) : QString();
+                case ShapeColumn: return shapeText(n);
+            }
+            break;
+        case Qt::CheckStateRole:
+            if (index.column() == NameColumn) return stateOf(node);
+            break;
+        case Qt::ToolTipRole:
+            return QStringLiteral("%1\n%2 · %3 parameters (%4 own)")
+                .arg(QString::fromStdString(n.path), QString::fromStdString(n.type),
+                     QLocale().toString(static_cast<qlonglong>(n.total_params)),
+                     QLocale().toString(static_cast<qlonglong>(n.own_params)));
+        case Qt::TextAlignmentRole:
+            if (index.column() == ParamsColumn) return QVariant(Qt::AlignRight | Qt::AlignVCenter);
+            break;
+        case PathRole: return QString::fromStdString(n.path);
+        case TotalParamsRole: return static_cast<qlonglong>(n.total_params);
+        case IsLinearRole: return n.is_linear();
+    }
+    return {};
+}
+
+void ModuleTreeModel::setSubtree(int node, bool on) {
+    m_checked[node] = on;
+    for (int c : m_tree.nodes()[node].children) setSubtree(c, on);
+}
+
+void ModuleTreeModel::emitSubtreeChanged(int node) {
+    const auto& children = m_tree.nodes()[node].children;
+    if (children.empty()) return;
+    const QModelIndex first = indexOfNode(children.front()), last = indexOfNode(children.back());
+    Q_EMIT dataChanged(first, last, {Qt::CheckStateRole});
+    for (int c : children) emitSubtreeChanged(c);
+}
+
+bool ModuleTreeModel::setData(const QModelIndex& index, const QVariant& value, int role) {
+    if (!index.isValid() || role != Qt::CheckStateRole || index.column() != NameColumn) return false;
+    const int node = nodeOf(index);
+    const bool on = value.value<Qt::CheckState>() != Qt::Unchecked;
+    setSubtree(node, on);
+    Q_EMIT dataChanged(index, index, {Qt::CheckStateRole});
+    emitSubtreeChanged(node);
+    for (QModelIndex p = index.parent(); p.isValid(); p = p.parent()) Q_EMIT dataChanged(p, p, {Qt::CheckStateRole});
+    Q_EMIT checkedChanged();
+    return true;
+}
+
+Qt::ItemFlags ModuleTreeModel::flags(const QModelIndex& index) const {
+    if (!index.isValid()) return Qt::NoItemFlags;
+    Qt::ItemFlags f = Qt::ItemIsEnabled | Qt::ItemIsSelectable;
+    if (index.column() == NameColumn) f |= Qt::ItemIsUserCheckable;
+    return f;
+}
+
+QVariant ModuleTreeModel::headerData(int section, Qt::Orientation orientation, int role) const {
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
+    switch (section) {
+        case NameColumn: return tr("Module");
+        case TypeColumn: return tr("Type");
+        case ParamsColumn: return tr("Parameters");
+        case ShapeColumn: return tr("Tensors");
+    }
+    return {};
+}
+
+QStringList ModuleTreeModel::checkedPaths() const {
+    QStringList out;
+    for (std::size_t i = 1; i < m_tree.nodes().size(); ++i)
+        if (m_tree.nodes()[i].children.empty() && m_checked[i]) out << QString::fromStdString(m_tree.nodes()[i].path);
+    return out;
+}
+
+qint64 ModuleTreeModel::checkedParams() const {
+    qint64 total = 0;
+    for (std::size_t i = 1; i < m_tree.nodes().size(); ++i)
+        if (m_tree.nodes()[i].children.empty() && m_checked[i]) total += m_tree.nodes()[i].own_params;
+    return total;
+}
+
+void ModuleTreeModel::setCheckedPaths(const QStringList& paths) {
+    std::fill(m_checked.begin(), m_checked.end(), 0);
+    for (const auto& p : paths) {
+        const int node = m_tree.find(p.toStdString());
+        if (node > 0) setSubtree(node, true);
+    }
+    if (!m_tree.nodes().empty()) {
+        emitSubtreeChanged(0);
+    }
+    Q_EMIT checkedChanged();
+}
+
+QModelIndex ModuleTreeModel::indexForPath(const QString& path) const {
+    return indexOfNode(m_tree.find(path.toStdString()));
+}

@@ -1,0 +1,52 @@
+// ModuleTreeModel: a Qt item model over dt::ModuleTree (plain data, no tensors). Column 0 is
+// checkable; a parent's state (checked / partial / unchecked) is computed from its leaves.
+#pragma once
+
+#include "tree/module_tree.h"
+
+#include <QAbstractItemModel>
+#include <QStringList>
+
+#include <vector>
+
+class ModuleTreeModel : public QAbstractItemModel {
+    Q_OBJECT
+public:
+    enum Column { NameColumn, TypeColumn, ParamsColumn, ShapeColumn, ColumnCount };
+    enum Role { PathRole = Qt::UserRole + 1, TotalParamsRole, IsLinearRole };
+
+    explicit ModuleTreeModel(QObject* parent = nullptr);
+
+    void setTree(dt::ModuleTree tree);
+    const dt::ModuleTree& tree() const { return m_tree; }
+
+    // Checked leaf modules, in tree order.
+    QStringList checkedPaths() const;
+    // Checks exactly these modules (and everything under them); unknown paths are ignored.
+    void setCheckedPaths(const QStringList& paths);
+    // Parameters of every checked leaf, counted once.
+    qint64 checkedParams() const;
+    QModelIndex indexForPath(const QString& path) const;
+
+    QModelIndex index(int row, int column, const QModelIndex& parent = {}) const override;
+    QModelIndex parent(const QModelIndex& child) const override;
+    int rowCount(const QModelIndex& parent = {}) const override;
+    int columnCount(const QModelIndex& parent = {}) const override;
+    QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
+    bool setData(const QModelIndex& index, const QVariant& value, int role = Qt::EditRole) override;
+    Qt::ItemFlags flags(const QModelIndex& index) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
+
+Q_SIGNALS:
+    void checkedChanged();
+
+private:
+    int nodeOf(const QModelIndex& index) const;
+    QModelIndex indexOfNode(int node, int column = 0) const;
+    Qt::CheckState stateOf(int node) const;
+    void setSubtree(int node, bool on);
+    void emitSubtreeChanged(int node);
+
+    dt::ModuleTree m_tree;
+    std::vector<char> m_checked;  // per node; meaningful for leaves
+};
