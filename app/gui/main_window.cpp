@@ -53,6 +53,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     viewMenu->addAction(modelDock->toggleViewAction());
     viewMenu->addAction(logDock->toggleViewAction());
     resize(1280, 800);
+    resizeDocks({modelDock}, {560}, Qt::Horizontal);
+    resizeDocks({logDock}, {140}, Qt::Vertical);
 }
 
 MainWindow::~MainWindow() = default;
