@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
-  qt6-base-dev qt6-qpa-plugins libgl-dev fonts-dejavu-core
+  qt6-base-dev qt6-qpa-plugins libqt6svg6 libgl-dev fonts-dejavu-core
   libtorch-dev libopenblas0-openmp
   libqcustomplot-dev nlohmann-json3-dev
   xvfb xauth

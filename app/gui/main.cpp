@@ -6,6 +6,7 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QIcon>
 #include <QPixmap>
 #include <QTimer>
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("DeltaTune"));
     QApplication::setApplicationVersion(QStringLiteral("0.1.0"));
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/deltatune/icons/deltatune.svg")));
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral("DeltaTune workbench for delta tuning"));
     parser.addHelpOption();
