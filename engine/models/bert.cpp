@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <set>
 #include <limits>
 
 namespace dt {
@@ -317,13 +318,14 @@ public:
 
 // HF's _init_weights for BERT: N(0, range) for linears and embeddings, zero biases and padding row,
 // unit LayerNorm gains.
-void init_module_tree(torch::nn::Module& root, double range, std::uint64_t seed) {
+void init_module_tree(torch::nn::Module& root, double range, std::uint64_t seed, const std::set<std::string>* only) {
     torch::NoGradGuard ng;
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    for (const auto& m : root.modules(/*include_self=*/true)) {
-        const auto type = m->name();
-        auto params = m->named_parameters(/*recurse=*/false);
-        for (auto& p : params) {
+    for (const auto& m : root.named_modules("", /*include_self=*/true)) {
+        const auto type = m.value()->name();
+        for (auto& p : m.value()->named_parameters(/*recurse=*/false)) {
+            const std::string full = m.key().empty() ? p.key() : m.key() + "." + p.key();
+            if (only && !only->count(full)) continue;
             auto& t = p.value();
             if (type == "LayerNorm") {
                 t.fill_(p.key() == "weight" ? 1.0 : 0.0);
@@ -400,11 +402,12 @@ public:
         }
     }
 
-    void init_weights(std::uint64_t seed) override {
-        init_module_tree(*this, c_.init_range, seed);
+    void init_weights(std::uint64_t seed, const std::set<std::string>* only) override {
+        init_module_tree(*this, c_.init_range, seed, only);
         torch::NoGradGuard ng;
-        core_->embeddings->word_embeddings->weight[c_.pad].zero_();
-        if (mlm_bias_.defined()) mlm_bias_.zero_();
+        if (!only || only->count(prefix_.empty() ? "embeddings.word_embeddings.weight" : prefix_ + ".embeddings.word_embeddings.weight"))
+            core_->embeddings->word_embeddings->weight[c_.pad].zero_();
+        if (mlm_bias_.defined() && (!only || only->count(c_.roberta ? "lm_head.bias" : "cls.predictions.bias"))) mlm_bias_.zero_();
     }
 
 private:

@@ -148,8 +148,13 @@ LoadedModel load_model(const std::string& dir_or_builtin, const LoadOptions& opt
     const std::string cfg_path = dir_or_builtin + "/config.json";
     ModelConfig cfg = ModelConfig::load(cfg_path);
     WeightSet weights = WeightSet::open_folder(dir_or_builtin);
-    out.model = create_model(cfg, opts.seed);
+    // No random init up front: the checkpoint overwrites it. Only what it lacks is initialised.
+    out.model = find_architecture(cfg).make(cfg);
     out.report = load_weights(*out.model, weights);
+    if (!out.report.missing.empty()) {
+        const std::set<std::string> missing(out.report.missing.begin(), out.report.missing.end());
+        out.model->init_weights(opts.seed, &missing);
+    }
     out.report.weights_source = weights.files().size() == 1 ? weights.files()[0]->path()
                                                             : std::to_string(weights.files().size()) + " shards";
     out.model->eval();

@@ -8,6 +8,7 @@
 #include <torch/nn/module.h>
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,8 +61,9 @@ public:
     virtual std::map<std::string, std::string> tied_parameters() const { return {}; }
     // Modules that make up the output layer (excluded by `all-linear`).
     virtual std::vector<std::string> output_head_paths() const { return {}; }
-    // Fresh random init (HF's scheme: N(0, initializer_range), zero biases, unit norms).
-    virtual void init_weights(std::uint64_t seed) = 0;
+    // Fresh random init (HF's scheme: N(0, initializer_range), zero biases, unit norms); with `only`,
+    // just those parameters (the ones a checkpoint lacked).
+    virtual void init_weights(std::uint64_t seed, const std::set<std::string>* only = nullptr) = 0;
 
     const std::vector<SiteRef>& sites() const { return sites_; }
     const std::vector<AttentionRef>& attentions() const { return attentions_; }

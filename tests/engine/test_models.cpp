@@ -155,6 +155,13 @@ private Q_SLOTS:
         copyFile(dir.path() + "/model.safetensors", dir3.path() + "/model.safetensors");
         auto headless = dt::load_model(dir3.path().toStdString());
         QCOMPARE(headless.report.missing, (std::vector<std::string>{"classifier.bias", "classifier.weight"}));
+        // Missing parameters get transformers' init (N(0, 0.02), zero bias), never leftover memory.
+        auto hp = headless.model->named_parameters(true);
+        QVERIFY(torch::equal(hp["classifier.bias"], torch::zeros({3})));
+        const double sd = hp["classifier.weight"].std().item<double>();
+        QVERIFY2(sd > 0.005 && sd < 0.05, qPrintable(QString::number(sd)));
+        // Loaded parameters are untouched by that init.
+        QVERIFY(torch::equal(hp["bert.pooler.dense.weight"], seq.model->named_parameters(true)["bert.pooler.dense.weight"]));
     }
 
     void badFoldersAndConfigs() {
