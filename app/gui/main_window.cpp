@@ -28,6 +28,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
     m_inspect = new QPlainTextEdit(this);
     m_inspect->setReadOnly(true);
+    m_inspect->setLineWrapMode(QPlainTextEdit::NoWrap);
     m_inspect->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     auto* tabs = new QTabWidget(this);
     tabs->addTab(m_inspect, tr("Inspect"));

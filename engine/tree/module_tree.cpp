@@ -193,7 +193,7 @@ std::string ModuleTree::to_text() const {
         os << std::string(2 * (line.depth + 1), ' ') << line.label << "  " << n.type;
         if (line.count > 1) os << " x" << line.count;
         if (n.total_params > 0) {
-            os << "  " << format_count(n.total_params);
+            os << "  " << format_count(n.total_params) << " (" << format_bytes(n.total_bytes) << ")";
             if (line.count > 1) os << " each";
         }
         for (const auto& p : n.params) {
