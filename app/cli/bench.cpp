@@ -53,9 +53,12 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+int cmd_bench_step(const Args& a);
+
 int cmd_bench(const Args& a) {
+    if (a.positional.size() == 2 && a.positional[0] == "step") return cmd_bench_step(a);
     if (a.positional.size() != 2 || a.positional[0] != "load")
-        throw Error("usage: deltatune bench load MODEL_DIR [--runs N]", "bench");
+        throw Error("usage: deltatune bench load MODEL_DIR [--runs N] | bench step MODEL --delta SPEC...", "bench");
     const std::string dir = a.positional[1];
     const int runs = std::max(1, a.int_value("--runs", 7));
     std::vector<std::string> files;

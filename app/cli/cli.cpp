@@ -13,14 +13,20 @@ static const char* kUsage =
     "usage: deltatune [--threads N] COMMAND ...\n"
     "\n"
     "commands:\n"
-    "  inspect MODEL [--json]                       module tree with parameter counts, dtypes, bytes\n"
+    "  inspect MODEL [--delta SPEC] [--json]        module tree with parameter counts, dtypes, bytes;\n"
+    "                                               with --delta, trainable counts and memory\n"
     "  select MODEL (--targets NAME... | --regex RE | --all-linear)\n"
     "         [--exclude NAME... | --exclude-regex RE] [--layers N...] [--layers-pattern P]\n"
     "         [--linear-only] [--json]                 module paths matched with PEFT's rules\n"
-    "  forward MODEL --input IN.safetensors --output OUT.safetensors\n"
+    "  forward MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors\n"
     "                                               one eval-mode float32 forward pass\n"
     "  init BUILTIN OUT_DIR [--seed N]              write a built-in model as a model folder\n"
     "  bench load MODEL [--runs N]                  load throughput vs. reading the files with cat\n"
+    "  bench step MODEL --delta SPEC... [--batch B] [--seq T] [--steps N]\n"
+    "                                               forward+backward+AdamW step time per method\n"
+    "\n"
+    "SPEC is a delta spec JSON file or a method name with its defaults: lora, adapter, bitfit,\n"
+    "prefix, prompt, ia3, layernorm, last_layers, selective, full.\n"
     "\n"
     "MODEL is a Hugging Face model folder (config.json + model.safetensors or shards) or a built-in:\n"
     "tiny-bert, bert-base-shape (random weights, --seed N).\n"
@@ -107,14 +113,15 @@ int run(const std::vector<std::string>& all) {
     configure_threads(threads);
     const std::string cmd = args[0];
     const std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (cmd == "inspect") return cmd_inspect(parse_args(rest, {"--seed"}, {"--json"}));
+    if (cmd == "inspect") return cmd_inspect(parse_args(rest, {"--seed", "--delta"}, {"--json"}));
     if (cmd == "select")
         return cmd_select(parse_args(rest, {"--targets", "--regex", "--exclude", "--exclude-regex", "--layers",
                                             "--layers-pattern", "--seed"},
                                      {"--all-linear", "--linear-only", "--json"}));
-    if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed"}, {}));
+    if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed", "--delta"}, {}));
     if (cmd == "init") return cmd_init(parse_args(rest, {"--seed"}, {}));
-    if (cmd == "bench") return cmd_bench(parse_args(rest, {"--runs", "--seed"}, {}));
+    if (cmd == "bench")
+        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps"}, {}));
     throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");
 }
 

@@ -4,6 +4,10 @@
 #include <string>
 #include <vector>
 
+namespace dt {
+struct DeltaSpec;
+}
+
 namespace dt::cli {
 
 // Runs one command line (without the program name); returns the exit status.
@@ -22,6 +26,9 @@ struct Args {
 // `known` lists the flags taking values; `switches` those that take none.
 Args parse_args(const std::vector<std::string>& args, const std::vector<std::string>& known,
                 const std::vector<std::string>& switches);
+
+// --delta ARG: a spec file, or a method name with default hyperparameters.
+DeltaSpec delta_spec_arg(const std::string& arg);
 
 int cmd_inspect(const Args& a);
 int cmd_select(const Args& a);

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "core/error.h"
+#include "delta/delta_set.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
 #include "tree/module_tree.h"
@@ -43,9 +44,19 @@ LoadedModel load(const Args& a, const char* cmd) {
 
 }  // namespace
 
+DeltaSpec delta_spec_arg(const std::string& arg) {
+    // A file, or a method name with its defaults ("lora", "bitfit", ...).
+    if (arg.find('/') == std::string::npos && arg.find(".json") == std::string::npos)
+        return DeltaSpec::from_json({{"method", arg}}, "--delta " + arg);
+    return DeltaSpec::load(arg);
+}
+
 int cmd_inspect(const Args& a) {
     LoadedModel m = load(a, "inspect");
+    DeltaSet deltas;
+    if (a.has("--delta")) deltas = DeltaSet::apply(*m.model, delta_spec_arg(a.value("--delta")));
     ModuleTree tree = ModuleTree::build(*m.model);
+    const Accounting acc = deltas.accounting(*m.model);
     if (a.has("--json")) {
         auto j = nlohmann::ordered_json::parse(tree.to_json());
         nlohmann::ordered_json doc;
@@ -54,9 +65,20 @@ int cmd_inspect(const Args& a) {
         doc["missing"] = m.report.missing;
         doc["unexpected"] = m.report.unexpected;
         for (auto it = j.begin(); it != j.end(); ++it) doc[it.key()] = it.value();
+        if (a.has("--delta")) {
+            doc["delta"] = deltas.spec().to_json();
+            doc["accounting"] = acc.to_json();
+        }
         std::cout << doc.dump(2) << "\n";
     } else {
         std::cout << tree.to_text();
+        if (a.has("--delta")) {
+            for (const auto& pm : acc.per_method)
+                std::cout << "  " << pm.method << ": " << pm.added << " added, " << pm.unfrozen << " unfrozen\n";
+            std::cout << "memory: weights " << format_bytes(acc.weight_bytes) << ", gradients " << format_bytes(acc.gradient_bytes)
+                      << ", AdamW state " << format_bytes(acc.adamw_bytes) << "\n";
+        }
+        std::cout << acc.summary() << "\n";
     }
     return 0;
 }
@@ -103,6 +125,8 @@ int cmd_forward(const Args& a) {
     if (in_path.empty() || out_path.empty()) throw Error("needs --input IN.safetensors and --output OUT.safetensors", "forward");
     auto in_file = st::File::open(in_path);
     LoadedModel m = load(a, "forward");
+    DeltaSet deltas;
+    if (a.has("--delta")) deltas = DeltaSet::apply(*m.model, delta_spec_arg(a.value("--delta")));
     ForwardInputs in;
     auto get = [&](const char* name) { return in_file->contains(name) ? in_file->tensor(name).clone() : at::Tensor(); };
     in.input_ids = get("input_ids");

@@ -298,10 +298,12 @@ public:
         }
     }
 
-    void register_points(std::vector<SiteRef>& sites, std::vector<AttentionRef>& atts, const std::string& prefix) {
+    void register_points(std::vector<std::string>& blocks, std::vector<SiteRef>& sites, std::vector<AttentionRef>& atts,
+                         const std::string& prefix) {
         const std::string base = prefix.empty() ? "" : prefix + ".";
         for (std::size_t i = 0; i < encoder->layers.size(); ++i) {
             const std::string lp = base + "encoder.layer." + std::to_string(i);
+            blocks.push_back(lp);
             auto& L = encoder->layers[i];
             sites.push_back({lp + ".attention.output", "after_attention", static_cast<int>(i), &L->attention->output->site});
             sites.push_back({lp + ".output", "after_ffn", static_cast<int>(i), &L->output->site});
@@ -357,7 +359,7 @@ public:
             host = inner.get();
         }
         core_ = std::make_unique<BertCore>(*host, c, pooler);
-        core_->register_points(sites_, attentions_, prefix_);
+        core_->register_points(blocks_, sites_, attentions_, prefix_);
         prompt_ = &prompt_fn_;
         build_head();
     }
@@ -384,6 +386,10 @@ public:
     std::string base_model_prefix() const override { return c_.roberta ? "roberta" : "bert"; }
     bool is_base_model() const override { return head_ == EncoderHead::None; }
     std::int64_t num_layers() const override { return c_.layers; }
+    std::int64_t hidden_size() const override { return c_.hidden; }
+    std::string word_embeddings_path() const override {
+        return (prefix_.empty() ? "" : prefix_ + ".") + "embeddings.word_embeddings";
+    }
 
     std::map<std::string, std::string> tied_parameters() const override {
         if (head_ != EncoderHead::MaskedLM) return {};

@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 namespace dt {
 
 LinearImpl::LinearImpl(std::int64_t in, std::int64_t out, bool with_bias) : torch::nn::Module("Linear") {
@@ -14,6 +16,16 @@ LinearImpl::LinearImpl(std::int64_t in, std::int64_t out, bool with_bias) : torc
 LinearImpl::LinearImpl(at::Tensor tied_weight, at::Tensor tied_bias) : torch::nn::Module("Linear") {
     weight = register_parameter("weight", tied_weight);
     if (tied_bias.defined()) bias = register_parameter("bias", tied_bias);
+}
+
+void LinearImpl::remove_parameter(const std::string& name) {
+    if (name == "weight" || name == "bias") throw Error("cannot remove the base parameter '" + name + "'");
+    parameters_.erase(name);
+}
+
+void LinearImpl::remove_branch(const LinearBranch* b) {
+    branches_.erase(std::remove_if(branches_.begin(), branches_.end(), [b](const auto& p) { return p.get() == b; }),
+                    branches_.end());
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) {
@@ -42,8 +54,12 @@ at::Tensor EmbeddingImpl::forward(const at::Tensor& ids) { return torch::embeddi
 
 at::Tensor Site::apply(const at::Tensor& h, const at::Tensor& block_input) const {
     at::Tensor out = h;
-    for (const auto& hook : hooks_) out = hook(out, block_input);
+    for (const auto& hook : hooks_) out = hook.second(out, block_input);
     return out;
+}
+
+void Site::remove_hook(int id) {
+    hooks_.erase(std::remove_if(hooks_.begin(), hooks_.end(), [id](const auto& h) { return h.first == id; }), hooks_.end());
 }
 
 std::function<at::Tensor(const at::Tensor&)> activation(const std::string& name, const std::string& where) {

@@ -40,8 +40,12 @@ public:
     at::Tensor forward(const at::Tensor& x);
 
     void add_branch(std::shared_ptr<LinearBranch> b) { branches_.push_back(std::move(b)); }
+    void remove_branch(const LinearBranch* b);
     void clear_branches() { branches_.clear(); }
     const std::vector<std::shared_ptr<LinearBranch>>& branches() const { return branches_; }
+
+    // Removes a parameter a delta method registered on this Linear (e.g. `ia3_l`).
+    void remove_parameter(const std::string& name);
 
     std::int64_t in_features() const { return weight.size(1); }
     std::int64_t out_features() const { return weight.size(0); }
@@ -77,12 +81,18 @@ class Site {
 public:
     using Hook = std::function<at::Tensor(const at::Tensor& h, const at::Tensor& block_input)>;
     at::Tensor apply(const at::Tensor& h, const at::Tensor& block_input) const;
-    void add_hook(Hook h) { hooks_.push_back(std::move(h)); }
+    // Returns an id for remove_hook().
+    int add_hook(Hook h) {
+        hooks_.push_back({next_id_, std::move(h)});
+        return next_id_++;
+    }
+    void remove_hook(int id);
     void clear() { hooks_.clear(); }
     bool empty() const { return hooks_.empty(); }
 
 private:
-    std::vector<Hook> hooks_;
+    std::vector<std::pair<int, Hook>> hooks_;
+    int next_id_ = 1;
 };
 
 // Prefix keys and values for one attention layer: returns (B, H, P, D) tensors for batch size B.

@@ -65,12 +65,18 @@ public:
     // just those parameters (the ones a checkpoint lacked).
     virtual void init_weights(std::uint64_t seed, const std::set<std::string>* only = nullptr) = 0;
 
+    // The repeated blocks in order (e.g. bert.encoder.layer.0 ... .11) and the word embedding module.
+    const std::vector<std::string>& block_paths() const { return blocks_; }
+    virtual std::string word_embeddings_path() const = 0;
+    virtual std::int64_t hidden_size() const = 0;
+
     const std::vector<SiteRef>& sites() const { return sites_; }
     const std::vector<AttentionRef>& attentions() const { return attentions_; }
     PromptProvider* prompt() { return prompt_; }
 
 protected:
     ModelConfig config_;
+    std::vector<std::string> blocks_;
     std::vector<SiteRef> sites_;
     std::vector<AttentionRef> attentions_;
     PromptProvider* prompt_ = nullptr;

@@ -188,6 +188,7 @@ std::string ModuleTree::to_text() const {
     const auto& r = root();
     os << architecture_ << "  " << format_count(r.total_params) << " params (" << r.total_params << "), "
        << format_bytes(r.total_bytes) << "\n";
+    const bool partial = r.trainable_params != r.total_params;
     for (const auto& line : folded()) {
         const auto& n = nodes_[line.node];
         os << std::string(2 * (line.depth + 1), ' ') << line.label << "  " << n.type;
@@ -195,6 +196,7 @@ std::string ModuleTree::to_text() const {
         if (n.total_params > 0) {
             os << "  " << format_count(n.total_params) << " (" << format_bytes(n.total_bytes) << ")";
             if (line.count > 1) os << " each";
+            if (partial && n.trainable_params > 0) os << "  [trainable " << format_count(n.trainable_params) << "]";
         }
         for (const auto& p : n.params) {
             os << "  " << p.name << "[";
@@ -222,6 +224,7 @@ std::string ModuleTree::to_json() const {
         m["params"] = n.own_params;
         m["total_params"] = n.total_params;
         m["bytes"] = n.total_bytes;
+        m["trainable"] = n.trainable_params;
         nlohmann::ordered_json ps = nlohmann::ordered_json::array();
         for (const auto& p : n.params) {
             nlohmann::ordered_json pj{{"name", p.name}, {"shape", p.shape}, {"dtype", p.dtype}, {"numel", p.numel}};

@@ -1,0 +1,99 @@
+// `deltatune bench step MODEL --delta SPEC...`: forward + backward + AdamW update per method on a
+// random batch, all methods in one process and interleaved step by step, medians reported, with
+// the exact trainable parameter and optimizer-state bytes of each.
+#include "cli.h"
+
+#include "core/error.h"
+#include "delta/delta_set.h"
+#include "models/loader.h"
+#include "tree/module_tree.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+namespace dt::cli {
+namespace {
+
+struct Run {
+    std::string label;
+    LoadedModel model;
+    DeltaSet deltas;
+    std::unique_ptr<torch::optim::AdamW> opt;
+    std::vector<double> times;
+    Accounting acc;
+};
+
+at::Tensor loss_of(const ForwardOutputs& out, const at::Tensor& labels) {
+    if (out.logits.defined() && out.logits.dim() == 3) {
+        const auto V = out.logits.size(2);
+        // Prompt tuning prepends positions: score the last T (the real tokens).
+        at::Tensor lg = out.logits.narrow(1, out.logits.size(1) - labels.size(1), labels.size(1));
+        return torch::cross_entropy_loss(lg.reshape({-1, V}), labels.reshape({-1}));
+    }
+    if (out.logits.defined()) return torch::cross_entropy_loss(out.logits, labels.select(1, 0) % out.logits.size(1));
+    return out.last_hidden_state.pow(2).mean();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+}  // namespace
+
+int cmd_bench_step(const Args& a) {
+    const std::string model_arg = a.positional[1];
+    const auto specs = a.values("--delta");
+    if (specs.empty()) throw Error("needs --delta SPEC... (files or method names)", "bench step");
+    const int B = std::max(1, a.int_value("--batch", 8)), T = std::max(1, a.int_value("--seq", 128));
+    const int steps = std::max(1, a.int_value("--steps", 10));
+    std::vector<Run> runs;
+    for (const auto& s : specs) {
+        Run r;
+        r.label = s;
+        r.model = load_model(model_arg);
+        r.deltas = DeltaSet::apply(*r.model.model, delta_spec_arg(s));
+        r.model.model->train();
+        r.opt = std::make_unique<torch::optim::AdamW>(trainable_parameters(*r.model.model), torch::optim::AdamWOptions(1e-4));
+        r.acc = r.deltas.accounting(*r.model.model);
+        runs.push_back(std::move(r));
+    }
+    const auto& cfg = runs.front().model.model->config();
+    const auto vocab = cfg.get_int_or("vocab_size", 1000);
+    torch::manual_seed(0);
+    ForwardInputs in;
+    in.input_ids = torch::randint(1, vocab, {B, T}, torch::kLong);
+    at::Tensor labels = torch::randint(0, vocab, {B, T}, torch::kLong);
+    runs.front().model.model->validate_inputs(in);
+    for (int step = -2; step < steps; ++step) {  // two warm-up steps
+        for (auto& r : runs) {
+            auto t0 = std::chrono::steady_clock::now();
+            r.opt->zero_grad();
+            at::Tensor loss = loss_of(r.model.model->forward(in), labels);
+            loss.backward();
+            r.opt->step();
+            const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (step >= 0) r.times.push_back(dt);
+        }
+    }
+    std::printf("model: %s, batch %d x %d tokens, %d steps after 2 warm-up, interleaved, %d threads\n", model_arg.c_str(), B,
+                T, steps, at::get_num_threads());
+    std::printf("%-14s %12s %10s %10s %12s %12s\n", "method", "step ms", "vs full", "trainable", "trainable%", "grad+adam");
+    double full = 0;
+    for (const auto& r : runs)
+        if (r.label == "full") full = median(r.times);
+    for (const auto& r : runs) {
+        const double m = median(r.times);
+        char ratio[32] = "-";
+        if (full > 0) std::snprintf(ratio, sizeof ratio, "%.2f", m / full);
+        std::printf("%-14s %12.1f %10s %10lld %11.4f%% %12s\n", r.label.c_str(), m * 1e3, ratio,
+                    static_cast<long long>(r.acc.trainable_params), r.acc.trainable_percent(),
+                    format_bytes(r.acc.gradient_bytes + r.acc.adamw_bytes).c_str());
+    }
+    return 0;
+}
+
+}  // namespace dt::cli

@@ -1,0 +1,84 @@
+// The DeltaMethod interface and the method table. A method attaches only at the engine's injection
+// points (Linear branches, Sites, attention prefixes, embedding prompts) or by unfreezing base
+// parameters, so it never touches architecture code. Parameters it adds live under their host's
+// HF path (`...query.lora_A.weight`); parameters it unfreezes are claimed, and two methods claiming
+// the same parameter is an error naming it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace torch::nn {
+class Module;
+}
+
+namespace dt {
+
+class ModuleTree;
+class TransformerModel;
+class ParamClaims;
+
+// What a method needs while attaching: the model, its tree, and the claim registry.
+struct AttachContext {
+    TransformerModel& model;
+    const ModuleTree& tree;
+    ParamClaims& claims;
+    std::string where;  // "delta spec: methods[0] (lora)", for errors
+};
+
+class DeltaMethod {
+public:
+    explicit DeltaMethod(nlohmann::json spec) : spec_(std::move(spec)) {}
+    virtual ~DeltaMethod() = default;
+
+    virtual std::string name() const = 0;
+    virtual void attach(AttachContext& ctx) = 0;
+    // Removes everything attach() added (branches, hooks, modules, providers); unfrozen base
+    // parameters are frozen again by the caller.
+    virtual void detach(TransformerModel& model) = 0;
+    virtual bool can_merge() const { return false; }
+    virtual void merge() {}
+    virtual void unmerge() {}
+    virtual bool merged() const { return false; }
+    // Replaces a training-time reparameterisation by its output (prefix tuning's projection MLP),
+    // leaving the outputs unchanged; the plain form is what exports store.
+    virtual bool can_fold() const { return false; }
+    virtual void fold(TransformerModel&) {}
+
+    const nlohmann::json& spec() const { return spec_; }
+    // Full names of parameters this method added (new tensors).
+    const std::vector<std::string>& added() const { return added_; }
+    // Full names of base parameters this method made trainable.
+    const std::vector<std::string>& unfrozen() const { return unfrozen_; }
+    // Module paths the method attached to (for inspection and export).
+    const std::vector<std::string>& targets() const { return targets_; }
+
+protected:
+    nlohmann::json spec_;
+    std::vector<std::string> added_;
+    std::vector<std::string> unfrozen_;
+    std::vector<std::string> targets_;
+};
+
+using MethodFactory = std::function<std::unique_ptr<DeltaMethod>(const nlohmann::json& spec, const std::string& where)>;
+
+struct MethodInfo {
+    std::string name;
+    std::string family;   // "addition", "specification", "reparameterization", "baseline"
+    std::string summary;  // one line, for tooltips and --help
+    std::string formula;  // added or trained parameters, e.g. "r (d_in + d_out) per target"
+    std::vector<std::string> fields;  // accepted spec fields besides "method"
+    MethodFactory make;
+};
+
+const std::vector<MethodInfo>& method_table();
+const MethodInfo& find_method(const std::string& name, const std::string& where);
+
+}  // namespace dt
