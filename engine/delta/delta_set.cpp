@@ -106,8 +106,16 @@ DeltaSet DeltaSet::apply(TransformerModel& model, const DeltaSpec& spec) {
             ModuleTree tree = ModuleTree::build(model);
             AttachContext ctx{model, tree, claims, spec.source + ": modules_to_save"};
             nlohmann::json sel = {{"target_modules", spec.modules_to_save}};
-            for (const auto& path : delta::select_targets(ctx, sel, {}, false))
-                delta::unfreeze_module(ctx, path, "modules_to_save", set.saved_);
+            // A head trained in full overlaps harmlessly with, e.g., BitFit on its bias: what a
+            // method already trains is left to it.
+            for (const auto& path : delta::select_targets(ctx, sel, {}, false)) {
+                auto mod = delta::module_at(model, path);
+                for (const auto& p : mod->named_parameters(true)) {
+                    const std::string full = delta::join(path, p.key());
+                    const std::string c = claims.canonical(full);
+                    if (claims.is_base(full) && !claims.claims().count(c)) delta::unfreeze_param(ctx, full, "modules_to_save", set.saved_);
+                }
+            }
         }
     } catch (...) {
         set.remove(model);
