@@ -75,6 +75,12 @@ public:
             x = torch::cat({prompt.unsqueeze(0).expand({B, P, c_.hidden}).to(x.dtype()), x}, 1);
             tt = torch::cat({torch::zeros({B, P}, types.options()), types}, 1);
         }
+        // Prefixes and prompts take positions too: check before indexing the table.
+        const std::int64_t last = (c_.roberta ? c_.pad + 1 : 0) + past + P + T - 1;
+        if (last >= c_.max_pos)
+            throw Error(std::to_string(T) + " tokens" + (P + past > 0 ? " plus " + std::to_string(P + past) + " virtual tokens" : "") +
+                            " need position " + std::to_string(last) + " but max_position_embeddings is " + std::to_string(c_.max_pos),
+                        "input_ids", "shorten the input or use fewer virtual tokens");
         at::Tensor pos;
         if (c_.roberta) {
             if (P > 0) {  // inputs_embeds path: sequential from padding_idx + 1

@@ -127,6 +127,52 @@ private Q_SLOTS:
         QCOMPARE(QDir(dir.path()).entryList({"out.safetensors*"}, QDir::Files), QStringList{});
     }
 
+    void inspectWithDelta() {
+        QTemporaryDir dir;
+        const QString spec = dir.filePath("spec.json");
+        writeBytes(spec, R"({"methods": [{"method": "lora", "r": 8}, {"method": "bitfit", "groups": ["intermediate"]}]})");
+        auto r = runCli({"inspect", "tiny-bert", "--delta", spec, "--json"});
+        QCOMPARE(r.code, 0);
+        auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["trainable_params"].get<std::int64_t>(), 4 * 2 * 8 * 128 + 4 * 256);
+        QCOMPARE(j["accounting"]["trainable_params"].get<std::int64_t>(), j["trainable_params"].get<std::int64_t>());
+        int seen = 0;
+        for (const auto& m : j["modules"]) {
+            if (m["path"] == "bert.encoder.layer.0.attention.self.query") {
+                QCOMPARE(m["trainable"].get<std::int64_t>(), 8 * 128);
+                ++seen;
+            }
+            if (m["path"] == "bert.encoder.layer.0.intermediate.dense") {
+                QCOMPARE(m["trainable"].get<std::int64_t>(), 256);
+                ++seen;
+            }
+            if (m["path"] == "bert.encoder.layer.0.attention.self.key") {
+                QCOMPARE(m["trainable"].get<std::int64_t>(), 0);
+                ++seen;
+            }
+        }
+        QCOMPARE(seen, 3);
+        auto text = runCli({"inspect", "tiny-bert", "--delta", "lora"});
+        QCOMPARE(text.code, 0);
+        QVERIFY2(text.out.contains("trainable params: 8192 || all params: 287424 || trainable%: 2.8501"), qPrintable(text.out));
+        writeBytes(spec, R"({"method": "lora", "r": -1})");
+        expectBadInput(runCli({"inspect", "tiny-bert", "--delta", spec}), {spec, "'r' must be at least 1"});
+        expectBadInput(runCli({"inspect", "tiny-bert", "--delta", "lorax"}), {"unknown method 'lorax'"});
+    }
+
+    void forwardWithDeltaAndBenchStep() {
+        QTemporaryDir dir;
+        const QString out = dir.filePath("out.safetensors");
+        auto r = runCli({"forward", hf("bert-seqcls"), "--delta", "lora", "--input", hf("bert-seqcls") + "/reference.safetensors", "--output", out});
+        QCOMPARE(r.code, 0);  // LoRA at init: same logits as the base
+        auto got = dt::st::File::open(out.toStdString());
+        auto ref = dt::st::File::open((hf("bert-seqcls") + "/reference.safetensors").toStdString());
+        QVERIFY(toleranceRatio(got->tensor("logits"), ref->tensor("logits")) <= 1.0);
+        auto b = runCli({"bench", "step", "tiny-bert", "--delta", "lora", "full", "--batch", "1", "--seq", "8", "--steps", "1"});
+        QCOMPARE(b.code, 0);
+        QVERIFY2(b.out.contains("lora") && b.out.contains("full") && b.out.contains("1.00"), qPrintable(b.out));
+    }
+
     void initWritesLoadableFolder() {
         QTemporaryDir dir;
         const QString d = dir.filePath("tiny");

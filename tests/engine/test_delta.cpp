@@ -117,6 +117,15 @@ private Q_SLOTS:
         d.remove(*m);
         auto p = dt::DeltaSet::apply(*m, spec({{"method", "prefix"}, {"num_virtual_tokens", 5}}));
         QCOMPARE(m->forward(in).logits.size(1), in.input_ids.size(1));  // prefixes add keys, not positions
+        // ...but they shift the positions of the real tokens: too long an input is a clear error.
+        dt::ForwardInputs longer;
+        longer.input_ids = torch::ones({1, 126}, torch::kLong);
+        try {
+            m->forward(longer);
+            QFAIL("positions past the table accepted");
+        } catch (const dt::Error& e) {
+            QVERIFY2(QString::fromStdString(e.what()).contains("5 virtual tokens need position 130"), e.what());
+        }
     }
 
     void onlyChosenParametersTrain_data() { addMethodRows(); }
