@@ -1,0 +1,101 @@
+#include "data/dataset.h"
+
+#include "core/error.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <fstream>
+
+namespace dt {
+
+Dataset read_tokenized_jsonl(const std::string& path, std::vector<std::string> labels, bool grow_labels) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open data file", path);
+    Dataset d;
+    d.source = path;
+    d.labels = std::move(labels);
+    std::string line;
+    std::size_t lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        const std::string where = path + ":" + std::to_string(lineno);
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(line);
+        } catch (const nlohmann::json::parse_error& e) {
+            throw Error("invalid JSON", where, "each line must be one JSON object");
+        }
+        if (!j.is_object() || !j.contains("input_ids") || !j["input_ids"].is_array())
+            throw Error("missing list field 'input_ids'", where);
+        Example ex;
+        for (const auto& v : j["input_ids"]) {
+            if (!v.is_number_integer() || v.get<std::int64_t>() < 0) throw Error("'input_ids' must hold non-negative integers", where);
+            ex.ids.push_back(v.get<std::int64_t>());
+        }
+        if (ex.ids.empty()) throw Error("'input_ids' is empty", where);
+        if (j.contains("token_type_ids")) {
+            for (const auto& v : j["token_type_ids"]) {
+                if (!v.is_number_integer()) throw Error("'token_type_ids' must hold integers", where);
+                ex.type_ids.push_back(v.get<std::int64_t>());
+            }
+            if (ex.type_ids.size() != ex.ids.size()) throw Error("'token_type_ids' and 'input_ids' differ in length", where);
+        }
+        if (!j.contains("label")) throw Error("missing field 'label'", where);
+        const auto& lab = j["label"];
+        if (lab.is_number_integer()) {
+            ex.label = lab.get<std::int64_t>();
+            if (ex.label < 0) throw Error("'label' must be non-negative", where);
+        } else if (lab.is_string()) {
+            const auto s = lab.get<std::string>();
+            auto it = std::find(d.labels.begin(), d.labels.end(), s);
+            if (it == d.labels.end()) {
+                if (!grow_labels) throw Error("unknown label '" + s + "'", where, "the label vocabulary comes from the training file");
+                d.labels.push_back(s);
+                it = d.labels.end() - 1;
+            }
+            ex.label = it - d.labels.begin();
+        } else if (lab.is_number()) {
+            ex.target = lab.get<double>();
+            ex.label = -1;
+        } else {
+            throw Error("'label' must be an integer, a string or a number", where);
+        }
+        d.examples.push_back(std::move(ex));
+    }
+    if (d.examples.empty()) throw Error("no examples", path);
+    return d;
+}
+
+Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id) {
+    std::size_t T = 0;
+    for (auto i : indices) T = std::max(T, data.examples[i].ids.size());
+    const auto B = static_cast<std::int64_t>(indices.size());
+    at::Tensor ids = torch::full({B, static_cast<std::int64_t>(T)}, pad_id, torch::kLong);
+    at::Tensor mask = torch::zeros({B, static_cast<std::int64_t>(T)}, torch::kLong);
+    at::Tensor types = torch::zeros({B, static_cast<std::int64_t>(T)}, torch::kLong);
+    at::Tensor labels = torch::empty({B}, torch::kLong);
+    auto ia = ids.accessor<std::int64_t, 2>();
+    auto ma = mask.accessor<std::int64_t, 2>();
+    auto ta = types.accessor<std::int64_t, 2>();
+    Batch b;
+    for (std::int64_t r = 0; r < B; ++r) {
+        const auto& ex = data.examples[indices[static_cast<std::size_t>(r)]];
+        for (std::size_t c = 0; c < ex.ids.size(); ++c) {
+            ia[r][static_cast<std::int64_t>(c)] = ex.ids[c];
+            ma[r][static_cast<std::int64_t>(c)] = 1;
+            if (!ex.type_ids.empty()) ta[r][static_cast<std::int64_t>(c)] = ex.type_ids[c];
+        }
+        labels[r] = ex.label;
+        b.tokens += static_cast<std::int64_t>(ex.ids.size());
+    }
+    b.inputs.input_ids = ids;
+    b.inputs.attention_mask = mask;
+    b.inputs.token_type_ids = types;
+    b.labels = labels;
+    return b;
+}
+
+}  // namespace dt

@@ -1,0 +1,40 @@
+// Task data as token ids: examples, a JSONL reader for pre-tokenized files, and batching with dynamic
+// padding. (Text files go through the tokenizers of a later issue and end here too.)
+#pragma once
+
+#include "models/model.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dt {
+
+struct Example {
+    std::vector<std::int64_t> ids;
+    std::vector<std::int64_t> type_ids;  // empty = all zeros
+    std::int64_t label = -1;             // class index, or -1 for regression
+    double target = 0.0;                 // regression target
+};
+
+struct Dataset {
+    std::vector<Example> examples;
+    std::vector<std::string> labels;  // label vocabulary (index = class)
+    std::string source;
+    std::size_t size() const { return examples.size(); }
+};
+
+// One object per line: {"input_ids": [...], "token_type_ids": [...]?, "label": int | string}.
+// String labels are mapped through `labels` (extended when `grow_labels`). Errors name file and line.
+Dataset read_tokenized_jsonl(const std::string& path, std::vector<std::string> labels = {}, bool grow_labels = true);
+
+struct Batch {
+    ForwardInputs inputs;
+    at::Tensor labels;  // (B) int64 for classification
+    std::int64_t tokens = 0;
+};
+
+// Pads to the longest example of the batch with `pad_id`; the mask marks real tokens.
+Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id);
+
+}  // namespace dt

@@ -1,0 +1,352 @@
+#include "train/trainer.h"
+
+#include "core/error.h"
+#include "delta/delta_set.h"
+#include "io/atomic_file.h"
+#include "io/json_util.h"
+#include "io/safetensors.h"
+#include "models/model.h"
+#include "train/metrics.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <sys/stat.h>
+#include <thread>
+
+namespace dt {
+
+double scheduled_lr(const TrainConfig& c, std::int64_t step) {
+    const std::int64_t warm = static_cast<std::int64_t>(std::ceil(c.warmup_ratio * static_cast<double>(c.max_steps)));
+    if (step < warm) return c.lr * static_cast<double>(step + 1) / static_cast<double>(warm);
+    if (c.schedule == "constant") return c.lr;
+    const double span = static_cast<double>(std::max<std::int64_t>(1, c.max_steps - warm));
+    const double progress = std::min(1.0, static_cast<double>(step - warm) / span);
+    if (c.schedule == "cosine") return c.lr * 0.5 * (1.0 + std::cos(M_PI * progress));
+    return c.lr * (1.0 - progress);  // linear
+}
+
+namespace {
+
+bool no_decay(const std::string& name) {
+    return (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) || name.find("LayerNorm") != std::string::npos ||
+           name.find("layer_norm") != std::string::npos || name.find("norm.") != std::string::npos;
+}
+
+void mkdirs(const std::string& p) {
+    std::string cur;
+    for (std::size_t i = 0; i <= p.size(); ++i) {
+        if (i == p.size() || p[i] == '/') {
+            if (!cur.empty()) ::mkdir(cur.c_str(), 0755);
+        }
+        if (i < p.size()) cur += p[i];
+    }
+}
+
+std::string fmt(double v) {
+    if (!std::isfinite(v)) return "null";
+    char b[64];
+    std::snprintf(b, sizeof b, "%.9g", v);
+    return b;
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+    TransformerModel& model;
+    const Dataset& train;
+    const Dataset* eval;
+    TrainConfig cfg;
+    TrainObserver* obs;
+    std::vector<std::pair<std::string, at::Tensor>> params;  // trainable, unique, in a fixed order
+    std::unique_ptr<torch::optim::AdamW> opt;
+    std::vector<std::size_t> order;
+    std::int64_t epoch = 0, cursor = 0;
+    std::int64_t skipped = 0, consecutive_bad = 0;
+    double best = -1e300;
+    int evals_without_gain = 0;
+    std::vector<double> losses;
+    std::ofstream events;
+
+    Impl(TransformerModel& m, const Dataset& t, const Dataset* e, TrainConfig c, TrainObserver* o)
+        : model(m), train(t), eval(e), cfg(std::move(c)), obs(o) {
+        if (cfg.max_steps <= 0) throw Error("must be positive", "max_steps");
+        if (cfg.batch_size <= 0) throw Error("must be positive", "batch_size");
+        if (cfg.grad_accum <= 0) throw Error("must be positive", "grad_accum");
+        if (cfg.schedule != "constant" && cfg.schedule != "linear" && cfg.schedule != "cosine")
+            throw Error("unknown schedule '" + cfg.schedule + "'", "schedule", "constant, linear or cosine");
+        if (train.size() == 0) throw Error("the training set is empty", train.source);
+        std::set<const void*> seen;
+        for (const auto& p : model.named_parameters(true))
+            if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second) params.emplace_back(p.key(), p.value());
+        if (params.empty()) throw Error("nothing to train: every parameter is frozen", "delta spec");
+        std::vector<at::Tensor> decay, plain;
+        for (auto& [n, t] : params) (no_decay(n) ? plain : decay).push_back(t);
+        std::vector<torch::optim::OptimizerParamGroup> groups;
+        auto opts = [&](double wd) {
+            return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(cfg.lr).weight_decay(wd));
+        };
+        if (!decay.empty()) groups.emplace_back(decay, opts(cfg.weight_decay));
+        if (!plain.empty()) groups.emplace_back(plain, opts(0.0));
+        opt = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
+        new_epoch();
+        if (!cfg.run_dir.empty()) {
+            mkdirs(cfg.run_dir);
+            events.open(cfg.run_dir + "/events.jsonl", std::ios::app);
+            if (!events) throw Error("cannot write events.jsonl", cfg.run_dir);
+        }
+    }
+
+    void new_epoch() {
+        order.resize(train.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::mt19937_64 rng(cfg.seed * 1000003ull + static_cast<std::uint64_t>(epoch));
+        std::shuffle(order.begin(), order.end(), rng);
+        cursor = 0;
+    }
+
+    std::vector<std::size_t> next_indices() {
+        std::vector<std::size_t> idx;
+        while (static_cast<std::int64_t>(idx.size()) < cfg.batch_size) {
+            if (cursor >= static_cast<std::int64_t>(order.size())) {
+                ++epoch;
+                new_epoch();
+            }
+            idx.push_back(order[static_cast<std::size_t>(cursor++)]);
+        }
+        return idx;
+    }
+
+    void emit(const std::string& line) {
+        if (events) {
+            events << line << "\n";
+            events.flush();
+        }
+    }
+
+    at::Tensor loss_of(const ForwardOutputs& out, const Batch& b) {
+        if (!out.logits.defined() || out.logits.dim() != 2)
+            throw Error("the model has no classification head", "task", "load a *ForSequenceClassification model");
+        return torch::cross_entropy_loss(out.logits, b.labels);
+    }
+};
+
+Trainer::Trainer(TransformerModel& model, const Dataset& train, const Dataset* eval, TrainConfig config, TrainObserver* observer)
+    : impl_(std::make_unique<Impl>(model, train, eval, std::move(config), observer)) {}
+
+Trainer::~Trainer() = default;
+
+std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
+    auto& I = *impl_;
+    torch::NoGradGuard ng;
+    const bool was_training = I.model.is_training();
+    I.model.eval();
+    std::vector<std::int64_t> pred, gold;
+    std::int64_t K = 2;
+    double loss_sum = 0;
+    for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
+        std::vector<std::size_t> idx;
+        for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
+        Batch b = collate(data, idx, I.cfg.pad_id);
+        at::Tensor logits = I.model.forward(b.inputs).logits;
+        K = logits.size(1);
+        loss_sum += torch::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum).item<double>();
+        at::Tensor p = logits.argmax(1);
+        for (std::int64_t i = 0; i < p.size(0); ++i) {
+            pred.push_back(p[i].item<std::int64_t>());
+            gold.push_back(b.labels[i].item<std::int64_t>());
+        }
+    }
+    if (was_training) I.model.train();
+    auto m = classification_metrics(pred, gold, K);
+    m["loss"] = loss_sum / static_cast<double>(std::max<std::size_t>(1, data.size()));
+    return m;
+}
+
+TrainResult Trainer::run(TrainControl* control) {
+    auto& I = *impl_;
+    auto& cfg = I.cfg;
+    TrainResult res;
+    I.model.train();
+    if (step_ == 0) torch::manual_seed(cfg.seed);  // dropout; restored from checkpoints on resume
+    const auto t0 = std::chrono::steady_clock::now();
+    if (I.obs) I.obs->on_status(step_ == 0 ? "started" : "resumed at step " + std::to_string(step_));
+    res.status = "finished";
+    while (step_ < cfg.max_steps) {
+        const auto ts = std::chrono::steady_clock::now();
+        double loss_total = 0;
+        std::int64_t tokens = 0;
+        bool bad = false;
+        I.opt->zero_grad();
+        for (std::int64_t micro = 0; micro < cfg.grad_accum; ++micro) {
+            while (control && control->pause.load() && !control->cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (control && control->cancel.load()) {
+                res.status = "cancelled";
+                break;
+            }
+            Batch b = collate(I.train, I.next_indices(), cfg.pad_id);
+            tokens += b.tokens;
+            at::Tensor loss = I.loss_of(I.model.forward(b.inputs), b) / static_cast<double>(cfg.grad_accum);
+            if (cfg.loss_hook) cfg.loss_hook(step_, loss);
+            const double lv = loss.item<double>();  // the one synchronisation a step needs
+            if (!std::isfinite(lv)) {
+                bad = true;
+                continue;
+            }
+            loss.backward();
+            loss_total += lv;
+        }
+        if (res.status == "cancelled") break;
+        double gnorm = 0;
+        if (!bad) {
+            std::vector<at::Tensor> ps;
+            for (auto& p : I.params) ps.push_back(p.second);
+            gnorm = cfg.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(ps, cfg.max_grad_norm)
+                                          : torch::nn::utils::clip_grad_norm_(ps, 1e30);
+            bad = !std::isfinite(gnorm);
+        }
+        StepEvent ev;
+        ev.step = step_ + 1;
+        ev.lr = scheduled_lr(cfg, step_);
+        if (bad) {
+            I.opt->zero_grad();
+            ++I.skipped;
+            ++I.consecutive_bad;
+            ev.skipped = true;
+            ev.loss = std::nan("");
+            I.losses.push_back(ev.loss);
+        } else {
+            for (auto& g : I.opt->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(ev.lr);
+            I.opt->step();
+            I.consecutive_bad = 0;
+            ev.loss = loss_total;
+            I.losses.push_back(loss_total);
+        }
+        ev.grad_norm = gnorm;
+        ++step_;
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+        ev.tokens_per_s = dt > 0 ? static_cast<double>(tokens) / dt : 0;
+        ev.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (I.obs) I.obs->on_step(ev);
+        I.emit("{\"event\":\"step\",\"step\":" + std::to_string(ev.step) + ",\"loss\":" + fmt(ev.loss) + ",\"lr\":" + fmt(ev.lr) +
+               ",\"grad_norm\":" + fmt(ev.grad_norm) + ",\"tokens_per_s\":" + fmt(ev.tokens_per_s) + ",\"skipped\":" +
+               (ev.skipped ? "true" : "false") + "}");
+        if (I.consecutive_bad >= cfg.max_nonfinite) {
+            res.status = "stopped_nonfinite";
+            if (I.obs) I.obs->on_error("stopped after " + std::to_string(I.consecutive_bad) + " non-finite steps in a row");
+            break;
+        }
+        const bool last = step_ == cfg.max_steps;
+        if (I.eval && ((cfg.eval_every > 0 && step_ % cfg.eval_every == 0) || last)) {
+            EvalEvent e{step_, evaluate(*I.eval)};
+            res.last_metrics = e.metrics;
+            if (I.obs) I.obs->on_eval(e);
+            std::string line = "{\"event\":\"eval\",\"step\":" + std::to_string(step_);
+            for (const auto& [k, v] : e.metrics) line += ",\"" + k + "\":" + fmt(v);
+            I.emit(line + "}");
+            const double score = e.metrics.count("accuracy") ? e.metrics["accuracy"] : -e.metrics["loss"];
+            if (score > I.best) I.best = score, I.evals_without_gain = 0;
+            else if (cfg.patience > 0 && ++I.evals_without_gain >= cfg.patience) {
+                res.status = "early_stopped";
+                break;
+            }
+        }
+        if (!cfg.run_dir.empty() && cfg.checkpoint_every > 0 && step_ % cfg.checkpoint_every == 0)
+            save_checkpoint(cfg.run_dir + "/checkpoints/step-" + std::to_string(step_));
+    }
+    res.steps = step_;
+    res.skipped = I.skipped;
+    res.losses = I.losses;
+    if (I.obs) I.obs->on_status(res.status);
+    I.emit("{\"event\":\"status\",\"status\":\"" + res.status + "\",\"step\":" + std::to_string(step_) + "}");
+    return res;
+}
+
+void Trainer::save_checkpoint(const std::string& dir) {
+    auto& I = *impl_;
+    st::NamedTensors t;
+    for (std::size_t i = 0; i < I.params.size(); ++i) {
+        const auto& [name, p] = I.params[i];
+        if (!torch::isfinite(p).all().item<bool>())
+            throw Error("parameter '" + name + "' is not finite; checkpoint not written", dir);
+        t.emplace_back("param." + name, p.detach());
+        auto& state = I.opt->state();
+        auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+        if (it != state.end()) {
+            auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+            t.emplace_back("exp_avg." + name, s.exp_avg());
+            t.emplace_back("exp_avg_sq." + name, s.exp_avg_sq());
+            t.emplace_back("adam_step." + name, torch::tensor(s.step(), torch::kLong));
+        }
+    }
+    at::Tensor rng;
+    {
+        at::Generator gen = at::detail::getDefaultCPUGenerator();
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        rng = gen.get_state();
+    }
+    t.emplace_back("rng.torch_cpu", rng);
+    nlohmann::json s = {{"step", step_},       {"epoch", I.epoch},         {"cursor", I.cursor},
+                        {"skipped", I.skipped}, {"best", I.best},           {"evals_without_gain", I.evals_without_gain},
+                        {"losses", I.losses},  {"seed", I.cfg.seed},       {"format", "deltatune-checkpoint-1"}};
+    for (auto& l : s["losses"])
+        if (l.is_number_float() && !std::isfinite(l.get<double>())) l = nullptr;
+    const std::string tmp = dir + ".tmp";
+    mkdirs(tmp);
+    st::save(tmp + "/trainable.safetensors", t, {{"format", "pt"}});
+    write_file_atomic(tmp + "/state.json", s.dump(1) + "\n");
+    std::string old = dir + ".old";
+    std::rename(dir.c_str(), old.c_str());  // may not exist
+    if (std::rename(tmp.c_str(), dir.c_str()) != 0) throw Error("cannot move checkpoint into place", dir);
+    std::remove((old + "/trainable.safetensors").c_str());
+    std::remove((old + "/state.json").c_str());
+    ::rmdir(old.c_str());
+    write_file_atomic(dir + "/../latest", dir.substr(dir.find_last_of('/') + 1) + "\n");
+}
+
+void Trainer::load_checkpoint(const std::string& dir) {
+    auto& I = *impl_;
+    const std::string file = dir + "/trainable.safetensors";
+    auto f = st::File::open(file);
+    nlohmann::json s = json::load_file(dir + "/state.json");
+    torch::NoGradGuard ng;
+    for (const auto& [name, p] : I.params) {
+        if (!f->contains("param." + name))
+            throw Error("the checkpoint has no tensor for trainable parameter '" + name + "'", file,
+                        "was it written with another delta spec?");
+        at::Tensor v = f->tensor("param." + name);
+        if (v.sizes() != p.sizes())
+            throw Error("tensor 'param." + name + "' has shape " + c10::str(v.sizes()) + ", expected " + c10::str(p.sizes()), file);
+        p.copy_(v);
+        if (f->contains("exp_avg." + name)) {
+            auto st = std::make_unique<torch::optim::AdamWParamState>();
+            st->exp_avg(f->tensor("exp_avg." + name).clone());
+            st->exp_avg_sq(f->tensor("exp_avg_sq." + name).clone());
+            st->step(f->tensor("adam_step." + name).item<std::int64_t>());
+            I.opt->state()[c10::guts::to_string(p.unsafeGetTensorImpl())] = std::move(st);
+        }
+    }
+    {
+        at::Generator gen = at::detail::getDefaultCPUGenerator();  // shares the global generator
+        std::lock_guard<std::mutex> lock(gen.mutex());
+        gen.set_state(f->tensor("rng.torch_cpu").clone());
+    }
+    step_ = json::get_int(s, "step", dir);
+    I.epoch = json::get_int(s, "epoch", dir);
+    I.new_epoch();
+    I.cursor = json::get_int(s, "cursor", dir);
+    I.skipped = json::get_int(s, "skipped", dir);
+    I.best = s.value("best", -1e300);
+    I.evals_without_gain = static_cast<int>(s.value("evals_without_gain", 0));
+    I.losses.clear();
+    for (const auto& l : s["losses"]) I.losses.push_back(l.is_null() ? std::nan("") : l.get<double>());
+}
+
+}  // namespace dt

@@ -1,0 +1,99 @@
+// Trainer: AdamW (no decay on biases and norms), warmup + constant/linear/cosine schedule, gradient
+// clipping and accumulation, periodic evaluation, non-finite steps skipped and counted, pause and
+// cancel between micro-batches, atomic checkpoints (trainable tensors, optimizer moments, RNG, data
+// position) and exact resume. Runs on the calling thread and reports through TrainObserver.
+#pragma once
+
+#include "data/dataset.h"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dt {
+
+class TransformerModel;
+class DeltaSet;
+
+struct TrainConfig {
+    std::int64_t max_steps = 100;      // optimizer steps
+    std::int64_t batch_size = 8;
+    std::int64_t grad_accum = 1;       // micro-batches per optimizer step
+    double lr = 5e-4;
+    double weight_decay = 0.01;
+    std::string schedule = "linear";   // constant | linear | cosine
+    double warmup_ratio = 0.06;
+    double max_grad_norm = 1.0;        // <= 0: no clipping
+    std::int64_t eval_every = 0;       // 0: only at the end
+    std::int64_t checkpoint_every = 0; // 0: none (needs run_dir)
+    std::uint64_t seed = 0;
+    int max_nonfinite = 5;             // consecutive skipped steps before stopping
+    int patience = 0;                  // evaluations without improvement before stopping; 0: off
+    std::int64_t pad_id = 0;
+    std::string run_dir;               // events.jsonl and checkpoints/ go here when set
+    // Testing aid: may overwrite the loss of a micro-batch (e.g. with NaN) before backward.
+    std::function<void(std::int64_t step, at::Tensor& loss)> loss_hook;
+};
+
+struct StepEvent {
+    std::int64_t step = 0;
+    double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, elapsed_s = 0;
+    bool skipped = false;
+};
+
+struct EvalEvent {
+    std::int64_t step = 0;
+    std::map<std::string, double> metrics;
+};
+
+class TrainObserver {
+public:
+    virtual ~TrainObserver() = default;
+    virtual void on_step(const StepEvent&) {}
+    virtual void on_eval(const EvalEvent&) {}
+    virtual void on_status(const std::string&) {}
+    virtual void on_error(const std::string&) {}
+};
+
+struct TrainControl {
+    std::atomic<bool> cancel{false};
+    std::atomic<bool> pause{false};
+};
+
+struct TrainResult {
+    std::string status;  // finished | cancelled | early_stopped | stopped_nonfinite
+    std::int64_t steps = 0;
+    std::int64_t skipped = 0;
+    std::vector<double> losses;  // per optimizer step (NaN for skipped ones)
+    std::map<std::string, double> last_metrics;
+};
+
+// Learning rate at `step` (0-based) for the config's schedule.
+double scheduled_lr(const TrainConfig& c, std::int64_t step);
+
+class Trainer {
+public:
+    Trainer(TransformerModel& model, const Dataset& train, const Dataset* eval, TrainConfig config,
+            TrainObserver* observer = nullptr);
+    ~Trainer();
+
+    TrainResult run(TrainControl* control = nullptr);
+    std::map<std::string, double> evaluate(const Dataset& data);
+
+    // Checkpoint folder: trainable.safetensors (parameters + AdamW moments) and state.json.
+    // Written to a temporary sibling and renamed, so a crash leaves the old one or the new one.
+    void save_checkpoint(const std::string& dir);
+    void load_checkpoint(const std::string& dir);
+    std::int64_t step() const { return step_; }
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::int64_t step_ = 0;
+};
+
+}  // namespace dt

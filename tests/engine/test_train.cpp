@@ -1,0 +1,303 @@
+// Trainer: it learns a generated task, is repeatable from a seed, resumes exactly from a checkpoint,
+// pauses and cancels from another thread, skips non-finite steps and never checkpoints them.
+// Also the schedules, metrics and the JSONL reader.
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "core/error.h"
+#include "data/dataset.h"
+#include "delta/delta_set.h"
+#include "io/safetensors.h"
+#include "models/loader.h"
+#include "train/metrics.h"
+#include "train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <QDir>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <random>
+#include <thread>
+
+using namespace dttest;
+
+namespace {
+
+// label 1 iff token 7 occurs; lengths 6..14; [CLS]=2 first.
+dt::Dataset containsTask(int n, std::uint64_t seed) {
+    dt::Dataset d;
+    d.source = "generated";
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < n; ++i) {
+        dt::Example ex;
+        const int len = 6 + static_cast<int>(rng() % 9);
+        ex.ids.push_back(2);
+        for (int k = 1; k < len; ++k) ex.ids.push_back(10 + static_cast<std::int64_t>(rng() % 190));
+        ex.label = static_cast<std::int64_t>(rng() % 2);
+        if (ex.label == 1) ex.ids[1 + rng() % (len - 1)] = 7;
+        d.examples.push_back(ex);
+    }
+    return d;
+}
+
+std::shared_ptr<dt::TransformerModel> seqcls(std::uint64_t seed = 1) {
+    auto cfg = dt::builtin_config("tiny-bert");
+    auto raw = cfg.raw;
+    raw["architectures"] = {"BertForSequenceClassification"};
+    raw["num_hidden_layers"] = 2;
+    raw["num_labels"] = 2;
+    return dt::create_model(dt::ModelConfig::from_json(raw, "test"), seed);
+}
+
+dt::DeltaSpec loraSpec() {
+    return dt::DeltaSpec::from_json(nlohmann::json::parse(R"({"methods": [{"method": "lora", "target_modules": "all-linear", "r": 8, "lora_alpha": 16}],
+                                                              "modules_to_save": ["classifier", "bert.pooler.dense"]})"),
+                                    "test");
+}
+
+dt::TrainConfig config(std::int64_t steps) {
+    dt::TrainConfig c;
+    c.max_steps = steps;
+    c.batch_size = 16;
+    c.lr = 3e-3;
+    c.warmup_ratio = 0.1;
+    c.seed = 42;
+    return c;
+}
+
+struct StopAt : dt::TrainObserver {
+    dt::TrainControl* control;
+    std::int64_t at;
+    StopAt(dt::TrainControl* c, std::int64_t s) : control(c), at(s) {}
+    void on_step(const dt::StepEvent& e) override {
+        if (e.step == at) control->cancel = true;
+    }
+};
+
+}  // namespace
+
+class TestTrain : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void learnsGeneratedTask() {
+        auto m = seqcls();
+        auto d = dt::DeltaSet::apply(*m, loraSpec());
+        const auto train = containsTask(512, 1), valid = containsTask(200, 2);
+        dt::Trainer t(*m, train, &valid, config(150));
+        const auto before = t.evaluate(valid);
+        auto res = t.run();
+        QCOMPARE(res.status, std::string("finished"));
+        QCOMPARE(res.steps, 150);
+        const double acc = res.last_metrics.at("accuracy");
+        qInfo("validation accuracy %.3f after %lld steps (%.3f before)", acc, static_cast<long long>(res.steps), before.at("accuracy"));
+        QVERIFY2(acc >= 0.85, qPrintable(QStringLiteral("validation accuracy %1 (before training %2)").arg(acc).arg(before.at("accuracy"))));
+        QVERIFY(res.losses.back() < res.losses.front());
+    }
+
+    void sameSeedSameLosses() {
+        auto run = [] {
+            auto m = seqcls();
+            auto d = dt::DeltaSet::apply(*m, loraSpec());
+            const auto train = containsTask(128, 1);
+            dt::Trainer t(*m, train, nullptr, config(10));
+            return t.run().losses;
+        };
+        const auto a = run(), b = run();
+        QCOMPARE(a.size(), std::size_t(10));
+        QVERIFY(a == b);  // bit-for-bit
+    }
+
+    void resumeContinuesExactly() {
+        const auto train = containsTask(128, 1);
+        std::vector<double> whole;
+        {
+            auto m = seqcls();
+            auto d = dt::DeltaSet::apply(*m, loraSpec());
+            auto c = config(12);
+            c.grad_accum = 2;
+            whole = dt::Trainer(*m, train, nullptr, c).run().losses;
+        }
+        QTemporaryDir dir;
+        {
+            auto m = seqcls();
+            auto d = dt::DeltaSet::apply(*m, loraSpec());
+            auto c = config(12);
+            c.grad_accum = 2;
+            c.run_dir = dir.path().toStdString();
+            c.checkpoint_every = 4;
+            dt::TrainControl control;
+            StopAt stop(&control, 8);
+            dt::Trainer t(*m, train, nullptr, c, &stop);
+            auto res = t.run(&control);
+            QCOMPARE(res.status, std::string("cancelled"));
+            QCOMPARE(res.steps, 8);
+        }
+        QVERIFY(QDir(dir.path() + "/checkpoints/step-8").exists());
+        QVERIFY(!QDir(dir.path() + "/checkpoints/step-8.tmp").exists());
+        auto m = seqcls();
+        auto d = dt::DeltaSet::apply(*m, loraSpec());
+        auto c = config(12);
+        c.grad_accum = 2;
+        dt::Trainer t(*m, train, nullptr, c);
+        t.load_checkpoint((dir.path() + "/checkpoints/step-8").toStdString());
+        QCOMPARE(t.step(), 8);
+        const auto resumed = t.run().losses;
+        QCOMPARE(resumed.size(), whole.size());
+        for (std::size_t i = 0; i < whole.size(); ++i)
+            QVERIFY2(resumed[i] == whole[i], qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(resumed[i], 0, 'g', 17).arg(whole[i], 0, 'g', 17)));
+    }
+
+    void pauseAndCancelFromAnotherThread() {
+        auto m = seqcls();
+        auto d = dt::DeltaSet::apply(*m, loraSpec());
+        const auto train = containsTask(64, 1);
+        struct Count : dt::TrainObserver {
+            std::atomic<std::int64_t> steps{0};
+            void on_step(const dt::StepEvent& e) override { steps = e.step; }
+        } count;
+        dt::TrainControl control;
+        dt::TrainResult res;
+        dt::Trainer t(*m, train, nullptr, config(100000), &count);
+        std::thread worker([&] {
+            torch::NoGradGuard* none = nullptr;
+            (void)none;
+            res = t.run(&control);
+        });
+        while (count.steps < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        control.pause = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        const auto paused_at = count.steps.load();
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        QVERIFY(count.steps.load() <= paused_at + 1);  // at most the step in flight finishes
+        control.pause = false;
+        while (count.steps < paused_at + 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        control.cancel = true;
+        worker.join();
+        QCOMPARE(res.status, std::string("cancelled"));
+        QVERIFY(res.steps < 100000);
+    }
+
+    void nonFiniteStepsAreSkipped() {
+        auto m = seqcls();
+        auto d = dt::DeltaSet::apply(*m, loraSpec());
+        const auto train = containsTask(64, 1);
+        QTemporaryDir dir;
+        auto c = config(10);
+        c.run_dir = dir.path().toStdString();
+        c.checkpoint_every = 5;
+        c.loss_hook = [](std::int64_t step, at::Tensor& loss) {
+            if (step == 2 || step == 3) loss = loss * std::numeric_limits<double>::quiet_NaN();
+        };
+        auto res = dt::Trainer(*m, train, nullptr, c).run();
+        QCOMPARE(res.status, std::string("finished"));
+        QCOMPARE(res.skipped, 2);
+        QVERIFY(std::isnan(res.losses[2]) && std::isnan(res.losses[3]) && std::isfinite(res.losses[4]));
+        for (const auto& p : dt::trainable_parameters(*m)) QVERIFY(torch::isfinite(p).all().item<bool>());
+        auto f = dt::st::File::open((dir.path() + "/checkpoints/step-10/trainable.safetensors").toStdString());
+        for (const auto& info : f->tensors())
+            if (info.dtype == "F32") QVERIFY2(torch::isfinite(f->tensor(info.name)).all().item<bool>(), info.name.c_str());
+        // NaN every step: stops after max_nonfinite in a row.
+        auto m2 = seqcls();
+        auto d2 = dt::DeltaSet::apply(*m2, loraSpec());
+        auto c2 = config(50);
+        c2.max_nonfinite = 4;
+        c2.loss_hook = [](std::int64_t, at::Tensor& loss) { loss = loss * std::numeric_limits<double>::infinity(); };
+        auto r2 = dt::Trainer(*m2, train, nullptr, c2).run();
+        QCOMPARE(r2.status, std::string("stopped_nonfinite"));
+        QCOMPARE(r2.steps, 4);
+        // A non-finite parameter is never checkpointed.
+        QTemporaryDir dir3;
+        dt::Trainer t3(*m2, train, nullptr, config(1));
+        {
+            torch::NoGradGuard ng;
+            dt::trainable_parameters(*m2).front().view({-1})[0] = std::nan("");
+        }
+        QVERIFY_THROWS_EXCEPTION(dt::Error, t3.save_checkpoint((dir3.path() + "/ck").toStdString()));
+        QVERIFY(!QDir(dir3.path() + "/ck").exists());
+    }
+
+    void eventsAreLogged() {
+        auto m = seqcls();
+        auto d = dt::DeltaSet::apply(*m, loraSpec());
+        const auto train = containsTask(64, 1), valid = containsTask(32, 3);
+        QTemporaryDir dir;
+        auto c = config(6);
+        c.run_dir = dir.path().toStdString();
+        c.eval_every = 3;
+        dt::Trainer(*m, train, &valid, c).run();
+        QFile f(dir.path() + "/events.jsonl");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        int steps = 0, evals = 0;
+        for (const auto& line : f.readAll().split('\n')) {
+            if (line.isEmpty()) continue;
+            auto j = nlohmann::json::parse(line.toStdString());
+            if (j["event"] == "step") ++steps;
+            if (j["event"] == "eval") {
+                ++evals;
+                QVERIFY(j.contains("accuracy") && j.contains("macro_f1") && j.contains("mcc"));
+            }
+        }
+        QCOMPARE(steps, 6);
+        QCOMPARE(evals, 2);
+    }
+
+    void schedules() {
+        dt::TrainConfig c;
+        c.max_steps = 110;
+        c.lr = 1.0;
+        c.warmup_ratio = 10.0 / 110.0;
+        c.schedule = "linear";
+        QCOMPARE(dt::scheduled_lr(c, 0), 0.1);
+        QCOMPARE(dt::scheduled_lr(c, 9), 1.0);
+        QVERIFY(std::abs(dt::scheduled_lr(c, 60) - 0.5) < 1e-12);
+        c.schedule = "cosine";
+        QVERIFY(std::abs(dt::scheduled_lr(c, 60) - 0.5) < 1e-12);
+        QVERIFY(std::abs(dt::scheduled_lr(c, 35) - 0.5 * (1 + std::cos(M_PI * 0.25))) < 1e-12);
+        c.schedule = "constant";
+        QCOMPARE(dt::scheduled_lr(c, 100), 1.0);
+    }
+
+    void metrics() {
+        // gold 0 0 1 1 2 2, pred 0 1 1 1 2 0
+        auto m = dt::classification_metrics({0, 1, 1, 1, 2, 0}, {0, 0, 1, 1, 2, 2}, 3);
+        QVERIFY(std::abs(m["accuracy"] - 4.0 / 6.0) < 1e-12);
+        // per class F1: c0 tp1 fp1 fn1 -> 0.5; c1 tp2 fp1 fn0 -> 0.8; c2 tp1 fp0 fn1 -> 2/3
+        QVERIFY(std::abs(m["macro_f1"] - (0.5 + 0.8 + 2.0 / 3.0) / 3.0) < 1e-12);
+        auto perfect = dt::classification_metrics({0, 1, 1, 0}, {0, 1, 1, 0}, 2);
+        QCOMPARE(perfect["mcc"], 1.0);
+        auto inverse = dt::classification_metrics({1, 0, 0, 1}, {0, 1, 1, 0}, 2);
+        QCOMPARE(inverse["mcc"], -1.0);
+        QVERIFY(std::abs(dt::pearson({1, 2, 3, 4}, {2, 4, 6, 8}) - 1.0) < 1e-12);
+        QVERIFY(std::abs(dt::spearman({1, 2, 3, 4}, {1, 4, 9, 16}) - 1.0) < 1e-12);
+        QVERIFY(std::abs(dt::spearman({1, 2, 3}, {3, 2, 1}) + 1.0) < 1e-12);
+    }
+
+    void jsonlReaderErrors() {
+        QTemporaryDir dir;
+        const QString p = dir.filePath("train.jsonl");
+        writeBytes(p, "{\"input_ids\": [2, 5, 3], \"label\": \"pos\"}\n\n{\"input_ids\": [2, 6, 3], \"label\": \"neg\"}\n");
+        auto d = dt::read_tokenized_jsonl(p.toStdString());
+        QCOMPARE(d.size(), std::size_t(2));
+        QCOMPARE(d.labels, (std::vector<std::string>{"pos", "neg"}));
+        QCOMPARE(d.examples[1].label, 1);
+        auto expect = [&](const QByteArray& content, const QString& needle) {
+            writeBytes(p, content);
+            try {
+                dt::read_tokenized_jsonl(p.toStdString(), {"pos", "neg"}, false);
+                QFAIL("bad data accepted");
+            } catch (const dt::Error& e) {
+                const QString msg = QString::fromStdString(e.what());
+                QVERIFY2(msg.contains(p + ":2") && msg.contains(needle), qPrintable(msg));
+            }
+        };
+        expect("{\"input_ids\": [2], \"label\": \"pos\"}\n{\"input_ids\": [2, \n", "invalid JSON");
+        expect("{\"input_ids\": [2], \"label\": \"pos\"}\n{\"input_ids\": [2], \"label\": \"meh\"}\n", "unknown label 'meh'");
+        expect("{\"input_ids\": [2], \"label\": \"pos\"}\n{\"input_ids\": [], \"label\": \"pos\"}\n", "empty");
+        expect("{\"input_ids\": [2], \"label\": \"pos\"}\n{\"ids\": [2], \"label\": \"pos\"}\n", "input_ids");
+    }
+};
+
+DT_REGISTER_TEST(TestTrain);
+#include "test_train.moc"
