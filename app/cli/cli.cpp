@@ -21,6 +21,9 @@ static const char* kUsage =
     "  forward MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors\n"
     "                                               one eval-mode float32 forward pass\n"
     "  init BUILTIN OUT_DIR [--seed N]              write a built-in model as a model folder\n"
+    "  train --spec RUN.json [--out DIR] [--json]   train a delta (run spec: docs/run-spec.md)\n"
+    "  resume RUN_DIR [--json]                      continue a stopped or killed run exactly\n"
+    "  eval --spec RUN.json [--checkpoint DIR]      metrics on the validation file\n"
     "  bench load MODEL [--runs N]                  load throughput vs. reading the files with cat\n"
     "  bench step MODEL --delta SPEC... [--batch B] [--seq T] [--steps N]\n"
     "                                               forward+backward+AdamW step time per method\n"
@@ -120,6 +123,9 @@ int run(const std::vector<std::string>& all) {
                                      {"--all-linear", "--linear-only", "--json"}));
     if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed", "--delta"}, {}));
     if (cmd == "init") return cmd_init(parse_args(rest, {"--seed"}, {}));
+    if (cmd == "train") return cmd_train(parse_args(rest, {"--spec", "--out"}, {"--json"}));
+    if (cmd == "resume") return cmd_resume(parse_args(rest, {}, {"--json"}));
+    if (cmd == "eval") return cmd_eval(parse_args(rest, {"--spec", "--checkpoint"}, {}));
     if (cmd == "bench")
         return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps"}, {}));
     throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");

@@ -130,11 +130,23 @@ LoadReport load_weights(TransformerModel& model, const WeightSet& weights) {
     return rep;
 }
 
+static ModelConfig with_overrides(ModelConfig cfg, const LoadOptions& opts) {
+    if (opts.architecture.empty() && opts.num_labels <= 0) return cfg;
+    nlohmann::json raw = cfg.raw;
+    if (!opts.architecture.empty()) raw["architectures"] = {opts.architecture};
+    if (opts.num_labels > 0) {
+        raw["num_labels"] = opts.num_labels;
+        raw.erase("id2label");
+        raw.erase("label2id");
+    }
+    return ModelConfig::from_json(raw, cfg.source);
+}
+
 LoadedModel load_model(const std::string& dir_or_builtin, const LoadOptions& opts) {
     LoadedModel out;
     out.source = dir_or_builtin;
     if (is_builtin_model(dir_or_builtin)) {
-        out.model = create_model(builtin_config(dir_or_builtin), opts.seed);
+        out.model = create_model(with_overrides(builtin_config(dir_or_builtin), opts), opts.seed);
         out.report.weights_source = "random init (seed " + std::to_string(opts.seed) + ")";
         return out;
     }
@@ -146,7 +158,7 @@ LoadedModel load_model(const std::string& dir_or_builtin, const LoadOptions& opt
                     "built-ins: tiny-bert, bert-base-shape");
     }
     const std::string cfg_path = dir_or_builtin + "/config.json";
-    ModelConfig cfg = ModelConfig::load(cfg_path);
+    ModelConfig cfg = with_overrides(ModelConfig::load(cfg_path), opts);
     WeightSet weights = WeightSet::open_folder(dir_or_builtin);
     // No random init up front: the checkpoint overwrites it. Only what it lacks is initialised.
     out.model = find_architecture(cfg).make(cfg);

@@ -26,6 +26,10 @@ struct LoadedModel {
 
 struct LoadOptions {
     std::uint64_t seed = 0;  // for random init of missing weights and built-ins
+    // Another head on the same base, as transformers' from_pretrained does with a different class
+    // (e.g. BertForSequenceClassification from an MLM checkpoint); empty = the config's own.
+    std::string architecture;
+    std::int64_t num_labels = 0;  // > 0 overrides the config's label count
 };
 
 // Names of the built-in models ("tiny-bert", ...), which need no files.

@@ -73,6 +73,7 @@ struct Trainer::Impl {
     double best = -1e300;
     int evals_without_gain = 0;
     std::vector<double> losses;
+    std::vector<std::string> saved;  // periodic checkpoints of this run, oldest first
     std::ofstream events;
 
     Impl(TransformerModel& m, const Dataset& t, const Dataset* e, TrainConfig c, TrainObserver* o)
@@ -258,8 +259,18 @@ TrainResult Trainer::run(TrainControl* control) {
                 break;
             }
         }
-        if (!cfg.run_dir.empty() && cfg.checkpoint_every > 0 && step_ % cfg.checkpoint_every == 0)
-            save_checkpoint(cfg.run_dir + "/checkpoints/step-" + std::to_string(step_));
+        if (!cfg.run_dir.empty() && cfg.checkpoint_every > 0 && step_ % cfg.checkpoint_every == 0) {
+            const std::string dir = cfg.run_dir + "/checkpoints/step-" + std::to_string(step_);
+            save_checkpoint(dir);
+            I.saved.push_back(dir);
+            while (cfg.keep_checkpoints > 0 && static_cast<int>(I.saved.size()) > cfg.keep_checkpoints) {
+                const std::string old = I.saved.front();
+                I.saved.erase(I.saved.begin());
+                std::remove((old + "/trainable.safetensors").c_str());
+                std::remove((old + "/state.json").c_str());
+                ::rmdir(old.c_str());
+            }
+        }
     }
     res.steps = step_;
     res.skipped = I.skipped;

@@ -30,6 +30,7 @@ struct TrainConfig {
     double max_grad_norm = 1.0;        // <= 0: no clipping
     std::int64_t eval_every = 0;       // 0: only at the end
     std::int64_t checkpoint_every = 0; // 0: none (needs run_dir)
+    int keep_checkpoints = 3;          // periodic checkpoints kept (oldest removed first)
     std::uint64_t seed = 0;
     int max_nonfinite = 5;             // consecutive skipped steps before stopping
     int patience = 0;                  // evaluations without improvement before stopping; 0: off

@@ -11,7 +11,11 @@
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
+#include <QElapsedTimer>
 #include <QTest>
+
+#include <csignal>
+#include <random>
 
 using namespace dttest;
 
@@ -171,6 +175,60 @@ private Q_SLOTS:
         auto b = runCli({"bench", "step", "tiny-bert", "--delta", "lora", "full", "--batch", "1", "--seq", "8", "--steps", "1"});
         QCOMPARE(b.code, 0);
         QVERIFY2(b.out.contains("lora") && b.out.contains("full") && b.out.contains("1.00"), qPrintable(b.out));
+    }
+
+    void trainKillResume() {
+        // A run killed with SIGKILL and resumed gives exactly the losses of an uninterrupted run.
+        QTemporaryDir dir;
+        std::mt19937_64 rng(1);
+        QByteArray train;
+        for (int i = 0; i < 256; ++i) {
+            nlohmann::json ids = nlohmann::json::array({2});
+            const int len = 6 + static_cast<int>(rng() % 9);
+            for (int k = 1; k < len; ++k) ids.push_back(10 + static_cast<int>(rng() % 190));
+            const int label = static_cast<int>(rng() % 2);
+            if (label) ids[1 + rng() % (len - 1)] = 7;
+            train += QByteArray::fromStdString(nlohmann::json({{"input_ids", ids}, {"label", label ? "yes" : "no"}}).dump()) + "\n";
+        }
+        writeBytes(dir.filePath("train.jsonl"), train);
+        nlohmann::json spec = {{"model", "tiny-bert"},
+                               {"architecture", "BertForSequenceClassification"},
+                               {"task", {{"train", "train.jsonl"}, {"validation", "train.jsonl"}}},
+                               {"delta", {{"methods", {{{"method", "lora"}}}}, {"modules_to_save", {"classifier"}}}},
+                               {"training", {{"max_steps", 300}, {"batch_size", 8}, {"checkpoint_every", 20}, {"seed", 5}, {"lr", 0.002}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        auto whole = runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("a"), "--json"});
+        QCOMPARE(whole.code, 0);
+
+        QProcess p;
+        p.start(cliPath(), {"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("b"), "--json"});
+        QVERIFY(p.waitForStarted());
+        QElapsedTimer timer;
+        timer.start();
+        while (!QFile::exists(dir.filePath("b/checkpoints/step-60/state.json")) && timer.elapsed() < 60000) QTest::qWait(2);
+        ::kill(static_cast<pid_t>(p.processId()), SIGKILL);
+        p.waitForFinished();
+        QCOMPARE(p.exitStatus(), QProcess::CrashExit);
+        QVERIFY2(!QFile::exists(dir.filePath("b/checkpoints/final")), "the run finished before it could be killed");
+        auto resumed = runCli({"resume", dir.filePath("b"), "--json"});
+        QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
+        auto losses = [](const QString& events) {
+            std::map<int, std::string> by_step;  // the last record of each step wins
+            QFile f(events);
+            f.open(QIODevice::ReadOnly);
+            for (const auto& line : f.readAll().split('\n')) {
+                if (line.isEmpty()) continue;
+                auto j = nlohmann::json::parse(line.toStdString());
+                if (j["event"] == "step") by_step[j["step"].get<int>()] = j["loss"].dump();
+            }
+            return by_step;
+        };
+        const auto a = losses(dir.filePath("a/events.jsonl")), b = losses(dir.filePath("b/events.jsonl"));
+        QCOMPARE(a.size(), std::size_t(300));
+        QVERIFY(a == b);
+        expectBadInput(runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("b")}), {"already holds a run", "resume"});
+        writeBytes(dir.filePath("bad.json"), R"({"model": "tiny-bert", "task": {"train": "train.jsonl"}, "delta": "lora", "training": {"lr": -1}})");
+        expectBadInput(runCli({"train", "--spec", dir.filePath("bad.json"), "--out", dir.filePath("c")}), {"bad.json: training", "'lr'"});
     }
 
     void initWritesLoadableFolder() {

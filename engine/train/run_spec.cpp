@@ -1,0 +1,91 @@
+#include "train/run_spec.h"
+
+#include "core/error.h"
+#include "io/json_util.h"
+
+namespace dt {
+namespace {
+
+std::string resolve(const std::string& p, const std::string& base) {
+    if (p.empty() || p[0] == '/' || base.empty() || base == "." || is_builtin_model(p)) return p;
+    return base + "/" + p;
+}
+
+void only_fields(const nlohmann::json& j, const std::vector<std::string>& allowed, const std::string& where) {
+    for (auto it = j.begin(); it != j.end(); ++it)
+        if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
+            std::string list;
+            for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+            throw Error("unknown field '" + it.key() + "'", where, "accepted: " + list);
+        }
+}
+
+}  // namespace
+
+RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, const std::string& base) {
+    RunSpec r;
+    r.source = source;
+    r.raw = j;
+    if (!j.is_object()) throw Error("a run spec must be a JSON object", source);
+    only_fields(j, {"model", "architecture", "num_labels", "task", "delta", "training", "output_dir"}, source);
+    r.model = resolve(json::get_string(j, "model", source), base);
+    r.load_options.architecture = json::get_string_or(j, "architecture", "", source);
+    r.load_options.num_labels = json::get_int_or(j, "num_labels", 0, source);
+    if (!j.contains("task") || !j["task"].is_object()) throw Error("missing object field 'task'", source);
+    const auto& t = j["task"];
+    const std::string tw = source + ": task";
+    only_fields(t, {"train", "validation", "format", "labels"}, tw);
+    if (json::get_string_or(t, "format", "tokenized-jsonl", tw) != "tokenized-jsonl")
+        throw Error("field 'format' must be 'tokenized-jsonl'", tw, "text formats come with the tokenizers");
+    r.train_file = resolve(json::get_string(t, "train", tw), base);
+    r.validation_file = resolve(json::get_string_or(t, "validation", "", tw), base);
+    if (t.contains("labels")) {
+        if (!t["labels"].is_array()) throw Error("field 'labels' must be a list of strings", tw);
+        for (const auto& l : t["labels"]) {
+            if (!l.is_string()) throw Error("field 'labels' must be a list of strings", tw);
+            r.labels.push_back(l.get<std::string>());
+        }
+    }
+    if (!j.contains("delta")) throw Error("missing field 'delta'", source, "a method name such as \"lora\" or a spec object");
+    if (j["delta"].is_string()) r.delta = DeltaSpec::from_json({{"method", j["delta"].get<std::string>()}}, source + ": delta");
+    else r.delta = DeltaSpec::from_json(j["delta"], source + ": delta");
+    const nlohmann::json tr = j.value("training", nlohmann::json::object());
+    const std::string w = source + ": training";
+    only_fields(tr, {"max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "schedule", "warmup_ratio", "max_grad_norm",
+                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id"},
+                w);
+    auto& c = r.training;
+    c.max_steps = json::get_int_or(tr, "max_steps", c.max_steps, w);
+    c.batch_size = json::get_int_or(tr, "batch_size", c.batch_size, w);
+    c.grad_accum = json::get_int_or(tr, "grad_accum", c.grad_accum, w);
+    c.lr = json::get_number_or(tr, "lr", c.lr, w);
+    c.weight_decay = json::get_number_or(tr, "weight_decay", c.weight_decay, w);
+    c.schedule = json::get_string_or(tr, "schedule", c.schedule, w);
+    c.warmup_ratio = json::get_number_or(tr, "warmup_ratio", c.warmup_ratio, w);
+    c.max_grad_norm = json::get_number_or(tr, "max_grad_norm", c.max_grad_norm, w);
+    c.eval_every = json::get_int_or(tr, "eval_every", c.eval_every, w);
+    c.checkpoint_every = json::get_int_or(tr, "checkpoint_every", c.checkpoint_every, w);
+    c.seed = static_cast<std::uint64_t>(json::get_int_or(tr, "seed", 0, w));
+    c.max_nonfinite = static_cast<int>(json::get_int_or(tr, "max_nonfinite", c.max_nonfinite, w));
+    c.patience = static_cast<int>(json::get_int_or(tr, "patience", c.patience, w));
+    c.pad_id = json::get_int_or(tr, "pad_id", c.pad_id, w);
+    auto positive = [&](std::int64_t v, const char* f) {
+        if (v <= 0) throw Error(std::string("field '") + f + "' must be positive", w);
+    };
+    positive(c.max_steps, "max_steps");
+    positive(c.batch_size, "batch_size");
+    positive(c.grad_accum, "grad_accum");
+    if (!(c.lr > 0)) throw Error("field 'lr' must be positive", w);
+    if (c.schedule != "constant" && c.schedule != "linear" && c.schedule != "cosine")
+        throw Error("field 'schedule' is '" + c.schedule + "'", w, "constant, linear or cosine");
+    if (c.warmup_ratio < 0 || c.warmup_ratio >= 1) throw Error("field 'warmup_ratio' must be in [0, 1)", w);
+    r.output_dir = resolve(json::get_string_or(j, "output_dir", "", source), base);
+    return r;
+}
+
+RunSpec RunSpec::load(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    return from_json(json::load_file(path), path, slash == std::string::npos ? std::string(".") : path.substr(0, slash));
+}
+
+}  // namespace dt

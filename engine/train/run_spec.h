@@ -1,0 +1,31 @@
+// The run spec: one JSON document naming the model, the task data, the delta and the training
+// arguments, shared by `deltatune train`, the GUI and resumed runs. Schema: docs/run-spec.md.
+#pragma once
+
+#include "delta/delta_set.h"
+#include "models/loader.h"
+#include "train/trainer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace dt {
+
+struct RunSpec {
+    std::string model;          // folder or built-in
+    LoadOptions load_options;   // architecture / num_labels overrides
+    std::string train_file, validation_file;  // pre-tokenized JSONL (see data/dataset.h)
+    std::vector<std::string> labels;
+    DeltaSpec delta;
+    TrainConfig training;
+    std::string output_dir;
+    std::string source;
+    nlohmann::json raw;
+
+    // Relative paths are resolved against the spec file's folder. Errors name the field.
+    static RunSpec from_json(const nlohmann::json& j, const std::string& source, const std::string& base_dir);
+    static RunSpec load(const std::string& path);
+};
+
+}  // namespace dt
