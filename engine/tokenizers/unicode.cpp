@@ -1,0 +1,117 @@
+#include "tokenizers/unicode.h"
+
+#include "core/error.h"
+
+#include <algorithm>
+
+namespace dt::tok {
+
+using namespace unicode_data;
+
+Cat category(char32_t c) {
+    const CategoryRange* begin = kCategories;
+    const CategoryRange* end = kCategories + kCategoryCount;
+    auto it = std::upper_bound(begin, end, c, [](char32_t v, const CategoryRange& r) { return v < r.first; });
+    if (it == begin) return Cat::Cn;
+    --it;
+    return c <= it->last ? static_cast<Cat>(it->cat) : Cat::Cn;
+}
+
+bool is_whitespace(char32_t c) {
+    switch (c) {
+        case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0: case 0x1680:
+        case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+            return true;
+        default:
+            return c >= 0x2000 && c <= 0x200A;
+    }
+}
+
+bool is_other(char32_t c) {
+    const Cat k = category(c);
+    return k == Cat::Cc || k == Cat::Cf || k == Cat::Cs || k == Cat::Co || k == Cat::Cn;
+}
+
+void append_lower(char32_t c, std::u32string& out) {
+    if (c < 0x80) {
+        out.push_back(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        return;
+    }
+    auto it = std::lower_bound(kLower, kLower + kLowerCount, c, [](const CaseMapping& m, char32_t v) { return m.cp < v; });
+    if (it == kLower + kLowerCount || it->cp != c) {
+        out.push_back(c);
+        return;
+    }
+    out.push_back(it->to0);
+    if (it->to1) out.push_back(it->to1);
+    if (it->to2) out.push_back(it->to2);
+}
+
+void append_nfd(char32_t c, std::u32string& out) {
+    if (c < 0xC0) {
+        out.push_back(c);
+        return;
+    }
+    auto it = std::lower_bound(kDecomp, kDecomp + kDecompCount, c, [](const Decomposition& d, char32_t v) { return d.cp < v; });
+    if (it == kDecomp + kDecompCount || it->cp != c) {
+        out.push_back(c);
+        return;
+    }
+    out.append(kDecompData + it->offset, it->length);
+}
+
+std::u32string utf8_to_u32(const std::string& s) {
+    std::u32string out;
+    out.reserve(s.size());
+    std::size_t i = 0;
+    const auto n = s.size();
+    while (i < n) {
+        const unsigned char b = static_cast<unsigned char>(s[i]);
+        char32_t c;
+        int len;
+        if (b < 0x80) c = b, len = 1;
+        else if ((b & 0xE0) == 0xC0) c = b & 0x1F, len = 2;
+        else if ((b & 0xF0) == 0xE0) c = b & 0x0F, len = 3;
+        else if ((b & 0xF8) == 0xF0) c = b & 0x07, len = 4;
+        else throw Error("invalid UTF-8 at byte " + std::to_string(i), "text");
+        if (i + static_cast<std::size_t>(len) > n) throw Error("truncated UTF-8 at byte " + std::to_string(i), "text");
+        for (int k = 1; k < len; ++k) {
+            const unsigned char cb = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+            if ((cb & 0xC0) != 0x80) throw Error("invalid UTF-8 at byte " + std::to_string(i), "text");
+            c = (c << 6) | (cb & 0x3F);
+        }
+        if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) || c > 0x10FFFF ||
+            (c >= 0xD800 && c <= 0xDFFF))
+            throw Error("invalid UTF-8 at byte " + std::to_string(i), "text");
+        out.push_back(c);
+        i += static_cast<std::size_t>(len);
+    }
+    return out;
+}
+
+void append_utf8(char32_t c, std::string& out) {
+    if (c < 0x80) {
+        out.push_back(static_cast<char>(c));
+    } else if (c < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (c >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (c >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+}
+
+std::string u32_to_utf8(const std::u32string& s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char32_t c : s) append_utf8(c, out);
+    return out;
+}
+
+}  // namespace dt::tok

@@ -1,0 +1,78 @@
+// Tokenizer parity with Hugging Face tokenizers 0.23.2: ids, tokens, type ids, offsets (code points)
+// and decoded text for every case in tests/data/tokenizers/<name>/cases.jsonl.
+#include "test_registry.h"
+
+#include "core/error.h"
+#include "tokenizers/tokenizer.h"
+#include "tokenizers/unicode.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QFile>
+#include <QTest>
+
+using namespace dttest;
+
+class TestTokenizers : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void parity_data() {
+        QTest::addColumn<QString>("name");
+        for (const char* n : {"bert-wordpiece-uncased", "bert-wordpiece-cased", "gpt2-bytelevel-bpe", "roberta-bytelevel-bpe"})
+            QTest::newRow(n) << QString::fromLatin1(n);
+    }
+    void parity() {
+        QFETCH(QString, name);
+        const QString dir = dataDir() + "/tokenizers/" + name;
+        auto tok = dt::tok::Tokenizer::from_file((dir + "/tokenizer.json").toStdString());
+        QFile f(dir + "/cases.jsonl");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        int cases = 0;
+        QStringList failures;
+        for (const auto& line : f.readAll().split('\n')) {
+            if (line.trimmed().isEmpty()) continue;
+            const auto c = nlohmann::json::parse(line.toStdString());
+            const std::string text = c["text"];
+            const std::string pair = c["pair"].is_null() ? std::string() : c["pair"].get<std::string>();
+            const bool special = c["add_special_tokens"];
+            const auto e = tok.encode(text, c["pair"].is_null() ? nullptr : &pair, special);
+            ++cases;
+            nlohmann::json offsets = nlohmann::json::array();
+            for (const auto& [a, b] : e.offsets) offsets.push_back({a, b});
+            const std::string what = QByteArray::fromStdString(text).left(60).toStdString() + (special ? " [+special]" : "");
+            if (nlohmann::json(e.ids) != c["ids"]) failures << QString::fromStdString("ids: " + what + "\n   got " + nlohmann::json(e.tokens).dump() + "\n  want " + c["tokens"].dump());
+            else if (nlohmann::json(e.tokens) != c["tokens"])
+                failures << QString::fromStdString("tokens: " + what + "\n   got " + nlohmann::json(e.tokens).dump() + "\n  want " + c["tokens"].dump());
+            else if (nlohmann::json(e.type_ids) != c["type_ids"]) failures << QString::fromStdString("type_ids: " + what + " got " + nlohmann::json(e.type_ids).dump());
+            else if (offsets != c["offsets"]) failures << QString::fromStdString("offsets: " + what + "\n   got " + offsets.dump() + "\n  want " + c["offsets"].dump());
+            else if (tok.decode(e.ids, true) != c["decoded"].get<std::string>())
+                failures << QString::fromStdString("decoded: " + what + "\n   got " + nlohmann::json(tok.decode(e.ids, true)).dump() + "\n  want " + c["decoded"].dump());
+        }
+        QVERIFY(cases > 100);
+        QVERIFY2(failures.isEmpty(), qPrintable(QString::number(failures.size()) + " of " + QString::number(cases) + " cases differ:\n" + failures.mid(0, 6).join("\n")));
+    }
+
+    void rejectsWhatItCannotRun() {
+        auto expect = [](const char* json, const char* needle) {
+            try {
+                dt::tok::Tokenizer::from_json(nlohmann::json::parse(json), "tok.json");
+                QFAIL("accepted");
+            } catch (const dt::Error& e) {
+                QVERIFY2(QString::fromStdString(e.what()).contains("tok.json") && QString::fromStdString(e.what()).contains(needle), e.what());
+            }
+        };
+        expect(R"({"model": {"type": "Unigram", "vocab": []}})", "unsupported model type 'Unigram'");
+        expect(R"({"normalizer": null})", "missing field 'model'");
+        expect(R"({"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}})", "unk_token '[UNK]'");
+        expect(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["ab"]}})", "merge 'ab'");
+    }
+
+    void invalidUtf8IsAnError() {
+        auto tok = dt::tok::Tokenizer::from_file((dataDir() + "/tokenizers/bert-wordpiece-uncased/tokenizer.json").toStdString());
+        QVERIFY_THROWS_EXCEPTION(dt::Error, tok.encode("abc\xff"));
+        QCOMPARE(dt::tok::u32_to_utf8(dt::tok::utf8_to_u32("😀é中a")), std::string("😀é中a"));
+    }
+};
+
+DT_REGISTER_TEST(TestTokenizers);
+#include "test_tokenizers.moc"
