@@ -57,6 +57,7 @@ int cmd_bench_step(const Args& a);
 
 int cmd_bench(const Args& a) {
     if (a.positional.size() == 2 && a.positional[0] == "step") return cmd_bench_step(a);
+    if (!a.positional.empty() && a.positional[0] == "tokenize") return cmd_bench_tokenize(a);
     if (a.positional.size() != 2 || a.positional[0] != "load")
         throw Error("usage: deltatune bench load MODEL_DIR [--runs N] | bench step MODEL --delta SPEC...", "bench");
     const std::string dir = a.positional[1];

@@ -21,6 +21,9 @@ static const char* kUsage =
     "  forward MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors\n"
     "                                               one eval-mode float32 forward pass\n"
     "  init BUILTIN OUT_DIR [--seed N]              write a built-in model as a model folder\n"
+    "  tokenize TOKENIZER_JSON [--pair] [--no-special]\n"
+    "                                               stdin lines (tab-separated pairs) -> JSON id arrays\n"
+    "  bench tokenize TOKENIZER_JSON TEXT_FILE      tokens per second on one thread\n"
     "  train --spec RUN.json [--out DIR] [--json]   train a delta (run spec: docs/run-spec.md)\n"
     "  resume RUN_DIR [--json]                      continue a stopped or killed run exactly\n"
     "  eval --spec RUN.json [--checkpoint DIR]      metrics on the validation file\n"
@@ -123,6 +126,7 @@ int run(const std::vector<std::string>& all) {
                                      {"--all-linear", "--linear-only", "--json"}));
     if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed", "--delta"}, {}));
     if (cmd == "init") return cmd_init(parse_args(rest, {"--seed"}, {}));
+    if (cmd == "tokenize") return cmd_tokenize(parse_args(rest, {}, {"--pair", "--no-special"}));
     if (cmd == "train") return cmd_train(parse_args(rest, {"--spec", "--out"}, {"--json"}));
     if (cmd == "resume") return cmd_resume(parse_args(rest, {}, {"--json"}));
     if (cmd == "eval") return cmd_eval(parse_args(rest, {"--spec", "--checkpoint"}, {}));

@@ -36,6 +36,8 @@ int cmd_forward(const Args& a);
 int cmd_init(const Args& a);
 int cmd_bench(const Args& a);
 int cmd_train(const Args& a);
+int cmd_tokenize(const Args& a);
+int cmd_bench_tokenize(const Args& a);
 int cmd_resume(const Args& a);
 int cmd_eval(const Args& a);
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <mutex>
 
 namespace dt::tok {
 namespace {
@@ -244,7 +245,91 @@ struct Tokenizer::Impl {
         out.insert(out.end(), pieces.begin(), pieces.end());
     }
 
+    // BPE over vocabulary ids: merges are keyed by (left id, right id) -> (rank, merged id), and
+    // finished words are cached, as the reference implementation does.
+    std::unordered_map<std::uint64_t, std::pair<int, std::int64_t>> merge_ids;
+    mutable std::unordered_map<std::string, std::vector<std::pair<std::int64_t, std::uint32_t>>> cache;
+    mutable std::mutex cache_mutex;
+
+    void build_merge_ids() {
+        for (const auto& [pr, rank] : ranks) {
+            auto a = vocab.find(pr.first), b = vocab.find(pr.second), m = vocab.find(pr.first + pr.second);
+            if (a == vocab.end() || b == vocab.end() || m == vocab.end()) continue;
+            merge_ids[(static_cast<std::uint64_t>(a->second) << 32) | static_cast<std::uint32_t>(b->second)] = {rank, m->second};
+        }
+    }
+
+    bool bpe_ids(const NString& w, std::vector<std::pair<std::int64_t, std::uint32_t>>& result) const {
+        std::vector<std::int64_t> ids;
+        std::vector<std::uint32_t> lens;
+        std::string ch;
+        for (const auto& nc : w) {
+            ch.clear();
+            append_utf8(nc.c, ch);
+            auto it = vocab.find(ch);
+            if (it == vocab.end()) return false;  // needs the unknown-token path
+            ids.push_back(it->second);
+            lens.push_back(1);
+        }
+        while (ids.size() > 1) {
+            int best = INT_MAX;
+            std::int64_t best_id = -1, left = -1, right = -1;
+            for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
+                auto it = merge_ids.find((static_cast<std::uint64_t>(ids[i]) << 32) | static_cast<std::uint32_t>(ids[i + 1]));
+                if (it != merge_ids.end() && it->second.first < best) {
+                    best = it->second.first;
+                    best_id = it->second.second;
+                    left = ids[i];
+                    right = ids[i + 1];
+                }
+            }
+            if (best == INT_MAX) break;
+            std::size_t o = 0;
+            for (std::size_t i = 0; i < ids.size(); ++i, ++o) {
+                if (i + 1 < ids.size() && ids[i] == left && ids[i + 1] == right) {
+                    ids[o] = best_id;
+                    lens[o] = lens[i] + lens[i + 1];
+                    ++i;
+                } else {
+                    ids[o] = ids[i];
+                    lens[o] = lens[i];
+                }
+            }
+            ids.resize(o);
+            lens.resize(o);
+        }
+        result.clear();
+        for (std::size_t i = 0; i < ids.size(); ++i) result.emplace_back(ids[i], lens[i]);
+        return true;
+    }
+
     void bpe(const NString& w, std::vector<Piece>& out) const {
+        std::string key;
+        for (const auto& nc : w) append_utf8(nc.c, key);
+        std::vector<std::pair<std::int64_t, std::uint32_t>> parts;
+        bool cached = false;
+        {
+            std::lock_guard<std::mutex> lock(cache_mutex);
+            auto it = cache.find(key);
+            if (it != cache.end()) parts = it->second, cached = true;
+        }
+        if (!cached) {
+            if (!bpe_ids(w, parts)) {
+                bpe_strings(w, out);
+                return;
+            }
+            std::lock_guard<std::mutex> lock(cache_mutex);
+            if (cache.size() > 100000) cache.clear();
+            cache.emplace(key, parts);
+        }
+        std::size_t pos = 0;
+        for (const auto& [id, len] : parts) {
+            out.push_back({id, inverse.at(id), w[pos].orig, static_cast<std::int64_t>(w[pos + len - 1].orig) + 1});
+            pos += len;
+        }
+    }
+
+    void bpe_strings(const NString& w, std::vector<Piece>& out) const {
         struct Sym {
             std::string s;
             std::int32_t first, last;  // original code points covered
@@ -407,6 +492,7 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where
             I.ranks.emplace(std::make_pair(a, b), rank++);
         }
     }
+    if (I.model_type == "BPE") I.build_merge_ids();
     const std::string nt = type_of(j.value("normalizer", nlohmann::json()), "normalizer");
     if (nt == "BertNormalizer") {
         const auto& n = j["normalizer"];
