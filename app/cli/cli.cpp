@@ -20,7 +20,7 @@ static const char* kUsage =
     "         [--linear-only] [--json]                 module paths matched with PEFT's rules\n"
     "  forward MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors\n"
     "                                               one eval-mode float32 forward pass\n"
-    "  init BUILTIN OUT_DIR [--seed N]              write a built-in model as a model folder\n"
+    "  init BUILTIN|CONFIG.json OUT_DIR [--seed N]  write a random-initialised model folder\n"
     "  tokenize TOKENIZER_JSON [--pair] [--no-special]\n"
     "                                               stdin lines (tab-separated pairs) -> JSON id arrays\n"
     "  bench tokenize TOKENIZER_JSON TEXT_FILE      tokens per second on one thread\n"

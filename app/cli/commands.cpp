@@ -154,9 +154,12 @@ int cmd_forward(const Args& a) {
 }
 
 int cmd_init(const Args& a) {
-    if (a.positional.size() != 2) throw Error("needs BUILTIN and OUT_DIR", "init", "e.g. deltatune init tiny-bert /tmp/tiny");
+    if (a.positional.size() != 2)
+        throw Error("needs BUILTIN (or CONFIG.json) and OUT_DIR", "init", "e.g. deltatune init tiny-bert /tmp/tiny");
     const auto seed = static_cast<std::uint64_t>(a.int_value("--seed", 0));
-    auto model = create_model(builtin_config(a.positional[0]), seed);
+    const std::string& what = a.positional[0];
+    const bool from_file = what.size() > 5 && what.compare(what.size() - 5, 5, ".json") == 0;
+    auto model = create_model(from_file ? ModelConfig::load(what) : builtin_config(what), seed);
     save_model(*model, a.positional[1]);
     std::fprintf(stderr, "wrote %s (%s, seed %llu) to %s\n", a.positional[0].c_str(), model->name().c_str(),
                  static_cast<unsigned long long>(seed), a.positional[1].c_str());

@@ -8,6 +8,7 @@
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "io/json_util.h"
+#include "tokenizers/tokenizer.h"
 #include "train/run_spec.h"
 #include "tree/module_tree.h"
 
@@ -84,11 +85,41 @@ struct Prepared {
 
 Prepared prepare(RunSpec spec) {
     Prepared p;
-    p.train = read_tokenized_jsonl(spec.train_file, spec.labels, true);
-    if (!spec.validation_file.empty()) p.valid = read_tokenized_jsonl(spec.validation_file, p.train.labels, false);
-    if (spec.load_options.num_labels <= 0 && !p.train.labels.empty())
-        spec.load_options.num_labels = static_cast<std::int64_t>(p.train.labels.size());
+    if (spec.format == "tokenized-jsonl") {
+        p.train = read_tokenized_jsonl(spec.train_file, spec.labels, true);
+        if (!spec.validation_file.empty()) p.valid = read_tokenized_jsonl(spec.validation_file, p.train.labels, false);
+    } else {
+        std::string tk = spec.tokenizer_file;
+        if (tk.empty()) {
+            if (is_builtin_model(spec.model))
+                throw Error("a text task needs a tokenizer", spec.source + ": task.tokenizer", "set task.tokenizer to a tokenizer.json");
+            tk = spec.model + "/tokenizer.json";
+        }
+        const auto tokenizer = tok::Tokenizer::from_file(tk);
+        ReadStats st;
+        p.train = read_text_task(spec.train_file, spec.text, tokenizer, spec.labels, true, &st);
+        if (st.skipped > 0)
+            std::fprintf(stderr, "warning: skipped %zu bad line(s) of %s, e.g. %s\n", st.skipped, spec.train_file.c_str(),
+                         st.first_problems.front().c_str());
+        if (!spec.validation_file.empty()) {
+            ReadStats sv;
+            p.valid = read_text_task(spec.validation_file, spec.text, tokenizer, p.train.labels, false, &sv);
+            if (sv.skipped > 0) std::fprintf(stderr, "warning: skipped %zu bad line(s) of %s\n", sv.skipped, spec.validation_file.c_str());
+        }
+    }
+    if (spec.validation_file.empty() && spec.validation_split > 0) {
+        auto parts = split_dataset(p.train, spec.validation_split, spec.training.seed);
+        p.train = std::move(parts.first);
+        p.valid = std::move(parts.second);
+        spec.validation_file = "(split of " + spec.train_file + ")";
+    }
+    if (spec.load_options.num_labels <= 0) {
+        if (p.train.regression) spec.load_options.num_labels = 1;
+        else if (!p.train.labels.empty()) spec.load_options.num_labels = static_cast<std::int64_t>(p.train.labels.size());
+    }
     p.model = load_model(spec.model, spec.load_options);
+    const auto& tr = spec.raw.value("training", nlohmann::json::object());
+    if (!tr.contains("pad_id")) spec.training.pad_id = p.model.model->config().get_int_or("pad_token_id", 0);
     p.deltas = DeltaSet::apply(*p.model.model, spec.delta);
     p.spec = std::move(spec);
     return p;

@@ -60,6 +60,7 @@ Dataset read_tokenized_jsonl(const std::string& path, std::vector<std::string> l
         } else if (lab.is_number()) {
             ex.target = lab.get<double>();
             ex.label = -1;
+            d.regression = true;
         } else {
             throw Error("'label' must be an integer, a string or a number", where);
         }
@@ -77,6 +78,7 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     at::Tensor mask = torch::zeros({B, static_cast<std::int64_t>(T)}, torch::kLong);
     at::Tensor types = torch::zeros({B, static_cast<std::int64_t>(T)}, torch::kLong);
     at::Tensor labels = torch::empty({B}, torch::kLong);
+    at::Tensor targets = torch::empty({B}, torch::kFloat);
     auto ia = ids.accessor<std::int64_t, 2>();
     auto ma = mask.accessor<std::int64_t, 2>();
     auto ta = types.accessor<std::int64_t, 2>();
@@ -89,12 +91,14 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
             if (!ex.type_ids.empty()) ta[r][static_cast<std::int64_t>(c)] = ex.type_ids[c];
         }
         labels[r] = ex.label;
+        targets[r] = ex.target;
         b.tokens += static_cast<std::int64_t>(ex.ids.size());
     }
     b.inputs.input_ids = ids;
     b.inputs.attention_mask = mask;
     b.inputs.token_type_ids = types;
     b.labels = labels;
+    b.targets = targets;
     return b;
 }
 

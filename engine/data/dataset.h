@@ -21,6 +21,7 @@ struct Dataset {
     std::vector<Example> examples;
     std::vector<std::string> labels;  // label vocabulary (index = class)
     std::string source;
+    bool regression = false;  // targets instead of class labels
     std::size_t size() const { return examples.size(); }
 };
 
@@ -30,7 +31,8 @@ Dataset read_tokenized_jsonl(const std::string& path, std::vector<std::string> l
 
 struct Batch {
     ForwardInputs inputs;
-    at::Tensor labels;  // (B) int64 for classification
+    at::Tensor labels;   // (B) int64 for classification
+    at::Tensor targets;  // (B) float for regression
     std::int64_t tokens = 0;
 };
 

@@ -560,10 +560,17 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where
     return t;
 }
 
-Encoding Tokenizer::encode(const std::string& text, const std::string* pair, bool add_special) const {
+Encoding Tokenizer::encode(const std::string& text, const std::string* pair, bool add_special, std::size_t max_length) const {
     const Impl& I = *impl_;
     std::vector<Piece> a = I.run(utf8_to_u32(text)), b;
     if (pair) b = I.run(utf8_to_u32(*pair));
+    if (max_length > 0) {
+        std::size_t specials = 0;
+        if (add_special && I.post == "bert") specials = pair ? 3 : 2;
+        if (add_special && I.post == "roberta") specials = pair ? 4 : 2;
+        const std::size_t budget = max_length > specials ? max_length - specials : 0;
+        while (a.size() + b.size() > budget) (b.size() > a.size() ? b : a).pop_back();
+    }
     if (I.trim_offsets) {
         I.trim(a);
         I.trim(b);

@@ -34,8 +34,10 @@ public:
     Tokenizer(Tokenizer&&) noexcept;
     Tokenizer& operator=(Tokenizer&&) noexcept;
 
-    // `text` and `pair` are UTF-8; invalid UTF-8 throws dt::Error.
-    Encoding encode(const std::string& text, const std::string* pair = nullptr, bool add_special_tokens = true) const;
+    // `text` and `pair` are UTF-8; invalid UTF-8 throws dt::Error. max_length > 0 truncates the longer
+    // sequence first (the reference's longest_first) so the result, special tokens included, fits.
+    Encoding encode(const std::string& text, const std::string* pair = nullptr, bool add_special_tokens = true,
+                    std::size_t max_length = 0) const;
     std::string decode(const std::vector<std::int64_t>& ids, bool skip_special_tokens = true) const;
     std::int64_t token_to_id(const std::string& token) const;  // -1 if absent
     std::string id_to_token(std::int64_t id) const;           // "" if absent

@@ -34,11 +34,35 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (!j.contains("task") || !j["task"].is_object()) throw Error("missing object field 'task'", source);
     const auto& t = j["task"];
     const std::string tw = source + ": task";
-    only_fields(t, {"train", "validation", "format", "labels"}, tw);
-    if (json::get_string_or(t, "format", "tokenized-jsonl", tw) != "tokenized-jsonl")
-        throw Error("field 'format' must be 'tokenized-jsonl'", tw, "text formats come with the tokenizers");
+    only_fields(t, {"train", "validation", "format", "labels", "tokenizer", "fields", "header", "regression", "skip_bad_lines",
+                    "max_length", "validation_split"},
+                tw);
+    r.format = json::get_string_or(t, "format", "", tw);
     r.train_file = resolve(json::get_string(t, "train", tw), base);
     r.validation_file = resolve(json::get_string_or(t, "validation", "", tw), base);
+    if (r.format.empty()) {
+        const auto dot = r.train_file.find_last_of('.');
+        const std::string ext = dot == std::string::npos ? "" : r.train_file.substr(dot + 1);
+        r.format = (ext == "csv" || ext == "tsv") ? ext : (t.contains("fields") || t.contains("tokenizer") ? "jsonl" : "tokenized-jsonl");
+    }
+    if (r.format != "tokenized-jsonl" && r.format != "jsonl" && r.format != "csv" && r.format != "tsv")
+        throw Error("field 'format' is '" + r.format + "'", tw, "tokenized-jsonl, jsonl, csv or tsv");
+    r.text.format = r.format == "tokenized-jsonl" ? "" : r.format;
+    r.tokenizer_file = resolve(json::get_string_or(t, "tokenizer", "", tw), base);
+    if (t.contains("fields")) {
+        const auto& f = t["fields"];
+        const std::string fw = tw + ".fields";
+        only_fields(f, {"text", "pair", "label"}, fw);
+        r.text.text_field = json::get_string_or(f, "text", r.text.text_field, fw);
+        r.text.pair_field = json::get_string_or(f, "pair", "", fw);
+        r.text.label_field = json::get_string_or(f, "label", r.text.label_field, fw);
+    }
+    if (t.contains("header")) r.text.header = t["header"].get<bool>();
+    if (t.contains("regression")) r.text.regression = t["regression"].get<bool>();
+    if (t.contains("skip_bad_lines")) r.text.skip_bad_lines = t["skip_bad_lines"].get<bool>();
+    r.text.max_length = static_cast<std::size_t>(json::get_int_or(t, "max_length", 128, tw));
+    r.validation_split = json::get_number_or(t, "validation_split", 0.0, tw);
+    if (r.validation_split < 0 || r.validation_split >= 1) throw Error("field 'validation_split' must be in [0, 1)", tw);
     if (t.contains("labels")) {
         if (!t["labels"].is_array()) throw Error("field 'labels' must be a list of strings", tw);
         for (const auto& l : t["labels"]) {

@@ -2,6 +2,7 @@
 // arguments, shared by `deltatune train`, the GUI and resumed runs. Schema: docs/run-spec.md.
 #pragma once
 
+#include "data/text_data.h"
 #include "delta/delta_set.h"
 #include "models/loader.h"
 #include "train/trainer.h"
@@ -15,7 +16,11 @@ namespace dt {
 struct RunSpec {
     std::string model;          // folder or built-in
     LoadOptions load_options;   // architecture / num_labels overrides
-    std::string train_file, validation_file;  // pre-tokenized JSONL (see data/dataset.h)
+    std::string train_file, validation_file;
+    std::string format = "tokenized-jsonl";  // or jsonl | csv | tsv (text, tokenized with `tokenizer_file`)
+    std::string tokenizer_file;               // default: <model folder>/tokenizer.json
+    TextTaskOptions text;                     // fields, header, regression, skip_bad_lines, max_length
+    double validation_split = 0;              // split the training file when there is no validation file
     std::vector<std::string> labels;
     DeltaSpec delta;
     TrainConfig training;

@@ -84,6 +84,8 @@ struct Trainer::Impl {
         if (cfg.schedule != "constant" && cfg.schedule != "linear" && cfg.schedule != "cosine")
             throw Error("unknown schedule '" + cfg.schedule + "'", "schedule", "constant, linear or cosine");
         if (train.size() == 0) throw Error("the training set is empty", train.source);
+        check_fits(train);
+        if (eval) check_fits(*eval);
         std::set<const void*> seen;
         for (const auto& p : model.named_parameters(true))
             if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second) params.emplace_back(p.key(), p.value());
@@ -103,6 +105,29 @@ struct Trainer::Impl {
             events.open(cfg.run_dir + "/events.jsonl", std::ios::app);
             if (!events) throw Error("cannot write events.jsonl", cfg.run_dir);
         }
+    }
+
+    // Every example must fit the model (ids in the vocabulary, length within the positions): checked
+    // once here so a bad file fails before training, with its name, instead of mid-run.
+    void check_fits(const Dataset& d) const {
+        std::int64_t max_id = 0, max_type = 0;
+        std::size_t max_len = 1;
+        for (const auto& ex : d.examples) {
+            for (auto id : ex.ids) max_id = std::max(max_id, id);
+            for (auto t : ex.type_ids) max_type = std::max(max_type, t);
+            max_len = std::max(max_len, ex.ids.size());
+        }
+        ForwardInputs in;
+        in.input_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_id, torch::kLong);
+        in.token_type_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_type, torch::kLong);
+        try {
+            model.validate_inputs(in);
+        } catch (const Error& e) {
+            throw e.within(d.source);
+        }
+        if (!d.regression)
+            for (const auto& ex : d.examples)
+                if (ex.label < 0) throw Error("an example has no class label", d.source);
     }
 
     void new_epoch() {
@@ -135,6 +160,10 @@ struct Trainer::Impl {
     at::Tensor loss_of(const ForwardOutputs& out, const Batch& b) {
         if (!out.logits.defined() || out.logits.dim() != 2)
             throw Error("the model has no classification head", "task", "load a *ForSequenceClassification model");
+        if (train.regression) {
+            if (out.logits.size(1) != 1) throw Error("a regression task needs a head with one output", "num_labels", "set num_labels to 1");
+            return torch::mse_loss(out.logits.view({-1}), b.targets.to(out.logits.dtype()));
+        }
         return torch::cross_entropy_loss(out.logits, b.labels);
     }
 };
@@ -150,6 +179,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     const bool was_training = I.model.is_training();
     I.model.eval();
     std::vector<std::int64_t> pred, gold;
+    std::vector<double> yhat, y;
     std::int64_t K = 2;
     double loss_sum = 0;
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
@@ -158,6 +188,12 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         Batch b = collate(data, idx, I.cfg.pad_id);
         at::Tensor logits = I.model.forward(b.inputs).logits;
         K = logits.size(1);
+        if (data.regression) {
+            at::Tensor p = logits.view({-1}).to(torch::kDouble), t = b.targets.to(torch::kDouble);
+            loss_sum += (p - t).pow(2).sum().item<double>();
+            for (std::int64_t i = 0; i < p.size(0); ++i) yhat.push_back(p[i].item<double>()), y.push_back(t[i].item<double>());
+            continue;
+        }
         loss_sum += torch::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum).item<double>();
         at::Tensor p = logits.argmax(1);
         for (std::int64_t i = 0; i < p.size(0); ++i) {
@@ -166,7 +202,9 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         }
     }
     if (was_training) I.model.train();
-    auto m = classification_metrics(pred, gold, K);
+    std::map<std::string, double> m;
+    if (data.regression) m = {{"pearson", pearson(yhat, y)}, {"spearman", spearman(yhat, y)}};
+    else m = classification_metrics(pred, gold, K);
     m["loss"] = loss_sum / static_cast<double>(std::max<std::size_t>(1, data.size()));
     return m;
 }
@@ -252,7 +290,8 @@ TrainResult Trainer::run(TrainControl* control) {
             std::string line = "{\"event\":\"eval\",\"step\":" + std::to_string(step_);
             for (const auto& [k, v] : e.metrics) line += ",\"" + k + "\":" + fmt(v);
             I.emit(line + "}");
-            const double score = e.metrics.count("accuracy") ? e.metrics["accuracy"] : -e.metrics["loss"];
+            const double score = e.metrics.count("accuracy") ? e.metrics["accuracy"]
+                                 : e.metrics.count("pearson") ? e.metrics["pearson"] : -e.metrics["loss"];
             if (score > I.best) I.best = score, I.evals_without_gain = 0;
             else if (cfg.patience > 0 && ++I.evals_without_gain >= cfg.patience) {
                 res.status = "early_stopped";

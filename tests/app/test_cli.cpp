@@ -231,6 +231,57 @@ private Q_SLOTS:
         expectBadInput(runCli({"train", "--spec", dir.filePath("bad.json"), "--out", dir.filePath("c")}), {"bad.json: training", "'lr'"});
     }
 
+    void trainOnTextCsv() {
+        // A model folder made from a config, the fixture's tokenizer beside it, and a CSV task whose
+        // label is whether the sentence mentions "license".
+        QTemporaryDir dir;
+        const nlohmann::json cfg = {{"architectures", {"BertForSequenceClassification"}}, {"model_type", "bert"}, {"vocab_size", 3000},
+                                    {"hidden_size", 32}, {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"intermediate_size", 64},
+                                    {"max_position_embeddings", 64}, {"num_labels", 2}};
+        writeBytes(dir.filePath("cfg.json"), QByteArray::fromStdString(cfg.dump()));
+        QCOMPARE(runCli({"init", dir.filePath("cfg.json"), dir.filePath("model")}).code, 0);
+        QVERIFY(QFile::copy(dataDir() + "/tokenizers/bert-wordpiece-uncased/tokenizer.json", dir.filePath("model/tokenizer.json")));
+        std::mt19937_64 rng(3);
+        const char* words[] = {"the", "software", "is", "provided", "without", "warranty", "of", "any", "kind", "to", "use", "copy"};
+        QByteArray csv = "sentence,label\n";
+        for (int i = 0; i < 240; ++i) {
+            QByteArray s;
+            for (int k = 0; k < 8; ++k) s += QByteArray(words[rng() % 12]) + " ";
+            const bool yes = rng() % 2;
+            if (yes) s += "license";
+            csv += "\"" + s.trimmed() + ", ok\"," + (yes ? "yes" : "no") + "\n";
+        }
+        csv += "\"\",no\n";  // an empty text: skipped and counted, as the spec asks
+        writeBytes(dir.filePath("task.csv"), csv);
+        const nlohmann::json spec = {{"model", "model"},
+                                     {"task", {{"train", "task.csv"}, {"fields", {{"text", "sentence"}}}, {"validation_split", 0.25},
+                                               {"skip_bad_lines", true}, {"max_length", 32}}},
+                                     {"delta", {{"methods", {{{"method", "lora"}, {"target_modules", "all-linear"}}}}, {"modules_to_save", {"classifier"}}}},
+                                     {"training", {{"max_steps", 80}, {"batch_size", 16}, {"lr", 0.005}, {"seed", 1}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        auto r = runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("out"), "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.err.contains("skipped 1 bad line") && r.err.contains("empty text"), qPrintable(r.err));
+        const auto lines = r.out.trimmed().split('\n');
+        auto done = nlohmann::json::parse(lines.last().toStdString());
+        QCOMPARE(done["status"].get<std::string>(), std::string("finished"));
+        QVERIFY2(done["accuracy"].get<double>() >= 0.9, qPrintable(lines.last()));
+        // A tokenizer whose ids do not fit the model is refused before training, naming the file.
+        auto small = cfg;
+        small["vocab_size"] = 500;
+        writeBytes(dir.filePath("small.json"), QByteArray::fromStdString(small.dump()));
+        QCOMPARE(runCli({"init", dir.filePath("small.json"), dir.filePath("small")}).code, 0);
+        QVERIFY(QFile::copy(dataDir() + "/tokenizers/bert-wordpiece-uncased/tokenizer.json", dir.filePath("small/tokenizer.json")));
+        auto spec2 = spec;
+        spec2["model"] = "small";
+        writeBytes(dir.filePath("run2.json"), QByteArray::fromStdString(spec2.dump()));
+        auto bad = runCli({"train", "--spec", dir.filePath("run2.json"), "--out", dir.filePath("out2")});
+        QCOMPARE(bad.code, 2);
+        const QString last = bad.err.trimmed().split('\n').last();  // after the skipped-line warning
+        QVERIFY2(last.startsWith("error: ") && last.contains("task.csv") && last.contains("outside the vocabulary"), qPrintable(bad.err));
+        QVERIFY(!QFile::exists(dir.filePath("out2/checkpoints")));
+    }
+
     void initWritesLoadableFolder() {
         QTemporaryDir dir;
         const QString d = dir.filePath("tiny");

@@ -1,0 +1,223 @@
+#include "data/text_data.h"
+
+#include "core/error.h"
+#include "tokenizers/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <random>
+
+namespace dt {
+
+bool read_record(std::istream& in, char sep, bool quoting, std::vector<std::string>& fields, std::size_t& lineno) {
+    fields.clear();
+    std::string line;
+    if (!std::getline(in, line)) return false;
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!quoting) {
+        std::size_t start = 0;
+        for (;;) {
+            const auto p = line.find(sep, start);
+            fields.push_back(line.substr(start, p == std::string::npos ? std::string::npos : p - start));
+            if (p == std::string::npos) break;
+            start = p + 1;
+        }
+        return true;
+    }
+    std::string cur;
+    bool quoted = false;
+    std::size_t i = 0;
+    for (;;) {
+        if (i >= line.size()) {
+            if (!quoted) break;
+            std::string more;  // a quoted field spans lines
+            if (!std::getline(in, more)) throw Error("unterminated quoted field", "line " + std::to_string(lineno));
+            ++lineno;
+            if (!more.empty() && more.back() == '\r') more.pop_back();
+            cur += '\n';
+            line = more;
+            i = 0;
+            continue;
+        }
+        const char c = line[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') cur += '"', i += 2;
+            else if (c == '"') quoted = false, ++i;
+            else cur += c, ++i;
+        } else if (c == '"' && cur.empty()) {
+            quoted = true, ++i;
+        } else if (c == sep) {
+            fields.push_back(cur), cur.clear(), ++i;
+        } else {
+            cur += c, ++i;
+        }
+    }
+    fields.push_back(cur);
+    return true;
+}
+
+namespace {
+
+struct Row {
+    std::string text, pair, label;
+    bool has_pair = false, label_is_number = false;
+    double number = 0;
+    bool label_missing = false;
+};
+
+std::string lower_ext(const std::string& path) {
+    auto dot = path.find_last_of('.');
+    std::string e = dot == std::string::npos ? "" : path.substr(dot + 1);
+    for (auto& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return e;
+}
+
+}  // namespace
+
+Dataset read_text_task(const std::string& path, const TextTaskOptions& o, const tok::Tokenizer& tk,
+                       std::vector<std::string> labels, bool grow, ReadStats* stats) {
+    const std::string fmt = o.format.empty() ? lower_ext(path) : o.format;
+    if (fmt != "jsonl" && fmt != "csv" && fmt != "tsv")
+        throw Error("unknown data format '" + fmt + "'", path, "use .jsonl, .csv or .tsv, or set task.format");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open data file", path);
+    Dataset d;
+    d.source = path;
+    d.labels = std::move(labels);
+    d.regression = o.regression;
+    ReadStats local;
+    ReadStats& st = stats ? *stats : local;
+    std::vector<std::string> header;
+    std::size_t lineno = 0;
+    auto col = [&](const std::vector<std::string>& f, const std::string& name) -> const std::string* {
+        if (o.header) {
+            auto it = std::find(header.begin(), header.end(), name);
+            if (it == header.end()) return nullptr;
+            const auto k = static_cast<std::size_t>(it - header.begin());
+            return k < f.size() ? &f[k] : nullptr;
+        }
+        char* end = nullptr;
+        const long k = std::strtol(name.c_str(), &end, 10);
+        if (*end || k < 0 || static_cast<std::size_t>(k) >= f.size()) return nullptr;
+        return &f[static_cast<std::size_t>(k)];
+    };
+    const char sep = fmt == "tsv" ? '\t' : ',';
+    if (fmt != "jsonl" && o.header) {
+        if (!read_record(in, sep, fmt == "csv", header, lineno)) throw Error("the file is empty", path);
+        for (const auto& need : {o.text_field, o.label_field})
+            if (std::find(header.begin(), header.end(), need) == header.end())
+                throw Error("no column '" + need + "' in the header", path + ":1", "set task.fields to the file's column names");
+    }
+    for (;;) {
+        Row r;
+        std::size_t start_line = lineno + 1;
+        std::string problem;
+        if (fmt == "jsonl") {
+            std::string line;
+            if (!std::getline(in, line)) break;
+            start_line = ++lineno;
+            if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+            try {
+                auto j = nlohmann::json::parse(line);
+                if (!j.is_object()) throw std::runtime_error("not an object");
+                auto get = [&](const std::string& f, std::string& out) {
+                    if (!j.contains(f)) return false;
+                    if (!j[f].is_string()) throw std::runtime_error("field '" + f + "' is not a string");
+                    out = j[f].get<std::string>();
+                    return true;
+                };
+                if (!get(o.text_field, r.text)) problem = "missing field '" + o.text_field + "'";
+                if (!o.pair_field.empty() && problem.empty() && !get(o.pair_field, r.pair)) problem = "missing field '" + o.pair_field + "'";
+                r.has_pair = !o.pair_field.empty();
+                if (problem.empty()) {
+                    if (!j.contains(o.label_field)) problem = "missing field '" + o.label_field + "'";
+                    else if (j[o.label_field].is_number()) r.label_is_number = true, r.number = j[o.label_field].get<double>(),
+                                                           r.label = j[o.label_field].dump();
+                    else if (j[o.label_field].is_string()) r.label = j[o.label_field].get<std::string>();
+                    else problem = "field '" + o.label_field + "' must be a string or a number";
+                }
+            } catch (const std::exception& e) {
+                problem = std::string("invalid JSON (") + e.what() + ")";
+                if (problem.find("parse error") != std::string::npos) problem = "invalid JSON";
+            }
+        } else {
+            std::vector<std::string> f;
+            try {
+                if (!read_record(in, sep, fmt == "csv", f, lineno)) break;
+            } catch (const Error& e) {
+                throw Error(e.message(), path + ":" + std::to_string(start_line));
+            }
+            if (f.size() == 1 && f[0].empty()) continue;
+            const std::string* t = col(f, o.text_field);
+            const std::string* l = col(f, o.label_field);
+            const std::string* p = o.pair_field.empty() ? nullptr : col(f, o.pair_field);
+            if (!t) problem = "missing field '" + o.text_field + "'";
+            else if (!o.pair_field.empty() && !p) problem = "missing field '" + o.pair_field + "'";
+            else if (!l) problem = "missing field '" + o.label_field + "'";
+            else {
+                r.text = *t, r.label = *l, r.has_pair = p != nullptr;
+                if (p) r.pair = *p;
+                char* end = nullptr;
+                r.number = std::strtod(r.label.c_str(), &end);
+                r.label_is_number = !r.label.empty() && *end == '\0';
+            }
+        }
+        Example ex;
+        if (problem.empty() && r.text.find_first_not_of(" \t") == std::string::npos) problem = "empty text";
+        if (problem.empty()) {
+            if (o.regression) {
+                if (!r.label_is_number) problem = "label '" + r.label + "' is not a number";
+                else ex.target = r.number, ex.label = -1;
+            } else {
+                auto it = std::find(d.labels.begin(), d.labels.end(), r.label);
+                if (it == d.labels.end()) {
+                    if (!grow) problem = "unknown label '" + r.label + "'";
+                    else d.labels.push_back(r.label), it = d.labels.end() - 1;
+                }
+                ex.label = it - d.labels.begin();
+            }
+        }
+        if (problem.empty()) {
+            try {
+                auto e = tk.encode(r.text, r.has_pair ? &r.pair : nullptr, true, o.max_length);
+                ex.ids = e.ids;
+                ex.type_ids = e.type_ids;
+            } catch (const Error& e) {
+                problem = e.message();  // invalid UTF-8
+            }
+        }
+        if (!problem.empty()) {
+            const std::string where = path + ":" + std::to_string(start_line);
+            if (!o.skip_bad_lines) throw Error(problem, where, "fix the line, or set task.skip_bad_lines to skip and count such lines");
+            ++st.skipped;
+            if (st.first_problems.size() < 5) st.first_problems.push_back(where + ": " + problem);
+            continue;
+        }
+        ++st.read;
+        d.examples.push_back(std::move(ex));
+    }
+    if (d.examples.empty()) throw Error("no usable examples", path);
+    return d;
+}
+
+std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, std::uint64_t seed) {
+    if (!(fraction > 0 && fraction < 1)) throw Error("must be between 0 and 1", "validation_split");
+    std::vector<std::size_t> idx(all.size());
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::mt19937_64 rng(seed);
+    std::shuffle(idx.begin(), idx.end(), rng);
+    const auto nv = std::max<std::size_t>(1, static_cast<std::size_t>(fraction * static_cast<double>(all.size())));
+    Dataset train, valid;
+    train.labels = valid.labels = all.labels;
+    train.regression = valid.regression = all.regression;
+    train.source = valid.source = all.source;
+    for (std::size_t i = 0; i < idx.size(); ++i) (i < nv ? valid : train).examples.push_back(all.examples[idx[i]]);
+    return {train, valid};
+}
+
+}  // namespace dt

@@ -1,0 +1,42 @@
+// Text task files: JSONL, CSV (RFC 4180 quoting) and TSV (GLUE layout, no quoting) with a field
+// mapping, tokenized into a Dataset. Malformed lines (bad JSON, a missing field, an unknown label,
+// invalid UTF-8, empty text, a bad number) are errors naming file and line, or are skipped and
+// counted when asked. Also a seeded train/validation split.
+#pragma once
+
+#include "data/dataset.h"
+
+#include <string>
+#include <vector>
+
+namespace dt {
+
+namespace tok {
+class Tokenizer;
+}
+
+struct TextTaskOptions {
+    std::string format;  // jsonl | csv | tsv; empty: from the file extension
+    std::string text_field = "text", pair_field, label_field = "label";
+    bool header = true;   // CSV/TSV: first row names the fields (else fields are column numbers)
+    bool regression = false;
+    bool skip_bad_lines = false;
+    std::size_t max_length = 128;
+};
+
+struct ReadStats {
+    std::size_t read = 0, skipped = 0;
+    std::vector<std::string> first_problems;  // up to 5 "file:line: what"
+};
+
+// `labels` seeds the label vocabulary; when `grow_labels` is false an unknown label is bad input.
+Dataset read_text_task(const std::string& path, const TextTaskOptions& opts, const tok::Tokenizer& tokenizer,
+                       std::vector<std::string> labels, bool grow_labels, ReadStats* stats = nullptr);
+
+// Splits off `fraction` of the examples (shuffled with `seed`) as a validation set.
+std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, std::uint64_t seed);
+
+// CSV/TSV record parsing, exposed for tests. Returns false at end of input.
+bool read_record(std::istream& in, char sep, bool quoting, std::vector<std::string>& fields, std::size_t& lineno);
+
+}  // namespace dt

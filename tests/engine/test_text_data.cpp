@@ -1,0 +1,130 @@
+// Text task files: CSV quoting, JSONL/CSV/TSV with field mappings, malformed lines (error with file
+// and line, or skipped and counted), truncation, seeded splits, regression targets.
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "core/error.h"
+#include "data/text_data.h"
+#include "tokenizers/tokenizer.h"
+
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <set>
+#include <sstream>
+
+using namespace dttest;
+
+namespace {
+dt::tok::Tokenizer bert() {
+    return dt::tok::Tokenizer::from_file((dataDir() + "/tokenizers/bert-wordpiece-uncased/tokenizer.json").toStdString());
+}
+}  // namespace
+
+class TestTextData : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void csvRecords() {
+        std::istringstream in("a,\"b,c\",\"d \"\"q\"\" e\"\n\"multi\nline\",x\r\nplain\n");
+        std::vector<std::string> f;
+        std::size_t line = 0;
+        QVERIFY(dt::read_record(in, ',', true, f, line));
+        QCOMPARE(f, (std::vector<std::string>{"a", "b,c", "d \"q\" e"}));
+        QVERIFY(dt::read_record(in, ',', true, f, line));
+        QCOMPARE(f, (std::vector<std::string>{"multi\nline", "x"}));
+        QCOMPARE(line, std::size_t(3));
+        QVERIFY(dt::read_record(in, ',', true, f, line));
+        QCOMPARE(f, std::vector<std::string>{"plain"});
+        QVERIFY(!dt::read_record(in, ',', true, f, line));
+    }
+
+    void readsEveryFormat() {
+        const auto tk = bert();
+        QTemporaryDir dir;
+        writeBytes(dir.filePath("d.jsonl"), "{\"q\": \"Is it good?\", \"a\": \"Yes, very.\", \"y\": \"pos\"}\n{\"q\": \"Bad?\", \"a\": \"No\", \"y\": \"neg\"}\n");
+        writeBytes(dir.filePath("d.csv"), "question,answer,y\n\"Is it good?\",\"Yes, very.\",pos\nBad?,No,neg\n");
+        writeBytes(dir.filePath("d.tsv"), "question\tanswer\ty\nIs it good?\tYes, very.\tpos\nBad?\tNo\tneg\n");
+        for (const char* file : {"d.jsonl", "d.csv", "d.tsv"}) {
+            dt::TextTaskOptions o;
+            const bool json = QByteArray(file).endsWith("jsonl");
+            o.text_field = json ? "q" : "question";
+            o.pair_field = json ? "a" : "answer";
+            o.label_field = "y";
+            auto d = dt::read_text_task(dir.filePath(file).toStdString(), o, tk, {}, true);
+            QCOMPARE(d.size(), std::size_t(2));
+            QCOMPARE(d.labels, (std::vector<std::string>{"pos", "neg"}));
+            const std::string q = "Is it good?", a = "Yes, very.";
+            const auto e = tk.encode(q, &a, true);
+            QCOMPARE(d.examples[0].ids, e.ids);
+            QCOMPARE(d.examples[0].type_ids, e.type_ids);
+            QCOMPARE(d.examples[1].label, 1);
+        }
+    }
+
+    void malformedLines_data() {
+        QTest::addColumn<QByteArray>("content");
+        QTest::addColumn<QString>("needle");
+        const QByteArray good = "{\"text\": \"fine\", \"label\": \"a\"}\n";
+        QTest::newRow("bad json") << good + "{\"text\": \"x\", \n" << "invalid JSON";
+        QTest::newRow("missing field") << good + "{\"txt\": \"x\", \"label\": \"a\"}\n" << "missing field 'text'";
+        QTest::newRow("unknown label") << good + "{\"text\": \"x\", \"label\": \"zzz\"}\n" << "unknown label 'zzz'";
+        QTest::newRow("empty text") << good + "{\"text\": \"  \", \"label\": \"a\"}\n" << "empty text";
+        QTest::newRow("invalid utf8") << good + "{\"text\": \"ab\xff\", \"label\": \"a\"}\n" << "invalid";
+        QTest::newRow("label type") << good + "{\"text\": \"x\", \"label\": [1]}\n" << "must be a string or a number";
+    }
+    void malformedLines() {
+        QFETCH(QByteArray, content);
+        QFETCH(QString, needle);
+        QTemporaryDir dir;
+        const QString p = dir.filePath("t.jsonl");
+        writeBytes(p, content + "{\"text\": \"also fine\", \"label\": \"b\"}\n");
+        const auto tk = bert();
+        dt::TextTaskOptions o;
+        try {
+            dt::read_text_task(p.toStdString(), o, tk, {"a", "b"}, false);
+            QFAIL("malformed line accepted");
+        } catch (const dt::Error& e) {
+            const QString msg = QString::fromStdString(e.what());
+            QVERIFY2(msg.contains(p + ":2") && msg.contains(needle, Qt::CaseInsensitive) && msg.contains("skip_bad_lines"), qPrintable(msg));
+        }
+        o.skip_bad_lines = true;
+        dt::ReadStats st;
+        auto d = dt::read_text_task(p.toStdString(), o, tk, {"a", "b"}, false, &st);
+        QCOMPARE(st.skipped, std::size_t(1));
+        QCOMPARE(st.read, std::size_t(2));
+        QCOMPARE(d.size(), std::size_t(2));
+        QVERIFY(QString::fromStdString(st.first_problems[0]).contains(":2: "));
+    }
+
+    void truncationSplitAndRegression() {
+        const auto tk = bert();
+        QTemporaryDir dir;
+        QByteArray rows = "text\tscore\n";
+        for (int i = 0; i < 40; ++i) rows += "the quick brown fox jumps over the lazy dog number " + QByteArray::number(i) + "\t" + QByteArray::number(i * 0.5) + "\n";
+        writeBytes(dir.filePath("r.tsv"), rows);
+        dt::TextTaskOptions o;
+        o.label_field = "score";
+        o.regression = true;
+        o.max_length = 8;
+        auto d = dt::read_text_task(dir.filePath("r.tsv").toStdString(), o, tk, {}, true);
+        QVERIFY(d.regression);
+        QCOMPARE(d.examples[3].target, 1.5);
+        QCOMPARE(d.examples[0].ids.size(), std::size_t(8));
+        QCOMPARE(d.examples[0].ids.back(), tk.token_to_id("[SEP]"));
+        auto [train, valid] = dt::split_dataset(d, 0.25, 7);
+        QCOMPARE(valid.size(), std::size_t(10));
+        QCOMPARE(train.size(), std::size_t(30));
+        auto again = dt::split_dataset(d, 0.25, 7);
+        std::set<double> v1, v2;
+        for (const auto& e : valid.examples) v1.insert(e.target);
+        for (const auto& e : again.second.examples) v2.insert(e.target);
+        QCOMPARE(v1, v2);
+        for (const auto& e : train.examples) QVERIFY(!v1.count(e.target));
+        o.regression = true;
+        writeBytes(dir.filePath("bad.tsv"), "text\tscore\nhello\tnot-a-number\n");
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::read_text_task(dir.filePath("bad.tsv").toStdString(), o, tk, {}, true));
+    }
+};
+
+DT_REGISTER_TEST(TestTextData);
+#include "test_text_data.moc"
