@@ -113,7 +113,7 @@ Prepared prepare(RunSpec spec) {
         p.valid = std::move(parts.second);
         spec.validation_file = "(split of " + spec.train_file + ")";
     }
-    if (spec.load_options.num_labels <= 0) {
+    if (spec.load_options.num_labels <= 0 && p.train.label_word_ids.empty()) {
         if (p.train.regression) spec.load_options.num_labels = 1;
         else if (!p.train.labels.empty()) spec.load_options.num_labels = static_cast<std::int64_t>(p.train.labels.size());
     }

@@ -79,6 +79,7 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     at::Tensor types = torch::zeros({B, static_cast<std::int64_t>(T)}, torch::kLong);
     at::Tensor labels = torch::empty({B}, torch::kLong);
     at::Tensor targets = torch::empty({B}, torch::kFloat);
+    at::Tensor mask_pos = torch::empty({B}, torch::kLong);
     auto ia = ids.accessor<std::int64_t, 2>();
     auto ma = mask.accessor<std::int64_t, 2>();
     auto ta = types.accessor<std::int64_t, 2>();
@@ -92,6 +93,7 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
         }
         labels[r] = ex.label;
         targets[r] = ex.target;
+        mask_pos[r] = ex.mask_pos;
         b.tokens += static_cast<std::int64_t>(ex.ids.size());
     }
     b.inputs.input_ids = ids;
@@ -99,6 +101,7 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     b.inputs.token_type_ids = types;
     b.labels = labels;
     b.targets = targets;
+    b.mask_pos = mask_pos;
     return b;
 }
 

@@ -15,6 +15,7 @@ struct Example {
     std::vector<std::int64_t> type_ids;  // empty = all zeros
     std::int64_t label = -1;             // class index, or -1 for regression
     double target = 0.0;                 // regression target
+    std::int64_t mask_pos = -1;          // label-word formulation: where the mask token is
 };
 
 struct Dataset {
@@ -22,6 +23,9 @@ struct Dataset {
     std::vector<std::string> labels;  // label vocabulary (index = class)
     std::string source;
     bool regression = false;  // targets instead of class labels
+    // Label-word formulation (verbalizer): class k is scored by the LM head's logit for
+    // label_word_ids[k] at the example's mask position. Empty: a classification head is used.
+    std::vector<std::int64_t> label_word_ids;
     std::size_t size() const { return examples.size(); }
 };
 
@@ -33,6 +37,7 @@ struct Batch {
     ForwardInputs inputs;
     at::Tensor labels;   // (B) int64 for classification
     at::Tensor targets;  // (B) float for regression
+    at::Tensor mask_pos; // (B) int64, label-word formulation
     std::int64_t tokens = 0;
 };
 

@@ -106,6 +106,14 @@ Dataset read_text_task(const std::string& path, const TextTaskOptions& o, const 
         if (*end || k < 0 || static_cast<std::size_t>(k) >= f.size()) return nullptr;
         return &f[static_cast<std::size_t>(k)];
     };
+    std::int64_t mask_id = -1;
+    if (!o.template_text.empty()) {
+        const std::string mt = !o.mask_token.empty() ? o.mask_token : tk.token_to_id("[MASK]") >= 0 ? "[MASK]" : "<mask>";
+        mask_id = tk.token_to_id(mt);
+        if (mask_id < 0) throw Error("the tokenizer has no mask token '" + mt + "'", "task.mask_token");
+        if (o.template_text.find(mt) == std::string::npos || o.template_text.find("{text}") == std::string::npos)
+            throw Error("the template must contain {text} and " + mt, "task.template");
+    }
     const char sep = fmt == "tsv" ? '\t' : ',';
     if (fmt != "jsonl" && o.header) {
         if (!read_record(in, sep, fmt == "csv", header, lineno)) throw Error("the file is empty", path);
@@ -184,11 +192,15 @@ Dataset read_text_task(const std::string& path, const TextTaskOptions& o, const 
         }
         if (problem.empty()) {
             try {
-                auto e = tk.encode(r.text, r.has_pair ? &r.pair : nullptr, true, o.max_length);
-                ex.ids = e.ids;
-                ex.type_ids = e.type_ids;
+                if (!o.template_text.empty()) {
+                    encode_with_template(tk, o, mask_id, r.text, r.has_pair ? r.pair : std::string(), ex);
+                } else {
+                    auto e = tk.encode(r.text, r.has_pair ? &r.pair : nullptr, true, o.max_length);
+                    ex.ids = e.ids;
+                    ex.type_ids = e.type_ids;
+                }
             } catch (const Error& e) {
-                problem = e.message();  // invalid UTF-8
+                problem = e.message();  // invalid UTF-8, a template that cannot fit
             }
         }
         if (!problem.empty()) {
@@ -202,7 +214,55 @@ Dataset read_text_task(const std::string& path, const TextTaskOptions& o, const 
         d.examples.push_back(std::move(ex));
     }
     if (d.examples.empty()) throw Error("no usable examples", path);
+    if (!o.template_text.empty()) d.label_word_ids = label_word_ids(tk, d.labels, o.label_words);
     return d;
+}
+
+std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::vector<std::string>& labels,
+                                         const std::vector<std::pair<std::string, std::string>>& words) {
+    std::vector<std::int64_t> ids;
+    for (const auto& label : labels) {
+        std::string word = label;
+        for (const auto& [l, w] : words)
+            if (l == label) word = w;
+        const auto e = tk.encode(word, nullptr, false);
+        if (e.ids.size() != 1)
+            throw Error("label word '" + word + "' (label '" + label + "') is " + std::to_string(e.ids.size()) + " tokens",
+                        "task.label_words", "choose a word that is a single token of this tokenizer");
+        ids.push_back(e.ids[0]);
+    }
+    return ids;
+}
+
+void encode_with_template(const tok::Tokenizer& tk, const TextTaskOptions& o, std::int64_t mask_id, const std::string& text,
+                          const std::string& pair, Example& ex) {
+    auto fill = [&](std::size_t keep) {
+        std::string s = o.template_text;
+        auto put = [&](const std::string& key, const std::string& value) {
+            for (auto p = s.find(key); p != std::string::npos; p = s.find(key, p + value.size())) s.replace(p, key.size(), value);
+        };
+        std::string t = text.substr(0, std::min(keep, text.size()));
+        while (!t.empty() && (static_cast<unsigned char>(t.back()) & 0xC0) == 0x80) t.pop_back();  // whole code points
+        if (!t.empty() && static_cast<unsigned char>(t.back()) >= 0xC0) t.pop_back();
+        put("{text}", t);
+        put("{pair}", pair);
+        return s;
+    };
+    // Shorten the text (not the template) until the mask survives truncation.
+    std::size_t keep = text.size();
+    for (int attempt = 0; attempt < 40; ++attempt) {
+        const auto e = tk.encode(fill(keep), nullptr, true, o.max_length);
+        const auto it = std::find(e.ids.begin(), e.ids.end(), mask_id);
+        if (it != e.ids.end()) {
+            ex.ids = e.ids;
+            ex.type_ids = e.type_ids;
+            ex.mask_pos = it - e.ids.begin();
+            return;
+        }
+        if (keep == 0) break;
+        keep = keep * 3 / 4;
+    }
+    throw Error("the template does not fit in max_length " + std::to_string(o.max_length));
 }
 
 std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, std::uint64_t seed) {
@@ -215,6 +275,7 @@ std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, s
     Dataset train, valid;
     train.labels = valid.labels = all.labels;
     train.regression = valid.regression = all.regression;
+    train.label_word_ids = valid.label_word_ids = all.label_word_ids;
     train.source = valid.source = all.source;
     for (std::size_t i = 0; i < idx.size(); ++i) (i < nv ? valid : train).examples.push_back(all.examples[idx[i]]);
     return {train, valid};

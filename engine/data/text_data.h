@@ -22,6 +22,11 @@ struct TextTaskOptions {
     bool regression = false;
     bool skip_bad_lines = false;
     std::size_t max_length = 128;
+    // Label words: `template_text` holds {text} (and {pair}) and the mask token, e.g.
+    // "{text} It was [MASK]."; label_words maps a label to its word (default: the label itself).
+    std::string template_text;
+    std::vector<std::pair<std::string, std::string>> label_words;
+    std::string mask_token;  // default: [MASK] or <mask>, whichever the tokenizer has
 };
 
 struct ReadStats {
@@ -35,6 +40,13 @@ Dataset read_text_task(const std::string& path, const TextTaskOptions& opts, con
 
 // Splits off `fraction` of the examples (shuffled with `seed`) as a validation set.
 std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, std::uint64_t seed);
+
+// Token ids of each label's word, in class order; each word must be exactly one token.
+std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::vector<std::string>& labels,
+                                         const std::vector<std::pair<std::string, std::string>>& words);
+// Fills `template_text` with the texts and encodes it so the mask token survives truncation.
+void encode_with_template(const tok::Tokenizer& tk, const TextTaskOptions& o, std::int64_t mask_id, const std::string& text,
+                          const std::string& pair, Example& ex);
 
 // CSV/TSV record parsing, exposed for tests. Returns false at end of input.
 bool read_record(std::istream& in, char sep, bool quoting, std::vector<std::string>& fields, std::size_t& lineno);

@@ -35,7 +35,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     const auto& t = j["task"];
     const std::string tw = source + ": task";
     only_fields(t, {"train", "validation", "format", "labels", "tokenizer", "fields", "header", "regression", "skip_bad_lines",
-                    "max_length", "validation_split"},
+                    "max_length", "validation_split", "template", "label_words", "mask_token"},
                 tw);
     r.format = json::get_string_or(t, "format", "", tw);
     r.train_file = resolve(json::get_string(t, "train", tw), base);
@@ -62,6 +62,16 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (t.contains("skip_bad_lines")) r.text.skip_bad_lines = t["skip_bad_lines"].get<bool>();
     r.text.max_length = static_cast<std::size_t>(json::get_int_or(t, "max_length", 128, tw));
     r.validation_split = json::get_number_or(t, "validation_split", 0.0, tw);
+    r.text.template_text = json::get_string_or(t, "template", "", tw);
+    r.text.mask_token = json::get_string_or(t, "mask_token", "", tw);
+    if (t.contains("label_words")) {
+        if (!t["label_words"].is_object()) throw Error("field 'label_words' must map labels to words", tw);
+        for (auto it = t["label_words"].begin(); it != t["label_words"].end(); ++it) {
+            if (!it.value().is_string()) throw Error("label_words['" + it.key() + "'] must be a string", tw);
+            r.text.label_words.emplace_back(it.key(), it.value().get<std::string>());
+        }
+        if (r.text.template_text.empty()) throw Error("label_words need a 'template' with the mask token", tw);
+    }
     if (r.validation_split < 0 || r.validation_split >= 1) throw Error("field 'validation_split' must be in [0, 1)", tw);
     if (t.contains("labels")) {
         if (!t["labels"].is_array()) throw Error("field 'labels' must be a list of strings", tw);

@@ -117,6 +117,7 @@ struct Trainer::Impl {
             for (auto t : ex.type_ids) max_type = std::max(max_type, t);
             max_len = std::max(max_len, ex.ids.size());
         }
+        for (auto id : d.label_word_ids) max_id = std::max(max_id, id);
         ForwardInputs in;
         in.input_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_id, torch::kLong);
         in.token_type_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_type, torch::kLong);
@@ -128,6 +129,10 @@ struct Trainer::Impl {
         if (!d.regression)
             for (const auto& ex : d.examples)
                 if (ex.label < 0) throw Error("an example has no class label", d.source);
+        if (!d.label_word_ids.empty())
+            for (const auto& ex : d.examples)
+                if (ex.mask_pos < 0 || ex.mask_pos >= static_cast<std::int64_t>(ex.ids.size()))
+                    throw Error("an example has no mask position", d.source);
     }
 
     void new_epoch() {
@@ -157,7 +162,19 @@ struct Trainer::Impl {
         }
     }
 
+    // Label words: the LM logits at each example's mask position, restricted to the label words.
+    at::Tensor class_logits(const ForwardOutputs& out, const Batch& b, const Dataset& d) const {
+        if (d.label_word_ids.empty()) return out.logits;
+        if (!out.logits.defined() || out.logits.dim() != 3)
+            throw Error("label words need a model with a language-modelling head", "task.label_words", "load a *ForMaskedLM model");
+        const auto T = b.inputs.input_ids.size(1), shift = out.logits.size(1) - T;  // a soft prompt adds positions in front
+        at::Tensor pos = (b.mask_pos + shift).view({-1, 1, 1}).expand({-1, 1, out.logits.size(2)});
+        at::Tensor at_mask = out.logits.gather(1, pos).squeeze(1);  // (B, V)
+        return at_mask.index_select(1, torch::tensor(d.label_word_ids, torch::kLong));
+    }
+
     at::Tensor loss_of(const ForwardOutputs& out, const Batch& b) {
+        if (!train.label_word_ids.empty()) return torch::cross_entropy_loss(class_logits(out, b, train), b.labels);
         if (!out.logits.defined() || out.logits.dim() != 2)
             throw Error("the model has no classification head", "task", "load a *ForSequenceClassification model");
         if (train.regression) {
@@ -186,7 +203,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         std::vector<std::size_t> idx;
         for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
         Batch b = collate(data, idx, I.cfg.pad_id);
-        at::Tensor logits = I.model.forward(b.inputs).logits;
+        at::Tensor logits = I.class_logits(I.model.forward(b.inputs), b, data);
         K = logits.size(1);
         if (data.regression) {
             at::Tensor p = logits.view({-1}).to(torch::kDouble), t = b.targets.to(torch::kDouble);

@@ -282,6 +282,42 @@ private Q_SLOTS:
         QVERIFY(!QFile::exists(dir.filePath("out2/checkpoints")));
     }
 
+    void trainWithLabelWords() {
+        // The same kind of task through the MLM head: "{text} it was [MASK]." with the words yes/no.
+        QTemporaryDir dir;
+        const nlohmann::json cfg = {{"architectures", {"BertForMaskedLM"}}, {"model_type", "bert"}, {"vocab_size", 3000},
+                                    {"hidden_size", 32}, {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"intermediate_size", 64},
+                                    {"max_position_embeddings", 64}};
+        writeBytes(dir.filePath("cfg.json"), QByteArray::fromStdString(cfg.dump()));
+        QCOMPARE(runCli({"init", dir.filePath("cfg.json"), dir.filePath("model")}).code, 0);
+        QVERIFY(QFile::copy(dataDir() + "/tokenizers/bert-wordpiece-uncased/tokenizer.json", dir.filePath("model/tokenizer.json")));
+        std::mt19937_64 rng(4);
+        const char* words[] = {"the", "software", "is", "provided", "without", "warranty", "of", "any", "kind", "to", "use", "copy"};
+        QByteArray jsonl;
+        for (int i = 0; i < 240; ++i) {
+            std::string s;
+            for (int k = 0; k < 8; ++k) s += std::string(words[rng() % 12]) + " ";
+            const bool yes = rng() % 2;
+            if (yes) s += "license";
+            jsonl += QByteArray::fromStdString(nlohmann::json({{"text", s}, {"label", yes ? "positive" : "negative"}}).dump()) + "\n";
+        }
+        writeBytes(dir.filePath("task.jsonl"), jsonl);
+        nlohmann::json spec = {{"model", "model"},
+                               {"task", {{"train", "task.jsonl"}, {"format", "jsonl"}, {"validation_split", 0.25}, {"max_length", 32},
+                                         {"template", "{text} it was [MASK]."}, {"label_words", {{"positive", "it"}, {"negative", "was"}}}}},
+                               {"delta", {{"method", "lora"}, {"target_modules", "all-linear"}}},
+                               {"training", {{"max_steps", 80}, {"batch_size", 16}, {"lr", 0.005}, {"seed", 1}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        auto r = runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("out"), "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        auto done = nlohmann::json::parse(r.out.trimmed().split('\n').last().toStdString());
+        QVERIFY2(done["accuracy"].get<double>() >= 0.9, qPrintable(r.out.trimmed().split('\n').last()));
+        spec["task"]["label_words"]["positive"] = "xylophonequartz";  // several word pieces
+        writeBytes(dir.filePath("run2.json"), QByteArray::fromStdString(spec.dump()));
+        expectBadInput(runCli({"train", "--spec", dir.filePath("run2.json"), "--out", dir.filePath("out2")}),
+                       {"task.label_words", "'xylophonequartz'", "single token"});
+    }
+
     void initWritesLoadableFolder() {
         QTemporaryDir dir;
         const QString d = dir.filePath("tiny");

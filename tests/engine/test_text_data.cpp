@@ -96,6 +96,28 @@ private Q_SLOTS:
         QVERIFY(QString::fromStdString(st.first_problems[0]).contains(":2: "));
     }
 
+    void templatesKeepTheMask() {
+        const auto tk = bert();
+        QTemporaryDir dir;
+        writeBytes(dir.filePath("t.jsonl"), "{\"text\": \"a long sentence about the quick brown fox that jumps over the lazy dog again and again\", \"label\": \"pos\"}\n"
+                                             "{\"text\": \"short\", \"label\": \"neg\"}\n");
+        dt::TextTaskOptions o;
+        o.template_text = "{text} it was [MASK].";
+        o.label_words = {{"pos", "it"}, {"neg", "was"}};
+        o.max_length = 12;
+        auto d = dt::read_text_task(dir.filePath("t.jsonl").toStdString(), o, tk, {}, true);
+        const auto mask = tk.token_to_id("[MASK]");
+        for (const auto& ex : d.examples) {
+            QVERIFY(ex.ids.size() <= 12);
+            QVERIFY(ex.mask_pos > 0);
+            QCOMPARE(ex.ids[static_cast<std::size_t>(ex.mask_pos)], mask);
+            QCOMPARE(ex.ids.back(), tk.token_to_id("[SEP]"));
+        }
+        QCOMPARE(d.label_word_ids, (std::vector<std::int64_t>{tk.token_to_id("it"), tk.token_to_id("was")}));
+        o.template_text = "{text} without a mask";
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::read_text_task(dir.filePath("t.jsonl").toStdString(), o, tk, {}, true));
+    }
+
     void truncationSplitAndRegression() {
         const auto tk = bert();
         QTemporaryDir dir;
