@@ -86,7 +86,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     const nlohmann::json tr = j.value("training", nlohmann::json::object());
     const std::string w = source + ": training";
     only_fields(tr, {"max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "schedule", "warmup_ratio", "max_grad_norm",
-                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id"},
+                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints"},
                 w);
     auto& c = r.training;
     c.max_steps = json::get_int_or(tr, "max_steps", c.max_steps, w);
@@ -103,6 +103,11 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     c.max_nonfinite = static_cast<int>(json::get_int_or(tr, "max_nonfinite", c.max_nonfinite, w));
     c.patience = static_cast<int>(json::get_int_or(tr, "patience", c.patience, w));
     c.pad_id = json::get_int_or(tr, "pad_id", c.pad_id, w);
+    c.keep_checkpoints = static_cast<int>(json::get_int_or(tr, "keep_checkpoints", c.keep_checkpoints, w));
+    if (tr.contains("length_bucketing")) {
+        if (!tr["length_bucketing"].is_boolean()) throw Error("field 'length_bucketing' must be true or false", w);
+        c.length_bucketing = tr["length_bucketing"].get<bool>();
+    }
     auto positive = [&](std::int64_t v, const char* f) {
         if (v <= 0) throw Error(std::string("field '") + f + "' must be positive", w);
     };

@@ -140,6 +140,23 @@ struct Trainer::Impl {
         std::iota(order.begin(), order.end(), 0);
         std::mt19937_64 rng(cfg.seed * 1000003ull + static_cast<std::uint64_t>(epoch));
         std::shuffle(order.begin(), order.end(), rng);
+        if (cfg.length_bucketing) {
+            // Sort windows of 50 batches by length, cut them into batches, shuffle the batches.
+            const std::size_t bs = static_cast<std::size_t>(cfg.batch_size), window = 50 * bs;
+            for (std::size_t s = 0; s < order.size(); s += window) {
+                auto e = order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), s + window));
+                std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(s), e, [&](std::size_t a, std::size_t b) {
+                    return train.examples[a].ids.size() < train.examples[b].ids.size();
+                });
+            }
+            std::vector<std::vector<std::size_t>> batches;
+            for (std::size_t s = 0; s < order.size(); s += bs)
+                batches.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(s),
+                                     order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), s + bs)));
+            std::shuffle(batches.begin(), batches.end(), rng);
+            order.clear();
+            for (const auto& b : batches) order.insert(order.end(), b.begin(), b.end());
+        }
         cursor = 0;
     }
 
@@ -238,7 +255,7 @@ TrainResult Trainer::run(TrainControl* control) {
     while (step_ < cfg.max_steps) {
         const auto ts = std::chrono::steady_clock::now();
         double loss_total = 0;
-        std::int64_t tokens = 0;
+        std::int64_t tokens = 0, positions = 0;
         bool bad = false;
         I.opt->zero_grad();
         for (std::int64_t micro = 0; micro < cfg.grad_accum; ++micro) {
@@ -249,6 +266,7 @@ TrainResult Trainer::run(TrainControl* control) {
             }
             Batch b = collate(I.train, I.next_indices(), cfg.pad_id);
             tokens += b.tokens;
+            positions += b.inputs.input_ids.numel();
             at::Tensor loss = I.loss_of(I.model.forward(b.inputs), b) / static_cast<double>(cfg.grad_accum);
             if (cfg.loss_hook) cfg.loss_hook(step_, loss);
             const double lv = loss.item<double>();  // the one synchronisation a step needs
@@ -286,6 +304,7 @@ TrainResult Trainer::run(TrainControl* control) {
             I.losses.push_back(loss_total);
         }
         ev.grad_norm = gnorm;
+        ev.pad_fraction = positions ? 1.0 - static_cast<double>(tokens) / static_cast<double>(positions) : 0.0;
         ++step_;
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
         ev.tokens_per_s = dt > 0 ? static_cast<double>(tokens) / dt : 0;
@@ -309,8 +328,13 @@ TrainResult Trainer::run(TrainControl* control) {
             I.emit(line + "}");
             const double score = e.metrics.count("accuracy") ? e.metrics["accuracy"]
                                  : e.metrics.count("pearson") ? e.metrics["pearson"] : -e.metrics["loss"];
-            if (score > I.best) I.best = score, I.evals_without_gain = 0;
-            else if (cfg.patience > 0 && ++I.evals_without_gain >= cfg.patience) {
+            if (score > I.best) {
+                I.best = score;
+                I.evals_without_gain = 0;
+                if (cfg.save_best && !cfg.run_dir.empty()) {
+                    save_checkpoint(cfg.run_dir + "/checkpoints/best");  // a full checkpoint: resumable too
+                }
+            } else if (cfg.patience > 0 && ++I.evals_without_gain >= cfg.patience) {
                 res.status = "early_stopped";
                 break;
             }

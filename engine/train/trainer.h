@@ -31,6 +31,8 @@ struct TrainConfig {
     std::int64_t eval_every = 0;       // 0: only at the end
     std::int64_t checkpoint_every = 0; // 0: none (needs run_dir)
     int keep_checkpoints = 3;          // periodic checkpoints kept (oldest removed first)
+    bool save_best = true;             // checkpoints/best after an evaluation that improves (needs run_dir)
+    bool length_bucketing = false;     // batches of similar length (less padding), still seeded
     std::uint64_t seed = 0;
     int max_nonfinite = 5;             // consecutive skipped steps before stopping
     int patience = 0;                  // evaluations without improvement before stopping; 0: off
@@ -43,6 +45,7 @@ struct TrainConfig {
 struct StepEvent {
     std::int64_t step = 0;
     double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, elapsed_s = 0;
+    double pad_fraction = 0;  // share of padding positions in the step's batches
     bool skipped = false;
 };
 

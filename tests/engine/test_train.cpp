@@ -218,6 +218,34 @@ private Q_SLOTS:
         QVERIFY(!QDir(dir3.path() + "/ck").exists());
     }
 
+    void bucketingGroupsLengthsAndBestIsKept() {
+        struct Pad : dt::TrainObserver {
+            double sum = 0;
+            int n = 0;
+            void on_step(const dt::StepEvent& e) override { sum += e.pad_fraction, ++n; }
+        };
+        const auto train = containsTask(256, 1), valid = containsTask(64, 2);
+        auto run = [&](bool bucketing, const QString& dir, Pad& obs) {
+            auto m = seqcls();
+            auto d = dt::DeltaSet::apply(*m, loraSpec());
+            auto c = config(16);
+            c.length_bucketing = bucketing;
+            c.run_dir = dir.toStdString();
+            c.eval_every = 4;
+            return dt::Trainer(*m, train, &valid, c, &obs).run();
+        };
+        QTemporaryDir a, b, c;
+        Pad plain, bucketed, again;
+        run(false, a.path(), plain);
+        const auto r1 = run(true, b.path(), bucketed);
+        const auto r2 = run(true, c.path(), again);
+        QVERIFY(r1.losses == r2.losses);  // bucketing is seeded too
+        const double p0 = plain.sum / plain.n, p1 = bucketed.sum / bucketed.n;
+        qInfo("padding share: random batches %.3f, bucketed %.3f", p0, p1);
+        QVERIFY2(p1 < 0.5 * p0, qPrintable(QStringLiteral("%1 vs %2").arg(p1).arg(p0)));
+        QVERIFY(QFile::exists(b.path() + "/checkpoints/best/trainable.safetensors"));
+    }
+
     void eventsAreLogged() {
         auto m = seqcls();
         auto d = dt::DeltaSet::apply(*m, loraSpec());
