@@ -56,7 +56,7 @@ double median(std::vector<double> v) {
 int cmd_bench_step(const Args& a);
 
 int cmd_bench(const Args& a) {
-    if (a.positional.size() == 2 && a.positional[0] == "step") return cmd_bench_step(a);
+    if (a.positional.size() == 2 && (a.positional[0] == "step" || a.positional[0] == "train")) return cmd_bench_step(a);
     if (!a.positional.empty() && a.positional[0] == "tokenize") return cmd_bench_tokenize(a);
     if (a.positional.size() != 2 || a.positional[0] != "load")
         throw Error("usage: deltatune bench load MODEL_DIR [--runs N] | bench step MODEL --delta SPEC...", "bench");

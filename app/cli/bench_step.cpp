@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -46,7 +48,9 @@ double median(std::vector<double> v) {
 
 int cmd_bench_step(const Args& a) {
     const std::string model_arg = a.positional[1];
-    const auto specs = a.values("--delta");
+    auto specs = a.values("--delta");
+    // `bench train` defaults to the reference setting: LoRA r=8 on query/value.
+    if (specs.empty() && a.positional[0] == "train") specs.push_back("lora");
     if (specs.empty()) throw Error("needs --delta SPEC... (files or method names)", "bench step");
     const int B = std::max(1, a.int_value("--batch", 8)), T = std::max(1, a.int_value("--seq", 128));
     const int steps = std::max(1, a.int_value("--steps", 10));
@@ -93,6 +97,12 @@ int cmd_bench_step(const Args& a) {
                     static_cast<long long>(r.acc.trainable_params), r.acc.trainable_percent(),
                     format_bytes(r.acc.gradient_bytes + r.acc.adamw_bytes).c_str());
     }
+    struct rusage ru {};
+    ::getrusage(RUSAGE_SELF, &ru);
+    double tok = 0;
+    for (const auto& r : runs) tok += static_cast<double>(B) * T / median(r.times);
+    std::printf("tokens/s (mean over methods): %.0f; peak RSS of the process: %.0f MiB\n", tok / static_cast<double>(runs.size()),
+                static_cast<double>(ru.ru_maxrss) / 1024.0);
     return 0;
 }
 

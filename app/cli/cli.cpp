@@ -30,6 +30,7 @@ static const char* kUsage =
     "  bench load MODEL [--runs N]                  load throughput vs. reading the files with cat\n"
     "  bench step MODEL --delta SPEC... [--batch B] [--seq T] [--steps N]\n"
     "                                               forward+backward+AdamW step time per method\n"
+    "  bench train MODEL [--delta SPEC] ...         the same, LoRA r=8 on query/value by default\n"
     "\n"
     "SPEC is a delta spec JSON file or a method name with its defaults: lora, adapter, bitfit,\n"
     "prefix, prompt, ia3, layernorm, last_layers, selective, full.\n"
