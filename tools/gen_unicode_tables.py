@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Generates engine/tokenizers/unicode_tables.cpp from Python's unicodedata: general categories
-(as ranges), full lowercase mappings and canonical decompositions (NFD), for the tokenizers.
+(as ranges), full lowercase mappings, canonical and compatibility decompositions, combining classes
+and composition pairs (NFD, NFKC), for the tokenizers.
 Run: python3 tools/gen_unicode_tables.py > engine/tokenizers/unicode_tables.cpp"""
 import sys
 import unicodedata
@@ -59,6 +60,49 @@ def main():
     out.write("\n};\nconst Decomposition kDecomp[] = {\n")
     for e in decomp:
         out.write("{0x%X,%d,%d}," % e)
-    out.write("\n};\nconst unsigned kDecompCount = %d;\n\n}  // namespace dt::tok::unicode_data\n" % len(decomp))
+    out.write("\n};\nconst unsigned kDecompCount = %d;\n\n" % len(decomp))
+    # compatibility decompositions (NFKD), fully expanded, Hangul excluded (algorithmic)
+    kdec = []
+    kflat = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF or 0xAC00 <= cp <= 0xD7A3:
+            continue
+        ch = chr(cp)
+        d = unicodedata.normalize("NFKD", ch)
+        if d != ch:
+            kdec.append((cp, len(kflat), len(d)))
+            kflat.extend(ord(x) for x in d)
+    out.write("const char32_t kCompatData[] = {\n")
+    for i, v in enumerate(kflat):
+        out.write("0x%X," % v)
+        if i % 16 == 15:
+            out.write("\n")
+    out.write("\n};\nconst Decomposition kCompat[] = {\n")
+    for e in kdec:
+        out.write("{0x%X,%d,%d}," % e)
+    out.write("\n};\nconst unsigned kCompatCount = %d;\n\n" % len(kdec))
+    # canonical combining classes (non-zero)
+    ccc = [(cp, unicodedata.combining(chr(cp))) for cp in range(0x110000)
+           if not (0xD800 <= cp <= 0xDFFF) and unicodedata.combining(chr(cp))]
+    out.write("const CombiningClass kCombining[] = {\n")
+    for e in ccc:
+        out.write("{0x%X,%d}," % e)
+    out.write("\n};\nconst unsigned kCombiningCount = %d;\n\n" % len(ccc))
+    # primary composites: canonical pairs whose composition survives NFC (no exclusions, no singletons)
+    comp = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF or 0xAC00 <= cp <= 0xD7A3:
+            continue
+        d = unicodedata.decomposition(chr(cp))
+        if not d or d.startswith("<"):
+            continue
+        parts = [int(x, 16) for x in d.split()]
+        if len(parts) == 2 and unicodedata.normalize("NFC", chr(parts[0]) + chr(parts[1])) == chr(cp):
+            comp.append((parts[0], parts[1], cp))
+    comp.sort()
+    out.write("const Composition kCompose[] = {\n")
+    for e in comp:
+        out.write("{0x%X,0x%X,0x%X}," % e)
+    out.write("\n};\nconst unsigned kComposeCount = %d;\n\n}  // namespace dt::tok::unicode_data\n" % len(comp))
 
 main()

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 namespace dt::tok {
@@ -16,7 +18,9 @@ namespace {
 // A normalized character and the original code point it came from.
 struct NChar {
     char32_t c;
-    std::int32_t orig;
+    std::int32_t orig;     // first original code point it came from
+    std::int32_t end = 0;  // one past the last (0: orig + 1)
+    std::int32_t stop() const { return end > 0 ? end : orig + 1; }
 };
 using NString = std::vector<NChar>;
 
@@ -71,9 +75,9 @@ struct BertNorm {
                 if (c == '\t' || c == '\n' || c == '\r' || is_whitespace(c)) c = ' ';
             }
             if (chinese && is_chinese(c)) {
-                out.push_back({' ', nc.orig});
-                out.push_back({c, nc.orig});
-                out.push_back({' ', nc.orig});
+                out.push_back({' ', nc.orig, nc.end});
+                out.push_back({c, nc.orig, nc.end});
+                out.push_back({' ', nc.orig, nc.end});
                 continue;
             }
             buf.clear();
@@ -89,9 +93,9 @@ struct BertNorm {
                 if (lower) {
                     std::u32string l;
                     append_lower(x, l);
-                    for (char32_t y : l) out.push_back({y, nc.orig});
+                    for (char32_t y : l) out.push_back({y, nc.orig, nc.end});
                 } else {
-                    out.push_back({x, nc.orig});
+                    out.push_back({x, nc.orig, nc.end});
                 }
             }
         }
@@ -101,7 +105,6 @@ struct BertNorm {
 
 // ---- pre-tokenizers ----
 
-enum class PreTok { None, Bert, ByteLevel };
 
 std::vector<NString> bert_split(const NString& s) {
     std::vector<NString> words;
@@ -173,7 +176,115 @@ NString to_byte_chars(const NString& w) {
     for (const auto& nc : w) {
         tmp.clear();
         append_utf8(nc.c, tmp);
-        for (unsigned char b : tmp) out.push_back({table[b], nc.orig});
+        for (unsigned char b : tmp) out.push_back({table[b], nc.orig, nc.end});
+    }
+    return out;
+}
+
+
+// The Llama-3 pattern, matched by hand: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+   (alternatives tried in order, as the regex does)
+std::vector<NString> llama3_split(const NString& s) {
+    std::vector<NString> out;
+    const std::size_t n = s.size();
+    auto at = [&](std::size_t i) -> char32_t { return i < n ? s[i].c : 0; };
+    auto ws = [&](std::size_t i) { return i < n && is_whitespace(s[i].c); };
+    auto nl = [&](std::size_t i) { return i < n && (s[i].c == '\r' || s[i].c == '\n'); };
+    auto letter = [&](std::size_t i) { return i < n && is_letter(s[i].c); };
+    auto number = [&](std::size_t i) { return i < n && is_number(s[i].c); };
+    auto other = [&](std::size_t i) { return i < n && !is_whitespace(s[i].c) && !is_letter(s[i].c) && !is_number(s[i].c); };
+    auto lower = [](char32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; };
+    std::size_t i = 0;
+    while (i < n) {
+        std::size_t j = i;
+        if (at(i) == '\'') {
+            const char32_t a = lower(at(i + 1)), b = lower(at(i + 2));
+            if (a == 's' || a == 't' || a == 'm' || a == 'd') j = i + 2;
+            else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) j = i + 3;
+        }
+        if (j == i && letter(i)) {
+            j = i;
+            while (letter(j)) ++j;
+        } else if (j == i && !nl(i) && !letter(i) && !number(i) && letter(i + 1)) {
+            j = i + 1;
+            while (letter(j)) ++j;
+        } else if (j == i && number(i)) {
+            j = i;
+            while (number(j) && j - i < 3) ++j;
+        } else if (j == i && (other(i) || (at(i) == ' ' && other(i + 1)))) {
+            j = at(i) == ' ' ? i + 1 : i;
+            while (other(j)) ++j;
+            while (nl(j)) ++j;
+        } else if (j == i && ws(i)) {
+            std::size_t k = i, last_nl = 0;
+            while (ws(k)) {
+                if (nl(k)) last_nl = k + 1;
+                ++k;
+            }
+            if (last_nl > 0) {
+                j = last_nl;  // \s*[\r\n]+
+            } else {
+                j = k;
+                if (k < n && k - i > 1) --j;  // \s+(?!\S)
+            }
+        } else if (j == i) {
+            j = i + 1;
+        }
+        out.emplace_back(s.begin() + static_cast<std::ptrdiff_t>(i), s.begin() + static_cast<std::ptrdiff_t>(j));
+        i = j;
+    }
+    return out;
+}
+
+std::vector<NString> whitespace_split(const NString& s) {
+    std::vector<NString> out;
+    NString cur;
+    for (const auto& nc : s) {
+        if (is_whitespace(nc.c)) {
+            if (!cur.empty()) out.push_back(std::move(cur)), cur.clear();
+        } else {
+            cur.push_back(nc);
+        }
+    }
+    if (!cur.empty()) out.push_back(std::move(cur));
+    return out;
+}
+
+// Replaces every occurrence of `from` by `to`; the replacement covers the matched range.
+NString replace_all(const NString& s, const std::u32string& from, const std::u32string& to) {
+    if (from.empty()) return s;
+    NString out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        bool hit = i + from.size() <= s.size();
+        for (std::size_t k = 0; hit && k < from.size(); ++k) hit = s[i + k].c == from[k];
+        if (!hit) {
+            out.push_back(s[i++]);
+            continue;
+        }
+        const std::int32_t a = s[i].orig, b = s[i + from.size() - 1].stop();
+        for (char32_t c : to) out.push_back({c, a, b});
+        i += from.size();
+    }
+    return out;
+}
+
+// Replaces runs of at least `min_run` copies of `c` by `to` (the regex "c{n,}").
+NString collapse_runs(const NString& s, char32_t c, std::size_t min_run, const std::u32string& to) {
+    NString out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        std::size_t j = i;
+        while (j < s.size() && s[j].c == c) ++j;
+        if (j - i >= min_run) {
+            for (char32_t x : to) out.push_back({x, s[i].orig, s[j - 1].stop()});
+            i = j;
+        } else if (j > i) {
+            for (std::size_t k = i; k < j; ++k) out.push_back(s[k]);
+            i = j;
+        } else {
+            out.push_back(s[i++]);
+        }
     }
     return out;
 }
@@ -192,16 +303,45 @@ struct Tokenizer::Impl {
     std::size_t max_chars = 100;
     // BPE
     std::map<std::pair<std::string, std::string>, int> ranks;
+    bool byte_fallback = false, fuse_unk = false, ignore_merges = false;
+    // Unigram
+    std::unordered_map<std::string, std::pair<std::int64_t, double>> uni;
+    double unk_score = 0;
+    std::int64_t unk_id = -1;
+    std::size_t max_piece = 1;
     // pipeline
-    bool has_norm = false;
-    BertNorm norm;
-    PreTok pretok = PreTok::None;
+    struct NormOp {
+        std::string kind;  // bert | prepend | replace | runs | nfkc
+        BertNorm bert;
+        std::u32string from, to;
+        char32_t run_char = 0;
+        std::size_t run_min = 0;
+    };
+    std::vector<NormOp> norms;
+    struct PreOp {
+        std::string kind;  // bert | gpt2 | llama3 | metaspace | whitespace_split
+        char32_t repl = 0x2581;
+        std::string scheme = "always";
+        bool split = true;
+    };
+    std::vector<PreOp> pretoks;
     bool byte_level = false;
-    std::string post = "none";  // none | bert | roberta | bytelevel
-    std::pair<std::string, std::int64_t> cls, sep;
+    struct TItem {
+        bool special;
+        int seq;  // 0 = A, 1 = B
+        std::int64_t type;
+        std::vector<std::int64_t> ids;
+        std::vector<std::string> toks;
+    };
+    std::vector<TItem> tsingle, tpair;
     bool trim_offsets = false, add_prefix_space = false;
-    std::string decoder = "none";  // none | wordpiece | bytelevel
-    bool cleanup = true;
+    struct DecOp {
+        std::string kind;  // wordpiece | bytelevel | replace | byte_fallback | fuse | strip | metaspace
+        std::string a, b;
+        int start = 0, stop = 0;
+        bool cleanup = true;
+    };
+    std::vector<DecOp> decoders;
     struct Added {
         std::u32string content;
         std::int64_t id;
@@ -211,7 +351,7 @@ struct Tokenizer::Impl {
 
     void wordpiece(const NString& w, std::vector<Piece>& out) const {
         auto orig_range = [&](std::size_t a, std::size_t b) {
-            return std::make_pair(static_cast<std::int64_t>(w[a].orig), static_cast<std::int64_t>(w[b - 1].orig) + 1);
+            return std::make_pair(static_cast<std::int64_t>(w[a].orig), static_cast<std::int64_t>(w[b - 1].stop()));
         };
         if (w.size() > max_chars) {
             auto r = orig_range(0, w.size());
@@ -303,9 +443,57 @@ struct Tokenizer::Impl {
         return true;
     }
 
+    // Viterbi over the pieces (best total log-probability); unknown characters score min - 10 and
+    // consecutive unknown spans are fused, as the reference does.
+    void unigram(const NString& w, std::vector<Piece>& out) const {
+        const std::size_t n = w.size();
+        std::vector<double> best(n + 1, 0.0);
+        std::vector<std::size_t> from(n + 1, SIZE_MAX);
+        std::vector<std::int64_t> ids(n + 1, -1);
+        from[0] = 0;
+        for (std::size_t start = 0; start < n; ++start) {
+            if (from[start] == SIZE_MAX) continue;
+            std::string sub;
+            bool single = false;
+            for (std::size_t len = 1; len <= max_piece && start + len <= n; ++len) {
+                append_utf8(w[start + len - 1].c, sub);
+                auto it = uni.find(sub);
+                if (it == uni.end()) continue;
+                const double cand = best[start] + it->second.second;
+                if (from[start + len] == SIZE_MAX || cand > best[start + len])
+                    best[start + len] = cand, from[start + len] = start, ids[start + len] = it->second.first;
+                if (len == 1) single = true;
+            }
+            if (!single) {
+                const double cand = best[start] + unk_score;
+                if (from[start + 1] == SIZE_MAX || cand > best[start + 1]) best[start + 1] = cand, from[start + 1] = start, ids[start + 1] = unk_id;
+            }
+        }
+        std::vector<std::pair<std::size_t, std::size_t>> spans;  // [start, end)
+        std::vector<std::int64_t> span_ids;
+        for (std::size_t e = n; e > 0; e = from[e]) spans.emplace_back(from[e], e), span_ids.push_back(ids[e]);
+        std::reverse(spans.begin(), spans.end());
+        std::reverse(span_ids.begin(), span_ids.end());
+        for (std::size_t k = 0; k < spans.size(); ++k) {
+            auto [a, b] = spans[k];
+            const auto id = span_ids[k];
+            while (id == unk_id && k + 1 < spans.size() && span_ids[k + 1] == unk_id) b = spans[++k].second;
+            std::string text;
+            for (std::size_t q = a; q < b; ++q) append_utf8(w[q].c, text);
+            out.push_back({id, text, w[a].orig, w[b - 1].stop()});
+        }
+    }
+
     void bpe(const NString& w, std::vector<Piece>& out) const {
         std::string key;
         for (const auto& nc : w) append_utf8(nc.c, key);
+        if (ignore_merges) {
+            auto it = vocab.find(key);
+            if (it != vocab.end()) {
+                out.push_back({it->second, key, w.front().orig, w.back().stop()});
+                return;
+            }
+        }
         std::vector<std::pair<std::int64_t, std::uint32_t>> parts;
         bool cached = false;
         {
@@ -324,7 +512,7 @@ struct Tokenizer::Impl {
         }
         std::size_t pos = 0;
         for (const auto& [id, len] : parts) {
-            out.push_back({id, inverse.at(id), w[pos].orig, static_cast<std::int64_t>(w[pos + len - 1].orig) + 1});
+            out.push_back({id, inverse.at(id), w[pos].orig, static_cast<std::int64_t>(w[pos + len - 1].stop())});
             pos += len;
         }
     }
@@ -332,13 +520,13 @@ struct Tokenizer::Impl {
     void bpe_strings(const NString& w, std::vector<Piece>& out) const {
         struct Sym {
             std::string s;
-            std::int32_t first, last;  // original code points covered
+            std::int32_t first, last;  // original code points covered: [first, last)
         };
         std::vector<Sym> syms;
         for (const auto& nc : w) {
             std::string s;
             append_utf8(nc.c, s);
-            syms.push_back({s, nc.orig, nc.orig});
+            syms.push_back({s, nc.orig, nc.stop()});
         }
         while (syms.size() > 1) {
             int best = INT_MAX;
@@ -360,15 +548,74 @@ struct Tokenizer::Impl {
             }
             syms.swap(next);
         }
+        bool last_unk = false;
         for (const auto& s : syms) {
             auto it = vocab.find(s.s);
-            if (it == vocab.end()) {
-                if (unk_token.empty()) continue;
-                out.push_back({vocab.at(unk_token), unk_token, s.first, s.last + 1});
-            } else {
-                out.push_back({it->second, s.s, s.first, s.last + 1});
+            if (it != vocab.end()) {
+                out.push_back({it->second, s.s, s.first, s.last});
+                last_unk = false;
+                continue;
             }
+            if (byte_fallback) {
+                std::vector<Piece> bytes;
+                for (unsigned char b : s.s) {
+                    char name[8];
+                    std::snprintf(name, sizeof name, "<0x%02X>", b);
+                    auto bt = vocab.find(name);
+                    if (bt == vocab.end()) break;
+                    bytes.push_back({bt->second, name, s.first, s.last});
+                }
+                if (bytes.size() == s.s.size()) {
+                    out.insert(out.end(), bytes.begin(), bytes.end());
+                    last_unk = false;
+                    continue;
+                }
+            }
+            if (unk_token.empty()) continue;
+            if (fuse_unk && last_unk) {
+                out.back().end = s.last;
+                continue;
+            }
+            out.push_back({vocab.at(unk_token), unk_token, s.first, s.last});
+            last_unk = true;
         }
+    }
+
+    NString normalize(const NormOp& op, const NString& ns) const {
+        if (op.kind == "bert") return op.bert.apply(ns);
+        if (op.kind == "prepend") {
+            if (ns.empty()) return ns;
+            NString out;
+            for (char32_t c : op.to) out.push_back({c, ns.front().orig, ns.front().stop()});
+            out.insert(out.end(), ns.begin(), ns.end());
+            return out;
+        }
+        if (op.kind == "replace") return replace_all(ns, op.from, op.to);
+        if (op.kind == "runs") return collapse_runs(ns, op.run_char, op.run_min, op.to);
+        std::vector<Aligned> in;  // nfkc
+        for (const auto& c : ns) in.push_back({c.c, c.orig, c.stop()});
+        NString out;
+        for (const auto& a : nfkc(in)) out.push_back({a.c, a.start, a.end});
+        return out;
+    }
+
+    std::vector<NString> pre_tokenize(const PreOp& op, const NString& w) const {
+        if (op.kind == "bert") return bert_split(w);
+        if (op.kind == "gpt2") return gpt2_split(w);
+        if (op.kind == "llama3") return llama3_split(w);
+        if (op.kind == "whitespace_split") return whitespace_split(w);
+        NString r = w;  // metaspace
+        for (auto& c : r)
+            if (c.c == ' ') c.c = op.repl;
+        const bool prepend = op.scheme == "always" || (op.scheme == "first" && !r.empty() && r.front().orig == 0);
+        if (prepend && !r.empty() && r.front().c != op.repl) r.insert(r.begin(), NChar{op.repl, r.front().orig, r.front().stop()});
+        if (!op.split) return {r};
+        std::vector<NString> out;
+        for (const auto& c : r) {
+            if (c.c == op.repl || out.empty()) out.emplace_back();
+            out.back().push_back(c);
+        }
+        return out;
     }
 
     // One sequence: added tokens split out first, the rest normalized, pre-tokenized and modelled.
@@ -378,16 +625,20 @@ struct Tokenizer::Impl {
         auto process = [&](std::size_t a, std::size_t b) {
             if (a >= b) return;
             NString ns;
-            for (std::size_t k = a; k < b; ++k) ns.push_back({text[k], static_cast<std::int32_t>(k)});
-            if (has_norm) ns = norm.apply(ns);
-            std::vector<NString> words;
-            if (pretok == PreTok::Bert) words = bert_split(ns);
-            else if (pretok == PreTok::ByteLevel) words = gpt2_split(ns);
-            else words.push_back(ns);
+            for (std::size_t k = a; k < b; ++k) ns.push_back({text[k], static_cast<std::int32_t>(k), static_cast<std::int32_t>(k + 1)});
+            for (const auto& op : norms) ns = normalize(op, ns);
+            std::vector<NString> words{ns};
+            for (const auto& op : pretoks) {
+                std::vector<NString> next;
+                for (const auto& w : words)
+                    for (auto& x : pre_tokenize(op, w)) next.push_back(std::move(x));
+                words.swap(next);
+            }
             for (auto& w : words) {
                 if (w.empty()) continue;
                 if (byte_level) w = to_byte_chars(w);
                 if (model_type == "WordPiece") wordpiece(w, out);
+                else if (model_type == "Unigram") unigram(w, out);
                 else bpe(w, out);
             }
         };
@@ -442,39 +693,84 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 Tokenizer Tokenizer::from_file(const std::string& path) { return from_json(json::load_file(path), path); }
 
+namespace {
+
+std::string type_of(const nlohmann::json& v, const std::string& field, const std::string& where) {
+    if (v.is_null()) return "";
+    if (!v.is_object() || !v.contains("type") || !v["type"].is_string()) throw Error("'" + field + "' needs a string 'type'", where);
+    return v["type"].get<std::string>();
+}
+
+[[noreturn]] void unsupported(const std::string& field, const std::string& type, const std::string& where) {
+    throw Error("unsupported " + field + " '" + type + "'", where,
+                "supported: BertNormalizer, NFKC, Prepend, Replace, BertPreTokenizer, ByteLevel, Metaspace, WhitespaceSplit, "
+                "Split (the Llama-3 pattern), WordPiece, BPE, Unigram, Bert/Roberta/Template/ByteLevel processing");
+}
+
+// Flattens {"type": "Sequence", "<key>": [...]} into its members.
+std::vector<nlohmann::json> members(const nlohmann::json& v, const char* key) {
+    if (v.is_object() && v.value("type", std::string()) == "Sequence" && v.contains(key)) return v[key].get<std::vector<nlohmann::json>>();
+    if (v.is_null()) return {};
+    return {v};
+}
+
+const char* kLlama3Pattern =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const char* kGpt2Pattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+}  // namespace
+
 Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where) {
     Tokenizer t;
     Impl& I = *t.impl_;
     I.where = where;
-    auto type_of = [&](const nlohmann::json& v, const std::string& field) -> std::string {
-        if (v.is_null()) return "";
-        if (!v.is_object() || !v.contains("type") || !v["type"].is_string()) throw Error("'" + field + "' needs a string 'type'", where);
-        return v["type"].get<std::string>();
-    };
-    auto unsupported = [&](const std::string& field, const std::string& type) {
-        throw Error("unsupported " + field + " type '" + type + "'", where,
-                    "supported: BertNormalizer, BertPreTokenizer, ByteLevel, WordPiece, BPE, BertProcessing, RobertaProcessing");
-    };
     if (!j.is_object() || !j.contains("model")) throw Error("missing field 'model'", where, "is this a tokenizer.json?");
     const auto& m = j["model"];
-    I.model_type = type_of(m, "model");
+    I.model_type = type_of(m, "model", where);
     if (I.model_type.empty() && m.contains("merges")) I.model_type = "BPE";
     if (I.model_type.empty() && m.contains("continuing_subword_prefix")) I.model_type = "WordPiece";
-    if (I.model_type != "WordPiece" && I.model_type != "BPE") unsupported("model", I.model_type);
-    if (!m.contains("vocab") || !m["vocab"].is_object()) throw Error("model.vocab must be an object of token -> id", where);
-    for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
-        if (!it.value().is_number_integer()) throw Error("model.vocab['" + it.key() + "'] must be an integer id", where);
-        I.vocab[it.key()] = it.value().get<std::int64_t>();
-        I.inverse[it.value().get<std::int64_t>()] = it.key();
+    if (I.model_type != "WordPiece" && I.model_type != "BPE" && I.model_type != "Unigram") unsupported("model type", I.model_type, where);
+    if (I.model_type == "Unigram") {
+        if (!m.contains("vocab") || !m["vocab"].is_array()) throw Error("model.vocab must be a list of [piece, score]", where);
+        double min_score = 0;
+        std::int64_t id = 0;
+        for (const auto& e : m["vocab"]) {
+            if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
+                throw Error("model.vocab[" + std::to_string(id) + "] must be [piece, score]", where);
+            const auto piece = e[0].get<std::string>();
+            const double score = e[1].get<double>();
+            I.uni[piece] = {id, score};
+            I.vocab[piece] = id;
+            I.inverse[id] = piece;
+            I.max_piece = std::max(I.max_piece, utf8_to_u32(piece).size());
+            min_score = std::min(min_score, score);
+            ++id;
+        }
+        I.unk_id = m.value("unk_id", static_cast<std::int64_t>(-1));
+        if (I.unk_id < 0 || I.unk_id >= id) throw Error("model.unk_id must index the vocabulary", where);
+        I.unk_score = min_score - 10.0;
+        if (m.value("byte_fallback", false)) unsupported("model option", "byte_fallback (Unigram)", where);
+    } else {
+        if (!m.contains("vocab") || !m["vocab"].is_object()) throw Error("model.vocab must be an object of token -> id", where);
+        for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
+            if (!it.value().is_number_integer()) throw Error("model.vocab['" + it.key() + "'] must be an integer id", where);
+            I.vocab[it.key()] = it.value().get<std::int64_t>();
+            I.inverse[it.value().get<std::int64_t>()] = it.key();
+        }
+        if (m.contains("unk_token") && m["unk_token"].is_string()) I.unk_token = m["unk_token"].get<std::string>();
     }
-    if (m.contains("unk_token") && m["unk_token"].is_string()) I.unk_token = m["unk_token"].get<std::string>();
     if (I.model_type == "WordPiece") {
         I.prefix = m.value("continuing_subword_prefix", std::string("##"));
         I.max_chars = m.value("max_input_chars_per_word", 100);
         if (!I.vocab.count(I.unk_token)) throw Error("unk_token '" + I.unk_token + "' is not in the vocabulary", where);
-    } else {
-        if (m.value("byte_fallback", false)) unsupported("model option", "byte_fallback");
-        if (m.value("ignore_merges", false)) unsupported("model option", "ignore_merges");
+    } else if (I.model_type == "BPE") {
+        I.byte_fallback = m.value("byte_fallback", false);
+        I.fuse_unk = m.value("fuse_unk", false);
+        I.ignore_merges = m.value("ignore_merges", false);
+        if (!I.unk_token.empty() && !I.vocab.count(I.unk_token)) throw Error("unk_token '" + I.unk_token + "' is not in the vocabulary", where);
+        if (m.contains("continuing_subword_prefix") && !m["continuing_subword_prefix"].is_null()) unsupported("model option", "continuing_subword_prefix (BPE)", where);
+        if (m.contains("end_of_word_suffix") && !m["end_of_word_suffix"].is_null()) unsupported("model option", "end_of_word_suffix", where);
+        if (m.contains("dropout") && !m["dropout"].is_null()) unsupported("model option", "dropout", where);
         if (!m.contains("merges") || !m["merges"].is_array()) throw Error("model.merges must be a list", where);
         int rank = 0;
         for (const auto& mg : m["merges"]) {
@@ -491,56 +787,155 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where
             }
             I.ranks.emplace(std::make_pair(a, b), rank++);
         }
+        I.build_merge_ids();
     }
-    if (I.model_type == "BPE") I.build_merge_ids();
-    const std::string nt = type_of(j.value("normalizer", nlohmann::json()), "normalizer");
-    if (nt == "BertNormalizer") {
-        const auto& n = j["normalizer"];
-        I.has_norm = true;
-        I.norm.clean = n.value("clean_text", true);
-        I.norm.chinese = n.value("handle_chinese_chars", true);
-        I.norm.lower = n.value("lowercase", true);
-        I.norm.strip = n.contains("strip_accents") && !n["strip_accents"].is_null() ? n["strip_accents"].get<bool>() : I.norm.lower;
-    } else if (!nt.empty()) {
-        unsupported("normalizer", nt);
+    for (const auto& n : members(j.value("normalizer", nlohmann::json()), "normalizers")) {
+        const std::string nt = type_of(n, "normalizer", where);
+        Impl::NormOp op;
+        if (nt == "BertNormalizer") {
+            op.kind = "bert";
+            op.bert.clean = n.value("clean_text", true);
+            op.bert.chinese = n.value("handle_chinese_chars", true);
+            op.bert.lower = n.value("lowercase", true);
+            op.bert.strip = n.contains("strip_accents") && !n["strip_accents"].is_null() ? n["strip_accents"].get<bool>() : op.bert.lower;
+        } else if (nt == "Prepend") {
+            op.kind = "prepend";
+            op.to = utf8_to_u32(n.value("prepend", std::string()));
+        } else if (nt == "NFKC") {
+            op.kind = "nfkc";
+        } else if (nt == "Replace") {
+            const auto& pat = n.value("pattern", nlohmann::json());
+            op.to = utf8_to_u32(n.value("content", std::string()));
+            if (pat.contains("String")) {
+                op.kind = "replace";
+                op.from = utf8_to_u32(pat["String"].get<std::string>());
+            } else {
+                // Only "X{n,}" regexes (runs of one character) are supported.
+                const std::u32string re = utf8_to_u32(pat.value("Regex", std::string()));
+                const auto brace = re.find(U'{');
+                if (re.size() < 5 || brace != 1 || re.substr(re.size() - 2) != U",}") unsupported("Replace pattern", u32_to_utf8(re), where);
+                op.kind = "runs";
+                op.run_char = re[0];
+                op.run_min = std::stoul(u32_to_utf8(re.substr(2, re.size() - 4)));
+            }
+        } else {
+            unsupported("normalizer", nt, where);
+        }
+        I.norms.push_back(op);
     }
-    const std::string pt = type_of(j.value("pre_tokenizer", nlohmann::json()), "pre_tokenizer");
-    if (pt == "BertPreTokenizer") I.pretok = PreTok::Bert;
-    else if (pt == "ByteLevel") {
-        const auto& p = j["pre_tokenizer"];
-        if (p.value("add_prefix_space", false)) unsupported("pre_tokenizer option", "add_prefix_space");
-        I.pretok = p.value("use_regex", true) ? PreTok::ByteLevel : PreTok::None;
-        I.byte_level = true;
-    } else if (!pt.empty()) {
-        unsupported("pre_tokenizer", pt);
+    for (const auto& p : members(j.value("pre_tokenizer", nlohmann::json()), "pretokenizers")) {
+        const std::string pt = type_of(p, "pre_tokenizer", where);
+        Impl::PreOp op;
+        if (pt == "BertPreTokenizer") {
+            op.kind = "bert";
+        } else if (pt == "ByteLevel") {
+            if (p.value("add_prefix_space", false)) unsupported("pre_tokenizer option", "add_prefix_space", where);
+            I.byte_level = true;
+            if (!p.value("use_regex", true)) continue;
+            op.kind = "gpt2";
+        } else if (pt == "WhitespaceSplit") {
+            op.kind = "whitespace_split";
+        } else if (pt == "Metaspace") {
+            op.kind = "metaspace";
+            const auto r = utf8_to_u32(p.value("replacement", std::string("\xE2\x96\x81")));
+            if (r.size() != 1) unsupported("Metaspace replacement", p.value("replacement", std::string()), where);
+            op.repl = r[0];
+            op.scheme = p.value("prepend_scheme", std::string(p.value("add_prefix_space", true) ? "always" : "never"));
+            op.split = p.value("split", true);
+        } else if (pt == "Split") {
+            const auto& pat = p.value("pattern", nlohmann::json());
+            const std::string re = pat.value("Regex", std::string());
+            if ((re != kLlama3Pattern && re != kGpt2Pattern) || p.value("behavior", std::string()) != "Isolated" || p.value("invert", false))
+                unsupported("Split pattern", re, where);
+            op.kind = re == kGpt2Pattern ? "gpt2" : "llama3";
+        } else {
+            unsupported("pre_tokenizer", pt, where);
+        }
+        I.pretoks.push_back(op);
     }
-    const std::string pp = type_of(j.value("post_processor", nlohmann::json()), "post_processor");
     auto special = [&](const nlohmann::json& v, const char* f) {
         if (!v.is_array() || v.size() != 2) throw Error(std::string("post_processor.") + f + " must be [token, id]", where);
-        return std::make_pair(v[0].get<std::string>(), v[1].get<std::int64_t>());
+        return Impl::TItem{true, 0, 0, {v[1].get<std::int64_t>()}, {v[0].get<std::string>()}};
     };
-    if (pp == "BertProcessing" || pp == "RobertaProcessing") {
-        const auto& p = j["post_processor"];
-        I.post = pp == "BertProcessing" ? "bert" : "roberta";
-        I.cls = special(p["cls"], "cls");
-        I.sep = special(p["sep"], "sep");
-        I.trim_offsets = pp == "RobertaProcessing" && p.value("trim_offsets", true);
-        I.add_prefix_space = p.value("add_prefix_space", false);
-    } else if (pp == "ByteLevel") {
-        I.post = "bytelevel";
-        I.trim_offsets = j["post_processor"].value("trim_offsets", false);
-        I.add_prefix_space = j["post_processor"].value("add_prefix_space", false);
-    } else if (!pp.empty()) {
-        unsupported("post_processor", pp);
+    auto seq = [](int which, std::int64_t type) { return Impl::TItem{false, which, type, {}, {}}; };
+    I.tsingle = {seq(0, 0)};
+    I.tpair = {seq(0, 0), seq(1, 1)};
+    for (const auto& p : members(j.value("post_processor", nlohmann::json()), "processors")) {
+        const std::string pp = type_of(p, "post_processor", where);
+        if (pp == "BertProcessing") {
+            auto cls = special(p["cls"], "cls"), sep = special(p["sep"], "sep");
+            auto sep1 = sep;
+            sep1.type = 1;
+            I.tsingle = {cls, seq(0, 0), sep};
+            I.tpair = {cls, seq(0, 0), sep, seq(1, 1), sep1};
+        } else if (pp == "RobertaProcessing") {
+            auto cls = special(p["cls"], "cls"), sep = special(p["sep"], "sep");
+            I.tsingle = {cls, seq(0, 0), sep};
+            I.tpair = {cls, seq(0, 0), sep, sep, seq(1, 0), sep};
+            I.trim_offsets = p.value("trim_offsets", true);
+            I.add_prefix_space = p.value("add_prefix_space", false);
+        } else if (pp == "ByteLevel") {
+            I.trim_offsets = p.value("trim_offsets", false);
+            I.add_prefix_space = p.value("add_prefix_space", false);
+        } else if (pp == "TemplateProcessing") {
+            const auto& specials = p.value("special_tokens", nlohmann::json::object());
+            auto parse = [&](const nlohmann::json& items, const char* field) {
+                std::vector<Impl::TItem> out;
+                for (const auto& it : items) {
+                    if (it.contains("Sequence")) {
+                        const auto& q = it["Sequence"];
+                        out.push_back(seq(q.value("id", std::string("A")) == "B" ? 1 : 0, q.value("type_id", 0)));
+                    } else if (it.contains("SpecialToken")) {
+                        const auto& q = it["SpecialToken"];
+                        const std::string name = q.value("id", std::string());
+                        if (!specials.contains(name)) throw Error("special token '" + name + "' of the template is not defined", where + ": post_processor." + field);
+                        const auto& def = specials[name];
+                        out.push_back({true, 0, q.value("type_id", 0), def.value("ids", std::vector<std::int64_t>()),
+                                       def.value("tokens", std::vector<std::string>())});
+                    } else {
+                        throw Error("template items are Sequence or SpecialToken", where + ": post_processor." + field);
+                    }
+                }
+                return out;
+            };
+            I.tsingle = parse(p.value("single", nlohmann::json::array()), "single");
+            I.tpair = parse(p.value("pair", nlohmann::json::array()), "pair");
+        } else {
+            unsupported("post_processor", pp, where);
+        }
     }
-    const std::string dt_ = type_of(j.value("decoder", nlohmann::json()), "decoder");
-    if (dt_ == "WordPiece") {
-        I.decoder = "wordpiece";
-        I.cleanup = j["decoder"].value("cleanup", true);
-    } else if (dt_ == "ByteLevel") {
-        I.decoder = "bytelevel";
-    } else if (!dt_.empty()) {
-        unsupported("decoder", dt_);
+    for (const auto& d : members(j.value("decoder", nlohmann::json()), "decoders")) {
+        const std::string dt_ = type_of(d, "decoder", where);
+        Impl::DecOp op;
+        if (dt_ == "WordPiece") {
+            op.kind = "wordpiece";
+            op.a = d.value("prefix", std::string("##"));
+            op.cleanup = d.value("cleanup", true);
+        } else if (dt_ == "ByteLevel") {
+            op.kind = "bytelevel";
+        } else if (dt_ == "Replace") {
+            op.kind = "replace";
+            const auto& pat = d.value("pattern", nlohmann::json());
+            if (!pat.contains("String")) unsupported("decoder Replace pattern", pat.dump(), where);
+            op.a = pat["String"].get<std::string>();
+            op.b = d.value("content", std::string());
+        } else if (dt_ == "ByteFallback") {
+            op.kind = "byte_fallback";
+        } else if (dt_ == "Fuse") {
+            op.kind = "fuse";
+        } else if (dt_ == "Strip") {
+            op.kind = "strip";
+            op.a = d.value("content", std::string(" "));
+            op.start = d.value("start", 0);
+            op.stop = d.value("stop", 0);
+        } else if (dt_ == "Metaspace") {
+            op.kind = "metaspace";
+            op.a = d.value("replacement", std::string("\xE2\x96\x81"));
+            op.b = d.value("prepend_scheme", std::string(d.value("add_prefix_space", true) ? "always" : "never"));
+        } else {
+            unsupported("decoder", dt_, where);
+        }
+        I.decoders.push_back(op);
     }
     if (j.contains("added_tokens") && j["added_tokens"].is_array())
         for (const auto& a : j["added_tokens"]) {
@@ -550,13 +945,13 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where
             x.special = a.value("special", false);
             x.lstrip = a.value("lstrip", false);
             x.rstrip = a.value("rstrip", false);
-            if (a.value("single_word", false)) unsupported("added token option", "single_word");
+            if (a.value("single_word", false)) unsupported("added token option", "single_word", where);
             I.added.push_back(x);
             I.inverse[x.id] = u32_to_utf8(x.content);
             I.vocab.emplace(u32_to_utf8(x.content), x.id);
         }
-    if (j.contains("truncation") && !j["truncation"].is_null()) unsupported("option", "truncation");
-    if (j.contains("padding") && !j["padding"].is_null()) unsupported("option", "padding");
+    if (j.contains("truncation") && !j["truncation"].is_null()) unsupported("option", "truncation (use max_length)", where);
+    if (j.contains("padding") && !j["padding"].is_null()) unsupported("option", "padding (batches are padded by the engine)", where);
     return t;
 }
 
@@ -564,10 +959,11 @@ Encoding Tokenizer::encode(const std::string& text, const std::string* pair, boo
     const Impl& I = *impl_;
     std::vector<Piece> a = I.run(utf8_to_u32(text)), b;
     if (pair) b = I.run(utf8_to_u32(*pair));
+    const auto& tmpl = pair ? I.tpair : I.tsingle;
     if (max_length > 0) {
         std::size_t specials = 0;
-        if (add_special && I.post == "bert") specials = pair ? 3 : 2;
-        if (add_special && I.post == "roberta") specials = pair ? 4 : 2;
+        for (const auto& it : tmpl)
+            if (it.special && add_special) specials += it.ids.size();
         const std::size_t budget = max_length > specials ? max_length - specials : 0;
         while (a.size() + b.size() > budget) (b.size() > a.size() ? b : a).pop_back();
     }
@@ -576,26 +972,69 @@ Encoding Tokenizer::encode(const std::string& text, const std::string* pair, boo
         I.trim(b);
     }
     Encoding e;
-    auto push = [&](const Piece& p, std::int64_t type, bool sp) {
-        e.ids.push_back(p.id);
-        e.tokens.push_back(p.token);
+    auto push = [&](std::int64_t id, const std::string& tok, std::int64_t s, std::int64_t en, std::int64_t type, bool sp) {
+        e.ids.push_back(id);
+        e.tokens.push_back(tok);
         e.type_ids.push_back(type);
-        e.offsets.emplace_back(sp ? 0 : p.start, sp ? 0 : p.end);
+        e.offsets.emplace_back(s, en);
         e.special.push_back(sp);
     };
-    auto sp = [&](const std::pair<std::string, std::int64_t>& s) { return Piece{s.second, s.first, 0, 0}; };
-    const bool wrap = add_special && (I.post == "bert" || I.post == "roberta");
-    const std::int64_t second_type = I.post == "roberta" ? 0 : 1;
-    if (wrap) push(sp(I.cls), 0, true);
-    for (const auto& p : a) push(p, 0, false);
-    if (wrap) push(sp(I.sep), 0, true);
-    if (pair) {
-        if (wrap && I.post == "roberta") push(sp(I.sep), second_type, true);
-        for (const auto& p : b) push(p, second_type, false);
-        if (wrap) push(sp(I.sep), second_type, true);
+    for (const auto& it : tmpl) {
+        if (it.special) {
+            if (!add_special) continue;
+            for (std::size_t k = 0; k < it.ids.size(); ++k) push(it.ids[k], k < it.toks.size() ? it.toks[k] : "", 0, 0, it.type, true);
+        } else {
+            for (const auto& p : (it.seq == 0 ? a : b)) push(p.id, p.token, p.start, p.end, it.type, false);
+        }
     }
     return e;
 }
+
+namespace {
+
+// Bytes -> UTF-8, each invalid sequence replaced by U+FFFD (lossy decoding, as the reference does).
+std::string lossy_utf8(const std::string& bytes) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < bytes.size()) {
+        const unsigned char c = static_cast<unsigned char>(bytes[i]);
+        std::size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+        bool ok = len > 0 && i + len <= bytes.size();
+        if (ok) {
+            try {
+                out += u32_to_utf8(utf8_to_u32(bytes.substr(i, len)));
+            } catch (const Error&) {
+                ok = false;
+            }
+        }
+        if (ok) {
+            i += len;
+        } else {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        }
+    }
+    return out;
+}
+
+std::string replace_str(std::string s, const std::string& from, const std::string& to) {
+    if (from.empty()) return s;
+    std::string r;
+    std::size_t pos = 0, prev = 0;
+    while ((pos = s.find(from, prev)) != std::string::npos) {
+        r += s.substr(prev, pos - prev) + to;
+        prev = pos + from.size();
+    }
+    return r + s.substr(prev);
+}
+
+bool byte_token(const std::string& t, unsigned char& b) {
+    if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return false;
+    b = static_cast<unsigned char>(std::strtoul(t.substr(3, 2).c_str(), nullptr, 16));
+    return true;
+}
+
+}  // namespace
 
 std::string Tokenizer::decode(const std::vector<std::int64_t>& ids, bool skip_special) const {
     const Impl& I = *impl_;
@@ -608,62 +1047,85 @@ std::string Tokenizer::decode(const std::vector<std::int64_t>& ids, bool skip_sp
         auto it = I.inverse.find(id);
         if (it != I.inverse.end()) toks.push_back(it->second);
     }
-    if (I.decoder == "bytelevel") {
-        std::string bytes;
-        const auto& map = chars_to_bytes();
-        for (const auto& t : toks)
-            for (char32_t c : utf8_to_u32(t)) {
-                auto it = map.find(c);
-                if (it != map.end()) bytes.push_back(static_cast<char>(it->second));
-                else append_utf8(c, bytes);
-            }
-        // Lossy UTF-8 decoding, as the reference does: invalid sequences become U+FFFD.
+    if (I.decoders.empty()) {
         std::string out;
-        std::size_t i = 0;
-        while (i < bytes.size()) {
-            std::size_t len = 1;
-            const unsigned char c = static_cast<unsigned char>(bytes[i]);
-            if (c >= 0xF0) len = 4;
-            else if (c >= 0xE0) len = 3;
-            else if (c >= 0xC0) len = 2;
-            try {
-                if (c >= 0x80 && (c < 0xC2 || i + len > bytes.size())) throw Error("bad");
-                out += u32_to_utf8(utf8_to_u32(bytes.substr(i, len)));
-                i += len;
-            } catch (const Error&) {
-                out += "\xEF\xBF\xBD";
-                ++i;
-                while (i < bytes.size() && (static_cast<unsigned char>(bytes[i]) & 0xC0) == 0x80 && len-- > 1) ++i;
-            }
-        }
+        for (std::size_t i = 0; i < toks.size(); ++i) out += (i ? " " : "") + toks[i];
         return out;
     }
-    std::string out;
-    for (std::size_t i = 0; i < toks.size(); ++i) {
-        std::string t = toks[i];
-        if (I.decoder == "wordpiece") {
-            if (i > 0 && t.rfind(I.prefix, 0) == 0) t = t.substr(I.prefix.size());
-            else if (i > 0) t = " " + t;
-        } else if (i > 0) {
-            t = " " + t;
-        }
-        out += t;
-    }
-    if (I.decoder == "wordpiece" && I.cleanup) {
-        const std::pair<const char*, const char*> rules[] = {{" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
-                                                             {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"},
-                                                             {" 've", "'ve"}, {" 're", "'re"}};
-        for (const auto& [from, to] : rules) {
-            std::string r;
-            const std::string f = from;
-            std::size_t pos = 0, prev = 0;
-            while ((pos = out.find(f, prev)) != std::string::npos) {
-                r += out.substr(prev, pos - prev) + to;
-                prev = pos + f.size();
+    for (const auto& op : I.decoders) {
+        if (op.kind == "wordpiece") {
+            std::string out;
+            for (std::size_t i = 0; i < toks.size(); ++i) {
+                std::string t = toks[i];
+                if (i > 0 && t.rfind(op.a, 0) == 0) t = t.substr(op.a.size());
+                else if (i > 0) t = " " + t;
+                out += t;
             }
-            out = r + out.substr(prev);
+            if (op.cleanup)
+                for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+                         {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" n't", "n't"}, {" 'm", "'m"}, {" do not", " don't"},
+                         {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}})
+                    out = replace_str(out, from, to);
+            toks = {out};
+        } else if (op.kind == "bytelevel") {
+            std::string bytes;
+            const auto& map = chars_to_bytes();
+            for (const auto& t : toks)
+                for (char32_t c : utf8_to_u32(t)) {
+                    auto it = map.find(c);
+                    if (it != map.end()) bytes.push_back(static_cast<char>(it->second));
+                    else append_utf8(c, bytes);
+                }
+            toks = {lossy_utf8(bytes)};
+        } else if (op.kind == "replace") {
+            for (auto& t : toks) t = replace_str(t, op.a, op.b);
+        } else if (op.kind == "byte_fallback") {
+            std::vector<std::string> out;
+            std::string pending;
+            std::size_t count = 0;
+            auto flush = [&] {
+                if (count == 0) return;
+                const std::string s = lossy_utf8(pending);
+                // Bytes that do not form valid UTF-8 become one U+FFFD each, as the reference does.
+                if (s.find("\xEF\xBF\xBD") != std::string::npos)
+                    for (std::size_t k = 0; k < count; ++k) out.push_back("\xEF\xBF\xBD");
+                else
+                    out.push_back(s);
+                pending.clear();
+                count = 0;
+            };
+            for (const auto& t : toks) {
+                unsigned char b;
+                if (byte_token(t, b)) {
+                    pending.push_back(static_cast<char>(b));
+                    ++count;
+                } else {
+                    flush();
+                    out.push_back(t);
+                }
+            }
+            flush();
+            toks.swap(out);
+        } else if (op.kind == "fuse") {
+            std::string all;
+            for (const auto& t : toks) all += t;
+            toks = {all};
+        } else if (op.kind == "strip") {
+            for (auto& t : toks) {
+                for (int k = 0; k < op.start && t.rfind(op.a, 0) == 0; ++k) t = t.substr(op.a.size());
+                for (int k = 0; k < op.stop && t.size() >= op.a.size() && t.compare(t.size() - op.a.size(), op.a.size(), op.a) == 0; ++k)
+                    t.resize(t.size() - op.a.size());
+            }
+        } else if (op.kind == "metaspace") {
+            for (std::size_t i = 0; i < toks.size(); ++i) {
+                std::string t = replace_str(toks[i], op.a, " ");
+                if (i == 0 && op.b != "never" && !t.empty() && t[0] == ' ') t = t.substr(1);
+                toks[i] = t;
+            }
         }
     }
+    std::string out;
+    for (const auto& t : toks) out += t;
     return out;
 }
 

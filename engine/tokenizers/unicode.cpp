@@ -115,3 +115,90 @@ std::string u32_to_utf8(const std::u32string& s) {
 }
 
 }  // namespace dt::tok
+
+namespace dt::tok {
+
+std::uint8_t combining_class(char32_t c) {
+    if (c < 0x300) return 0;
+    auto it = std::lower_bound(kCombining, kCombining + kCombiningCount, c, [](const CombiningClass& x, char32_t v) { return x.cp < v; });
+    return (it != kCombining + kCombiningCount && it->cp == c) ? it->ccc : 0;
+}
+
+namespace {
+
+constexpr char32_t kSBase = 0xAC00, kLBase = 0x1100, kVBase = 0x1161, kTBase = 0x11A7;
+constexpr int kLCount = 19, kVCount = 21, kTCount = 28, kNCount = kVCount * kTCount, kSCount = kLCount * kNCount;
+
+char32_t compose_pair(char32_t a, char32_t b) {
+    if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount)
+        return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
+    if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount)
+        return a + (b - kTBase);
+    const Composition key{a, b, 0};
+    auto it = std::lower_bound(kCompose, kCompose + kComposeCount, key, [](const Composition& x, const Composition& y) {
+        return x.first != y.first ? x.first < y.first : x.second < y.second;
+    });
+    return (it != kCompose + kComposeCount && it->first == a && it->second == b) ? it->composite : 0;
+}
+
+}  // namespace
+
+std::vector<Aligned> nfkc(const std::vector<Aligned>& in) {
+    std::vector<Aligned> d;
+    d.reserve(in.size());
+    for (const auto& a : in) {
+        const char32_t c = a.c;
+        if (c >= kSBase && c < kSBase + kSCount) {
+            const int s = static_cast<int>(c - kSBase);
+            d.push_back({kLBase + static_cast<char32_t>(s / kNCount), a.start, a.end});
+            d.push_back({kVBase + static_cast<char32_t>((s % kNCount) / kTCount), a.start, a.end});
+            if (s % kTCount) d.push_back({kTBase + static_cast<char32_t>(s % kTCount), a.start, a.end});
+            continue;
+        }
+        auto it = c < 0xA0 ? kCompat + kCompatCount
+                           : std::lower_bound(kCompat, kCompat + kCompatCount, c, [](const Decomposition& x, char32_t v) { return x.cp < v; });
+        if (it == kCompat + kCompatCount || it->cp != c) {
+            d.push_back(a);
+            continue;
+        }
+        for (std::uint32_t k = 0; k < it->length; ++k) d.push_back({kCompatData[it->offset + k], a.start, a.end});
+    }
+    // Canonical ordering of combining marks.
+    for (std::size_t i = 0; i < d.size();) {
+        if (combining_class(d[i].c) == 0) {
+            ++i;
+            continue;
+        }
+        std::size_t j = i;
+        while (j < d.size() && combining_class(d[j].c) != 0) ++j;
+        std::stable_sort(d.begin() + static_cast<std::ptrdiff_t>(i), d.begin() + static_cast<std::ptrdiff_t>(j),
+                         [](const Aligned& x, const Aligned& y) { return combining_class(x.c) < combining_class(y.c); });
+        i = j;
+    }
+    // Canonical composition.
+    std::vector<Aligned> out;
+    out.reserve(d.size());
+    long starter = -1;
+    std::uint8_t last_cc = 0;
+    for (const auto& a : d) {
+        const std::uint8_t cc = combining_class(a.c);
+        if (starter >= 0) {
+            const bool adjacent = static_cast<long>(out.size()) - 1 == starter;
+            const bool blocked = !adjacent && (last_cc >= cc || last_cc == 0);
+            if (!blocked) {
+                if (char32_t comp = compose_pair(out[static_cast<std::size_t>(starter)].c, a.c)) {
+                    // The composite keeps the starter's range; the absorbed mark's source is dropped,
+                    // which is how the reference aligns it.
+                    out[static_cast<std::size_t>(starter)].c = comp;
+                    continue;
+                }
+            }
+        }
+        if (cc == 0) starter = static_cast<long>(out.size());
+        out.push_back(a);
+        last_cc = cc;
+    }
+    return out;
+}
+
+}  // namespace dt::tok

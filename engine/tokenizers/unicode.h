@@ -24,6 +24,20 @@ struct Decomposition {
     char32_t cp;
     std::uint32_t offset, length;
 };
+struct CombiningClass {
+    char32_t cp;
+    std::uint8_t ccc;
+};
+struct Composition {
+    char32_t first, second, composite;
+};
+extern const char32_t kCompatData[];
+extern const Decomposition kCompat[];
+extern const unsigned kCompatCount;
+extern const CombiningClass kCombining[];
+extern const unsigned kCombiningCount;
+extern const Composition kCompose[];
+extern const unsigned kComposeCount;
 extern const CategoryRange kCategories[];
 extern const unsigned kCategoryCount;
 extern const CaseMapping kLower[];
@@ -46,6 +60,15 @@ bool is_other(char32_t c);
 void append_lower(char32_t c, std::u32string& out);
 // Appends the canonical decomposition (NFD) of c.
 void append_nfd(char32_t c, std::u32string& out);
+
+// NFKC of a sequence whose every code point carries a source range [start, end). Decomposed code
+// points share their source's range; a composite keeps its starter's range (as the reference does).
+struct Aligned {
+    char32_t c;
+    std::int32_t start, end;
+};
+std::vector<Aligned> nfkc(const std::vector<Aligned>& in);
+std::uint8_t combining_class(char32_t c);
 
 // UTF-8 <-> code points. Invalid UTF-8 input throws dt::Error.
 std::u32string utf8_to_u32(const std::string& s);

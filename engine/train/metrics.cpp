@@ -29,7 +29,7 @@ std::map<std::string, double> classification_metrics(const std::vector<std::int6
     }
     // Gorodkin's multi-class MCC.
     const double s = static_cast<double>(n);
-    double tk = 0, pk = 0, tt = 0, pp = 0;
+    double tk = 0, tt = 0, pp = 0;
     for (std::size_t k = 0; k < static_cast<std::size_t>(K); ++k) tk += t[k] * p[k], tt += t[k] * t[k], pp += p[k] * p[k];
     const double denom = std::sqrt((s * s - pp) * (s * s - tt));
     return {{"accuracy", n ? correct / s : 0.0},

@@ -18,7 +18,8 @@ class TestTokenizers : public QObject {
 private Q_SLOTS:
     void parity_data() {
         QTest::addColumn<QString>("name");
-        for (const char* n : {"bert-wordpiece-uncased", "bert-wordpiece-cased", "gpt2-bytelevel-bpe", "roberta-bytelevel-bpe"})
+        for (const char* n : {"bert-wordpiece-uncased", "bert-wordpiece-cased", "gpt2-bytelevel-bpe", "roberta-bytelevel-bpe",
+                              "llama-bpe-bytefallback", "llama-metaspace-bpe", "llama3-bytelevel-bpe", "t5-unigram"})
             QTest::newRow(n) << QString::fromLatin1(n);
     }
     void parity() {
@@ -61,7 +62,8 @@ private Q_SLOTS:
                 QVERIFY2(QString::fromStdString(e.what()).contains("tok.json") && QString::fromStdString(e.what()).contains(needle), e.what());
             }
         };
-        expect(R"({"model": {"type": "Unigram", "vocab": []}})", "unsupported model type 'Unigram'");
+        expect(R"({"model": {"type": "WordLevel", "vocab": {}}})", "unsupported model type 'WordLevel'");
+        expect(R"({"model": {"type": "Unigram", "vocab": [["a", 0.0]], "unk_id": 5}})", "unk_id");
         expect(R"({"normalizer": null})", "missing field 'model'");
         expect(R"({"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}})", "unk_token '[UNK]'");
         expect(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["ab"]}})", "merge 'ab'");
