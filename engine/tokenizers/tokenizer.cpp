@@ -1,7 +1,10 @@
+// The tokenizer pipeline: tokenizer.json parsing, added tokens, the models (WordPiece, BPE, Unigram),
+// post-processing templates and decoder chains. Text operations live in text_ops.cpp.
 #include "tokenizers/tokenizer.h"
 
 #include "core/error.h"
 #include "io/json_util.h"
+#include "tokenizers/text_ops.h"
 #include "tokenizers/unicode.h"
 
 #include <nlohmann/json.hpp>
@@ -11,18 +14,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <queue>
 
 namespace dt::tok {
 namespace {
 
-// A normalized character and the original code point it came from.
-struct NChar {
-    char32_t c;
-    std::int32_t orig;     // first original code point it came from
-    std::int32_t end = 0;  // one past the last (0: orig + 1)
-    std::int32_t stop() const { return end > 0 ? end : orig + 1; }
-};
-using NString = std::vector<NChar>;
+using namespace detail;
 
 struct Piece {  // a model output token before post-processing
     std::int64_t id;
@@ -30,266 +27,8 @@ struct Piece {  // a model output token before post-processing
     std::int64_t start, end;  // original code points
 };
 
-bool is_chinese(char32_t c) {
-    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
-           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
-           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
-}
-
-// GPT-2's byte-to-unicode table: printable bytes map to themselves, the rest to 256 + n.
-const std::vector<char32_t>& bytes_to_chars() {
-    static const std::vector<char32_t> table = [] {
-        std::vector<char32_t> t(256);
-        int n = 0;
-        for (int b = 0; b < 256; ++b) {
-            const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            t[static_cast<std::size_t>(b)] = printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++);
-        }
-        return t;
-    }();
-    return table;
-}
-
-const std::unordered_map<char32_t, unsigned char>& chars_to_bytes() {
-    static const std::unordered_map<char32_t, unsigned char> m = [] {
-        std::unordered_map<char32_t, unsigned char> r;
-        const auto& t = bytes_to_chars();
-        for (int b = 0; b < 256; ++b) r[t[static_cast<std::size_t>(b)]] = static_cast<unsigned char>(b);
-        return r;
-    }();
-    return m;
-}
-
-// ---- normalizer ----
-
-struct BertNorm {
-    bool clean = true, chinese = true, strip = false, lower = true;
-    NString apply(const NString& in) const {
-        NString out;
-        out.reserve(in.size());
-        std::u32string buf;
-        for (const auto& nc : in) {
-            char32_t c = nc.c;
-            if (clean) {
-                if (c == 0 || c == 0xFFFD || (c != '\t' && c != '\n' && c != '\r' && is_other(c))) continue;
-                if (c == '\t' || c == '\n' || c == '\r' || is_whitespace(c)) c = ' ';
-            }
-            if (chinese && is_chinese(c)) {
-                out.push_back({' ', nc.orig, nc.end});
-                out.push_back({c, nc.orig, nc.end});
-                out.push_back({' ', nc.orig, nc.end});
-                continue;
-            }
-            buf.clear();
-            if (strip) {
-                std::u32string d;
-                append_nfd(c, d);
-                for (char32_t x : d)
-                    if (!is_mark_nonspacing(x)) buf.push_back(x);
-            } else {
-                buf.push_back(c);
-            }
-            for (char32_t x : buf) {
-                if (lower) {
-                    std::u32string l;
-                    append_lower(x, l);
-                    for (char32_t y : l) out.push_back({y, nc.orig, nc.end});
-                } else {
-                    out.push_back({x, nc.orig, nc.end});
-                }
-            }
-        }
-        return out;
-    }
-};
-
-// ---- pre-tokenizers ----
-
-
-std::vector<NString> bert_split(const NString& s) {
-    std::vector<NString> words;
-    NString cur;
-    auto flush = [&] {
-        if (!cur.empty()) words.push_back(std::move(cur)), cur.clear();
-    };
-    for (const auto& nc : s) {
-        if (is_whitespace(nc.c)) {
-            flush();
-        } else if ((nc.c < 128 && std::ispunct(static_cast<int>(nc.c))) || is_punctuation(nc.c)) {
-            flush();
-            words.push_back({nc});
-        } else {
-            cur.push_back(nc);
-        }
-    }
-    flush();
-    return words;
-}
-
-// GPT-2's pattern: 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-std::vector<NString> gpt2_split(const NString& s) {
-    std::vector<NString> out;
-    const std::size_t n = s.size();
-    auto ws = [&](std::size_t i) { return i < n && is_whitespace(s[i].c); };
-    auto letter = [&](std::size_t i) { return i < n && is_letter(s[i].c); };
-    auto number = [&](std::size_t i) { return i < n && is_number(s[i].c); };
-    auto other = [&](std::size_t i) { return i < n && !is_whitespace(s[i].c) && !is_letter(s[i].c) && !is_number(s[i].c); };
-    std::size_t i = 0;
-    while (i < n) {
-        std::size_t j = i;
-        const char32_t c = s[i].c;
-        if (c == '\'' && i + 1 < n) {
-            const char32_t a = s[i + 1].c, b = i + 2 < n ? s[i + 2].c : 0;
-            if (a == 's' || a == 't' || a == 'm' || a == 'd') j = i + 2;
-            else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) j = i + 3;
-        }
-        if (j == i) {
-            const std::size_t k = (c == ' ') ? i + 1 : i;
-            if (letter(k)) {
-                j = k;
-                while (letter(j)) ++j;
-            } else if (number(k)) {
-                j = k;
-                while (number(j)) ++j;
-            } else if (other(k)) {
-                j = k;
-                while (other(j)) ++j;
-            } else if (ws(i)) {
-                j = i;
-                while (ws(j)) ++j;
-                if (j < n && j - i > 1) --j;  // \s+(?!\S): leave the last space to the next token
-            } else {
-                j = i + 1;
-            }
-        }
-        out.emplace_back(s.begin() + static_cast<std::ptrdiff_t>(i), s.begin() + static_cast<std::ptrdiff_t>(j));
-        i = j;
-    }
-    return out;
-}
-
-// Bytes of a word as byte-level characters, each tied to the original code point it encodes.
-NString to_byte_chars(const NString& w) {
-    NString out;
-    const auto& table = bytes_to_chars();
-    std::string tmp;
-    for (const auto& nc : w) {
-        tmp.clear();
-        append_utf8(nc.c, tmp);
-        for (unsigned char b : tmp) out.push_back({table[b], nc.orig, nc.end});
-    }
-    return out;
-}
-
-
-// The Llama-3 pattern, matched by hand: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
-//  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+   (alternatives tried in order, as the regex does)
-std::vector<NString> llama3_split(const NString& s) {
-    std::vector<NString> out;
-    const std::size_t n = s.size();
-    auto at = [&](std::size_t i) -> char32_t { return i < n ? s[i].c : 0; };
-    auto ws = [&](std::size_t i) { return i < n && is_whitespace(s[i].c); };
-    auto nl = [&](std::size_t i) { return i < n && (s[i].c == '\r' || s[i].c == '\n'); };
-    auto letter = [&](std::size_t i) { return i < n && is_letter(s[i].c); };
-    auto number = [&](std::size_t i) { return i < n && is_number(s[i].c); };
-    auto other = [&](std::size_t i) { return i < n && !is_whitespace(s[i].c) && !is_letter(s[i].c) && !is_number(s[i].c); };
-    auto lower = [](char32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; };
-    std::size_t i = 0;
-    while (i < n) {
-        std::size_t j = i;
-        if (at(i) == '\'') {
-            const char32_t a = lower(at(i + 1)), b = lower(at(i + 2));
-            if (a == 's' || a == 't' || a == 'm' || a == 'd') j = i + 2;
-            else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) j = i + 3;
-        }
-        if (j == i && letter(i)) {
-            j = i;
-            while (letter(j)) ++j;
-        } else if (j == i && !nl(i) && !letter(i) && !number(i) && letter(i + 1)) {
-            j = i + 1;
-            while (letter(j)) ++j;
-        } else if (j == i && number(i)) {
-            j = i;
-            while (number(j) && j - i < 3) ++j;
-        } else if (j == i && (other(i) || (at(i) == ' ' && other(i + 1)))) {
-            j = at(i) == ' ' ? i + 1 : i;
-            while (other(j)) ++j;
-            while (nl(j)) ++j;
-        } else if (j == i && ws(i)) {
-            std::size_t k = i, last_nl = 0;
-            while (ws(k)) {
-                if (nl(k)) last_nl = k + 1;
-                ++k;
-            }
-            if (last_nl > 0) {
-                j = last_nl;  // \s*[\r\n]+
-            } else {
-                j = k;
-                if (k < n && k - i > 1) --j;  // \s+(?!\S)
-            }
-        } else if (j == i) {
-            j = i + 1;
-        }
-        out.emplace_back(s.begin() + static_cast<std::ptrdiff_t>(i), s.begin() + static_cast<std::ptrdiff_t>(j));
-        i = j;
-    }
-    return out;
-}
-
-std::vector<NString> whitespace_split(const NString& s) {
-    std::vector<NString> out;
-    NString cur;
-    for (const auto& nc : s) {
-        if (is_whitespace(nc.c)) {
-            if (!cur.empty()) out.push_back(std::move(cur)), cur.clear();
-        } else {
-            cur.push_back(nc);
-        }
-    }
-    if (!cur.empty()) out.push_back(std::move(cur));
-    return out;
-}
-
-// Replaces every occurrence of `from` by `to`; the replacement covers the matched range.
-NString replace_all(const NString& s, const std::u32string& from, const std::u32string& to) {
-    if (from.empty()) return s;
-    NString out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        bool hit = i + from.size() <= s.size();
-        for (std::size_t k = 0; hit && k < from.size(); ++k) hit = s[i + k].c == from[k];
-        if (!hit) {
-            out.push_back(s[i++]);
-            continue;
-        }
-        const std::int32_t a = s[i].orig, b = s[i + from.size() - 1].stop();
-        for (char32_t c : to) out.push_back({c, a, b});
-        i += from.size();
-    }
-    return out;
-}
-
-// Replaces runs of at least `min_run` copies of `c` by `to` (the regex "c{n,}").
-NString collapse_runs(const NString& s, char32_t c, std::size_t min_run, const std::u32string& to) {
-    NString out;
-    std::size_t i = 0;
-    while (i < s.size()) {
-        std::size_t j = i;
-        while (j < s.size() && s[j].c == c) ++j;
-        if (j - i >= min_run) {
-            for (char32_t x : to) out.push_back({x, s[i].orig, s[j - 1].stop()});
-            i = j;
-        } else if (j > i) {
-            for (std::size_t k = i; k < j; ++k) out.push_back(s[k]);
-            i = j;
-        } else {
-            out.push_back(s[i++]);
-        }
-    }
-    return out;
-}
-
 }  // namespace
+
 
 // ---- models ----
 
@@ -399,7 +138,8 @@ struct Tokenizer::Impl {
         }
     }
 
-    bool bpe_ids(const NString& w, std::vector<std::pair<std::int64_t, std::uint32_t>>& result) const {
+    // Merges over vocabulary ids; a character outside the vocabulary is id -1 and never merges.
+    void bpe_ids(const NString& w, std::vector<std::pair<std::int64_t, std::uint32_t>>& result) const {
         std::vector<std::int64_t> ids;
         std::vector<std::uint32_t> lens;
         std::string ch;
@@ -407,40 +147,53 @@ struct Tokenizer::Impl {
             ch.clear();
             append_utf8(nc.c, ch);
             auto it = vocab.find(ch);
-            if (it == vocab.end()) return false;  // needs the unknown-token path
-            ids.push_back(it->second);
+            ids.push_back(it == vocab.end() ? -1 : it->second);
             lens.push_back(1);
         }
-        while (ids.size() > 1) {
-            int best = INT_MAX;
-            std::int64_t best_id = -1, left = -1, right = -1;
-            for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
-                auto it = merge_ids.find((static_cast<std::uint64_t>(ids[i]) << 32) | static_cast<std::uint32_t>(ids[i + 1]));
-                if (it != merge_ids.end() && it->second.first < best) {
-                    best = it->second.first;
-                    best_id = it->second.second;
-                    left = ids[i];
-                    right = ids[i + 1];
-                }
-            }
-            if (best == INT_MAX) break;
-            std::size_t o = 0;
-            for (std::size_t i = 0; i < ids.size(); ++i, ++o) {
-                if (i + 1 < ids.size() && ids[i] == left && ids[i + 1] == right) {
-                    ids[o] = best_id;
-                    lens[o] = lens[i] + lens[i + 1];
-                    ++i;
-                } else {
-                    ids[o] = ids[i];
-                    lens[o] = lens[i];
-                }
-            }
-            ids.resize(o);
-            lens.resize(o);
+        // Lowest rank first, leftmost among equals (a heap over adjacent pairs, O(n log n) per word);
+        // symbols form a linked list so merging is O(1).
+        const std::size_t n = ids.size();
+        std::vector<std::ptrdiff_t> prev(n), next(n);
+        for (std::size_t i = 0; i < n; ++i) prev[i] = static_cast<std::ptrdiff_t>(i) - 1, next[i] = i + 1 < n ? static_cast<std::ptrdiff_t>(i + 1) : -1;
+        struct Cand {
+            int rank;
+            std::size_t pos;
+            std::int64_t left, right, merged;
+            bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+        };
+        std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+        auto consider = [&](std::ptrdiff_t i) {
+            if (i < 0 || next[static_cast<std::size_t>(i)] < 0) return;
+            const auto l = ids[static_cast<std::size_t>(i)], r = ids[static_cast<std::size_t>(next[static_cast<std::size_t>(i)])];
+            if (l < 0 || r < 0) return;
+            auto it = merge_ids.find((static_cast<std::uint64_t>(l) << 32) | static_cast<std::uint32_t>(r));
+            if (it != merge_ids.end()) heap.push({it->second.first, static_cast<std::size_t>(i), l, r, it->second.second});
+        };
+        for (std::size_t i = 0; i + 1 < n; ++i) consider(static_cast<std::ptrdiff_t>(i));
+        std::vector<char> alive(n, 1);
+        while (!heap.empty()) {
+            const Cand c = heap.top();
+            heap.pop();
+            const std::size_t i = c.pos;
+            const std::ptrdiff_t j = next[i];
+            if (!alive[i] || j < 0 || ids[i] != c.left || ids[static_cast<std::size_t>(j)] != c.right) continue;  // stale
+            const std::size_t jj = static_cast<std::size_t>(j);
+            ids[i] = c.merged;
+            lens[i] += lens[jj];
+            alive[jj] = 0;
+            next[i] = next[jj];
+            if (next[jj] >= 0) prev[static_cast<std::size_t>(next[jj])] = static_cast<std::ptrdiff_t>(i);
+            consider(prev[i]);
+            consider(static_cast<std::ptrdiff_t>(i));
         }
+        std::vector<std::int64_t> kept_ids;
+        std::vector<std::uint32_t> kept_lens;
+        for (std::ptrdiff_t i = n ? 0 : -1; i >= 0; i = next[static_cast<std::size_t>(i)])
+            kept_ids.push_back(ids[static_cast<std::size_t>(i)]), kept_lens.push_back(lens[static_cast<std::size_t>(i)]);
+        ids.swap(kept_ids);
+        lens.swap(kept_lens);
         result.clear();
         for (std::size_t i = 0; i < ids.size(); ++i) result.emplace_back(ids[i], lens[i]);
-        return true;
     }
 
     // Viterbi over the pieces (best total log-probability); unknown characters score min - 10 and
@@ -502,70 +255,34 @@ struct Tokenizer::Impl {
             if (it != cache.end()) parts = it->second, cached = true;
         }
         if (!cached) {
-            if (!bpe_ids(w, parts)) {
-                bpe_strings(w, out);
-                return;
-            }
+            bpe_ids(w, parts);
             std::lock_guard<std::mutex> lock(cache_mutex);
             if (cache.size() > 100000) cache.clear();
             cache.emplace(key, parts);
         }
         std::size_t pos = 0;
-        for (const auto& [id, len] : parts) {
-            out.push_back({id, inverse.at(id), w[pos].orig, static_cast<std::int64_t>(w[pos + len - 1].stop())});
-            pos += len;
-        }
-    }
-
-    void bpe_strings(const NString& w, std::vector<Piece>& out) const {
-        struct Sym {
-            std::string s;
-            std::int32_t first, last;  // original code points covered: [first, last)
-        };
-        std::vector<Sym> syms;
-        for (const auto& nc : w) {
-            std::string s;
-            append_utf8(nc.c, s);
-            syms.push_back({s, nc.orig, nc.stop()});
-        }
-        while (syms.size() > 1) {
-            int best = INT_MAX;
-            std::size_t at = 0;
-            for (std::size_t i = 0; i + 1 < syms.size(); ++i) {
-                auto it = ranks.find({syms[i].s, syms[i + 1].s});
-                if (it != ranks.end() && it->second < best) best = it->second, at = i;
-            }
-            if (best == INT_MAX) break;
-            const std::string a = syms[at].s, b = syms[at + 1].s;
-            std::vector<Sym> next;
-            for (std::size_t i = 0; i < syms.size(); ++i) {
-                if (i + 1 < syms.size() && syms[i].s == a && syms[i + 1].s == b) {
-                    next.push_back({a + b, syms[i].first, syms[i + 1].last});
-                    ++i;
-                } else {
-                    next.push_back(syms[i]);
-                }
-            }
-            syms.swap(next);
-        }
         bool last_unk = false;
-        for (const auto& s : syms) {
-            auto it = vocab.find(s.s);
-            if (it != vocab.end()) {
-                out.push_back({it->second, s.s, s.first, s.last});
+        for (const auto& [id, len] : parts) {
+            const NChar& a = w[pos];
+            const NChar& z = w[pos + len - 1];
+            pos += len;
+            if (id >= 0) {
+                out.push_back({id, inverse.at(id), a.orig, z.stop()});
                 last_unk = false;
                 continue;
             }
+            std::string text;  // a character outside the vocabulary (len is 1)
+            append_utf8(a.c, text);
             if (byte_fallback) {
                 std::vector<Piece> bytes;
-                for (unsigned char b : s.s) {
+                for (unsigned char b : text) {
                     char name[8];
                     std::snprintf(name, sizeof name, "<0x%02X>", b);
                     auto bt = vocab.find(name);
                     if (bt == vocab.end()) break;
-                    bytes.push_back({bt->second, name, s.first, s.last});
+                    bytes.push_back({bt->second, name, a.orig, z.stop()});
                 }
-                if (bytes.size() == s.s.size()) {
+                if (bytes.size() == text.size()) {
                     out.insert(out.end(), bytes.begin(), bytes.end());
                     last_unk = false;
                     continue;
@@ -573,10 +290,10 @@ struct Tokenizer::Impl {
             }
             if (unk_token.empty()) continue;
             if (fuse_unk && last_unk) {
-                out.back().end = s.last;
+                out.back().end = z.stop();
                 continue;
             }
-            out.push_back({vocab.at(unk_token), unk_token, s.first, s.last});
+            out.push_back({vocab.at(unk_token), unk_token, a.orig, z.stop()});
             last_unk = true;
         }
     }
@@ -990,51 +707,6 @@ Encoding Tokenizer::encode(const std::string& text, const std::string* pair, boo
     return e;
 }
 
-namespace {
-
-// Bytes -> UTF-8, each invalid sequence replaced by U+FFFD (lossy decoding, as the reference does).
-std::string lossy_utf8(const std::string& bytes) {
-    std::string out;
-    std::size_t i = 0;
-    while (i < bytes.size()) {
-        const unsigned char c = static_cast<unsigned char>(bytes[i]);
-        std::size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-        bool ok = len > 0 && i + len <= bytes.size();
-        if (ok) {
-            try {
-                out += u32_to_utf8(utf8_to_u32(bytes.substr(i, len)));
-            } catch (const Error&) {
-                ok = false;
-            }
-        }
-        if (ok) {
-            i += len;
-        } else {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        }
-    }
-    return out;
-}
-
-std::string replace_str(std::string s, const std::string& from, const std::string& to) {
-    if (from.empty()) return s;
-    std::string r;
-    std::size_t pos = 0, prev = 0;
-    while ((pos = s.find(from, prev)) != std::string::npos) {
-        r += s.substr(prev, pos - prev) + to;
-        prev = pos + from.size();
-    }
-    return r + s.substr(prev);
-}
-
-bool byte_token(const std::string& t, unsigned char& b) {
-    if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return false;
-    b = static_cast<unsigned char>(std::strtoul(t.substr(3, 2).c_str(), nullptr, 16));
-    return true;
-}
-
-}  // namespace
 
 std::string Tokenizer::decode(const std::vector<std::int64_t>& ids, bool skip_special) const {
     const Impl& I = *impl_;

@@ -318,6 +318,29 @@ private Q_SLOTS:
                        {"task.label_words", "'xylophonequartz'", "single token"});
     }
 
+    void tokenizeLines() {
+        QProcess p;
+        p.start(cliPath(), {"tokenize", dataDir() + "/tokenizers/roberta-bytelevel-bpe/tokenizer.json", "--pair"});
+        QVERIFY(p.waitForStarted());
+        p.write("Hello world\tHow are you?\nno tab here\n");
+        p.closeWriteChannel();
+        QVERIFY(p.waitForFinished());
+        const QString out = QString::fromUtf8(p.readAllStandardOutput());
+        // The reference output for this pair (cases.jsonl of the fixture), then a clear error on line 2.
+        QFile f(dataDir() + "/tokenizers/roberta-bytelevel-bpe/cases.jsonl");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        std::string want;
+        for (const auto& line : f.readAll().split('\n')) {
+            if (line.isEmpty()) continue;
+            auto c = nlohmann::json::parse(line.toStdString());
+            if (c["text"] == "Hello world" && c["pair"] == "How are you?" && c["add_special_tokens"] == true) want = c["ids"].dump();
+        }
+        QVERIFY(!want.empty());
+        QCOMPARE(out.trimmed().split('\n').first().toStdString(), want);
+        QCOMPARE(p.exitCode(), 2);
+        QVERIFY2(QString::fromUtf8(p.readAllStandardError()).contains("stdin:2"), "the bad line is not named");
+    }
+
     void initWritesLoadableFolder() {
         QTemporaryDir dir;
         const QString d = dir.filePath("tiny");
