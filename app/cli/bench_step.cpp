@@ -8,6 +8,7 @@
 #include "models/loader.h"
 #include "tree/module_tree.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <sys/resource.h>
@@ -54,6 +55,8 @@ int cmd_bench_step(const Args& a) {
     if (specs.empty()) throw Error("needs --delta SPEC... (files or method names)", "bench step");
     const int B = std::max(1, a.int_value("--batch", 8)), T = std::max(1, a.int_value("--seq", 128));
     const int steps = std::max(1, a.int_value("--steps", 10));
+    const std::string precision = a.value("--precision", "fp32");
+    if (precision != "fp32" && precision != "bf16") throw Error("expected fp32 or bf16, got '" + precision + "'", "--precision");
     std::vector<Run> runs;
     for (const auto& s : specs) {
         Run r;
@@ -76,15 +79,22 @@ int cmd_bench_step(const Args& a) {
         for (auto& r : runs) {
             auto t0 = std::chrono::steady_clock::now();
             r.opt->zero_grad();
-            at::Tensor loss = loss_of(r.model.model->forward(in), labels);
+            at::Tensor loss;
+            {
+                at::autocast::set_cpu_enabled(precision == "bf16");
+                at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+                loss = loss_of(r.model.model->forward(in), labels).to(torch::kFloat);
+                at::autocast::set_cpu_enabled(false);
+                at::autocast::clear_cache();
+            }
             loss.backward();
             r.opt->step();
             const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (step >= 0) r.times.push_back(dt);
         }
     }
-    std::printf("model: %s, batch %d x %d tokens, %d steps after 2 warm-up, interleaved, %d threads\n", model_arg.c_str(), B,
-                T, steps, at::get_num_threads());
+    std::printf("model: %s, batch %d x %d tokens, %d steps after 2 warm-up, interleaved, %d threads, %s\n", model_arg.c_str(), B,
+                T, steps, at::get_num_threads(), precision.c_str());
     std::printf("%-14s %12s %10s %10s %12s %12s\n", "method", "step ms", "vs full", "trainable", "trainable%", "grad+adam");
     double full = 0;
     for (const auto& r : runs)

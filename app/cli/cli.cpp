@@ -132,7 +132,7 @@ int run(const std::vector<std::string>& all) {
     if (cmd == "resume") return cmd_resume(parse_args(rest, {}, {"--json"}));
     if (cmd == "eval") return cmd_eval(parse_args(rest, {"--spec", "--checkpoint"}, {}));
     if (cmd == "bench")
-        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps"}, {}));
+        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision"}, {}));
     throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");
 }
 

@@ -43,6 +43,10 @@ LayerNormImpl::LayerNormImpl(std::int64_t dim, double eps_) : torch::nn::Module(
 }
 
 at::Tensor LayerNormImpl::forward(const at::Tensor& x) {
+    // Under bf16 autocast the input may be bf16 while the gains stay fp32: normalise in fp32, as
+    // autocast does for layer_norm on GPUs (LibTorch 1.13's CPU autocast leaves it out).
+    if (x.scalar_type() != weight.scalar_type())
+        return torch::layer_norm(x.to(weight.scalar_type()), {weight.size(0)}, weight, bias, eps);
     return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
 }
 

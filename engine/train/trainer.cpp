@@ -9,6 +9,7 @@
 #include "train/metrics.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -34,6 +35,25 @@ double scheduled_lr(const TrainConfig& c, std::int64_t step) {
 }
 
 namespace {
+
+// bf16 autocast for the forward pass on this thread (autocast state is thread-local).
+class AutocastScope {
+public:
+    explicit AutocastScope(bool on) : on_(on) {
+        if (!on_) return;
+        prev_ = at::autocast::is_cpu_enabled();
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        at::autocast::set_cpu_enabled(true);
+    }
+    ~AutocastScope() {
+        if (!on_) return;
+        at::autocast::set_cpu_enabled(prev_);
+        at::autocast::clear_cache();
+    }
+
+private:
+    bool on_, prev_ = false;
+};
 
 bool no_decay(const std::string& name) {
     return (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) || name.find("LayerNorm") != std::string::npos ||
@@ -81,6 +101,8 @@ struct Trainer::Impl {
         if (cfg.max_steps <= 0) throw Error("must be positive", "max_steps");
         if (cfg.batch_size <= 0) throw Error("must be positive", "batch_size");
         if (cfg.grad_accum <= 0) throw Error("must be positive", "grad_accum");
+        if (cfg.precision != "fp32" && cfg.precision != "bf16")
+            throw Error("unknown precision '" + cfg.precision + "'", "precision", "fp32 or bf16");
         if (cfg.schedule != "constant" && cfg.schedule != "linear" && cfg.schedule != "cosine")
             throw Error("unknown schedule '" + cfg.schedule + "'", "schedule", "constant, linear or cosine");
         if (train.size() == 0) throw Error("the training set is empty", train.source);
@@ -220,7 +242,11 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         std::vector<std::size_t> idx;
         for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
         Batch b = collate(data, idx, I.cfg.pad_id);
-        at::Tensor logits = I.class_logits(I.model.forward(b.inputs), b, data);
+        at::Tensor logits;
+        {
+            AutocastScope autocast(I.cfg.precision == "bf16");
+            logits = I.class_logits(I.model.forward(b.inputs), b, data).to(torch::kFloat);
+        }
         K = logits.size(1);
         if (data.regression) {
             at::Tensor p = logits.view({-1}).to(torch::kDouble), t = b.targets.to(torch::kDouble);
@@ -267,7 +293,11 @@ TrainResult Trainer::run(TrainControl* control) {
             Batch b = collate(I.train, I.next_indices(), cfg.pad_id);
             tokens += b.tokens;
             positions += b.inputs.input_ids.numel();
-            at::Tensor loss = I.loss_of(I.model.forward(b.inputs), b) / static_cast<double>(cfg.grad_accum);
+            at::Tensor loss;
+            {
+                AutocastScope autocast(cfg.precision == "bf16");
+                loss = I.loss_of(I.model.forward(b.inputs), b).to(torch::kFloat) / static_cast<double>(cfg.grad_accum);
+            }
             if (cfg.loss_hook) cfg.loss_hook(step_, loss);
             const double lv = loss.item<double>();  // the one synchronisation a step needs
             if (!std::isfinite(lv)) {

@@ -33,6 +33,7 @@ struct TrainConfig {
     int keep_checkpoints = 3;          // periodic checkpoints kept (oldest removed first)
     bool save_best = true;             // checkpoints/best after an evaluation that improves (needs run_dir)
     bool length_bucketing = false;     // batches of similar length (less padding), still seeded
+    std::string precision = "fp32";    // fp32 | bf16 (CPU autocast; weights, deltas and optimizer stay fp32)
     std::uint64_t seed = 0;
     int max_nonfinite = 5;             // consecutive skipped steps before stopping
     int patience = 0;                  // evaluations without improvement before stopping; 0: off

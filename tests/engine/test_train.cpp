@@ -12,6 +12,7 @@
 #include "train/metrics.h"
 #include "train/trainer.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <QDir>
@@ -94,6 +95,18 @@ private Q_SLOTS:
         qInfo("validation accuracy %.3f after %lld steps (%.3f before)", acc, static_cast<long long>(res.steps), before.at("accuracy"));
         QVERIFY2(acc >= 0.85, qPrintable(QStringLiteral("validation accuracy %1 (before training %2)").arg(acc).arg(before.at("accuracy"))));
         QVERIFY(res.losses.back() < res.losses.front());
+    }
+
+    void learnsInBf16() {
+        auto m = seqcls();
+        auto d = dt::DeltaSet::apply(*m, loraSpec());
+        const auto train = containsTask(512, 1), valid = containsTask(200, 2);
+        auto c = config(150);
+        c.precision = "bf16";
+        auto res = dt::Trainer(*m, train, &valid, c).run();
+        QVERIFY2(res.last_metrics.at("accuracy") >= 0.85, qPrintable(QString::number(res.last_metrics.at("accuracy"))));
+        for (const auto& p : dt::trainable_parameters(*m)) QCOMPARE(p.scalar_type(), at::kFloat);  // deltas stay fp32
+        QVERIFY(!at::autocast::is_cpu_enabled());  // the scope is closed again
     }
 
     void sameSeedSameLosses() {
