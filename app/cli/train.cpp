@@ -76,56 +76,14 @@ private:
     double ema_ = -1;
 };
 
-struct Prepared {
-    RunSpec spec;
-    Dataset train, valid;
-    LoadedModel model;
-    DeltaSet deltas;
-};
-
-Prepared prepare(RunSpec spec) {
-    Prepared p;
-    if (spec.format == "tokenized-jsonl") {
-        p.train = read_tokenized_jsonl(spec.train_file, spec.labels, true);
-        if (!spec.validation_file.empty()) p.valid = read_tokenized_jsonl(spec.validation_file, p.train.labels, false);
-    } else {
-        std::string tk = spec.tokenizer_file;
-        if (tk.empty()) {
-            if (is_builtin_model(spec.model))
-                throw Error("a text task needs a tokenizer", spec.source + ": task.tokenizer", "set task.tokenizer to a tokenizer.json");
-            tk = spec.model + "/tokenizer.json";
-        }
-        const auto tokenizer = tok::Tokenizer::from_file(tk);
-        ReadStats st;
-        p.train = read_text_task(spec.train_file, spec.text, tokenizer, spec.labels, true, &st);
-        if (st.skipped > 0)
-            std::fprintf(stderr, "warning: skipped %zu bad line(s) of %s, e.g. %s\n", st.skipped, spec.train_file.c_str(),
-                         st.first_problems.front().c_str());
-        if (!spec.validation_file.empty()) {
-            ReadStats sv;
-            p.valid = read_text_task(spec.validation_file, spec.text, tokenizer, p.train.labels, false, &sv);
-            if (sv.skipped > 0) std::fprintf(stderr, "warning: skipped %zu bad line(s) of %s\n", sv.skipped, spec.validation_file.c_str());
-        }
-    }
-    if (spec.validation_file.empty() && spec.validation_split > 0) {
-        auto parts = split_dataset(p.train, spec.validation_split, spec.training.seed);
-        p.train = std::move(parts.first);
-        p.valid = std::move(parts.second);
-        spec.validation_file = "(split of " + spec.train_file + ")";
-    }
-    if (spec.load_options.num_labels <= 0 && p.train.label_word_ids.empty()) {
-        if (p.train.regression) spec.load_options.num_labels = 1;
-        else if (!p.train.labels.empty()) spec.load_options.num_labels = static_cast<std::int64_t>(p.train.labels.size());
-    }
-    p.model = load_model(spec.model, spec.load_options);
-    const auto& tr = spec.raw.value("training", nlohmann::json::object());
-    if (!tr.contains("pad_id")) spec.training.pad_id = p.model.model->config().get_int_or("pad_token_id", 0);
-    p.deltas = DeltaSet::apply(*p.model.model, spec.delta);
-    p.spec = std::move(spec);
-    return p;
+void warn_skipped(const PreparedRun& p) {
+    for (const auto* st : {&p.train_stats, &p.valid_stats})
+        if (st->skipped > 0)
+            std::fprintf(stderr, "warning: skipped %zu bad line(s), e.g. %s\n", st->skipped, st->first_problems.front().c_str());
 }
 
-int run_training(Prepared& p, const std::string& dir, const std::string& resume_from, bool json) {
+int run_training(PreparedRun& p, const std::string& dir, const std::string& resume_from, bool json) {
+    warn_skipped(p);
     TrainConfig cfg = p.spec.training;
     cfg.run_dir = dir;
     if (cfg.checkpoint_every <= 0) cfg.checkpoint_every = std::max<std::int64_t>(1, cfg.max_steps / 10);
@@ -165,7 +123,7 @@ int cmd_train(const Args& a) {
     if (dir.empty()) throw Error("no output folder", a.value("--spec") + ": output_dir", "set output_dir or pass --out DIR");
     if (exists(dir + "/checkpoints"))
         throw Error("the run folder already holds a run", dir, "resume it with 'deltatune resume " + dir + "' or choose another folder");
-    Prepared p = prepare(spec);
+    PreparedRun p = prepare_run(spec);
     ::mkdir(dir.c_str(), 0755);
     if (!exists(dir)) throw Error("cannot create the run folder", dir);
     nlohmann::json saved = spec.raw;
@@ -186,13 +144,13 @@ int cmd_resume(const Args& a) {
     while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
     if (!is_plain_file_name(name)) throw Error("does not name a checkpoint folder", latest);
     if (name == "final") throw Error("the run already finished", dir);
-    Prepared p = prepare(spec);
+    PreparedRun p = prepare_run(spec);
     return run_training(p, dir, dir + "/checkpoints/" + name, a.has("--json"));
 }
 
 int cmd_eval(const Args& a) {
     if (!a.has("--spec")) throw Error("needs --spec RUN.json", "eval");
-    Prepared p = prepare(RunSpec::load(a.value("--spec")));
+    PreparedRun p = prepare_run(RunSpec::load(a.value("--spec")));
     if (p.spec.validation_file.empty()) throw Error("the spec has no validation file", a.value("--spec") + ": task.validation");
     Trainer t(*p.model.model, p.train, &p.valid, p.spec.training);
     if (a.has("--checkpoint")) t.load_checkpoint(a.value("--checkpoint"));

@@ -2,12 +2,21 @@
 
 #include "model_panel.h"
 #include "module_tree_model.h"
+#include "training_controller.h"
+#include "training_plot.h"
 
 #include "core/error.h"
 #include "models/loader.h"
 #include "tree/module_tree.h"
 
 #include <QAction>
+#include <QDateTime>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QVBoxLayout>
 #include <QApplication>
 #include <QDockWidget>
 #include <QFileDialog>
@@ -18,7 +27,7 @@
 #include <QStatusBar>
 #include <QTabWidget>
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_training(new TrainingController(this)) {
     setWindowTitle(tr("DeltaTune"));
     m_panel = new ModelPanel(this);
     auto* modelDock = new QDockWidget(tr("Model"), this);
@@ -31,6 +40,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_inspect->setLineWrapMode(QPlainTextEdit::NoWrap);
     m_inspect->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     auto* tabs = new QTabWidget(this);
+    tabs->addTab(buildTrainingTab(), tr("Training"));
     tabs->addTab(m_inspect, tr("Inspect"));
     setCentralWidget(tabs);
 
@@ -47,6 +57,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     open->setShortcut(QKeySequence::Open);
     auto* builtin = fileMenu->addAction(tr("Open Built-in &Tiny BERT"), this, [this] { openModel(QStringLiteral("tiny-bert")); });
     builtin->setToolTip(tr("A small BERT with random weights, for trying things out"));
+    auto* spec = fileMenu->addAction(tr("Open &Run Spec…"), this, &MainWindow::chooseRunSpec);
+    spec->setToolTip(tr("A JSON run spec: model, task data, delta and training arguments"));
     fileMenu->addSeparator();
     auto* quit = fileMenu->addAction(tr("&Quit"), qApp, &QApplication::quit);
     quit->setShortcut(QKeySequence::Quit);
@@ -93,4 +105,91 @@ void MainWindow::chooseModelFolder() {
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Open Model Folder"));
     if (dir.isEmpty()) return;
     if (!openModel(dir)) QMessageBox::warning(this, tr("Cannot open model"), m_lastError);
+}
+
+QWidget* MainWindow::buildTrainingTab() {
+    auto* page = new QWidget(this);
+    m_plot = new TrainingPlot(page);
+    m_specLabel = new QLabel(tr("No run spec: File > Open Run Spec"), page);
+    m_startButton = new QPushButton(tr("Start"), page);
+    m_startButton->setToolTip(tr("Train the run spec's delta in the background"));
+    m_pauseButton = new QPushButton(tr("Pause"), page);
+    m_pauseButton->setCheckable(true);
+    m_pauseButton->setToolTip(tr("Pause between micro-batches; press again to resume"));
+    m_stopButton = new QPushButton(tr("Stop"), page);
+    m_stopButton->setToolTip(tr("Stop after the current micro-batch and write a checkpoint to resume from"));
+    m_pauseButton->setEnabled(false);
+    m_stopButton->setEnabled(false);
+    m_startButton->setEnabled(false);
+    m_progress = new QProgressBar(this);
+    m_progress->setMaximumWidth(240);
+    m_progress->setVisible(false);
+    statusBar()->addPermanentWidget(m_progress);
+    auto* row = new QHBoxLayout;
+    row->addWidget(m_specLabel, 1);
+    row->addWidget(m_startButton);
+    row->addWidget(m_pauseButton);
+    row->addWidget(m_stopButton);
+    auto* lay = new QVBoxLayout(page);
+    lay->addLayout(row);
+    lay->addWidget(m_plot, 1);
+    connect(m_startButton, &QPushButton::clicked, this, [this] { startTraining(m_specPath); });
+    connect(m_pauseButton, &QPushButton::toggled, this, [this](bool on) {
+        m_training->setPaused(on);
+        m_pauseButton->setText(on ? tr("Resume") : tr("Pause"));
+    });
+    connect(m_stopButton, &QPushButton::clicked, m_training, &TrainingController::stop);
+    connect(m_training, &TrainingController::runningChanged, this, [this](bool running) {
+        m_startButton->setEnabled(!running && !m_specPath.isEmpty());
+        m_pauseButton->setEnabled(running);
+        m_pauseButton->setChecked(false);
+        m_stopButton->setEnabled(running);
+        m_progress->setVisible(running);
+    });
+    connect(m_training, &TrainingController::step, this, [this](qint64 step, qint64 max, double loss, double, double tps, double elapsed) {
+        m_plot->addStep(step, loss);
+        m_progress->setMaximum(static_cast<int>(max));
+        m_progress->setValue(static_cast<int>(step));
+        const double eta = step > 0 ? elapsed / static_cast<double>(step) * static_cast<double>(max - step) : 0;
+        m_progress->setFormat(tr("%v/%m  ETA %1 s  %2 tok/s").arg(eta, 0, 'f', 0).arg(tps, 0, 'f', 0));
+    });
+    connect(m_training, &TrainingController::evaluated, this, [this](qint64 step, const QVariantMap& m) {
+        const double score = m.contains(QStringLiteral("accuracy")) ? m.value(QStringLiteral("accuracy")).toDouble()
+                                                                   : m.value(QStringLiteral("pearson")).toDouble();
+        m_plot->addEvaluation(step, score);
+        QStringList parts;
+        for (auto it = m.begin(); it != m.end(); ++it) parts << QStringLiteral("%1 %2").arg(it.key()).arg(it.value().toDouble(), 0, 'f', 4);
+        log(tr("Evaluation at step %1: %2").arg(step).arg(parts.join(QStringLiteral(", "))));
+    });
+    connect(m_training, &TrainingController::status, this, [this](const QString& s) { log(s); });
+    connect(m_training, &TrainingController::finished, this, [this](const QString& s, qint64 n) {
+        log(tr("Training %1 after %2 steps").arg(s).arg(n));
+        statusBar()->showMessage(tr("Training %1").arg(s), 5000);
+    });
+    connect(m_training, &TrainingController::failed, this, [this](const QString& m) {
+        m_lastError = m;
+        log(m);
+        statusBar()->showMessage(m);
+    });
+    return page;
+}
+
+void MainWindow::chooseRunSpec() {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Open Run Spec"), QString(), tr("Run specs (*.json)"));
+    if (f.isEmpty()) return;
+    m_specPath = f;
+    m_specLabel->setText(f);
+    m_startButton->setEnabled(!m_training->isRunning());
+}
+
+bool MainWindow::startTraining(const QString& specPath, const QString& runDir) {
+    if (specPath.isEmpty() || m_training->isRunning()) return false;
+    m_specPath = specPath;
+    m_specLabel->setText(specPath);
+    const QString dir = runDir.isEmpty() ? QFileInfo(specPath).absolutePath() + QStringLiteral("/runs/") +
+                                               QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))
+                                         : runDir;
+    m_plot->clear();
+    log(tr("Training %1 into %2").arg(specPath, dir));
+    return m_training->start(specPath, dir);
 }

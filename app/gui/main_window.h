@@ -11,6 +11,10 @@ class TransformerModel;
 class ModelPanel;
 class QPlainTextEdit;
 class QLabel;
+class QProgressBar;
+class QPushButton;
+class TrainingController;
+class TrainingPlot;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -20,10 +24,16 @@ public:
     // Loads a model folder or built-in name; on bad input shows the message and keeps the old model.
     bool openModel(const QString& source);
     ModelPanel* modelPanel() const { return m_panel; }
+    // Starts training from a run spec in a worker thread; the window stays responsive.
+    bool startTraining(const QString& specPath, const QString& runDir = QString());
+    TrainingController* training() const { return m_training; }
+    TrainingPlot* trainingPlot() const { return m_plot; }
     QString lastError() const { return m_lastError; }
 
 private:
     void chooseModelFolder();
+    void chooseRunSpec();
+    QWidget* buildTrainingTab();
     void log(const QString& line);
 
     ModelPanel* m_panel;
@@ -31,4 +41,12 @@ private:
     QPlainTextEdit* m_inspect;
     std::shared_ptr<dt::TransformerModel> m_model;
     QString m_lastError;
+    TrainingController* m_training;
+    TrainingPlot* m_plot = nullptr;
+    QLabel* m_specLabel = nullptr;
+    QPushButton* m_startButton = nullptr;
+    QPushButton* m_pauseButton = nullptr;
+    QPushButton* m_stopButton = nullptr;
+    QProgressBar* m_progress = nullptr;
+    QString m_specPath;
 };

@@ -2,6 +2,9 @@
 
 #include "core/error.h"
 #include "io/json_util.h"
+#include "tokenizers/tokenizer.h"
+
+#include <algorithm>
 
 namespace dt {
 namespace {
@@ -122,6 +125,41 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (c.warmup_ratio < 0 || c.warmup_ratio >= 1) throw Error("field 'warmup_ratio' must be in [0, 1)", w);
     r.output_dir = resolve(json::get_string_or(j, "output_dir", "", source), base);
     return r;
+}
+
+PreparedRun prepare_run(RunSpec spec) {
+    PreparedRun p;
+    if (spec.format == "tokenized-jsonl") {
+        p.train = read_tokenized_jsonl(spec.train_file, spec.labels, true);
+        if (!spec.validation_file.empty()) p.valid = read_tokenized_jsonl(spec.validation_file, p.train.labels, false);
+    } else {
+        std::string tk = spec.tokenizer_file;
+        if (tk.empty()) {
+            if (is_builtin_model(spec.model))
+                throw Error("a text task needs a tokenizer", spec.source + ": task.tokenizer", "set task.tokenizer to a tokenizer.json");
+            tk = spec.model + "/tokenizer.json";
+        }
+        const auto tokenizer = tok::Tokenizer::from_file(tk);
+        p.train = read_text_task(spec.train_file, spec.text, tokenizer, spec.labels, true, &p.train_stats);
+        if (!spec.validation_file.empty())
+            p.valid = read_text_task(spec.validation_file, spec.text, tokenizer, p.train.labels, false, &p.valid_stats);
+    }
+    if (spec.validation_file.empty() && spec.validation_split > 0) {
+        auto parts = split_dataset(p.train, spec.validation_split, spec.training.seed);
+        p.train = std::move(parts.first);
+        p.valid = std::move(parts.second);
+        spec.validation_file = "(split of " + spec.train_file + ")";
+    }
+    if (spec.load_options.num_labels <= 0 && p.train.label_word_ids.empty()) {
+        if (p.train.regression) spec.load_options.num_labels = 1;
+        else if (!p.train.labels.empty()) spec.load_options.num_labels = static_cast<std::int64_t>(p.train.labels.size());
+    }
+    p.model = load_model(spec.model, spec.load_options);
+    const auto& tr = spec.raw.value("training", nlohmann::json::object());
+    if (!tr.contains("pad_id")) spec.training.pad_id = p.model.model->config().get_int_or("pad_token_id", 0);
+    p.deltas = DeltaSet::apply(*p.model.model, spec.delta);
+    p.spec = std::move(spec);
+    return p;
 }
 
 RunSpec RunSpec::load(const std::string& path) {

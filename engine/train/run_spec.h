@@ -33,4 +33,15 @@ struct RunSpec {
     static RunSpec load(const std::string& path);
 };
 
+// Everything a run needs, loaded: data (tokenized when the task is text), the model with the
+// spec's overrides, and the delta applied. Throws dt::Error naming the file or field.
+struct PreparedRun {
+    RunSpec spec;
+    Dataset train, valid;
+    ReadStats train_stats, valid_stats;
+    LoadedModel model;
+    DeltaSet deltas;
+};
+PreparedRun prepare_run(RunSpec spec);
+
 }  // namespace dt

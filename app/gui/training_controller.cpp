@@ -1,0 +1,98 @@
+#include "training_controller.h"
+
+#include "core/error.h"
+#include "train/run_spec.h"
+
+#include <QDir>
+#include <QThread>
+
+TrainingWorker::TrainingWorker(QString specPath, QString runDir, dt::TrainControl* control)
+    : m_spec(std::move(specPath)), m_runDir(std::move(runDir)), m_control(control) {}
+
+void TrainingWorker::run() {
+    try {
+        dt::RunSpec spec = dt::RunSpec::load(m_spec.toStdString());
+        if (QDir(m_runDir + QStringLiteral("/checkpoints")).exists())
+            throw dt::Error("the run folder already holds a run", m_runDir.toStdString(), "choose another folder");
+        if (!QDir().mkpath(m_runDir)) throw dt::Error("cannot create the run folder", m_runDir.toStdString());
+        Q_EMIT status(tr("Loading %1").arg(QString::fromStdString(spec.model)));
+        dt::PreparedRun p = dt::prepare_run(spec);
+        dt::TrainConfig cfg = p.spec.training;
+        cfg.run_dir = m_runDir.toStdString();
+        m_maxSteps = cfg.max_steps;
+        dt::Trainer trainer(*p.model.model, p.train, p.valid.size() ? &p.valid : nullptr, cfg, this);
+        Q_EMIT status(QString::fromStdString(p.deltas.accounting(*p.model.model).summary()));
+        const dt::TrainResult res = trainer.run(m_control);
+        if (res.status != "stopped_nonfinite")
+            trainer.save_checkpoint(cfg.run_dir + "/checkpoints/" + (res.status == "finished" ? std::string("final") : "step-" + std::to_string(res.steps)));
+        Q_EMIT finished(QString::fromStdString(res.status), res.steps);
+    } catch (const dt::Error& e) {
+        Q_EMIT failed(QString::fromStdString(e.what()));
+    } catch (const std::exception& e) {
+        Q_EMIT failed(tr("Internal error: %1").arg(QString::fromUtf8(e.what())));
+    }
+}
+
+void TrainingWorker::on_step(const dt::StepEvent& e) {
+    Q_EMIT step(e.step, m_maxSteps, e.loss, e.lr, e.tokens_per_s, e.elapsed_s);
+}
+
+void TrainingWorker::on_eval(const dt::EvalEvent& e) {
+    QVariantMap m;
+    for (const auto& [k, v] : e.metrics) m.insert(QString::fromStdString(k), v);
+    Q_EMIT evaluated(e.step, m);
+}
+
+void TrainingWorker::on_status(const std::string& s) { Q_EMIT status(QString::fromStdString(s)); }
+void TrainingWorker::on_error(const std::string& s) { Q_EMIT status(QString::fromStdString(s)); }
+
+TrainingController::TrainingController(QObject* parent) : QObject(parent) {}
+
+TrainingController::~TrainingController() {
+    if (m_thread) {
+        m_control.cancel = true;
+        m_control.pause = false;
+        m_thread->quit();
+        m_thread->wait();
+    }
+}
+
+bool TrainingController::start(const QString& specPath, const QString& runDir) {
+    if (m_thread) return false;
+    m_control.cancel = false;
+    m_control.pause = false;
+    m_thread = new QThread(this);
+    auto* worker = new TrainingWorker(specPath, runDir, &m_control);
+    worker->moveToThread(m_thread);
+    connect(m_thread, &QThread::started, worker, &TrainingWorker::run);
+    connect(worker, &TrainingWorker::step, this, &TrainingController::step);
+    connect(worker, &TrainingWorker::evaluated, this, &TrainingController::evaluated);
+    connect(worker, &TrainingWorker::status, this, &TrainingController::status);
+    auto done = [this] {
+        if (!m_thread) return;
+        m_thread->quit();
+        m_thread->wait();
+        m_thread->deleteLater();
+        m_thread = nullptr;
+        Q_EMIT runningChanged(false);
+    };
+    connect(worker, &TrainingWorker::finished, this, [this, done](const QString& s, qint64 n) {
+        done();
+        Q_EMIT finished(s, n);
+    });
+    connect(worker, &TrainingWorker::failed, this, [this, done](const QString& m) {
+        done();
+        Q_EMIT failed(m);
+    });
+    connect(m_thread, &QThread::finished, worker, &QObject::deleteLater);
+    m_thread->start();
+    Q_EMIT runningChanged(true);
+    return true;
+}
+
+void TrainingController::setPaused(bool paused) { m_control.pause = paused; }
+
+void TrainingController::stop() {
+    m_control.pause = false;
+    m_control.cancel = true;
+}

@@ -1,0 +1,60 @@
+// TrainingController: runs the engine's Trainer in a QThread. Observer calls become queued signals;
+// every exception is caught at the thread boundary and reported as failed(); pause and stop take
+// effect between micro-batches. The GUI never touches tensors.
+#pragma once
+
+#include "train/trainer.h"
+
+#include <QObject>
+#include <QString>
+#include <QVariantMap>
+
+class QThread;
+
+class TrainingWorker : public QObject, public dt::TrainObserver {
+    Q_OBJECT
+public:
+    TrainingWorker(QString specPath, QString runDir, dt::TrainControl* control);
+    void run();
+
+    void on_step(const dt::StepEvent& e) override;
+    void on_eval(const dt::EvalEvent& e) override;
+    void on_status(const std::string& s) override;
+    void on_error(const std::string& s) override;
+
+Q_SIGNALS:
+    void step(qint64 step, qint64 maxSteps, double loss, double lr, double tokensPerSecond, double elapsed);
+    void evaluated(qint64 step, QVariantMap metrics);
+    void status(QString text);
+    void finished(QString status, qint64 steps);
+    void failed(QString message);
+
+private:
+    QString m_spec, m_runDir;
+    dt::TrainControl* m_control;
+    qint64 m_maxSteps = 0;
+};
+
+class TrainingController : public QObject {
+    Q_OBJECT
+public:
+    explicit TrainingController(QObject* parent = nullptr);
+    ~TrainingController() override;
+    // Starts a run from a run spec into runDir (which must not hold a run yet); false if one is running.
+    bool start(const QString& specPath, const QString& runDir);
+    void setPaused(bool paused);
+    void stop();
+    bool isRunning() const { return m_thread != nullptr; }
+
+Q_SIGNALS:
+    void step(qint64 step, qint64 maxSteps, double loss, double lr, double tokensPerSecond, double elapsed);
+    void evaluated(qint64 step, QVariantMap metrics);
+    void status(QString text);
+    void finished(QString status, qint64 steps);
+    void failed(QString message);
+    void runningChanged(bool running);
+
+private:
+    QThread* m_thread = nullptr;
+    dt::TrainControl m_control;
+};
