@@ -1,11 +1,14 @@
 #include "main_window.h"
 
+#include "method_panel.h"
 #include "model_panel.h"
 #include "module_tree_model.h"
 #include "training_controller.h"
 #include "training_plot.h"
 
 #include "core/error.h"
+#include "delta/delta_set.h"
+#include "tree/selection.h"
 #include "models/loader.h"
 #include "tree/module_tree.h"
 
@@ -26,6 +29,9 @@
 #include <QPlainTextEdit>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTimer>
+
+#include <set>
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_training(new TrainingController(this)) {
     setWindowTitle(tr("DeltaTune"));
@@ -34,6 +40,22 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_training(new Tr
     modelDock->setObjectName(QStringLiteral("modelDock"));
     modelDock->setWidget(m_panel);
     addDockWidget(Qt::LeftDockWidgetArea, modelDock);
+
+    m_method = new MethodPanel(this);
+    auto* methodDock = new QDockWidget(tr("Method"), this);
+    methodDock->setObjectName(QStringLiteral("methodDock"));
+    methodDock->setWidget(m_method);
+    addDockWidget(Qt::RightDockWidgetArea, methodDock);
+    auto queueBudget = [this] {
+        if (m_budgetQueued) return;  // coalesce bursts of tick changes into one update
+        m_budgetQueued = true;
+        QTimer::singleShot(0, this, [this] {
+            m_budgetQueued = false;
+            updateBudget();
+        });
+    };
+    connect(m_method, &MethodPanel::specChanged, this, queueBudget);
+    connect(m_panel->model(), &ModuleTreeModel::checkedChanged, this, queueBudget);
 
     m_inspect = new QPlainTextEdit(this);
     m_inspect->setReadOnly(true);
@@ -64,9 +86,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_training(new Tr
     quit->setShortcut(QKeySequence::Quit);
     auto* viewMenu = menuBar()->addMenu(tr("&View"));
     viewMenu->addAction(modelDock->toggleViewAction());
+    viewMenu->addAction(methodDock->toggleViewAction());
     viewMenu->addAction(logDock->toggleViewAction());
     resize(1280, 800);
-    resizeDocks({modelDock}, {560}, Qt::Horizontal);
+    resizeDocks({modelDock, methodDock}, {520, 300}, Qt::Horizontal);
     resizeDocks({logDock}, {140}, Qt::Vertical);
 }
 
@@ -82,6 +105,7 @@ bool MainWindow::openModel(const QString& source) {
         m_panel->model()->setTree(std::move(tree));
         m_model = loaded.model;
         m_lastError.clear();
+        updateBudget();
         setWindowTitle(tr("DeltaTune — %1").arg(source));
         log(tr("Opened %1 (%2)").arg(source, QString::fromStdString(loaded.report.weights_source)));
         if (!loaded.report.missing.empty())
@@ -192,4 +216,56 @@ bool MainWindow::startTraining(const QString& specPath, const QString& runDir) {
     m_plot->clear();
     log(tr("Training %1 into %2").arg(specPath, dir));
     return m_training->start(specPath, dir);
+}
+
+void MainWindow::updateBudget() {
+    if (!m_model) return;
+    nlohmann::json spec = m_method->spec();
+    const auto& tree = m_panel->model()->tree();
+    QString targetsNote;
+    if (m_method->usesTargets()) {
+        std::vector<std::string> ticked;
+        for (const auto& p : m_panel->model()->checkedPaths()) {
+            const int n = tree.find(p.toStdString());
+            const bool wanted = spec["method"] == "selective" || (n > 0 && tree.nodes()[static_cast<std::size_t>(n)].is_linear());
+            if (wanted) ticked.push_back(p.toStdString());
+        }
+        if (!ticked.empty()) {
+            spec["target_modules"] = ticked;
+            // The shortest PEFT pattern that selects exactly the ticked modules: their names, if unambiguous.
+            std::set<std::string> names;
+            for (const auto& p : ticked) names.insert(p.substr(p.find_last_of('.') + 1));
+            dt::SelectionSpec sel;
+            sel.targets.assign(names.begin(), names.end());
+            sel.linear_only = spec["method"] != "selective";
+            const bool exact = dt::select_modules(tree, sel) == ticked;
+            targetsNote = exact ? QString::fromStdString(nlohmann::json(sel.targets).dump())
+                                : tr("%n explicit module path(s)", nullptr, static_cast<int>(ticked.size()));
+        } else {
+            targetsNote = tr("none ticked: the method's defaults");
+        }
+    }
+    QString html;
+    try {
+        dt::DeltaSet set = dt::DeltaSet::apply(*m_model, dt::DeltaSpec::from_json(spec, "method panel"));
+        const dt::Accounting acc = set.accounting(*m_model);
+        set.remove(*m_model);
+        const QLocale loc;
+        html = tr("<b>%1</b> trainable of %2 (%3%)<br>").arg(loc.toString(static_cast<qlonglong>(acc.trainable_params)),
+                                                            loc.toString(static_cast<qlonglong>(acc.total_params)))
+                   .arg(acc.trainable_percent(), 0, 'f', 4);
+        for (const auto& m : acc.per_method)
+            html += tr("%1: %2 added, %3 unfrozen<br>").arg(QString::fromStdString(m.method), loc.toString(static_cast<qlonglong>(m.added)),
+                                                         loc.toString(static_cast<qlonglong>(m.unfrozen)));
+        html += tr("Memory: weights %1, gradients %2, AdamW %3<br>Delta file: about %4")
+                    .arg(QString::fromStdString(dt::format_bytes(acc.weight_bytes)), QString::fromStdString(dt::format_bytes(acc.gradient_bytes)),
+                         QString::fromStdString(dt::format_bytes(acc.adamw_bytes)),
+                         QString::fromStdString(dt::format_bytes(acc.gradient_bytes)));
+        if (!targetsNote.isEmpty()) html += tr("<br>target_modules: <tt>%1</tt>").arg(targetsNote.toHtmlEscaped());
+        m_budgetText = QStringLiteral("%1 trainable").arg(acc.trainable_params);
+    } catch (const dt::Error& e) {
+        html = QStringLiteral("<span style='color:#c0392b'>%1</span>").arg(QString::fromStdString(e.what()).toHtmlEscaped());
+        m_budgetText = QString::fromStdString(e.what());
+    }
+    m_method->setBudgetText(html);
 }

@@ -14,6 +14,7 @@ class QLabel;
 class QProgressBar;
 class QPushButton;
 class TrainingController;
+class MethodPanel;
 class TrainingPlot;
 
 class MainWindow : public QMainWindow {
@@ -28,6 +29,10 @@ public:
     bool startTraining(const QString& specPath, const QString& runDir = QString());
     TrainingController* training() const { return m_training; }
     TrainingPlot* trainingPlot() const { return m_plot; }
+    MethodPanel* methodPanel() const { return m_method; }
+    // Recomputes the parameter budget of the method on the ticked modules (also runs on every change).
+    void updateBudget();
+    QString budgetText() const { return m_budgetText; }
     QString lastError() const { return m_lastError; }
 
 private:
@@ -49,4 +54,7 @@ private:
     QPushButton* m_stopButton = nullptr;
     QProgressBar* m_progress = nullptr;
     QString m_specPath;
+    MethodPanel* m_method = nullptr;
+    QString m_budgetText;
+    bool m_budgetQueued = false;
 };
