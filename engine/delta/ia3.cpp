@@ -64,13 +64,15 @@ public:
                 }
             else throw Error("'feedforward_modules' must be a regex string or a list of names", where);
         } else if (!spec.contains("target_modules")) {
-            ff_.targets = {"output.dense"};  // with the default targets, as PEFT does for BERT
+            use_default_ff_ = true;  // with the default targets, as PEFT does
         }
     }
     std::string name() const override { return "ia3"; }
 
     void attach(AttachContext& ctx) override {
-        for (const auto& path : delta::select_targets(ctx, spec_, {"key", "value", "output.dense"}, true)) {
+        const std::string type = ctx.model.config().model_type;
+        if (use_default_ff_) ff_.targets = default_targets("ia3", type, true);
+        for (const auto& path : delta::select_targets(ctx, spec_, default_targets("ia3", type), true)) {
             LinearImpl& host = delta::linear_at(ctx.model, path, ctx.where);
             if (host.named_parameters(false).contains("ia3_l"))
                 throw Error("module '" + path + "' already has IA3 vectors", ctx.where);
@@ -106,6 +108,7 @@ private:
         std::shared_ptr<Ia3Branch> branch;
     };
     SelectionSpec ff_;
+    bool use_default_ff_ = false;
     std::vector<Host> hosts_;
 };
 

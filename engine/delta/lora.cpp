@@ -124,7 +124,7 @@ public:
     void attach(AttachContext& ctx) override {
         auto gen = delta::make_generator(o_.seed);
         const nlohmann::json rp = spec_.value("rank_pattern", nlohmann::json()), ap = spec_.value("alpha_pattern", nlohmann::json());
-        for (const auto& path : delta::select_targets(ctx, spec_, {"query", "value"}, true)) {
+        for (const auto& path : delta::select_targets(ctx, spec_, default_targets("lora", ctx.model.config().model_type), true)) {
             LinearImpl& host = delta::linear_at(ctx.model, path, ctx.where);
             for (const char* n : {"lora_A", "lora_B"})
                 if (host.named_children().contains(n))

@@ -16,6 +16,10 @@ std::unique_ptr<DeltaMethod> make_last_layers(const nlohmann::json& spec, const 
 std::unique_ptr<DeltaMethod> make_selective(const nlohmann::json& spec, const std::string& where);
 std::unique_ptr<DeltaMethod> make_full(const nlohmann::json& spec, const std::string& where);
 
+// PEFT's default target_modules for a method and model_type ("lora", "llama" -> q_proj, v_proj);
+// `feedforward` gives IA3's feed-forward defaults.
+std::vector<std::string> default_targets(const std::string& method, const std::string& model_type, bool feedforward = false);
+
 // The spec fields `method` accepts (from the method table).
 const std::vector<std::string>& method_fields(const std::string& method);
 

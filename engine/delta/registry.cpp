@@ -48,6 +48,16 @@ const MethodInfo& find_method(const std::string& name, const std::string& where)
     throw Error("unknown method '" + name + "'", where, "methods: " + list);
 }
 
+std::vector<std::string> default_targets(const std::string& method, const std::string& model_type, bool feedforward) {
+    const bool llama = model_type == "llama";
+    if (method == "lora") return llama ? std::vector<std::string>{"q_proj", "v_proj"} : std::vector<std::string>{"query", "value"};
+    if (method == "ia3") {
+        if (feedforward) return llama ? std::vector<std::string>{"down_proj"} : std::vector<std::string>{"output.dense"};
+        return llama ? std::vector<std::string>{"k_proj", "v_proj", "down_proj"} : std::vector<std::string>{"key", "value", "output.dense"};
+    }
+    return {};
+}
+
 const std::vector<std::string>& method_fields(const std::string& method) { return find_method(method, "").fields; }
 
 }  // namespace dt

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "models/bert.h"
+#include "models/llama.h"
 
 namespace dt {
 
@@ -18,6 +19,8 @@ const std::vector<ArchitectureEntry>& architecture_table() {
          [](const ModelConfig& c) { return make_bert_family(c, EncoderHead::MaskedLM); }},
         {"RobertaForSequenceClassification", "roberta", "sequence-classification", false,
          [](const ModelConfig& c) { return make_bert_family(c, EncoderHead::SequenceClassification); }},
+        {"LlamaModel", "llama", "base", true, [](const ModelConfig& c) { return make_llama(c, false); }},
+        {"LlamaForCausalLM", "llama", "causal-lm", false, [](const ModelConfig& c) { return make_llama(c, true); }},
     };
     return table;
 }

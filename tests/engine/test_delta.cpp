@@ -428,6 +428,37 @@ private Q_SLOTS:
         QCOMPARE(m->named_parameters(true).keys(), names);  // nothing left half-attached
     }
 
+    void everyMethodRunsOnLlama() {
+        // Methods touch only injection points, so they work on another family unchanged.
+        auto m = dt::load_model((dataDir() + "/hf/llama-gqa-lm").toStdString()).model;
+        dt::ForwardInputs in;
+        torch::manual_seed(3);
+        in.input_ids = torch::randint(1, 320, {2, 6}, torch::kLong);
+        at::Tensor base;
+        {
+            torch::NoGradGuard ng;
+            base = m->forward(in).logits;
+        }
+        for (const char* name : {"lora", "ia3", "adapter", "prefix", "prompt", "layernorm", "last_layers", "full"}) {
+            auto d = dt::DeltaSet::apply(*m, spec({{"method", name}}));
+            at::Tensor out = m->forward(in).logits;
+            const std::string n = name;
+            if (n == "lora" || n == "ia3" || n == "adapter")
+                QVERIFY2((out - base).abs().max().item<double>() <= 1e-6, name);
+            out.pow(2).mean().backward();
+            int with_grad = 0;
+            for (const auto& p : m->named_parameters(true)) {
+                if (p.value().requires_grad()) with_grad += p.value().grad().defined();
+                else QVERIFY2(!p.value().grad().defined(), p.key().c_str());
+            }
+            QVERIFY2(with_grad > 0, name);
+            for (auto& p : m->parameters()) p.mutable_grad() = at::Tensor();
+            d.remove(*m);
+        }
+        auto d = dt::DeltaSet::apply(*m, spec({{"method", "lora"}}));
+        QCOMPARE(d.methods()[0]->targets().front(), std::string("model.layers.0.self_attn.q_proj"));
+    }
+
     void adapterNeedsSites() {
         // A model without Sites (a stand-in for an architecture that exposes none).
         struct NoSites : dt::TransformerModel {

@@ -58,6 +58,7 @@ private Q_SLOTS:
         QTest::newRow("bert-mlm") << "bert-mlm" << "BertForMaskedLM";
         QTest::newRow("bert-seqcls") << "bert-seqcls" << "BertForSequenceClassification";
         QTest::newRow("roberta-mlm") << "roberta-mlm" << "RobertaForMaskedLM";
+        QTest::newRow("llama-gqa-lm") << "llama-gqa-lm" << "LlamaForCausalLM";
     }
     void parityWithTransformers() {
         QFETCH(QString, name);
@@ -268,6 +269,33 @@ private Q_SLOTS:
         for (const auto& a : atts) *a.prefix = nullptr;
         const double moved = (m.model->forward(in).logits - ref->tensor("logits")).abs().max().item<double>();
         QVERIFY2(moved > 0.1, "the prefix made no difference");
+    }
+
+    void llamaPrefixAndPromptMatchPeft() {
+        // Prefix: (P, 2L*G*D) per key/value head, keys used as stored (no RoPE), real tokens' rotary
+        // positions start at P. Prompt: P vectors before the embeddings, logits for P + T positions.
+        auto m = dt::load_model(hf("llama-gqa-lm").toStdString());
+        torch::NoGradGuard ng;
+        auto prefix = dt::st::File::open((hf("peft/llama-gqa-lm-prefix") + "/adapter_model.safetensors").toStdString());
+        auto pref_ref = dt::st::File::open((hf("peft/llama-gqa-lm-prefix") + "/reference.safetensors").toStdString());
+        const at::Tensor emb = prefix->tensor("prompt_embeddings").clone();
+        const auto& atts = m.model->attentions();
+        const auto P = emb.size(0), L = static_cast<std::int64_t>(atts.size()), G = atts[0].num_heads, D = atts[0].head_dim;
+        QCOMPARE(G, 2);
+        at::Tensor kv = emb.view({P, 2 * L, G, D}).permute({1, 2, 0, 3});
+        for (const auto& a : atts) {
+            const auto l = a.layer;
+            *a.prefix = [kv, l](std::int64_t B) {
+                return std::make_pair(kv[2 * l].unsqueeze(0).expand({B, -1, -1, -1}), kv[2 * l + 1].unsqueeze(0).expand({B, -1, -1, -1}));
+            };
+        }
+        expectClose(m.model->forward(referenceInputs(*pref_ref)).logits, pref_ref->tensor("logits"), "llama logits with prefix");
+        for (const auto& a : atts) *a.prefix = nullptr;
+        auto prompt = dt::st::File::open((hf("peft/llama-gqa-lm-prompt") + "/adapter_model.safetensors").toStdString());
+        auto prompt_ref = dt::st::File::open((hf("peft/llama-gqa-lm-prompt") + "/reference.safetensors").toStdString());
+        const at::Tensor vecs = prompt->tensor("prompt_embeddings").clone();
+        *m.model->prompt() = [vecs] { return vecs; };
+        expectClose(m.model->forward(referenceInputs(*prompt_ref)).logits, prompt_ref->tensor("logits"), "llama logits with prompt");
     }
 
     void injectionPointsReachForward() {

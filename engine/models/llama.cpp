@@ -1,0 +1,295 @@
+// Llama in LibTorch, following transformers 4.35's modeling_llama.py (eager attention).
+// Tensor legend: B batch, T tokens, P prefix/prompt length, S keys, C hidden, H query heads,
+// G key/value heads, D head dim.
+#include "models/llama.h"
+
+#include "core/error.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace dt {
+namespace {
+
+struct LlamaConfig {
+    std::int64_t vocab, hidden, layers, heads, kv_heads, inter, max_pos, pad;
+    double eps, theta, init_range;
+    bool tie, attention_bias;
+    std::string act;
+
+    static LlamaConfig from(const ModelConfig& c) {
+        LlamaConfig l{};
+        l.vocab = c.get_positive("vocab_size");
+        l.hidden = c.get_positive("hidden_size");
+        l.layers = c.get_positive("num_hidden_layers");
+        l.heads = c.get_positive("num_attention_heads");
+        l.kv_heads = c.get_int_or("num_key_value_heads", l.heads);
+        l.inter = c.get_positive("intermediate_size");
+        l.max_pos = c.get_int_or("max_position_embeddings", 2048);
+        l.pad = c.get_int_or("pad_token_id", 0);
+        l.eps = c.get_number_or("rms_norm_eps", 1e-6);
+        l.theta = c.get_number_or("rope_theta", 10000.0);
+        l.init_range = c.get_number_or("initializer_range", 0.02);
+        l.act = c.get_string_or("hidden_act", "silu");
+        l.tie = c.raw.value("tie_word_embeddings", false);
+        l.attention_bias = c.raw.value("attention_bias", false);
+        if (l.hidden % l.heads != 0) throw Error("hidden_size is not a multiple of num_attention_heads", c.source);
+        if (l.kv_heads <= 0 || l.heads % l.kv_heads != 0)
+            throw Error("num_attention_heads (" + std::to_string(l.heads) + ") is not a multiple of num_key_value_heads (" +
+                            std::to_string(l.kv_heads) + ")", c.source);
+        if (c.raw.contains("rope_scaling") && !c.raw["rope_scaling"].is_null())
+            throw Error("rope_scaling is not supported", c.source, "only plain rotary embeddings are");
+        if ((l.hidden / l.heads) % 2 != 0) throw Error("the head size must be even for rotary embeddings", c.source);
+        activation(l.act, c.source);
+        return l;
+    }
+};
+
+class RMSNormImpl : public torch::nn::Module {
+public:
+    RMSNormImpl(std::int64_t dim, double eps) : torch::nn::Module("LlamaRMSNorm"), eps_(eps) {
+        weight = register_parameter("weight", torch::ones({dim}));
+    }
+    at::Tensor forward(const at::Tensor& x) {
+        at::Tensor h = x.to(torch::kFloat);
+        h = h * torch::rsqrt(h.pow(2).mean(-1, true) + eps_);
+        return weight * h.to(x.scalar_type());
+    }
+    at::Tensor weight;
+
+private:
+    double eps_;
+};
+TORCH_MODULE(RMSNorm);
+
+at::Tensor rotate_half(const at::Tensor& x) {
+    const auto half = x.size(-1) / 2;
+    return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+class LlamaAttentionImpl : public torch::nn::Module {
+public:
+    explicit LlamaAttentionImpl(const LlamaConfig& c)
+        : torch::nn::Module("LlamaAttention"), H(c.heads), G(c.kv_heads), D(c.hidden / c.heads) {
+        q_proj = register_module("q_proj", Linear(c.hidden, H * D, c.attention_bias));
+        k_proj = register_module("k_proj", Linear(c.hidden, G * D, c.attention_bias));
+        v_proj = register_module("v_proj", Linear(c.hidden, G * D, c.attention_bias));
+        o_proj = register_module("o_proj", Linear(H * D, c.hidden, c.attention_bias));
+    }
+    // h (B, T, C); cos/sin (B, T, D); mask_add (B, 1, T, S); prefix k/v (B, G, P, D) used as stored.
+    at::Tensor forward(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask_add,
+                       const at::Tensor& pk, const at::Tensor& pv) {
+        const auto B = h.size(0), T = h.size(1);
+        at::Tensor q = q_proj->forward(h).view({B, T, H, D}).transpose(1, 2);
+        at::Tensor k = k_proj->forward(h).view({B, T, G, D}).transpose(1, 2);
+        at::Tensor v = v_proj->forward(h).view({B, T, G, D}).transpose(1, 2);
+        const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
+        q = q * c + rotate_half(q) * s;
+        k = k * c + rotate_half(k) * s;
+        if (pk.defined()) {
+            k = torch::cat({pk.to(k.dtype()), k}, 2);
+            v = torch::cat({pv.to(v.dtype()), v}, 2);
+        }
+        if (G != H) {  // query head h uses key/value head h / (H / G)
+            k = k.repeat_interleave(H / G, 1);
+            v = v.repeat_interleave(H / G, 1);
+        }
+        at::Tensor w = torch::matmul(q, k.transpose(2, 3)) / std::sqrt(static_cast<double>(D)) + mask_add;
+        w = torch::softmax(w.to(torch::kFloat), -1).to(q.scalar_type());
+        return o_proj->forward(torch::matmul(w, v).transpose(1, 2).reshape({B, T, H * D}));
+    }
+    Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+    PrefixProvider prefix;
+    std::int64_t H, G, D;
+};
+TORCH_MODULE(LlamaAttention);
+
+class LlamaMLPImpl : public torch::nn::Module {
+public:
+    explicit LlamaMLPImpl(const LlamaConfig& c) : torch::nn::Module("LlamaMLP"), act(activation(c.act, "hidden_act")) {
+        gate_proj = register_module("gate_proj", Linear(c.hidden, c.inter, false));
+        up_proj = register_module("up_proj", Linear(c.hidden, c.inter, false));
+        down_proj = register_module("down_proj", Linear(c.inter, c.hidden, false));
+    }
+    at::Tensor forward(const at::Tensor& x) { return down_proj->forward(act(gate_proj->forward(x)) * up_proj->forward(x)); }
+    Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+    std::function<at::Tensor(const at::Tensor&)> act;
+};
+TORCH_MODULE(LlamaMLP);
+
+class LlamaDecoderLayerImpl : public torch::nn::Module {
+public:
+    explicit LlamaDecoderLayerImpl(const LlamaConfig& c) : torch::nn::Module("LlamaDecoderLayer") {
+        self_attn = register_module("self_attn", LlamaAttention(c));
+        mlp = register_module("mlp", LlamaMLP(c));
+        input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden, c.eps));
+        post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden, c.eps));
+    }
+    at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask_add,
+                       const at::Tensor& pk, const at::Tensor& pv) {
+        const at::Tensor a_in = input_layernorm->forward(x);
+        at::Tensor a = self_attn->forward(a_in, cos, sin, mask_add, pk, pv);
+        if (!after_attention.empty()) a = after_attention.apply(a, a_in);
+        const at::Tensor h = x + a;
+        const at::Tensor f_in = post_attention_layernorm->forward(h);
+        at::Tensor f = mlp->forward(f_in);
+        if (!after_ffn.empty()) f = after_ffn.apply(f, f_in);
+        return h + f;
+    }
+    LlamaAttention self_attn{nullptr};
+    LlamaMLP mlp{nullptr};
+    RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+    Site after_attention, after_ffn;
+};
+TORCH_MODULE(LlamaDecoderLayer);
+
+class LlamaImpl : public TransformerModel {
+public:
+    LlamaImpl(const ModelConfig& cfg, const LlamaConfig& c, bool head)
+        : TransformerModel(cfg.architecture.empty() ? (head ? "LlamaForCausalLM" : "LlamaModel") : cfg.architecture), c_(c), head_(head) {
+        config_ = cfg;
+        prefix_ = head ? "model" : "";
+        torch::nn::Module* host = this;
+        std::shared_ptr<torch::nn::Module> inner;
+        if (head) {
+            inner = register_module("model", std::make_shared<torch::nn::Module>("LlamaModel"));
+            host = inner.get();
+        }
+        embed_tokens = host->register_module("embed_tokens", Embedding(c.vocab, c.hidden));
+        auto list = host->register_module("layers", torch::nn::ModuleList());
+        const std::string base = prefix_.empty() ? "" : prefix_ + ".";
+        for (std::int64_t i = 0; i < c.layers; ++i) {
+            auto l = LlamaDecoderLayer(c);
+            list->push_back(l);
+            layers.push_back(l);
+            const std::string lp = base + "layers." + std::to_string(i);
+            blocks_.push_back(lp);
+            sites_.push_back({lp + ".self_attn", "after_attention", static_cast<int>(i), &l->after_attention});
+            sites_.push_back({lp + ".mlp", "after_ffn", static_cast<int>(i), &l->after_ffn});
+            attentions_.push_back({lp + ".self_attn", static_cast<int>(i), c.kv_heads, c.hidden / c.heads, &l->self_attn->prefix});
+        }
+        norm = host->register_module("norm", RMSNorm(c.hidden, c.eps));
+        if (head) {
+            lm_head = c.tie ? register_module("lm_head", Linear(embed_tokens->weight, at::Tensor()))
+                            : register_module("lm_head", Linear(c.hidden, c.vocab, false));
+        }
+        prompt_ = &prompt_fn_;
+    }
+
+    void validate_inputs(const ForwardInputs& in) const override {
+        const auto& ids = in.input_ids;
+        if (!ids.defined()) throw Error("missing tensor 'input_ids'");
+        if (ids.dim() != 2 || at::isFloatingType(ids.scalar_type())) throw Error("'input_ids' must be an integer tensor (batch, tokens)");
+        if (ids.size(1) == 0) throw Error("'input_ids' has no tokens");
+        if (ids.numel() > 0) {
+            const auto lo = ids.min().item<std::int64_t>(), hi = ids.max().item<std::int64_t>();
+            if (lo < 0 || hi >= c_.vocab)
+                throw Error("'input_ids' holds id " + std::to_string(lo < 0 ? lo : hi) + ", outside the vocabulary of " +
+                            std::to_string(c_.vocab), "", "was the input made with another tokenizer?");
+        }
+        if (in.attention_mask.defined() && in.attention_mask.sizes() != ids.sizes())
+            throw Error("'attention_mask' has shape " + c10::str(in.attention_mask.sizes()) + " but input_ids has " + c10::str(ids.sizes()));
+    }
+
+    ForwardOutputs forward(const ForwardInputs& in) override {
+        const auto B = in.input_ids.size(0), T0 = in.input_ids.size(1);
+        const auto lopts = in.input_ids.options().dtype(torch::kLong);
+        at::Tensor ids = in.input_ids.to(torch::kLong);
+        at::Tensor mask = in.attention_mask.defined() ? in.attention_mask.to(torch::kLong) : torch::ones({B, T0}, lopts);
+        at::Tensor h = embed_tokens->forward(ids);
+        if (prompt_fn_) {
+            const at::Tensor p = prompt_fn_();
+            h = torch::cat({p.unsqueeze(0).expand({B, p.size(0), c_.hidden}).to(h.dtype()), h}, 1);
+            mask = torch::cat({torch::ones({B, p.size(0)}, lopts), mask}, 1);
+        }
+        const auto T = h.size(1);
+        std::vector<std::pair<at::Tensor, at::Tensor>> pkv(layers.size());
+        std::int64_t past = 0;
+        for (std::size_t i = 0; i < layers.size(); ++i)
+            if (layers[i]->self_attn->prefix) {
+                pkv[i] = layers[i]->self_attn->prefix(B);
+                past = pkv[i].first.size(2);
+            }
+        if (past + T > c_.max_pos)
+            throw Error(std::to_string(T) + " positions" + (past ? " after " + std::to_string(past) + " prefix positions" : std::string()) +
+                            " exceed max_position_embeddings " + std::to_string(c_.max_pos), "input_ids");
+        // Rotary tables for positions past..past+T-1.
+        const auto D = c_.hidden / c_.heads;
+        at::Tensor inv = 1.0 / torch::pow(c_.theta, torch::arange(0, D, 2, torch::kFloat) / static_cast<double>(D));
+        at::Tensor pos = torch::arange(past, past + T, torch::kFloat);
+        at::Tensor freqs = torch::outer(pos, inv);
+        at::Tensor emb = torch::cat({freqs, freqs}, -1);
+        at::Tensor cos = emb.cos().to(h.dtype()).unsqueeze(0).expand({B, T, D});
+        at::Tensor sin = emb.sin().to(h.dtype()).unsqueeze(0).expand({B, T, D});
+        // Additive mask (B, 1, T, P + T): future keys and padded keys get finfo(float32).min.
+        const float neg = std::numeric_limits<float>::lowest();
+        at::Tensor causal = torch::ones({T, T}, torch::kBool).triu(1);
+        at::Tensor blocked = causal.unsqueeze(0) | (mask == 0).unsqueeze(1);  // (B, T, T)
+        at::Tensor mask_real = torch::zeros({B, T, T}, h.options()).masked_fill(blocked, neg).unsqueeze(1);
+        at::Tensor mask_prefixed = past > 0 ? torch::cat({torch::zeros({B, 1, T, past}, h.options()), mask_real}, 3) : mask_real;
+        ForwardOutputs out;
+        if (in.output_hidden_states) out.hidden_states.push_back(h);
+        for (std::size_t i = 0; i < layers.size(); ++i) {
+            const bool has = pkv[i].first.defined();
+            h = layers[i]->forward(h, cos, sin, has ? mask_prefixed : mask_real, pkv[i].first, pkv[i].second);
+            if (in.output_hidden_states && i + 1 < layers.size()) out.hidden_states.push_back(h);
+        }
+        h = norm->forward(h);
+        if (in.output_hidden_states) out.hidden_states.push_back(h);
+        out.last_hidden_state = h;
+        if (head_) out.logits = lm_head->forward(h);
+        return out;
+    }
+
+    std::string base_model_prefix() const override { return "model"; }
+    bool is_base_model() const override { return !head_; }
+    std::int64_t num_layers() const override { return c_.layers; }
+    std::int64_t hidden_size() const override { return c_.hidden; }
+    std::string word_embeddings_path() const override { return (prefix_.empty() ? "" : prefix_ + ".") + "embed_tokens"; }
+    std::map<std::string, std::string> tied_parameters() const override {
+        if (head_ && c_.tie) return {{"lm_head.weight", "model.embed_tokens.weight"}};
+        return {};
+    }
+    std::vector<std::string> output_head_paths() const override { return head_ ? std::vector<std::string>{"lm_head"} : std::vector<std::string>{}; }
+
+    void init_weights(std::uint64_t seed, const std::set<std::string>* only) override {
+        torch::NoGradGuard ng;
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+        for (const auto& m : named_modules("", true)) {
+            const bool norm_module = m.value()->name().find("Norm") != std::string::npos;
+            for (auto& p : m.value()->named_parameters(false)) {
+                const std::string full = m.key().empty() ? p.key() : m.key() + "." + p.key();
+                if (only && !only->count(full)) continue;
+                if (norm_module) p.value().fill_(1.0);
+                else if (p.key() == "weight") p.value().normal_(0.0, c_.init_range, gen);
+                else p.value().zero_();
+            }
+        }
+        if (!only || only->count(word_embeddings_path() + ".weight")) {
+            if (c_.pad >= 0 && c_.pad < c_.vocab) embed_tokens->weight[c_.pad].zero_();
+        }
+    }
+
+    Embedding embed_tokens{nullptr};
+    std::vector<LlamaDecoderLayer> layers;
+    RMSNorm norm{nullptr};
+    Linear lm_head{nullptr};
+
+private:
+    LlamaConfig c_;
+    bool head_;
+    std::string prefix_;
+    PromptProvider prompt_fn_;
+};
+
+}  // namespace
+
+std::shared_ptr<TransformerModel> make_llama(const ModelConfig& cfg, bool with_lm_head) {
+    return std::make_shared<LlamaImpl>(cfg, LlamaConfig::from(cfg), with_lm_head);
+}
+
+}  // namespace dt
