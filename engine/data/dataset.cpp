@@ -80,12 +80,15 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     at::Tensor labels = torch::empty({B}, torch::kLong);
     at::Tensor targets = torch::empty({B}, torch::kFloat);
     at::Tensor mask_pos = torch::empty({B}, torch::kLong);
+    at::Tensor lm = torch::full({B, static_cast<std::int64_t>(T)}, -100, torch::kLong);
+    auto la = lm.accessor<std::int64_t, 2>();
     auto ia = ids.accessor<std::int64_t, 2>();
     auto ma = mask.accessor<std::int64_t, 2>();
     auto ta = types.accessor<std::int64_t, 2>();
     Batch b;
     for (std::int64_t r = 0; r < B; ++r) {
         const auto& ex = data.examples[indices[static_cast<std::size_t>(r)]];
+        for (std::size_t c = 0; c < ex.lm_labels.size() && c < T; ++c) la[r][static_cast<std::int64_t>(c)] = ex.lm_labels[c];
         for (std::size_t c = 0; c < ex.ids.size(); ++c) {
             ia[r][static_cast<std::int64_t>(c)] = ex.ids[c];
             ma[r][static_cast<std::int64_t>(c)] = 1;
@@ -102,6 +105,7 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     b.labels = labels;
     b.targets = targets;
     b.mask_pos = mask_pos;
+    b.lm_labels = lm;
     return b;
 }
 

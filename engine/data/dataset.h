@@ -16,6 +16,7 @@ struct Example {
     std::int64_t label = -1;             // class index, or -1 for regression
     double target = 0.0;                 // regression target
     std::int64_t mask_pos = -1;          // label-word formulation: where the mask token is
+    std::vector<std::int64_t> lm_labels; // causal LM: the token to predict at each position, -100 = not scored
 };
 
 struct Dataset {
@@ -26,6 +27,7 @@ struct Dataset {
     // Label-word formulation (verbalizer): class k is scored by the LM head's logit for
     // label_word_ids[k] at the example's mask position. Empty: a classification head is used.
     std::vector<std::int64_t> label_word_ids;
+    bool causal_lm = false;  // next-token loss on lm_labels (the response), perplexity
     std::size_t size() const { return examples.size(); }
 };
 
@@ -38,6 +40,7 @@ struct Batch {
     at::Tensor labels;   // (B) int64 for classification
     at::Tensor targets;  // (B) float for regression
     at::Tensor mask_pos; // (B) int64, label-word formulation
+    at::Tensor lm_labels;  // (B, T) int64, -100 where not scored (causal LM)
     std::int64_t tokens = 0;
 };
 

@@ -218,6 +218,76 @@ Dataset read_text_task(const std::string& path, const TextTaskOptions& o, const 
     return d;
 }
 
+Dataset read_causal_task(const std::string& path, const TextTaskOptions& o, const tok::Tokenizer& tk, std::int64_t eos_id,
+                         ReadStats* stats, const std::string& prompt_field, const std::string& response_field) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open data file", path);
+    Dataset d;
+    d.source = path;
+    d.causal_lm = true;
+    ReadStats local;
+    ReadStats& st = stats ? *stats : local;
+    std::string line;
+    std::size_t lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        const std::string where = path + ":" + std::to_string(lineno);
+        std::string problem;
+        Example ex;
+        try {
+            auto j = nlohmann::json::parse(line);
+            auto str = [&](const std::string& f) -> const nlohmann::json* {
+                if (!j.is_object() || !j.contains(f)) return nullptr;
+                if (!j[f].is_string()) throw std::runtime_error("field '" + f + "' is not a string");
+                return &j[f];
+            };
+            const auto* prompt = str(prompt_field);
+            const auto* response = str(response_field);
+            const auto* text = str(o.text_field);
+            std::vector<std::int64_t> scored_from_zero;
+            if (prompt && response) {
+                const auto p = tk.encode(prompt->get<std::string>(), nullptr, true).ids;
+                auto r = tk.encode(response->get<std::string>(), nullptr, false).ids;
+                if (eos_id >= 0) r.push_back(eos_id);
+                if (r.size() == (eos_id >= 0 ? 1u : 0u)) problem = "empty response";
+                ex.ids = p;
+                ex.ids.insert(ex.ids.end(), r.begin(), r.end());
+                ex.lm_labels.assign(p.size(), -100);
+                ex.lm_labels.insert(ex.lm_labels.end(), r.begin(), r.end());
+            } else if (text) {
+                if (text->get<std::string>().find_first_not_of(" \t") == std::string::npos) problem = "empty text";
+                ex.ids = tk.encode(text->get<std::string>(), nullptr, true).ids;
+                if (eos_id >= 0) ex.ids.push_back(eos_id);
+                ex.lm_labels = ex.ids;
+            } else {
+                problem = "needs '" + prompt_field + "' and '" + response_field + "', or '" + o.text_field + "'";
+            }
+        } catch (const nlohmann::json::parse_error&) {
+            problem = "invalid JSON";
+        } catch (const std::exception& e) {
+            problem = e.what();
+        }
+        if (problem.empty() && o.max_length > 0 && ex.ids.size() > o.max_length) {
+            ex.ids.resize(o.max_length);
+            ex.lm_labels.resize(o.max_length);
+        }
+        if (problem.empty() && std::all_of(ex.lm_labels.begin() + 1, ex.lm_labels.end(), [](std::int64_t v) { return v == -100; }))
+            problem = "nothing left to predict after truncation";
+        if (!problem.empty()) {
+            if (!o.skip_bad_lines) throw Error(problem, where, "fix the line, or set task.skip_bad_lines to skip and count such lines");
+            ++st.skipped;
+            if (st.first_problems.size() < 5) st.first_problems.push_back(where + ": " + problem);
+            continue;
+        }
+        ex.label = 0;
+        ++st.read;
+        d.examples.push_back(std::move(ex));
+    }
+    if (d.examples.empty()) throw Error("no usable examples", path);
+    return d;
+}
+
 std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::vector<std::string>& labels,
                                          const std::vector<std::pair<std::string, std::string>>& words) {
     std::vector<std::int64_t> ids;
@@ -276,6 +346,7 @@ std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, s
     train.labels = valid.labels = all.labels;
     train.regression = valid.regression = all.regression;
     train.label_word_ids = valid.label_word_ids = all.label_word_ids;
+    train.causal_lm = valid.causal_lm = all.causal_lm;
     train.source = valid.source = all.source;
     for (std::size_t i = 0; i < idx.size(); ++i) (i < nv ? valid : train).examples.push_back(all.examples[idx[i]]);
     return {train, valid};

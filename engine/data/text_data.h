@@ -41,6 +41,12 @@ Dataset read_text_task(const std::string& path, const TextTaskOptions& opts, con
 // Splits off `fraction` of the examples (shuffled with `seed`) as a validation set.
 std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, std::uint64_t seed);
 
+// Causal LM data: JSONL lines with `prompt` and `response` (loss on the response and the end-of-text
+// token only) or just `text` (loss on every token). Errors name file and line, as above.
+Dataset read_causal_task(const std::string& path, const TextTaskOptions& opts, const tok::Tokenizer& tokenizer,
+                         std::int64_t eos_id, ReadStats* stats = nullptr, const std::string& prompt_field = "prompt",
+                         const std::string& response_field = "response");
+
 // Token ids of each label's word, in class order; each word must be exactly one token.
 std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::vector<std::string>& labels,
                                          const std::vector<std::pair<std::string, std::string>>& words);

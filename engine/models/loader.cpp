@@ -51,7 +51,7 @@ std::string with_legacy_names(const std::string& n) {
 
 }  // namespace
 
-std::vector<std::string> builtin_model_names() { return {"tiny-bert", "bert-base-shape"}; }
+std::vector<std::string> builtin_model_names() { return {"tiny-bert", "bert-base-shape", "tiny-llama"}; }
 
 bool is_builtin_model(const std::string& name) {
     for (const auto& n : builtin_model_names())
@@ -65,7 +65,14 @@ ModelConfig builtin_config(const std::string& name) {
     if (name == "bert-base-shape")
         return ModelConfig::from_json(bert_config("BertForMaskedLM", 30522, 768, 12, 12, 3072, 512),
                                       "builtin:bert-base-shape");
-    throw Error("unknown built-in model '" + name + "'", "", "built-ins: tiny-bert, bert-base-shape");
+    if (name == "tiny-llama")
+        return ModelConfig::from_json({{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 4096},
+                                       {"hidden_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+                                       {"num_key_value_heads", 2}, {"intermediate_size", 128}, {"max_position_embeddings", 256},
+                                       {"rms_norm_eps", 1e-6}, {"rope_theta", 10000.0}, {"hidden_act", "silu"},
+                                       {"pad_token_id", 0}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"tie_word_embeddings", false}},
+                                      "builtin:tiny-llama");
+    throw Error("unknown built-in model '" + name + "'", "", "built-ins: tiny-bert, bert-base-shape, tiny-llama");
 }
 
 std::shared_ptr<TransformerModel> create_model(const ModelConfig& cfg, std::uint64_t seed) {
@@ -155,7 +162,7 @@ LoadedModel load_model(const std::string& dir_or_builtin, const LoadOptions& opt
         if (::stat(dir_or_builtin.c_str(), &st) == 0)
             throw Error("expected a model folder, got a file", dir_or_builtin, "pass the folder holding config.json");
         throw Error("no such model folder or built-in model", dir_or_builtin,
-                    "built-ins: tiny-bert, bert-base-shape");
+                    "built-ins: tiny-bert, bert-base-shape, tiny-llama");
     }
     const std::string cfg_path = dir_or_builtin + "/config.json";
     ModelConfig cfg = with_overrides(ModelConfig::load(cfg_path), opts);

@@ -38,7 +38,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     const auto& t = j["task"];
     const std::string tw = source + ": task";
     only_fields(t, {"train", "validation", "format", "labels", "tokenizer", "fields", "header", "regression", "skip_bad_lines",
-                    "max_length", "validation_split", "template", "label_words", "mask_token"},
+                    "max_length", "validation_split", "template", "label_words", "mask_token", "type"},
                 tw);
     r.format = json::get_string_or(t, "format", "", tw);
     r.train_file = resolve(json::get_string(t, "train", tw), base);
@@ -55,7 +55,9 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (t.contains("fields")) {
         const auto& f = t["fields"];
         const std::string fw = tw + ".fields";
-        only_fields(f, {"text", "pair", "label"}, fw);
+        only_fields(f, {"text", "pair", "label", "prompt", "response"}, fw);
+        r.prompt_field = json::get_string_or(f, "prompt", r.prompt_field, fw);
+        r.response_field = json::get_string_or(f, "response", r.response_field, fw);
         r.text.text_field = json::get_string_or(f, "text", r.text.text_field, fw);
         r.text.pair_field = json::get_string_or(f, "pair", "", fw);
         r.text.label_field = json::get_string_or(f, "label", r.text.label_field, fw);
@@ -65,6 +67,12 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (t.contains("skip_bad_lines")) r.text.skip_bad_lines = t["skip_bad_lines"].get<bool>();
     r.text.max_length = static_cast<std::size_t>(json::get_int_or(t, "max_length", 128, tw));
     r.validation_split = json::get_number_or(t, "validation_split", 0.0, tw);
+    r.task_type = json::get_string_or(t, "type", r.text.regression ? "regression" : "classification", tw);
+    if (r.task_type != "classification" && r.task_type != "regression" && r.task_type != "causal_lm")
+        throw Error("field 'type' is '" + r.task_type + "'", tw, "classification, regression or causal_lm");
+    if (r.task_type == "regression") r.text.regression = true;
+    if (r.task_type == "causal_lm" && r.format != "jsonl")
+        throw Error("causal_lm tasks read JSONL text", tw, "set format to jsonl with prompt/response or text fields");
     r.text.template_text = json::get_string_or(t, "template", "", tw);
     r.text.mask_token = json::get_string_or(t, "mask_token", "", tw);
     if (t.contains("label_words")) {
@@ -140,9 +148,19 @@ PreparedRun prepare_run(RunSpec spec) {
             tk = spec.model + "/tokenizer.json";
         }
         const auto tokenizer = tok::Tokenizer::from_file(tk);
-        p.train = read_text_task(spec.train_file, spec.text, tokenizer, spec.labels, true, &p.train_stats);
-        if (!spec.validation_file.empty())
-            p.valid = read_text_task(spec.validation_file, spec.text, tokenizer, p.train.labels, false, &p.valid_stats);
+        if (spec.task_type == "causal_lm") {
+            std::int64_t eos = tokenizer.token_to_id("</s>");
+            if (eos < 0) eos = tokenizer.token_to_id("<|end_of_text|>");
+            if (eos < 0) eos = tokenizer.token_to_id("<|endoftext|>");
+            p.train = read_causal_task(spec.train_file, spec.text, tokenizer, eos, &p.train_stats, spec.prompt_field, spec.response_field);
+            if (!spec.validation_file.empty())
+                p.valid = read_causal_task(spec.validation_file, spec.text, tokenizer, eos, &p.valid_stats, spec.prompt_field,
+                                           spec.response_field);
+        } else {
+            p.train = read_text_task(spec.train_file, spec.text, tokenizer, spec.labels, true, &p.train_stats);
+            if (!spec.validation_file.empty())
+                p.valid = read_text_task(spec.validation_file, spec.text, tokenizer, p.train.labels, false, &p.valid_stats);
+        }
     }
     if (spec.validation_file.empty() && spec.validation_split > 0) {
         auto parts = split_dataset(p.train, spec.validation_split, spec.training.seed);
@@ -150,7 +168,7 @@ PreparedRun prepare_run(RunSpec spec) {
         p.valid = std::move(parts.second);
         spec.validation_file = "(split of " + spec.train_file + ")";
     }
-    if (spec.load_options.num_labels <= 0 && p.train.label_word_ids.empty()) {
+    if (spec.load_options.num_labels <= 0 && p.train.label_word_ids.empty() && !p.train.causal_lm) {
         if (p.train.regression) spec.load_options.num_labels = 1;
         else if (!p.train.labels.empty()) spec.load_options.num_labels = static_cast<std::int64_t>(p.train.labels.size());
     }

@@ -21,6 +21,8 @@ struct RunSpec {
     std::string tokenizer_file;               // default: <model folder>/tokenizer.json
     TextTaskOptions text;                     // fields, header, regression, skip_bad_lines, max_length
     double validation_split = 0;              // split the training file when there is no validation file
+    std::string task_type = "classification"; // classification | regression | causal_lm
+    std::string prompt_field = "prompt", response_field = "response";
     std::vector<std::string> labels;
     DeltaSpec delta;
     TrainConfig training;

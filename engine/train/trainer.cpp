@@ -148,7 +148,7 @@ struct Trainer::Impl {
         } catch (const Error& e) {
             throw e.within(d.source);
         }
-        if (!d.regression)
+        if (!d.regression && !d.causal_lm)
             for (const auto& ex : d.examples)
                 if (ex.label < 0) throw Error("an example has no class label", d.source);
         if (!d.label_word_ids.empty())
@@ -212,7 +212,19 @@ struct Trainer::Impl {
         return at_mask.index_select(1, torch::tensor(d.label_word_ids, torch::kLong));
     }
 
+    // Next-token loss over the scored positions (logits at t predict the token at t + 1).
+    static at::Tensor causal_loss(const ForwardOutputs& out, const Batch& b, at::Reduction::Reduction red = at::Reduction::Mean) {
+        if (!out.logits.defined() || out.logits.dim() != 3)
+            throw Error("a causal LM task needs a model with a language-modelling head", "task", "load a *ForCausalLM model");
+        const auto T = b.lm_labels.size(1);
+        at::Tensor lg = out.logits.narrow(1, out.logits.size(1) - T, T);  // a soft prompt adds positions in front
+        const auto V = lg.size(2);
+        return torch::nll_loss(torch::log_softmax(lg.narrow(1, 0, T - 1).reshape({-1, V}).to(torch::kFloat), -1),
+                               b.lm_labels.narrow(1, 1, T - 1).reshape({-1}), {}, red, -100);
+    }
+
     at::Tensor loss_of(const ForwardOutputs& out, const Batch& b) {
+        if (train.causal_lm) return causal_loss(out, b);
         if (!train.label_word_ids.empty()) return torch::cross_entropy_loss(class_logits(out, b, train), b.labels);
         if (!out.logits.defined() || out.logits.dim() != 2)
             throw Error("the model has no classification head", "task", "load a *ForSequenceClassification model");
@@ -236,12 +248,19 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     I.model.eval();
     std::vector<std::int64_t> pred, gold;
     std::vector<double> yhat, y;
-    std::int64_t K = 2;
+    std::int64_t K = 2, lm_tokens = 0;
     double loss_sum = 0;
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
         std::vector<std::size_t> idx;
         for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
         Batch b = collate(data, idx, I.cfg.pad_id);
+        if (data.causal_lm) {
+            AutocastScope autocast(I.cfg.precision == "bf16");
+            const auto out = I.model.forward(b.inputs);
+            loss_sum += Impl::causal_loss(out, b, at::Reduction::Sum).item<double>();
+            lm_tokens += b.lm_labels.narrow(1, 1, b.lm_labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
+            continue;
+        }
         at::Tensor logits;
         {
             AutocastScope autocast(I.cfg.precision == "bf16");
@@ -263,6 +282,10 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     }
     if (was_training) I.model.train();
     std::map<std::string, double> m;
+    if (data.causal_lm) {
+        const double nll = loss_sum / static_cast<double>(std::max<std::int64_t>(1, lm_tokens));
+        return {{"loss", nll}, {"perplexity", std::exp(nll)}};
+    }
     if (data.regression) m = {{"pearson", pearson(yhat, y)}, {"spearman", spearman(yhat, y)}};
     else m = classification_metrics(pred, gold, K);
     m["loss"] = loss_sum / static_cast<double>(std::max<std::size_t>(1, data.size()));
@@ -357,7 +380,7 @@ TrainResult Trainer::run(TrainControl* control) {
             for (const auto& [k, v] : e.metrics) line += ",\"" + k + "\":" + fmt(v);
             I.emit(line + "}");
             const double score = e.metrics.count("accuracy") ? e.metrics["accuracy"]
-                                 : e.metrics.count("pearson") ? e.metrics["pearson"] : -e.metrics["loss"];
+                                 : e.metrics.count("pearson") ? e.metrics["pearson"] : -e.metrics["loss"];  // causal LM: lower loss
             if (score > I.best) {
                 I.best = score;
                 I.evals_without_gain = 0;

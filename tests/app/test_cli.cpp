@@ -341,6 +341,37 @@ private Q_SLOTS:
         QVERIFY2(QString::fromUtf8(p.readAllStandardError()).contains("stdin:2"), "the bad line is not named");
     }
 
+    void trainCausalLm() {
+        // tiny-llama with a Llama tokenizer: the response is "yes" after prompts about cats, else "no";
+        // only the response is scored, and perplexity falls from thousands to near 1.
+        QTemporaryDir dir;
+        std::mt19937_64 rng(5);
+        const char* nouns[] = {"cat", "dog", "tree", "house", "river", "cloud"};
+        QByteArray jsonl;
+        for (int i = 0; i < 200; ++i) {
+            const std::string n = nouns[rng() % 6], m = nouns[rng() % 6];
+            const std::string prompt = "Is the " + n + " near the " + m + "? Answer:";
+            jsonl += QByteArray::fromStdString(nlohmann::json({{"prompt", prompt}, {"response", n == "cat" || m == "cat" ? " yes" : " no"}}).dump()) + "\n";
+        }
+        writeBytes(dir.filePath("qa.jsonl"), jsonl);
+        const nlohmann::json spec = {{"model", "tiny-llama"},
+                                     {"task", {{"train", "qa.jsonl"}, {"format", "jsonl"}, {"type", "causal_lm"}, {"validation_split", 0.2},
+                                               {"tokenizer", (dataDir() + "/tokenizers/llama-bpe-bytefallback/tokenizer.json").toStdString()}}},
+                                     // a random base's head is frozen noise: train it too, as modules_to_save
+                                     {"delta", {{"methods", {{{"method", "lora"}, {"target_modules", "all-linear"}, {"r", 16}}}}, {"modules_to_save", {"lm_head"}}}},
+                                     {"training", {{"max_steps", 120}, {"batch_size", 16}, {"lr", 0.01}, {"seed", 3}, {"eval_every", 40}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        auto r = runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("out"), "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        auto done = nlohmann::json::parse(r.out.trimmed().split('\n').last().toStdString());
+        QVERIFY2(done["perplexity"].get<double>() < 1.2, qPrintable(r.out.trimmed().split('\n').last()));
+        writeBytes(dir.filePath("bad.jsonl"), "{\"prompt\": \"only a prompt\"}\n");
+        auto bad = spec;
+        bad["task"]["train"] = "bad.jsonl";
+        writeBytes(dir.filePath("bad.json"), QByteArray::fromStdString(bad.dump()));
+        expectBadInput(runCli({"train", "--spec", dir.filePath("bad.json"), "--out", dir.filePath("out2")}), {"bad.jsonl:1", "'response'"});
+    }
+
     void initWritesLoadableFolder() {
         QTemporaryDir dir;
         const QString d = dir.filePath("tiny");

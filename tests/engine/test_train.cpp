@@ -109,6 +109,27 @@ private Q_SLOTS:
         QVERIFY(!at::autocast::is_cpu_enabled());  // the scope is closed again
     }
 
+    void causalLossScoresOnlyTheResponse() {
+        auto m = dt::create_model(dt::builtin_config("tiny-llama"), 3);
+        dt::Dataset d;
+        d.source = "generated";
+        d.causal_lm = true;
+        dt::Example ex;
+        ex.ids = {1, 10, 11, 12, 2};
+        ex.lm_labels = {-100, -100, 11, 12, 2};  // prompt "1 10", response "11 12" + end of text
+        ex.label = 0;
+        d.examples = {ex};
+        dt::Trainer t(*m, d, &d, config(1));
+        const auto metrics = t.evaluate(d);
+        torch::NoGradGuard ng;
+        dt::ForwardInputs in;
+        in.input_ids = torch::tensor(ex.ids, torch::kLong).unsqueeze(0);
+        at::Tensor lp = torch::log_softmax(m->forward(in).logits[0], -1);
+        const double want = -(lp[1][11].item<double>() + lp[2][12].item<double>() + lp[3][2].item<double>()) / 3.0;
+        QVERIFY2(std::abs(metrics.at("loss") - want) < 1e-5, qPrintable(QStringLiteral("%1 vs %2").arg(metrics.at("loss")).arg(want)));
+        QVERIFY(std::abs(metrics.at("perplexity") - std::exp(want)) < 1e-3 * std::exp(want));
+    }
+
     void sameSeedSameLosses() {
         auto run = [] {
             auto m = seqcls();
