@@ -97,7 +97,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     const nlohmann::json tr = j.value("training", nlohmann::json::object());
     const std::string w = source + ": training";
     only_fields(tr, {"max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "schedule", "warmup_ratio", "max_grad_norm",
-                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints", "precision"},
+                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints", "precision", "device"},
                 w);
     auto& c = r.training;
     c.max_steps = json::get_int_or(tr, "max_steps", c.max_steps, w);
@@ -115,7 +115,9 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     c.patience = static_cast<int>(json::get_int_or(tr, "patience", c.patience, w));
     c.pad_id = json::get_int_or(tr, "pad_id", c.pad_id, w);
     c.precision = json::get_string_or(tr, "precision", c.precision, w);
-    if (c.precision != "fp32" && c.precision != "bf16") throw Error("field 'precision' is '" + c.precision + "'", w, "fp32 or bf16");
+    if (c.precision != "fp32" && c.precision != "bf16" && c.precision != "fp16")
+        throw Error("field 'precision' is '" + c.precision + "'", w, "fp32, bf16 or fp16 (CUDA)");
+    c.device = json::get_string_or(tr, "device", c.device, w);
     c.keep_checkpoints = static_cast<int>(json::get_int_or(tr, "keep_checkpoints", c.keep_checkpoints, w));
     if (tr.contains("length_bucketing")) {
         if (!tr["length_bucketing"].is_boolean()) throw Error("field 'length_bucketing' must be true or false", w);

@@ -10,6 +10,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -36,24 +37,50 @@ double scheduled_lr(const TrainConfig& c, std::int64_t step) {
 
 namespace {
 
-// bf16 autocast for the forward pass on this thread (autocast state is thread-local).
+// Autocast of the forward pass on this thread (autocast state is thread-local): bf16 on CPU;
+// bf16 or fp16 on CUDA.
 class AutocastScope {
 public:
-    explicit AutocastScope(bool on) : on_(on) {
+    AutocastScope(const std::string& precision, bool cuda) : on_(precision != "fp32"), cuda_(cuda) {
         if (!on_) return;
-        prev_ = at::autocast::is_cpu_enabled();
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-        at::autocast::set_cpu_enabled(true);
+        const auto dtype = precision == "fp16" ? at::kHalf : at::kBFloat16;
+        if (cuda_) {
+            prev_ = at::autocast::is_enabled();
+            at::autocast::set_autocast_gpu_dtype(dtype);
+            at::autocast::set_enabled(true);
+        } else {
+            prev_ = at::autocast::is_cpu_enabled();
+            at::autocast::set_autocast_cpu_dtype(dtype);
+            at::autocast::set_cpu_enabled(true);
+        }
     }
     ~AutocastScope() {
         if (!on_) return;
-        at::autocast::set_cpu_enabled(prev_);
+        if (cuda_) at::autocast::set_enabled(prev_);
+        else at::autocast::set_cpu_enabled(prev_);
         at::autocast::clear_cache();
     }
 
 private:
-    bool on_, prev_ = false;
+    bool on_, cuda_, prev_ = false;
 };
+
+at::Device parse_device(const std::string& d) {
+    if (d == "cpu") return at::Device(at::kCPU);
+    if (d.rfind("cuda", 0) != 0) throw Error("unknown device '" + d + "'", "device", "cpu, cuda or cuda:N");
+    if (!torch::cuda::is_available())
+        throw Error("CUDA is not available", "device", "this LibTorch is a CPU build or no GPU is visible; use \"cpu\"");
+    at::Device dev(d);
+    if (dev.has_index() && dev.index() >= static_cast<int>(torch::cuda::device_count()))
+        throw Error("there is no " + d + " (" + std::to_string(torch::cuda::device_count()) + " GPU(s) visible)", "device");
+    return dev;
+}
+
+void to_device(Batch& b, const at::Device& dev) {
+    if (dev.is_cpu()) return;
+    for (at::Tensor* t : {&b.inputs.input_ids, &b.inputs.attention_mask, &b.inputs.token_type_ids, &b.labels, &b.targets, &b.mask_pos, &b.lm_labels})
+        if (t->defined()) *t = t->to(dev);
+}
 
 bool no_decay(const std::string& name) {
     return (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) || name.find("LayerNorm") != std::string::npos ||
@@ -81,6 +108,9 @@ std::string fmt(double v) {
 
 struct Trainer::Impl {
     TransformerModel& model;
+    at::Device device{at::kCPU};
+    double loss_scale = 65536.0;  // fp16 dynamic loss scaling
+    std::int64_t good_steps = 0, overflow_skips = 0;
     const Dataset& train;
     const Dataset* eval;
     TrainConfig cfg;
@@ -101,8 +131,11 @@ struct Trainer::Impl {
         if (cfg.max_steps <= 0) throw Error("must be positive", "max_steps");
         if (cfg.batch_size <= 0) throw Error("must be positive", "batch_size");
         if (cfg.grad_accum <= 0) throw Error("must be positive", "grad_accum");
-        if (cfg.precision != "fp32" && cfg.precision != "bf16")
-            throw Error("unknown precision '" + cfg.precision + "'", "precision", "fp32 or bf16");
+        if (cfg.precision != "fp32" && cfg.precision != "bf16" && cfg.precision != "fp16")
+            throw Error("unknown precision '" + cfg.precision + "'", "precision", "fp32, bf16 or fp16");
+        device = parse_device(cfg.device);
+        if (cfg.precision == "fp16" && device.is_cpu()) throw Error("fp16 needs a CUDA device", "precision", "use bf16 on CPU");
+        model.to(device);
         if (cfg.schedule != "constant" && cfg.schedule != "linear" && cfg.schedule != "cosine")
             throw Error("unknown schedule '" + cfg.schedule + "'", "schedule", "constant, linear or cosine");
         if (train.size() == 0) throw Error("the training set is empty", train.source);
@@ -254,8 +287,9 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         std::vector<std::size_t> idx;
         for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
         Batch b = collate(data, idx, I.cfg.pad_id);
+        to_device(b, I.device);
         if (data.causal_lm) {
-            AutocastScope autocast(I.cfg.precision == "bf16");
+            AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
             const auto out = I.model.forward(b.inputs);
             loss_sum += Impl::causal_loss(out, b, at::Reduction::Sum).item<double>();
             lm_tokens += b.lm_labels.narrow(1, 1, b.lm_labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
@@ -263,7 +297,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         }
         at::Tensor logits;
         {
-            AutocastScope autocast(I.cfg.precision == "bf16");
+            AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
             logits = I.class_logits(I.model.forward(b.inputs), b, data).to(torch::kFloat);
         }
         K = logits.size(1);
@@ -314,11 +348,12 @@ TrainResult Trainer::run(TrainControl* control) {
                 break;
             }
             Batch b = collate(I.train, I.next_indices(), cfg.pad_id);
+            to_device(b, I.device);
             tokens += b.tokens;
             positions += b.inputs.input_ids.numel();
             at::Tensor loss;
             {
-                AutocastScope autocast(cfg.precision == "bf16");
+                AutocastScope autocast(cfg.precision, I.device.is_cuda());
                 loss = I.loss_of(I.model.forward(b.inputs), b).to(torch::kFloat) / static_cast<double>(cfg.grad_accum);
             }
             if (cfg.loss_hook) cfg.loss_hook(step_, loss);
@@ -327,12 +362,32 @@ TrainResult Trainer::run(TrainControl* control) {
                 bad = true;
                 continue;
             }
-            loss.backward();
+            (cfg.precision == "fp16" ? loss * I.loss_scale : loss).backward();
             loss_total += lv;
         }
         if (res.status == "cancelled") break;
         double gnorm = 0;
-        if (!bad) {
+        bool overflow = false;
+        if (!bad && cfg.precision == "fp16") {
+            // Dynamic loss scaling: unscale; on overflow skip the step and halve the scale, and
+            // double it after 2000 clean steps (the usual GradScaler schedule).
+            torch::NoGradGuard ng;
+            bool finite = true;
+            for (auto& p : I.params)
+                if (p.second.grad().defined()) {
+                    p.second.mutable_grad().div_(I.loss_scale);
+                    finite = finite && torch::isfinite(p.second.grad()).all().item<bool>();
+                }
+            if (!finite) {
+                overflow = true;
+                I.loss_scale /= 2;
+                I.good_steps = 0;
+                ++I.overflow_skips;
+            } else if (++I.good_steps % 2000 == 0) {
+                I.loss_scale *= 2;
+            }
+        }
+        if (!bad && !overflow) {
             std::vector<at::Tensor> ps;
             for (auto& p : I.params) ps.push_back(p.second);
             gnorm = cfg.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(ps, cfg.max_grad_norm)
@@ -342,7 +397,12 @@ TrainResult Trainer::run(TrainControl* control) {
         StepEvent ev;
         ev.step = step_ + 1;
         ev.lr = scheduled_lr(cfg, step_);
-        if (bad) {
+        if (overflow) {
+            I.opt->zero_grad();
+            ev.skipped = true;
+            ev.loss = loss_total;
+            I.losses.push_back(loss_total);
+        } else if (bad) {
             I.opt->zero_grad();
             ++I.skipped;
             ++I.consecutive_bad;
@@ -407,6 +467,7 @@ TrainResult Trainer::run(TrainControl* control) {
     }
     res.steps = step_;
     res.skipped = I.skipped;
+    res.overflow_skips = I.overflow_skips;
     res.losses = I.losses;
     if (I.obs) I.obs->on_status(res.status);
     I.emit("{\"event\":\"status\",\"status\":\"" + res.status + "\",\"step\":" + std::to_string(step_) + "}");
@@ -471,8 +532,8 @@ void Trainer::load_checkpoint(const std::string& dir) {
         p.copy_(v);
         if (f->contains("exp_avg." + name)) {
             auto st = std::make_unique<torch::optim::AdamWParamState>();
-            st->exp_avg(f->tensor("exp_avg." + name).clone());
-            st->exp_avg_sq(f->tensor("exp_avg_sq." + name).clone());
+            st->exp_avg(f->tensor("exp_avg." + name).to(p.device()).clone());
+            st->exp_avg_sq(f->tensor("exp_avg_sq." + name).to(p.device()).clone());
             st->step(f->tensor("adam_step." + name).item<std::int64_t>());
             I.opt->state()[c10::guts::to_string(p.unsafeGetTensorImpl())] = std::move(st);
         }

@@ -33,7 +33,9 @@ struct TrainConfig {
     int keep_checkpoints = 3;          // periodic checkpoints kept (oldest removed first)
     bool save_best = true;             // checkpoints/best after an evaluation that improves (needs run_dir)
     bool length_bucketing = false;     // batches of similar length (less padding), still seeded
-    std::string precision = "fp32";    // fp32 | bf16 (CPU autocast; weights, deltas and optimizer stay fp32)
+    std::string precision = "fp32";    // fp32 | bf16 | fp16 (fp16: CUDA only, with dynamic loss scaling);
+                                       // autocast of the forward pass; weights, deltas and optimizer stay fp32
+    std::string device = "cpu";        // cpu | cuda | cuda:N (the model is moved there)
     std::uint64_t seed = 0;
     int max_nonfinite = 5;             // consecutive skipped steps before stopping
     int patience = 0;                  // evaluations without improvement before stopping; 0: off
@@ -73,6 +75,7 @@ struct TrainResult {
     std::string status;  // finished | cancelled | early_stopped | stopped_nonfinite
     std::int64_t steps = 0;
     std::int64_t skipped = 0;
+    std::int64_t overflow_skips = 0;  // fp16 steps skipped while the loss scale adapted
     std::vector<double> losses;  // per optimizer step (NaN for skipped ones)
     std::map<std::string, double> last_metrics;
 };

@@ -13,6 +13,7 @@
 #include "train/trainer.h"
 
 #include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <QDir>
@@ -128,6 +129,38 @@ private Q_SLOTS:
         const double want = -(lp[1][11].item<double>() + lp[2][12].item<double>() + lp[3][2].item<double>()) / 3.0;
         QVERIFY2(std::abs(metrics.at("loss") - want) < 1e-5, qPrintable(QStringLiteral("%1 vs %2").arg(metrics.at("loss")).arg(want)));
         QVERIFY(std::abs(metrics.at("perplexity") - std::exp(want)) < 1e-3 * std::exp(want));
+    }
+
+    void devices() {
+        auto m = seqcls();
+        auto d = dt::DeltaSet::apply(*m, loraSpec());
+        const auto train = containsTask(64, 1), valid = containsTask(32, 2);
+        auto c = config(30);
+        c.device = "tpu";
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::Trainer(*m, train, nullptr, c));
+        c.device = "cpu";
+        c.precision = "fp16";
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::Trainer(*m, train, nullptr, c));  // fp16 needs CUDA
+        c.device = "cuda";
+        c.precision = "fp32";
+        if (!torch::cuda::is_available()) {
+            try {
+                dt::Trainer(*m, train, nullptr, c);
+                QFAIL("cuda accepted without CUDA");
+            } catch (const dt::Error& e) {
+                QVERIFY2(QString::fromStdString(e.what()).contains("CUDA is not available"), e.what());
+            }
+            QSKIP("no CUDA device: the GPU training path is not exercised here");
+        }
+        for (const char* precision : {"fp32", "bf16", "fp16"}) {
+            auto mg = seqcls();
+            auto dg = dt::DeltaSet::apply(*mg, loraSpec());
+            c.precision = precision;
+            c.max_steps = 120;
+            auto res = dt::Trainer(*mg, containsTask(512, 1), &valid, c).run();
+            QVERIFY2(res.last_metrics.at("accuracy") >= 0.85, precision);
+            for (const auto& p : dt::trainable_parameters(*mg)) QCOMPARE(p.scalar_type(), at::kFloat);
+        }
     }
 
     void sameSeedSameLosses() {
