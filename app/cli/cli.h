@@ -6,6 +6,8 @@
 
 namespace dt {
 struct DeltaSpec;
+class DeltaSet;
+class TransformerModel;
 }
 
 namespace dt::cli {
@@ -29,6 +31,8 @@ Args parse_args(const std::vector<std::string>& args, const std::vector<std::str
 
 // --delta ARG: a spec file, or a method name with default hyperparameters.
 DeltaSpec delta_spec_arg(const std::string& arg);
+// --delta ARG on a loaded model: also accepts an adapter folder saved by Hugging Face PEFT.
+DeltaSet attach_delta(TransformerModel& model, const std::string& arg);
 
 int cmd_inspect(const Args& a);
 int cmd_select(const Args& a);

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "delta/delta_set.h"
+#include "export/peft_import.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
 #include "tree/module_tree.h"
@@ -44,6 +45,11 @@ LoadedModel load(const Args& a, const char* cmd) {
 
 }  // namespace
 
+DeltaSet attach_delta(TransformerModel& model, const std::string& arg) {
+    if (is_peft_folder(arg)) return import_peft(model, arg);  // an adapter folder saved by PEFT
+    return DeltaSet::apply(model, delta_spec_arg(arg));
+}
+
 DeltaSpec delta_spec_arg(const std::string& arg) {
     // A file, or a method name with its defaults ("lora", "bitfit", ...).
     if (arg.find('/') == std::string::npos && arg.find(".json") == std::string::npos)
@@ -54,7 +60,7 @@ DeltaSpec delta_spec_arg(const std::string& arg) {
 int cmd_inspect(const Args& a) {
     LoadedModel m = load(a, "inspect");
     DeltaSet deltas;
-    if (a.has("--delta")) deltas = DeltaSet::apply(*m.model, delta_spec_arg(a.value("--delta")));
+    if (a.has("--delta")) deltas = attach_delta(*m.model, a.value("--delta"));
     ModuleTree tree = ModuleTree::build(*m.model);
     const Accounting acc = deltas.accounting(*m.model);
     if (a.has("--json")) {
@@ -126,7 +132,7 @@ int cmd_forward(const Args& a) {
     auto in_file = st::File::open(in_path);
     LoadedModel m = load(a, "forward");
     DeltaSet deltas;
-    if (a.has("--delta")) deltas = DeltaSet::apply(*m.model, delta_spec_arg(a.value("--delta")));
+    if (a.has("--delta")) deltas = attach_delta(*m.model, a.value("--delta"));
     ForwardInputs in;
     auto get = [&](const char* name) { return in_file->contains(name) ? in_file->tensor(name).clone() : at::Tensor(); };
     in.input_ids = get("input_ids");

@@ -172,6 +172,13 @@ private Q_SLOTS:
         auto got = dt::st::File::open(out.toStdString());
         auto ref = dt::st::File::open((hf("bert-seqcls") + "/reference.safetensors").toStdString());
         QVERIFY(toleranceRatio(got->tensor("logits"), ref->tensor("logits")) <= 1.0);
+        // A PEFT adapter folder works as --delta too: the outputs are PEFT's.
+        const QString peft = hf("peft/bert-seqcls-ia3");
+        auto p = runCli({"forward", hf("bert-seqcls"), "--delta", peft, "--input", peft + "/reference.safetensors", "--output", out});
+        QCOMPARE(p.code, 0);
+        auto pgot = dt::st::File::open(out.toStdString());
+        auto pref = dt::st::File::open((peft + "/reference.safetensors").toStdString());
+        QVERIFY(toleranceRatio(pgot->tensor("logits"), pref->tensor("logits")) <= 1.0);
         auto b = runCli({"bench", "step", "tiny-bert", "--delta", "lora", "full", "--batch", "1", "--seq", "8", "--steps", "1"});
         QCOMPARE(b.code, 0);
         QVERIFY2(b.out.contains("lora") && b.out.contains("full") && b.out.contains("1.00"), qPrintable(b.out));

@@ -1,0 +1,120 @@
+#include "export/peft_import.h"
+
+#include "core/error.h"
+#include "io/json_util.h"
+#include "io/safetensors.h"
+#include "models/model.h"
+
+#include <torch/torch.h>
+
+#include <sys/stat.h>
+
+namespace dt {
+
+bool is_peft_folder(const std::string& dir) {
+    struct stat st {};
+    return ::stat((dir + "/adapter_config.json").c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+DeltaSpec spec_from_peft_config(const std::string& path) {
+    const nlohmann::json c = json::load_file(path);
+    const std::string type = json::get_string(c, "peft_type", path);
+    nlohmann::json m;
+    auto copy = [&](const char* from, const char* to) {
+        if (c.contains(from) && !c[from].is_null()) m[to] = c[from];
+    };
+    if (type == "LORA") {
+        if (c.value("fan_in_fan_out", false))
+            throw Error("fan_in_fan_out adapters (GPT-2's Conv1D layers) are not supported yet", path + ": fan_in_fan_out");
+        m["method"] = "lora";
+        copy("r", "r");
+        copy("lora_alpha", "lora_alpha");
+        copy("lora_dropout", "lora_dropout");
+        copy("use_rslora", "use_rslora");
+        copy("use_dora", "use_dora");
+        copy("target_modules", "target_modules");
+        copy("layers_to_transform", "layers_to_transform");
+        copy("layers_pattern", "layers_pattern");
+        if (c.contains("rank_pattern") && c["rank_pattern"].is_object() && !c["rank_pattern"].empty()) m["rank_pattern"] = c["rank_pattern"];
+        if (c.contains("alpha_pattern") && c["alpha_pattern"].is_object() && !c["alpha_pattern"].empty()) m["alpha_pattern"] = c["alpha_pattern"];
+        const std::string bias = c.value("bias", std::string("none"));
+        if (bias != "none") m["bias"] = bias;
+    } else if (type == "IA3") {
+        m["method"] = "ia3";
+        copy("target_modules", "target_modules");
+        copy("feedforward_modules", "feedforward_modules");
+    } else if (type == "PREFIX_TUNING") {
+        m["method"] = "prefix";  // PEFT saves the prefixes after its projection MLP, so they load as plain tables
+        copy("num_virtual_tokens", "num_virtual_tokens");
+    } else if (type == "PROMPT_TUNING") {
+        m["method"] = "prompt";
+        copy("num_virtual_tokens", "num_virtual_tokens");
+    } else {
+        throw Error("PEFT type '" + type + "' is not supported", path + ": peft_type", "LORA, IA3, PREFIX_TUNING and PROMPT_TUNING are");
+    }
+    nlohmann::json spec = {{"methods", {m}}};
+    if (c.contains("modules_to_save") && c["modules_to_save"].is_array() && !c["modules_to_save"].empty())
+        spec["modules_to_save"] = c["modules_to_save"];
+    return DeltaSpec::from_json(spec, path);
+}
+
+DeltaSet import_peft(TransformerModel& model, const std::string& dir) {
+    const std::string cfg_path = dir + "/adapter_config.json", file = dir + "/adapter_model.safetensors";
+    DeltaSpec spec = spec_from_peft_config(cfg_path);
+    auto f = st::File::open(file);
+    const nlohmann::json cfg = json::load_file(cfg_path);
+    const std::string type = cfg.value("peft_type", std::string());
+    // SEQ_CLS: peft trains and saves the classification head; train/load it as modules_to_save.
+    bool head = false;
+    for (const auto& t : f->tensors())
+        if (t.name.find("classifier") != std::string::npos || t.name.find(".score.") != std::string::npos) head = true;
+    if (head && spec.modules_to_save.empty()) {
+        for (const auto& p : model.output_head_paths())
+            if (p.rfind("classifier", 0) == 0) spec.modules_to_save.push_back("classifier");
+        if (spec.modules_to_save.empty()) spec.modules_to_save.push_back("classifier");
+        spec.modules_to_save.resize(1);
+    }
+    DeltaSet set = DeltaSet::apply(model, spec);
+    try {
+        auto params = model.named_parameters(true);
+        std::vector<std::pair<at::Tensor, std::string>> plan;  // destination, source name
+        for (const auto& t : f->tensors()) {
+            std::string name = t.name;
+            for (const char* prefix : {"base_model.model.", "base_model."})
+                if (name.rfind(prefix, 0) == 0) {
+                    name = name.substr(std::string(prefix).size());
+                    break;
+                }
+            if (name == "prompt_embeddings")
+                name = type == "PREFIX_TUNING" ? "prefix_encoder.embedding.weight" : "prompt_encoder.embedding.weight";
+            // Biases trained with bias="all" are saved under the wrapped layer's name.
+            for (const std::string wrapped : {".base_layer.bias", ".base_layer.weight"}) {
+                const auto p = name.find(wrapped);
+                if (p != std::string::npos) name = name.substr(0, p) + wrapped.substr(std::string(".base_layer").size());
+            }
+            auto* dst = params.find(name);
+            if (!dst)
+                throw Error("tensor '" + t.name + "' has no place in " + model.name() + " with this adapter", file,
+                            "maybe the adapter was trained on another base model?");
+            if (c10::IntArrayRef(t.shape) != dst->sizes())
+                throw Error("tensor '" + t.name + "' has shape " + c10::str(c10::IntArrayRef(t.shape)) + " but the model expects " +
+                                c10::str(dst->sizes()),
+                            file, "maybe the adapter was trained on another base model?");
+            plan.emplace_back(*dst, t.name);
+        }
+        for (const auto& m : set.methods())
+            for (const auto& added : m->added()) {
+                bool found = false;
+                for (const auto& [dst, src] : plan) found = found || dst.is_same(params[added]);
+                if (!found) throw Error("the adapter has no tensor for '" + added + "'", file, "the file and adapter_config.json disagree");
+            }
+        torch::NoGradGuard ng;
+        for (auto& [dst, src] : plan) dst.copy_(f->tensor(src));
+    } catch (...) {
+        set.remove(model);
+        throw;
+    }
+    return set;
+}
+
+}  // namespace dt

@@ -1,0 +1,104 @@
+// PEFT adapters saved by peft 0.7.1 / 0.8.2 (tests/data/hf/peft) imported onto the engine's base
+// models reproduce PEFT's outputs, merged LoRA/IA3 reproduce merge_and_unload(), and a delta for
+// another base model is refused by tensor name with the model left unchanged.
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "core/error.h"
+#include "export/peft_import.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "models/loader.h"
+
+#include <torch/torch.h>
+
+#include <QTest>
+
+using namespace dttest;
+
+namespace {
+QString hf(const QString& n) { return dataDir() + "/hf/" + n; }
+dt::ForwardInputs inputsOf(const dt::st::File& ref) {
+    dt::ForwardInputs in;
+    in.input_ids = ref.tensor("input_ids");
+    in.attention_mask = ref.tensor("attention_mask");
+    if (ref.contains("token_type_ids")) in.token_type_ids = ref.tensor("token_type_ids");
+    return in;
+}
+}  // namespace
+
+class TestPeftImport : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void reproducesPeft_data() {
+        QTest::addColumn<QString>("adapter");
+        QTest::addColumn<QString>("base");
+        for (const char* a : {"bert-seqcls-lora", "bert-seqcls-rslora", "bert-seqcls-ia3", "bert-seqcls-prefix", "bert-seqcls-prompt"})
+            QTest::newRow(a) << QString::fromLatin1(a) << "bert-seqcls";
+        for (const char* a : {"llama-gqa-lm-lora", "llama-gqa-lm-ia3", "llama-gqa-lm-prefix", "llama-gqa-lm-prompt"})
+            QTest::newRow(a) << QString::fromLatin1(a) << "llama-gqa-lm";
+    }
+    void reproducesPeft() {
+        QFETCH(QString, adapter);
+        QFETCH(QString, base);
+        auto m = dt::load_model(hf(base).toStdString()).model;
+        auto ref = dt::st::File::open((hf("peft/" + adapter) + "/reference.safetensors").toStdString());
+        const auto in = inputsOf(*ref);
+        torch::NoGradGuard ng;
+        const at::Tensor before = m->forward(in).logits;
+        auto set = dt::import_peft(*m, hf("peft/" + adapter).toStdString());
+        const at::Tensor got = m->forward(in).logits;
+        const double r = toleranceRatio(got, ref->tensor("logits"));
+        QVERIFY2(r <= 1.0, qPrintable(QStringLiteral("logits off by %1x the tolerance").arg(r)));
+        if (before.sizes() == got.sizes()) QVERIFY((got - before).abs().max().item<double>() > 0.1);  // the adapter matters
+        if (ref->contains("merged_logits")) {
+            QCOMPARE(set.merge(), 1);
+            QVERIFY(toleranceRatio(m->forward(in).logits, ref->tensor("merged_logits")) <= 1.0);
+        }
+    }
+
+    void mergedWeightsMatchMergeAndUnload() {
+        auto m = dt::load_model(hf("bert-seqcls").toStdString()).model;
+        auto set = dt::import_peft(*m, hf("peft/bert-seqcls-lora").toStdString());
+        set.merge();
+        auto merged = dt::WeightSet::open_folder((hf("peft/bert-seqcls-lora") + "/merged").toStdString());
+        auto params = m->named_parameters(true);
+        int compared = 0;
+        for (const auto& name : merged.names()) {
+            auto* p = params.find(name);
+            QVERIFY2(p, name.c_str());
+            QVERIFY2((*p - merged.tensor(name)).abs().max().item<double>() <= 1e-6, name.c_str());
+            ++compared;
+        }
+        QVERIFY(compared > 30);
+    }
+
+    void refusesAnotherBase() {
+        auto m = dt::load_model(hf("bert-seqcls").toStdString()).model;
+        const auto names = m->named_parameters(true).keys();
+        try {
+            dt::import_peft(*m, hf("peft/llama-gqa-lm-lora").toStdString());
+            QFAIL("a Llama adapter was imported onto BERT");
+        } catch (const dt::Error& e) {
+            const QString msg = QString::fromStdString(e.what());
+            QVERIFY2(msg.contains("target_modules") || msg.contains("another base model"), qPrintable(msg));
+        }
+        QCOMPARE(m->named_parameters(true).keys(), names);
+        // Same names, other sizes: refused by tensor with both shapes.
+        auto cfg = dt::ModelConfig::load((hf("bert-seqcls") + "/config.json").toStdString());
+        auto raw = cfg.raw;
+        raw["hidden_size"] = 64;
+        auto other = dt::create_model(dt::ModelConfig::from_json(raw, "other"), 1);
+        try {
+            dt::import_peft(*other, hf("peft/bert-seqcls-lora").toStdString());
+            QFAIL("accepted on a model of another size");
+        } catch (const dt::Error& e) {
+            const QString msg = QString::fromStdString(e.what());
+            QVERIFY2(msg.contains("adapter_model.safetensors") && msg.contains("lora_A.weight") && msg.contains("another base model"), qPrintable(msg));
+        }
+        for (const auto& p : other->named_parameters(true)) QVERIFY(p.key().find("lora") == std::string::npos);
+    }
+};
+
+DT_REGISTER_TEST(TestPeftImport);
+#include "test_peft_import.moc"
