@@ -5,14 +5,20 @@
 #include "test_util.h"
 
 #include "core/error.h"
+#include "export/peft_export.h"
 #include "export/peft_import.h"
+#include "io/json_util.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
 
 #include <torch/torch.h>
 
+#include <QDir>
+#include <QTemporaryDir>
 #include <QTest>
+
+#include <set>
 
 using namespace dttest;
 
@@ -55,6 +61,46 @@ private Q_SLOTS:
             QCOMPARE(set.merge(), 1);
             QVERIFY(toleranceRatio(m->forward(in).logits, ref->tensor("merged_logits")) <= 1.0);
         }
+    }
+
+    void exportMatchesPeftsLayout_data() { reproducesPeft_data(); }
+    void exportMatchesPeftsLayout() {
+        // Import what PEFT saved, export it again: same tensor names and shapes, same config fields,
+        // and the export imports back to identical outputs.
+        QFETCH(QString, adapter);
+        QFETCH(QString, base);
+        const QString src = hf("peft/" + adapter);
+        auto m = dt::load_model(hf(base).toStdString()).model;
+        auto set = dt::import_peft(*m, src.toStdString());
+        QTemporaryDir dir;
+        const QString out = dir.filePath("export");
+        dt::export_peft(*m, set, out.toStdString(), "models/" + base.toStdString());
+        auto a = dt::st::File::open((src + "/adapter_model.safetensors").toStdString());
+        auto b = dt::st::File::open((out + "/adapter_model.safetensors").toStdString());
+        QCOMPARE(b->metadata().at("format"), std::string("pt"));
+        std::set<std::string> na, nb;
+        for (const auto& t : a->tensors()) na.insert(t.name);
+        for (const auto& t : b->tensors()) nb.insert(t.name);
+        QCOMPARE(nb, na);
+        for (const auto& n : na) QCOMPARE(b->info(n).shape, a->info(n).shape);
+        const auto ca = dt::json::load_file((src + "/adapter_config.json").toStdString());
+        const auto cb = dt::json::load_file((out + "/adapter_config.json").toStdString());
+        for (const char* f : {"peft_type", "task_type", "r", "lora_alpha", "num_virtual_tokens", "token_dim", "num_attention_heads",
+                              "num_layers", "base_model_name_or_path", "use_rslora"}) {
+            if (!ca.contains(f)) continue;
+            QVERIFY2(cb.contains(f) && cb[f] == ca[f], f);
+        }
+        if (!ca.contains("use_rslora")) QVERIFY(!cb.contains("use_rslora"));  // older PEFT rejects unknown fields
+        for (const char* f : {"target_modules", "feedforward_modules"}) {
+            if (!ca.contains(f)) continue;
+            QVERIFY2(cb[f].get<std::set<std::string>>() == ca[f].get<std::set<std::string>>(), (cb[f].dump() + " vs " + ca[f].dump()).c_str());  // PEFT writes a set
+        }
+        auto ref = dt::st::File::open((src + "/reference.safetensors").toStdString());
+        torch::NoGradGuard ng;
+        auto fresh = dt::load_model(hf(base).toStdString()).model;
+        auto again = dt::import_peft(*fresh, out.toStdString());
+        QVERIFY(torch::equal(fresh->forward(inputsOf(*ref)).logits, m->forward(inputsOf(*ref)).logits));
+        QCOMPARE(QDir(dir.path()).entryList(QDir::Dirs | QDir::NoDotAndDotDot), QStringList{"export"});  // nothing staged left
     }
 
     void mergedWeightsMatchMergeAndUnload() {

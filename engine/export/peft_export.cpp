@@ -1,0 +1,149 @@
+#include "export/peft_export.h"
+
+#include "core/error.h"
+#include "delta/delta_set.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
+#include "models/model.h"
+#include "tree/module_tree.h"
+#include "tree/selection.h"
+
+#include <torch/torch.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace dt {
+namespace {
+
+// For each wanted path the shortest dot-suffix that matches no other path of `pool` (PEFT's list
+// rule), so the list selects exactly `wanted`, e.g. {"key", "value", "output.dense"} on BERT.
+std::vector<std::string> short_names(const std::vector<std::string>& wanted, const std::vector<std::string>& pool) {
+    const std::set<std::string> want(wanted.begin(), wanted.end());
+    std::set<std::string> names;
+    for (const auto& p : wanted) {
+        std::string chosen = p;
+        for (std::size_t pos = p.rfind('.'); pos != std::string::npos; pos = pos == 0 ? std::string::npos : p.rfind('.', pos - 1)) {
+            SelectionSpec s;
+            s.targets = {p.substr(pos + 1)};
+            bool clean = true;
+            for (const auto& q : pool) clean = clean && (want.count(q) || !matches_target(q, s));
+            if (clean) {
+                chosen = s.targets[0];
+                break;
+            }
+        }
+        names.insert(chosen);
+    }
+    return {names.begin(), names.end()};
+}
+
+std::string task_type_of(const TransformerModel& m) {
+    const std::string n = m.name();
+    if (n.find("SequenceClassification") != std::string::npos) return "SEQ_CLS";
+    if (n.find("CausalLM") != std::string::npos) return "CAUSAL_LM";
+    return "FEATURE_EXTRACTION";
+}
+
+void remove_tree(const std::string& dir) {
+    for (const char* f : {"adapter_config.json", "adapter_model.safetensors"}) std::remove((dir + "/" + f).c_str());
+    ::rmdir(dir.c_str());
+}
+
+}  // namespace
+
+void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::string& out_dir, const std::string& base_name) {
+    if (deltas.methods().size() != 1)
+        throw Error("PEFT adapters hold one method; this delta has " + std::to_string(deltas.methods().size()), out_dir,
+                    "export the methods one at a time");
+    const DeltaMethod& m = *deltas.methods().front();
+    const std::string method = m.name();
+    if (method != "lora" && method != "ia3" && method != "prefix" && method != "prompt")
+        throw Error("PEFT has no format for '" + method + "'", out_dir, "PEFT exports cover lora, ia3, prefix and prompt");
+    if (m.merged()) throw Error("the delta is merged into the base weights", out_dir, "unmerge it before exporting");
+    const std::string task = task_type_of(model);
+    const auto params = model.named_parameters(true);
+    const nlohmann::json& spec = m.spec();
+    nlohmann::json cfg = {{"auto_mapping", nullptr}, {"base_model_name_or_path", base_name}, {"inference_mode", true},
+                          {"revision", nullptr}, {"task_type", task}};
+    st::NamedTensors tensors;
+    const bool prompt_learning = method == "prefix" || method == "prompt";
+    const std::string head_prefix = prompt_learning ? "base_model." : "base_model.model.";
+    std::vector<std::string> linear_pool;
+    const ModuleTree tree = ModuleTree::build(model);  // kept alive: nodes() refers into it
+    for (const auto& n : tree.nodes())
+        if (n.is_linear()) linear_pool.push_back(n.path);
+    if (method == "lora" || method == "ia3") {
+        cfg["peft_type"] = method == "lora" ? "LORA" : "IA3";
+        cfg["fan_in_fan_out"] = false;
+        cfg["modules_to_save"] = nullptr;
+        cfg["target_modules"] = short_names(m.targets(), linear_pool);
+        for (const auto& name : m.added()) tensors.emplace_back("base_model.model." + name, params[name].detach());
+        if (method == "lora") {
+            const auto r = spec.value("r", 8);
+            cfg.update({{"r", r}, {"lora_alpha", spec.value("lora_alpha", static_cast<double>(r))}, {"lora_dropout", spec.value("lora_dropout", 0.0)},
+                        {"bias", spec.value("bias", std::string("none"))}, {"init_lora_weights", true}, {"layers_pattern", nullptr},
+                        {"layers_to_transform", nullptr}, {"rank_pattern", spec.value("rank_pattern", nlohmann::json::object())},
+                        {"alpha_pattern", spec.value("alpha_pattern", nlohmann::json::object())}});
+            if (spec.value("use_rslora", false)) cfg["use_rslora"] = true;  // only when in use: peft < 0.8 rejects the field
+            if (spec.value("use_dora", false)) cfg["use_dora"] = true;
+        } else {
+            std::vector<std::string> ff;
+            for (const auto& t : m.targets())
+                if (params[t + ".ia3_l"].size(0) == 1) ff.push_back(t);
+            cfg["init_ia3_weights"] = true;
+            cfg["feedforward_modules"] = ff.empty() ? std::vector<std::string>{} : short_names(ff, linear_pool);
+        }
+    } else {
+        const auto& atts = model.attentions();
+        cfg.update({{"num_virtual_tokens", spec.value("num_virtual_tokens", 20)}, {"num_layers", model.num_layers()},
+                    {"num_transformer_submodules", 1}});
+        if (method == "prefix") {
+            if (m.can_fold()) throw Error("the prefix still has its projection MLP", out_dir, "fold() it before exporting");
+            const std::int64_t token_dim = atts.front().num_heads * atts.front().head_dim;  // per key/value head
+            cfg.update({{"peft_type", "PREFIX_TUNING"}, {"token_dim", token_dim}, {"num_attention_heads", atts.front().num_heads},
+                        {"encoder_hidden_size", token_dim}, {"prefix_projection", false}});
+            tensors.emplace_back("prompt_embeddings", params["prefix_encoder.embedding.weight"].detach());
+        } else {
+            cfg.update({{"peft_type", "PROMPT_TUNING"}, {"token_dim", model.hidden_size()},
+                        {"num_attention_heads", model.config().get_int_or("num_attention_heads", 0)}, {"prompt_tuning_init", "RANDOM"},
+                        {"prompt_tuning_init_text", nullptr}, {"tokenizer_name_or_path", nullptr}, {"tokenizer_kwargs", nullptr}});
+            tensors.emplace_back("prompt_embeddings", params["prompt_encoder.embedding.weight"].detach());
+        }
+    }
+    // A head trained in full (PEFT's modules_to_save for SEQ_CLS) is saved under its own name.
+    for (const auto& p : model.named_parameters(true)) {
+        const auto& k = p.key();
+        if (p.value().requires_grad() && k.rfind("classifier.", 0) == 0) tensors.emplace_back(head_prefix + k, p.value().detach());
+    }
+    // Stage beside the destination, then swap it in: never a half-written adapter folder.
+    const std::string tmp = out_dir + ".tmp-" + std::to_string(::getpid());
+    remove_tree(tmp);
+    if (::mkdir(tmp.c_str(), 0755) != 0) throw Error(std::string("cannot create folder: ") + std::strerror(errno), tmp);
+    try {
+        st::save(tmp + "/adapter_model.safetensors", tensors, {{"format", "pt"}});
+        write_file_atomic(tmp + "/adapter_config.json", cfg.dump(2) + "\n");
+    } catch (...) {
+        remove_tree(tmp);
+        throw;
+    }
+    const std::string old = out_dir + ".old-" + std::to_string(::getpid());
+    struct stat sb {};
+    const bool existed = ::stat(out_dir.c_str(), &sb) == 0;
+    if (existed && std::rename(out_dir.c_str(), old.c_str()) != 0) {
+        remove_tree(tmp);
+        throw Error("cannot replace the existing folder", out_dir);
+    }
+    if (std::rename(tmp.c_str(), out_dir.c_str()) != 0) {
+        if (existed) std::rename(old.c_str(), out_dir.c_str());
+        remove_tree(tmp);
+        throw Error("cannot move the export into place", out_dir);
+    }
+    if (existed) remove_tree(old);
+}
+
+}  // namespace dt
