@@ -27,6 +27,8 @@ static const char* kUsage =
     "  train --spec RUN.json [--out DIR] [--json]   train a delta (run spec: docs/run-spec.md)\n"
     "  resume RUN_DIR [--json]                      continue a stopped or killed run exactly\n"
     "  eval --spec RUN.json [--checkpoint DIR]      metrics on the validation file\n"
+    "  export RUN_DIR --format peft|merged --out DIR [--checkpoint NAME]\n"
+    "                                               a PEFT adapter folder, or a merged HF model folder\n"
     "  bench load MODEL [--runs N]                  load throughput vs. reading the files with cat\n"
     "  bench step MODEL --delta SPEC... [--batch B] [--seq T] [--steps N]\n"
     "                                               forward+backward+AdamW step time per method\n"
@@ -131,6 +133,7 @@ int run(const std::vector<std::string>& all) {
     if (cmd == "tokenize") return cmd_tokenize(parse_args(rest, {}, {"--pair", "--no-special"}));
     if (cmd == "train") return cmd_train(parse_args(rest, {"--spec", "--out"}, {"--json"}));
     if (cmd == "resume") return cmd_resume(parse_args(rest, {}, {"--json"}));
+    if (cmd == "export") return cmd_export(parse_args(rest, {"--format", "--out", "--checkpoint"}, {}));
     if (cmd == "eval") return cmd_eval(parse_args(rest, {"--spec", "--checkpoint"}, {}));
     if (cmd == "bench")
         return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision"}, {}));

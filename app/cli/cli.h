@@ -44,5 +44,6 @@ int cmd_tokenize(const Args& a);
 int cmd_bench_tokenize(const Args& a);
 int cmd_resume(const Args& a);
 int cmd_eval(const Args& a);
+int cmd_export(const Args& a);
 
 }  // namespace dt::cli

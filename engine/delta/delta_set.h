@@ -90,6 +90,10 @@ public:
     // Merges every mergeable method into the base weights (returns how many merged).
     int merge();
     int unmerge();
+    // Folds every method into the base weights and removes the delta modules, leaving a plain model
+    // (what PEFT's merge_and_unload does). Refuses methods that cannot merge (adapters, prefixes,
+    // prompts), naming them.
+    void merge_and_unload(TransformerModel& model);
     Accounting accounting(const TransformerModel& model) const;
 
 private:

@@ -379,6 +379,41 @@ private Q_SLOTS:
         expectBadInput(runCli({"train", "--spec", dir.filePath("bad.json"), "--out", dir.filePath("out2")}), {"bad.jsonl:1", "'response'"});
     }
 
+    void exportPeftAndMerged() {
+        // Train LoRA + head on the HF bert-seqcls folder, export both ways: base + PEFT adapter and the
+        // merged folder give the same logits, and they differ from the untrained base.
+        QTemporaryDir dir;
+        std::mt19937_64 rng(2);
+        QByteArray data;
+        for (int i = 0; i < 64; ++i) {
+            nlohmann::json ids = nlohmann::json::array({2});
+            for (int k = 0; k < 8; ++k) ids.push_back(10 + static_cast<int>(rng() % 280));
+            ids.push_back(3);
+            data += QByteArray::fromStdString(nlohmann::json({{"input_ids", ids}, {"label", static_cast<int>(rng() % 3)}}).dump()) + "\n";
+        }
+        writeBytes(dir.filePath("t.jsonl"), data);
+        const nlohmann::json spec = {{"model", hf("bert-seqcls").toStdString()},
+                                     {"task", {{"train", "t.jsonl"}}},
+                                     {"delta", {{"methods", {{{"method", "lora"}, {"r", 4}}}}, {"modules_to_save", {"classifier"}}}},
+                                     {"training", {{"max_steps", 10}, {"batch_size", 8}, {"lr", 0.01}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        QCOMPARE(runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("run")}).code, 0);
+        QCOMPARE(runCli({"export", dir.filePath("run"), "--format", "peft", "--out", dir.filePath("peft")}).code, 0);
+        QCOMPARE(runCli({"export", dir.filePath("run"), "--format", "merged", "--out", dir.filePath("merged")}).code, 0);
+        const QString ref = hf("bert-seqcls") + "/reference.safetensors";
+        QCOMPARE(runCli({"forward", hf("bert-seqcls"), "--delta", dir.filePath("peft"), "--input", ref, "--output", dir.filePath("a.safetensors")}).code, 0);
+        QCOMPARE(runCli({"forward", dir.filePath("merged"), "--input", ref, "--output", dir.filePath("b.safetensors")}).code, 0);
+        auto a = dt::st::File::open(dir.filePath("a.safetensors").toStdString());
+        auto b = dt::st::File::open(dir.filePath("b.safetensors").toStdString());
+        auto base = dt::st::File::open(ref.toStdString());
+        QVERIFY(toleranceRatio(b->tensor("logits"), a->tensor("logits")) <= 1.0);
+        QVERIFY((a->tensor("logits") - base->tensor("logits")).abs().max().item<double>() > 1e-3);
+        auto keys = dt::st::File::open(dir.filePath("peft/adapter_model.safetensors").toStdString());
+        QVERIFY(keys->contains("base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight"));
+        QVERIFY(keys->contains("base_model.model.classifier.weight"));
+        expectBadInput(runCli({"export", dir.filePath("run"), "--format", "merged", "--out", dir.filePath("merged")}), {"exists"});
+    }
+
     void initWritesLoadableFolder() {
         QTemporaryDir dir;
         const QString d = dir.filePath("tiny");

@@ -1,0 +1,64 @@
+// `deltatune export RUN_DIR --format peft|merged --out DIR [--checkpoint NAME]`: a trained run's delta
+// as a PEFT adapter folder, or merged into a complete Hugging Face model folder. Both are written
+// beside the destination and renamed into place.
+#include "cli.h"
+
+#include "core/error.h"
+#include "export/peft_export.h"
+#include "io/checkpoint.h"
+#include "io/json_util.h"
+#include "models/loader.h"
+#include "train/run_spec.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace dt::cli {
+namespace {
+
+bool exists(const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+int cmd_export(const Args& a) {
+    if (a.positional.size() != 1) throw Error("needs RUN_DIR", "export", "deltatune export RUN_DIR --format peft --out DIR");
+    const std::string run = a.positional[0], out = a.value("--out"), format = a.value("--format", "peft");
+    if (out.empty()) throw Error("needs --out DIR", "export");
+    if (format != "peft" && format != "merged") throw Error("unknown format '" + format + "'", "--format", "peft or merged");
+    std::string name = a.value("--checkpoint");
+    if (name.empty()) {
+        name = exists(run + "/checkpoints/final") ? "final" : json::read_text_file(run + "/checkpoints/latest", 4096);
+        while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    }
+    if (!is_plain_file_name(name) || !exists(run + "/checkpoints/" + name))
+        throw Error("no checkpoint '" + name + "'", run + "/checkpoints", "train first, or pass --checkpoint NAME");
+    if (format == "merged" && exists(out)) throw Error("the destination exists", out, "choose a new folder; nothing was written there");
+    PreparedRun p = prepare_run(RunSpec::load(run + "/spec.json"));
+    Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
+    t.load_checkpoint(run + "/checkpoints/" + name);
+    if (format == "peft") {
+        for (const auto& m : p.deltas.methods())
+            if (m->can_fold()) m->fold(*p.model.model);
+        export_peft(*p.model.model, p.deltas, out, p.spec.model);
+    } else {
+        p.deltas.merge_and_unload(*p.model.model);
+        const std::string tmp = out + ".tmp-" + std::to_string(::getpid());
+        save_model(*p.model.model, tmp);
+        const std::string tok = p.spec.tokenizer_file.empty() ? p.spec.model + "/tokenizer.json" : p.spec.tokenizer_file;
+        if (exists(tok)) {
+            std::ifstream src(tok, std::ios::binary);
+            std::ofstream dst(tmp + "/tokenizer.json", std::ios::binary);
+            dst << src.rdbuf();
+        }
+        if (std::rename(tmp.c_str(), out.c_str()) != 0) throw Error("cannot move the export into place", out);
+    }
+    std::fprintf(stderr, "exported %s (%s) from checkpoint %s to %s\n", run.c_str(), format.c_str(), name.c_str(), out.c_str());
+    return 0;
+}
+
+}  // namespace dt::cli
