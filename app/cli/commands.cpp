@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "delta/delta_set.h"
+#include "export/delta_format.h"
 #include "export/peft_import.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
@@ -47,6 +48,11 @@ LoadedModel load(const Args& a, const char* cmd) {
 
 DeltaSet attach_delta(TransformerModel& model, const std::string& arg) {
     if (is_peft_folder(arg)) return import_peft(model, arg);  // an adapter folder saved by PEFT
+    if (is_deltatune_folder(arg)) {
+        DeltaImport d = import_deltatune(model, arg);
+        if (!d.warning.empty()) std::fprintf(stderr, "warning: %s\n", d.warning.c_str());
+        return std::move(d.deltas);
+    }
     return DeltaSet::apply(model, delta_spec_arg(arg));
 }
 

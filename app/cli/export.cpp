@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "core/error.h"
+#include "export/delta_format.h"
 #include "export/peft_export.h"
 #include "io/checkpoint.h"
 #include "io/json_util.h"
@@ -29,7 +30,8 @@ int cmd_export(const Args& a) {
     if (a.positional.size() != 1) throw Error("needs RUN_DIR", "export", "deltatune export RUN_DIR --format peft --out DIR");
     const std::string run = a.positional[0], out = a.value("--out"), format = a.value("--format", "peft");
     if (out.empty()) throw Error("needs --out DIR", "export");
-    if (format != "peft" && format != "merged") throw Error("unknown format '" + format + "'", "--format", "peft or merged");
+    if (format != "peft" && format != "merged" && format != "deltatune")
+        throw Error("unknown format '" + format + "'", "--format", "peft, deltatune or merged");
     std::string name = a.value("--checkpoint");
     if (name.empty()) {
         name = exists(run + "/checkpoints/final") ? "final" : json::read_text_file(run + "/checkpoints/latest", 4096);
@@ -41,7 +43,9 @@ int cmd_export(const Args& a) {
     PreparedRun p = prepare_run(RunSpec::load(run + "/spec.json"));
     Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
     t.load_checkpoint(run + "/checkpoints/" + name);
-    if (format == "peft") {
+    if (format == "deltatune") {
+        export_deltatune(*p.model.model, p.deltas, out, p.spec.model);
+    } else if (format == "peft") {
         for (const auto& m : p.deltas.methods())
             if (m->can_fold()) m->fold(*p.model.model);
         export_peft(*p.model.model, p.deltas, out, p.spec.model);

@@ -5,6 +5,7 @@
 #include "test_util.h"
 
 #include "core/error.h"
+#include "export/delta_format.h"
 #include "export/peft_export.h"
 #include "export/peft_import.h"
 #include "io/json_util.h"
@@ -101,6 +102,45 @@ private Q_SLOTS:
         auto again = dt::import_peft(*fresh, out.toStdString());
         QVERIFY(torch::equal(fresh->forward(inputsOf(*ref)).logits, m->forward(inputsOf(*ref)).logits));
         QCOMPARE(QDir(dir.path()).entryList(QDir::Dirs | QDir::NoDotAndDotDot), QStringList{"export"});  // nothing staged left
+    }
+
+    void deltatuneFormatRoundTrip() {
+        // Everything PEFT cannot hold, in one delta: LoRA + BitFit + adapters + a trained head module.
+        const auto spec = dt::DeltaSpec::from_json(nlohmann::json::parse(
+            R"({"methods": [{"method": "lora"}, {"method": "bitfit", "groups": ["intermediate"]}, {"method": "adapter", "size": 8}],
+                "modules_to_save": ["cls.predictions.transform.dense"]})"), "spec");
+        auto m = dt::create_model(dt::builtin_config("tiny-bert"), 4);
+        auto set = dt::DeltaSet::apply(*m, spec);
+        {
+            torch::NoGradGuard ng;
+            torch::manual_seed(1);
+            for (auto& p : dt::trainable_parameters(*m)) p.add_(torch::randn_like(p) * 0.05);
+        }
+        QTemporaryDir dir;
+        dt::export_deltatune(*m, set, dir.filePath("d").toStdString(), "tiny-bert");
+        dt::ForwardInputs in;
+        in.input_ids = torch::randint(1, 1000, {2, 7}, torch::kLong);
+        torch::NoGradGuard ng;
+        const at::Tensor want = m->forward(in).logits;
+        auto fresh = dt::create_model(dt::builtin_config("tiny-bert"), 4);
+        auto got = dt::import_deltatune(*fresh, dir.filePath("d").toStdString());
+        QVERIFY(got.fingerprint_matches);
+        QVERIFY(torch::equal(fresh->forward(in).logits, want));
+        // Another base of the same shape: a warning, or an error when that is not allowed.
+        auto other = dt::create_model(dt::builtin_config("tiny-bert"), 9);
+        auto warned = dt::import_deltatune(*other, dir.filePath("d").toStdString());
+        QVERIFY(!warned.fingerprint_matches && QString::fromStdString(warned.warning).contains("differ"));
+        auto other2 = dt::create_model(dt::builtin_config("tiny-bert"), 9);
+        const auto names = other2->named_parameters(true).keys();
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::import_deltatune(*other2, dir.filePath("d").toStdString(), false));
+        QCOMPARE(other2->named_parameters(true).keys(), names);
+        auto llama = dt::create_model(dt::builtin_config("tiny-llama"), 1);
+        try {
+            dt::import_deltatune(*llama, dir.filePath("d").toStdString());
+            QFAIL("a BERT delta imported onto Llama");
+        } catch (const dt::Error& e) {
+            QVERIFY2(QString::fromStdString(e.what()).contains("base.architecture"), e.what());
+        }
     }
 
     void mergedWeightsMatchMergeAndUnload() {

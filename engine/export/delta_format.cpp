@@ -1,0 +1,134 @@
+#include "export/delta_format.h"
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/json_util.h"
+#include "io/safetensors.h"
+#include "models/model.h"
+
+#include <torch/torch.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace dt {
+namespace {
+
+constexpr int kFormatVersion = 1;
+
+void remove_folder(const std::string& dir) {
+    for (const char* f : {"delta.safetensors", "delta_config.json"}) std::remove((dir + "/" + f).c_str());
+    ::rmdir(dir.c_str());
+}
+
+}  // namespace
+
+bool is_deltatune_folder(const std::string& dir) {
+    struct stat st {};
+    return ::stat((dir + "/delta_config.json").c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string frozen_fingerprint(const TransformerModel& model) {
+    const auto tied = model.tied_parameters();
+    std::vector<std::pair<std::string, at::Tensor>> frozen;
+    for (const auto& p : model.named_parameters(true))
+        if (!p.value().requires_grad() && !tied.count(p.key())) frozen.emplace_back(p.key(), p.value());
+    std::sort(frozen.begin(), frozen.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+    std::uint64_t h = 1469598103934665603ull;
+    auto mix = [&](const unsigned char* p, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+    };
+    for (const auto& [name, t] : frozen) {
+        mix(reinterpret_cast<const unsigned char*>(name.data()), name.size());
+        const at::Tensor c = t.detach().to(at::kCPU).to(at::kFloat).contiguous();
+        mix(static_cast<const unsigned char*>(c.data_ptr()), static_cast<std::size_t>(c.numel()) * sizeof(float));
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+void export_deltatune(TransformerModel& model, const DeltaSet& deltas, const std::string& out_dir, const std::string& base_name) {
+    for (const auto& m : deltas.methods())
+        if (m->merged()) throw Error("the delta is merged into the base weights", out_dir, "unmerge it before exporting");
+    st::NamedTensors tensors;
+    std::set<const void*> seen;
+    for (const auto& p : model.named_parameters(true))
+        if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second) tensors.emplace_back(p.key(), p.value().detach());
+    // The fingerprint covers what stayed frozen: unfrozen base tensors have moved during training.
+    nlohmann::json base = {{"name", base_name}, {"architecture", model.name()}, {"num_layers", model.num_layers()},
+                           {"hidden_size", model.hidden_size()}, {"config", model.config().raw}};
+    base["frozen_fingerprint"] = frozen_fingerprint(model);
+    const nlohmann::json cfg = {{"format", "deltatune-delta"}, {"format_version", kFormatVersion}, {"delta", deltas.spec().to_json()},
+                                {"base", base}, {"tensors", tensors.size()}};
+    const std::string tmp = out_dir + ".tmp-" + std::to_string(::getpid());
+    remove_folder(tmp);
+    if (::mkdir(tmp.c_str(), 0755) != 0) throw Error(std::string("cannot create folder: ") + std::strerror(errno), tmp);
+    try {
+        st::save(tmp + "/delta.safetensors", tensors, {{"format", "pt"}, {"deltatune_format_version", std::to_string(kFormatVersion)}});
+        write_file_atomic(tmp + "/delta_config.json", cfg.dump(2) + "\n");
+    } catch (...) {
+        remove_folder(tmp);
+        throw;
+    }
+    struct stat sb {};
+    const std::string old = out_dir + ".old-" + std::to_string(::getpid());
+    const bool existed = ::stat(out_dir.c_str(), &sb) == 0;
+    if (existed && std::rename(out_dir.c_str(), old.c_str()) != 0) {
+        remove_folder(tmp);
+        throw Error("cannot replace the existing folder", out_dir);
+    }
+    if (std::rename(tmp.c_str(), out_dir.c_str()) != 0) {
+        if (existed) std::rename(old.c_str(), out_dir.c_str());
+        remove_folder(tmp);
+        throw Error("cannot move the export into place", out_dir);
+    }
+    if (existed) remove_folder(old);
+}
+
+DeltaImport import_deltatune(TransformerModel& model, const std::string& dir, bool allow_other_base) {
+    const std::string cfg_path = dir + "/delta_config.json", file = dir + "/delta.safetensors";
+    const nlohmann::json cfg = json::load_file(cfg_path);
+    if (cfg.value("format", std::string()) != "deltatune-delta") throw Error("not a DeltaTune delta", cfg_path + ": format");
+    if (cfg.value("format_version", 0) > kFormatVersion)
+        throw Error("written by a newer DeltaTune (format " + std::to_string(cfg.value("format_version", 0)) + ")", cfg_path,
+                    "update DeltaTune");
+    const auto& base = cfg.at("base");
+    if (base.value("architecture", std::string()) != model.name())
+        throw Error("the delta is for " + base.value("architecture", std::string("?")) + ", the model is " + model.name(),
+                    cfg_path + ": base.architecture", "load the base model the delta was trained on");
+    auto f = st::File::open(file);
+    DeltaImport out;
+    out.deltas = DeltaSet::apply(model, DeltaSpec::from_json(cfg.at("delta"), cfg_path + ": delta"));
+    try {
+        auto params = model.named_parameters(true);
+        std::vector<std::pair<at::Tensor, std::string>> plan;
+        for (const auto& t : f->tensors()) {
+            auto* dst = params.find(t.name);
+            if (!dst) throw Error("tensor '" + t.name + "' has no place in " + model.name(), file, "maybe the delta was trained on another base model?");
+            if (c10::IntArrayRef(t.shape) != dst->sizes())
+                throw Error("tensor '" + t.name + "' has shape " + c10::str(c10::IntArrayRef(t.shape)) + " but the model expects " + c10::str(dst->sizes()),
+                            file, "maybe the delta was trained on another base model?");
+            plan.emplace_back(*dst, t.name);
+        }
+        // Fingerprint of what the delta leaves frozen, before the trained tensors are copied in.
+        const std::string fp = frozen_fingerprint(model);
+        if (base.value("frozen_fingerprint", std::string()) != fp) {
+            out.fingerprint_matches = false;
+            out.warning = "the base weights differ from those the delta was trained on (" + base.value("name", std::string("?")) + ")";
+            if (!allow_other_base) throw Error(out.warning, cfg_path + ": base.frozen_fingerprint", "pass the original base, or allow another base");
+        }
+        torch::NoGradGuard ng;
+        for (auto& [dst, src] : plan) dst.copy_(f->tensor(src));
+    } catch (...) {
+        out.deltas.remove(model);
+        throw;
+    }
+    return out;
+}
+
+}  // namespace dt
