@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "export/delta_format.h"
 #include "export/peft_export.h"
+#include "io/atomic_file.h"
 #include "io/checkpoint.h"
 #include "io/json_util.h"
 #include "models/loader.h"
@@ -14,7 +15,6 @@
 #include <cstdio>
 #include <fstream>
 #include <sys/stat.h>
-#include <unistd.h>
 
 namespace dt::cli {
 namespace {
@@ -51,15 +51,16 @@ int cmd_export(const Args& a) {
         export_peft(*p.model.model, p.deltas, out, p.spec.model);
     } else {
         p.deltas.merge_and_unload(*p.model.model);
-        const std::string tmp = out + ".tmp-" + std::to_string(::getpid());
-        save_model(*p.model.model, tmp);
         const std::string tok = p.spec.tokenizer_file.empty() ? p.spec.model + "/tokenizer.json" : p.spec.tokenizer_file;
-        if (exists(tok)) {
-            std::ifstream src(tok, std::ios::binary);
-            std::ofstream dst(tmp + "/tokenizer.json", std::ios::binary);
-            dst << src.rdbuf();
-        }
-        if (std::rename(tmp.c_str(), out.c_str()) != 0) throw Error("cannot move the export into place", out);
+        write_folder_atomic(out, [&](const std::string& staging) {
+            save_model(*p.model.model, staging);
+            if (exists(tok)) {
+                std::ifstream src(tok, std::ios::binary);
+                std::ofstream dst(staging + "/tokenizer.json", std::ios::binary);
+                dst << src.rdbuf();
+                if (!dst) throw Error("cannot copy the tokenizer", staging + "/tokenizer.json");
+            }
+        });
     }
     std::fprintf(stderr, "exported %s (%s) from checkpoint %s to %s\n", run.c_str(), format.c_str(), name.c_str(), out.c_str());
     return 0;

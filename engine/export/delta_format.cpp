@@ -8,22 +8,15 @@
 
 #include <torch/torch.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <set>
 #include <sys/stat.h>
-#include <unistd.h>
 
 namespace dt {
 namespace {
 
 constexpr int kFormatVersion = 1;
 
-void remove_folder(const std::string& dir) {
-    for (const char* f : {"delta.safetensors", "delta_config.json"}) std::remove((dir + "/" + f).c_str());
-    ::rmdir(dir.c_str());
-}
 
 }  // namespace
 
@@ -65,29 +58,10 @@ void export_deltatune(TransformerModel& model, const DeltaSet& deltas, const std
     base["frozen_fingerprint"] = frozen_fingerprint(model);
     const nlohmann::json cfg = {{"format", "deltatune-delta"}, {"format_version", kFormatVersion}, {"delta", deltas.spec().to_json()},
                                 {"base", base}, {"tensors", tensors.size()}};
-    const std::string tmp = out_dir + ".tmp-" + std::to_string(::getpid());
-    remove_folder(tmp);
-    if (::mkdir(tmp.c_str(), 0755) != 0) throw Error(std::string("cannot create folder: ") + std::strerror(errno), tmp);
-    try {
-        st::save(tmp + "/delta.safetensors", tensors, {{"format", "pt"}, {"deltatune_format_version", std::to_string(kFormatVersion)}});
-        write_file_atomic(tmp + "/delta_config.json", cfg.dump(2) + "\n");
-    } catch (...) {
-        remove_folder(tmp);
-        throw;
-    }
-    struct stat sb {};
-    const std::string old = out_dir + ".old-" + std::to_string(::getpid());
-    const bool existed = ::stat(out_dir.c_str(), &sb) == 0;
-    if (existed && std::rename(out_dir.c_str(), old.c_str()) != 0) {
-        remove_folder(tmp);
-        throw Error("cannot replace the existing folder", out_dir);
-    }
-    if (std::rename(tmp.c_str(), out_dir.c_str()) != 0) {
-        if (existed) std::rename(old.c_str(), out_dir.c_str());
-        remove_folder(tmp);
-        throw Error("cannot move the export into place", out_dir);
-    }
-    if (existed) remove_folder(old);
+    write_folder_atomic(out_dir, [&](const std::string& staging) {
+        st::save(staging + "/delta.safetensors", tensors, {{"format", "pt"}, {"deltatune_format_version", std::to_string(kFormatVersion)}});
+        write_file_atomic(staging + "/delta_config.json", cfg.dump(2) + "\n");
+    });
 }
 
 DeltaImport import_deltatune(TransformerModel& model, const std::string& dir, bool allow_other_base) {

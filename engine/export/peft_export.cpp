@@ -10,12 +10,8 @@
 
 #include <torch/torch.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <set>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace dt {
 namespace {
@@ -47,11 +43,6 @@ std::string task_type_of(const TransformerModel& m) {
     if (n.find("SequenceClassification") != std::string::npos) return "SEQ_CLS";
     if (n.find("CausalLM") != std::string::npos) return "CAUSAL_LM";
     return "FEATURE_EXTRACTION";
-}
-
-void remove_tree(const std::string& dir) {
-    for (const char* f : {"adapter_config.json", "adapter_model.safetensors"}) std::remove((dir + "/" + f).c_str());
-    ::rmdir(dir.c_str());
 }
 
 }  // namespace
@@ -120,30 +111,10 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
         const auto& k = p.key();
         if (p.value().requires_grad() && k.rfind("classifier.", 0) == 0) tensors.emplace_back(head_prefix + k, p.value().detach());
     }
-    // Stage beside the destination, then swap it in: never a half-written adapter folder.
-    const std::string tmp = out_dir + ".tmp-" + std::to_string(::getpid());
-    remove_tree(tmp);
-    if (::mkdir(tmp.c_str(), 0755) != 0) throw Error(std::string("cannot create folder: ") + std::strerror(errno), tmp);
-    try {
-        st::save(tmp + "/adapter_model.safetensors", tensors, {{"format", "pt"}});
-        write_file_atomic(tmp + "/adapter_config.json", cfg.dump(2) + "\n");
-    } catch (...) {
-        remove_tree(tmp);
-        throw;
-    }
-    const std::string old = out_dir + ".old-" + std::to_string(::getpid());
-    struct stat sb {};
-    const bool existed = ::stat(out_dir.c_str(), &sb) == 0;
-    if (existed && std::rename(out_dir.c_str(), old.c_str()) != 0) {
-        remove_tree(tmp);
-        throw Error("cannot replace the existing folder", out_dir);
-    }
-    if (std::rename(tmp.c_str(), out_dir.c_str()) != 0) {
-        if (existed) std::rename(old.c_str(), out_dir.c_str());
-        remove_tree(tmp);
-        throw Error("cannot move the export into place", out_dir);
-    }
-    if (existed) remove_tree(old);
+    write_folder_atomic(out_dir, [&](const std::string& staging) {
+        st::save(staging + "/adapter_model.safetensors", tensors, {{"format", "pt"}});
+        write_file_atomic(staging + "/adapter_config.json", cfg.dump(2) + "\n");
+    });
 }
 
 }  // namespace dt

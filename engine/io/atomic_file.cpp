@@ -3,6 +3,9 @@
 #include "core/error.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <cstring>
 #include <fcntl.h>
 #include <random>
@@ -59,6 +62,43 @@ void AtomicFile::commit() {
         ::fsync(dfd);
         ::close(dfd);
     }
+}
+
+void remove_flat_folder(const std::string& dir) {
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (dirent* e = ::readdir(d)) {
+            const std::string name = e->d_name;
+            if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
+        }
+        ::closedir(d);
+    }
+    ::rmdir(dir.c_str());
+}
+
+void write_folder_atomic(const std::string& dir, const std::function<void(const std::string& staging)>& fill) {
+    const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
+    remove_flat_folder(tmp);
+    if (::mkdir(tmp.c_str(), 0755) != 0) throw Error(std::string("cannot create folder: ") + std::strerror(errno), tmp);
+    try {
+        fill(tmp);
+    } catch (...) {
+        remove_flat_folder(tmp);
+        throw;
+    }
+    struct stat st {};
+    const bool existed = ::stat(dir.c_str(), &st) == 0;
+    const std::string old = dir + ".old-" + std::to_string(::getpid());
+    if (existed && std::rename(dir.c_str(), old.c_str()) != 0) {
+        remove_flat_folder(tmp);
+        throw Error(std::string("cannot replace the existing folder: ") + std::strerror(errno), dir);
+    }
+    if (std::rename(tmp.c_str(), dir.c_str()) != 0) {
+        const std::string why = std::strerror(errno);
+        if (existed) std::rename(old.c_str(), dir.c_str());
+        remove_flat_folder(tmp);
+        throw Error("cannot move the folder into place: " + why, dir);
+    }
+    if (existed) remove_flat_folder(old);
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace dt {
@@ -29,5 +30,13 @@ private:
 
 // Convenience: atomically replace `path` with `content`.
 void write_file_atomic(const std::string& path, const std::string& content);
+
+// Writes a folder as a whole: `fill` writes into a fresh staging sibling, which then takes the place
+// of `dir` (an existing `dir` is moved aside and deleted only after the swap). On any error the
+// staging folder is removed and `dir` is as it was.
+void write_folder_atomic(const std::string& dir, const std::function<void(const std::string& staging)>& fill);
+
+// Removes a folder and the plain files in it (no recursion); missing folders are fine.
+void remove_flat_folder(const std::string& dir);
 
 }  // namespace dt
