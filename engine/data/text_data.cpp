@@ -70,6 +70,13 @@ struct Row {
     bool label_missing = false;
 };
 
+// A malformed line: an error naming file and line, or skipped and counted when the user asked.
+void count_bad_line(const std::string& problem, const std::string& where, const TextTaskOptions& o, ReadStats& st) {
+    if (!o.skip_bad_lines) throw Error(problem, where, "fix the line, or set task.skip_bad_lines to skip and count such lines");
+    ++st.skipped;
+    if (st.first_problems.size() < 5) st.first_problems.push_back(where + ": " + problem);
+}
+
 std::string lower_ext(const std::string& path) {
     auto dot = path.find_last_of('.');
     std::string e = dot == std::string::npos ? "" : path.substr(dot + 1);
@@ -204,10 +211,7 @@ Dataset read_text_task(const std::string& path, const TextTaskOptions& o, const 
             }
         }
         if (!problem.empty()) {
-            const std::string where = path + ":" + std::to_string(start_line);
-            if (!o.skip_bad_lines) throw Error(problem, where, "fix the line, or set task.skip_bad_lines to skip and count such lines");
-            ++st.skipped;
-            if (st.first_problems.size() < 5) st.first_problems.push_back(where + ": " + problem);
+            count_bad_line(problem, path + ":" + std::to_string(start_line), o, st);
             continue;
         }
         ++st.read;
@@ -275,9 +279,7 @@ Dataset read_causal_task(const std::string& path, const TextTaskOptions& o, cons
         if (problem.empty() && std::all_of(ex.lm_labels.begin() + 1, ex.lm_labels.end(), [](std::int64_t v) { return v == -100; }))
             problem = "nothing left to predict after truncation";
         if (!problem.empty()) {
-            if (!o.skip_bad_lines) throw Error(problem, where, "fix the line, or set task.skip_bad_lines to skip and count such lines");
-            ++st.skipped;
-            if (st.first_problems.size() < 5) st.first_problems.push_back(where + ": " + problem);
+            count_bad_line(problem, where, o, st);
             continue;
         }
         ex.label = 0;

@@ -82,6 +82,14 @@ void to_device(Batch& b, const at::Device& dev) {
         if (t->defined()) *t = t->to(dev);
 }
 
+// A 1-D tensor's values appended to `out` with one copy to the host (not one sync per element).
+template <typename T>
+void append_all(const at::Tensor& t, std::vector<T>& out) {
+    const at::Tensor c = t.detach().to(at::kCPU, c10::CppTypeToScalarType<T>::value).contiguous();
+    const T* p = c.data_ptr<T>();
+    out.insert(out.end(), p, p + c.numel());
+}
+
 bool no_decay(const std::string& name) {
     return (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) || name.find("LayerNorm") != std::string::npos ||
            name.find("layer_norm") != std::string::npos || name.find("norm.") != std::string::npos;
@@ -116,6 +124,7 @@ struct Trainer::Impl {
     TrainConfig cfg;
     TrainObserver* obs;
     std::vector<std::pair<std::string, at::Tensor>> params;  // trainable, unique, in a fixed order
+    std::vector<at::Tensor> tensors;                          // the same tensors, for clipping
     std::unique_ptr<torch::optim::AdamW> opt;
     std::vector<std::size_t> order;
     std::int64_t epoch = 0, cursor = 0;
@@ -145,6 +154,7 @@ struct Trainer::Impl {
         for (const auto& p : model.named_parameters(true))
             if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second) params.emplace_back(p.key(), p.value());
         if (params.empty()) throw Error("nothing to train: every parameter is frozen", "delta spec");
+        for (auto& p : params) tensors.push_back(p.second);
         std::vector<at::Tensor> decay, plain;
         for (auto& [n, t] : params) (no_decay(n) ? plain : decay).push_back(t);
         std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -304,15 +314,13 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         if (data.regression) {
             at::Tensor p = logits.view({-1}).to(torch::kDouble), t = b.targets.to(torch::kDouble);
             loss_sum += (p - t).pow(2).sum().item<double>();
-            for (std::int64_t i = 0; i < p.size(0); ++i) yhat.push_back(p[i].item<double>()), y.push_back(t[i].item<double>());
+            append_all(p, yhat);
+            append_all(t, y);
             continue;
         }
         loss_sum += torch::cross_entropy_loss(logits, b.labels, {}, at::Reduction::Sum).item<double>();
-        at::Tensor p = logits.argmax(1);
-        for (std::int64_t i = 0; i < p.size(0); ++i) {
-            pred.push_back(p[i].item<std::int64_t>());
-            gold.push_back(b.labels[i].item<std::int64_t>());
-        }
+        append_all(logits.argmax(1), pred);
+        append_all(b.labels, gold);
     }
     if (was_training) I.model.train();
     std::map<std::string, double> m;
@@ -368,31 +376,25 @@ TrainResult Trainer::run(TrainControl* control) {
         if (res.status == "cancelled") break;
         double gnorm = 0;
         bool overflow = false;
-        if (!bad && cfg.precision == "fp16") {
-            // Dynamic loss scaling: unscale; on overflow skip the step and halve the scale, and
-            // double it after 2000 clean steps (the usual GradScaler schedule).
-            torch::NoGradGuard ng;
-            bool finite = true;
-            for (auto& p : I.params)
-                if (p.second.grad().defined()) {
-                    p.second.mutable_grad().div_(I.loss_scale);
-                    finite = finite && torch::isfinite(p.second.grad()).all().item<bool>();
-                }
-            if (!finite) {
+        if (!bad) {
+            if (cfg.precision == "fp16") {
+                torch::NoGradGuard ng;
+                for (auto& t : I.tensors)
+                    if (t.grad().defined()) t.mutable_grad().div_(I.loss_scale);
+            }
+            gnorm = torch::nn::utils::clip_grad_norm_(I.tensors, cfg.max_grad_norm > 0 ? cfg.max_grad_norm : 1e30);
+            if (!std::isfinite(gnorm) && cfg.precision == "fp16") {
+                // Dynamic loss scaling: an overflow skips the step and halves the scale; the scale
+                // doubles after 2000 clean steps (the usual GradScaler schedule).
                 overflow = true;
                 I.loss_scale /= 2;
                 I.good_steps = 0;
                 ++I.overflow_skips;
-            } else if (++I.good_steps % 2000 == 0) {
+            } else if (!std::isfinite(gnorm)) {
+                bad = true;
+            } else if (cfg.precision == "fp16" && ++I.good_steps % 2000 == 0) {
                 I.loss_scale *= 2;
             }
-        }
-        if (!bad && !overflow) {
-            std::vector<at::Tensor> ps;
-            for (auto& p : I.params) ps.push_back(p.second);
-            gnorm = cfg.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(ps, cfg.max_grad_norm)
-                                          : torch::nn::utils::clip_grad_norm_(ps, 1e30);
-            bad = !std::isfinite(gnorm);
         }
         StepEvent ev;
         ev.step = step_ + 1;
