@@ -271,22 +271,8 @@ public:
     }
 
     void validate(const ForwardInputs& in) const {
+        check_token_inputs(in, c_.vocab, c_.max_pos - (c_.roberta ? c_.pad + 1 : 0));
         const auto& ids = in.input_ids;
-        if (!ids.defined()) throw Error("missing tensor 'input_ids'");
-        if (ids.dim() != 2) throw Error("'input_ids' must have shape (batch, tokens), got " + std::to_string(ids.dim()) + " dims");
-        if (at::isFloatingType(ids.scalar_type()) || ids.scalar_type() == at::kBool)
-            throw Error("'input_ids' must be an integer tensor");
-        if (ids.size(1) == 0) throw Error("'input_ids' has no tokens");
-        std::int64_t limit = c_.max_pos - (c_.roberta ? c_.pad + 1 : 0);
-        if (ids.size(1) > limit)
-            throw Error("'input_ids' has " + std::to_string(ids.size(1)) + " tokens but the model takes at most " +
-                        std::to_string(limit), "", "truncate the input (max_position_embeddings)");
-        if (ids.numel() > 0) {
-            const auto lo = ids.min().item<std::int64_t>(), hi = ids.max().item<std::int64_t>();
-            if (lo < 0 || hi >= c_.vocab)
-                throw Error("'input_ids' holds id " + std::to_string(lo < 0 ? lo : hi) + ", outside the vocabulary of " +
-                            std::to_string(c_.vocab), "", "was the input made with another tokenizer?");
-        }
         auto same_shape = [&](const at::Tensor& t, const char* name) {
             if (!t.defined()) return;
             if (t.sizes() != ids.sizes())
@@ -294,7 +280,6 @@ public:
                             c10::str(ids.sizes()));
             if (at::isFloatingType(t.scalar_type())) throw Error(std::string("'") + name + "' must be an integer tensor");
         };
-        same_shape(in.attention_mask, "attention_mask");
         same_shape(in.token_type_ids, "token_type_ids");
         if (in.token_type_ids.defined() && in.token_type_ids.numel() > 0) {
             const auto lo = in.token_type_ids.min().item<std::int64_t>(), hi = in.token_type_ids.max().item<std::int64_t>();

@@ -1,4 +1,5 @@
 #include "models/layers.h"
+#include "models/model.h"
 
 #include "core/error.h"
 
@@ -75,6 +76,29 @@ std::function<at::Tensor(const at::Tensor&)> activation(const std::string& name,
     if (name == "tanh") return [](const at::Tensor& x) { return torch::tanh(x); };
     throw Error("unsupported activation '" + name + "'", where,
                 "supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, swish, tanh");
+}
+
+void check_token_inputs(const ForwardInputs& in, std::int64_t vocab, std::int64_t max_tokens) {
+    const auto& ids = in.input_ids;
+    if (!ids.defined()) throw Error("missing tensor 'input_ids'");
+    if (ids.dim() != 2) throw Error("'input_ids' must have shape (batch, tokens), got " + std::to_string(ids.dim()) + " dims");
+    if (at::isFloatingType(ids.scalar_type()) || ids.scalar_type() == at::kBool) throw Error("'input_ids' must be an integer tensor");
+    if (ids.size(1) == 0) throw Error("'input_ids' has no tokens");
+    if (ids.size(1) > max_tokens)
+        throw Error("'input_ids' has " + std::to_string(ids.size(1)) + " tokens but the model takes at most " + std::to_string(max_tokens),
+                    "", "truncate the input (max_position_embeddings)");
+    if (ids.numel() > 0) {
+        const auto lo = ids.min().item<std::int64_t>(), hi = ids.max().item<std::int64_t>();
+        if (lo < 0 || hi >= vocab)
+            throw Error("'input_ids' holds id " + std::to_string(lo < 0 ? lo : hi) + ", outside the vocabulary of " + std::to_string(vocab),
+                        "", "was the input made with another tokenizer?");
+    }
+    const auto& m = in.attention_mask;
+    if (m.defined()) {
+        if (m.sizes() != ids.sizes())
+            throw Error("'attention_mask' has shape " + c10::str(m.sizes()) + " but input_ids has " + c10::str(ids.sizes()));
+        if (at::isFloatingType(m.scalar_type())) throw Error("'attention_mask' must be an integer tensor");
+    }
 }
 
 }  // namespace dt

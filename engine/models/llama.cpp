@@ -180,20 +180,7 @@ public:
         prompt_ = &prompt_fn_;
     }
 
-    void validate_inputs(const ForwardInputs& in) const override {
-        const auto& ids = in.input_ids;
-        if (!ids.defined()) throw Error("missing tensor 'input_ids'");
-        if (ids.dim() != 2 || at::isFloatingType(ids.scalar_type())) throw Error("'input_ids' must be an integer tensor (batch, tokens)");
-        if (ids.size(1) == 0) throw Error("'input_ids' has no tokens");
-        if (ids.numel() > 0) {
-            const auto lo = ids.min().item<std::int64_t>(), hi = ids.max().item<std::int64_t>();
-            if (lo < 0 || hi >= c_.vocab)
-                throw Error("'input_ids' holds id " + std::to_string(lo < 0 ? lo : hi) + ", outside the vocabulary of " +
-                            std::to_string(c_.vocab), "", "was the input made with another tokenizer?");
-        }
-        if (in.attention_mask.defined() && in.attention_mask.sizes() != ids.sizes())
-            throw Error("'attention_mask' has shape " + c10::str(in.attention_mask.sizes()) + " but input_ids has " + c10::str(ids.sizes()));
-    }
+    void validate_inputs(const ForwardInputs& in) const override { check_token_inputs(in, c_.vocab, c_.max_pos); }
 
     ForwardOutputs forward(const ForwardInputs& in) override {
         const auto B = in.input_ids.size(0), T0 = in.input_ids.size(1);

@@ -44,6 +44,11 @@ struct AttentionRef {
     PrefixProvider* prefix = nullptr;
 };
 
+// Checks what every architecture needs of its inputs: input_ids an integer (B, T) tensor with T in
+// 1..max_tokens and every id in [0, vocab); attention_mask (if given) of the same shape, integer.
+// Throws dt::Error naming the input.
+void check_token_inputs(const ForwardInputs& in, std::int64_t vocab, std::int64_t max_tokens);
+
 class TransformerModel : public torch::nn::Module {
 public:
     explicit TransformerModel(std::string type_name) : torch::nn::Module(std::move(type_name)) {}
