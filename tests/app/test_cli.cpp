@@ -33,8 +33,6 @@ Result runCli(const QStringList& args) {
     return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
 }
 
-QString hf(const QString& n) { return dataDir() + "/hf/" + n; }
-
 // Bad input: exit 2, exactly one line on stderr naming what is wrong, no stack trace.
 void expectBadInput(const Result& r, const QStringList& needles) {
     QCOMPARE(r.code, 2);

@@ -1,10 +1,22 @@
 #include "test_util.h"
+#include "test_registry.h"
 
 #include <ATen/ATen.h>
 
 #include <QFile>
 
 namespace dttest {
+
+QString hf(const QString& name) { return dataDir() + "/hf/" + name; }
+
+dt::ForwardInputs referenceInputs(const dt::st::File& ref, bool hidden_states) {
+    dt::ForwardInputs in;
+    in.input_ids = ref.tensor("input_ids");
+    in.attention_mask = ref.tensor("attention_mask");
+    if (ref.contains("token_type_ids")) in.token_type_ids = ref.tensor("token_type_ids");
+    in.output_hidden_states = hidden_states;
+    return in;
+}
 
 void writeBytes(const QString& path, const QByteArray& bytes) {
     QFile f(path);

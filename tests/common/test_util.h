@@ -1,6 +1,9 @@
 // Helpers shared by tests: temporary folders, raw file writing, tensor comparison.
 #pragma once
 
+#include "io/safetensors.h"
+#include "models/model.h"
+
 #include <ATen/core/Tensor.h>
 
 #include <QByteArray>
@@ -9,6 +12,11 @@
 #include <string>
 
 namespace dttest {
+
+// tests/data/hf/<name> in the source tree.
+QString hf(const QString& name);
+// The inputs stored in a fixture's reference.safetensors (input_ids, attention_mask, token_type_ids).
+dt::ForwardInputs referenceInputs(const dt::st::File& ref, bool hidden_states = false);
 
 // Writes bytes to a file (test fixtures made on the fly).
 void writeBytes(const QString& path, const QByteArray& bytes);

@@ -19,16 +19,6 @@ using namespace dttest;
 
 namespace {
 
-QString hf(const QString& name) { return dataDir() + "/hf/" + name; }
-
-dt::ForwardInputs referenceInputs(const dt::st::File& ref) {
-    dt::ForwardInputs in;
-    in.input_ids = ref.tensor("input_ids");
-    in.attention_mask = ref.tensor("attention_mask");
-    if (ref.contains("token_type_ids")) in.token_type_ids = ref.tensor("token_type_ids");
-    in.output_hidden_states = true;
-    return in;
-}
 
 void expectClose(const at::Tensor& got, const at::Tensor& ref, const char* what) {
     const double r = toleranceRatio(got, ref);
@@ -69,7 +59,7 @@ private Q_SLOTS:
         QVERIFY(loaded.report.unexpected.empty());
         auto ref = dt::st::File::open((hf(name) + "/reference.safetensors").toStdString());
         torch::NoGradGuard ng;
-        auto out = loaded.model->forward(referenceInputs(*ref));
+        auto out = loaded.model->forward(referenceInputs(*ref, true));
         expectClose(out.logits, ref->tensor("logits"), "logits");
         expectClose(out.last_hidden_state, ref->tensor("last_hidden_state"), "last_hidden_state");
         if (ref->contains("pooler_output")) expectClose(out.pooler_output, ref->tensor("pooler_output"), "pooler_output");
@@ -101,7 +91,7 @@ private Q_SLOTS:
         QVERIFY(b.report.missing.empty() && b.report.unexpected.empty());
         auto ref = dt::st::File::open((hf("roberta-mlm") + "/reference.safetensors").toStdString());
         torch::NoGradGuard ng;
-        QVERIFY(torch::equal(a.model->forward(referenceInputs(*ref)).logits, b.model->forward(referenceInputs(*ref)).logits));
+        QVERIFY(torch::equal(a.model->forward(referenceInputs(*ref, true)).logits, b.model->forward(referenceInputs(*ref, true)).logits));
         // Tied copies are not written, as transformers does.
         auto f = dt::st::File::open((dir.path() + "/model.safetensors").toStdString());
         QVERIFY(!f->contains("lm_head.decoder.weight"));
@@ -142,7 +132,7 @@ private Q_SLOTS:
         QVERIFY(bare.report.missing.empty());
         auto ref = dt::st::File::open((hf("bert-seqcls") + "/reference.safetensors").toStdString());
         torch::NoGradGuard ng;
-        auto out = bare.model->forward(referenceInputs(*ref));
+        auto out = bare.model->forward(referenceInputs(*ref, true));
         expectClose(out.pooler_output, ref->tensor("pooler_output"), "pooler_output of BertModel");
 
         QTemporaryDir dir2;
@@ -263,7 +253,7 @@ private Q_SLOTS:
                                       kv[2 * l + 1].unsqueeze(0).expand({B, -1, -1, -1}));
             };
         }
-        dt::ForwardInputs in = referenceInputs(*ref);
+        dt::ForwardInputs in = referenceInputs(*ref, true);
         auto out = m.model->forward(in);
         expectClose(out.logits, ref->tensor("logits"), "logits with prefix");
         for (const auto& a : atts) *a.prefix = nullptr;
@@ -289,13 +279,13 @@ private Q_SLOTS:
                 return std::make_pair(kv[2 * l].unsqueeze(0).expand({B, -1, -1, -1}), kv[2 * l + 1].unsqueeze(0).expand({B, -1, -1, -1}));
             };
         }
-        expectClose(m.model->forward(referenceInputs(*pref_ref)).logits, pref_ref->tensor("logits"), "llama logits with prefix");
+        expectClose(m.model->forward(referenceInputs(*pref_ref, true)).logits, pref_ref->tensor("logits"), "llama logits with prefix");
         for (const auto& a : atts) *a.prefix = nullptr;
         auto prompt = dt::st::File::open((hf("peft/llama-gqa-lm-prompt") + "/adapter_model.safetensors").toStdString());
         auto prompt_ref = dt::st::File::open((hf("peft/llama-gqa-lm-prompt") + "/reference.safetensors").toStdString());
         const at::Tensor vecs = prompt->tensor("prompt_embeddings").clone();
         *m.model->prompt() = [vecs] { return vecs; };
-        expectClose(m.model->forward(referenceInputs(*prompt_ref)).logits, prompt_ref->tensor("logits"), "llama logits with prompt");
+        expectClose(m.model->forward(referenceInputs(*prompt_ref, true)).logits, prompt_ref->tensor("logits"), "llama logits with prompt");
     }
 
     void injectionPointsReachForward() {

@@ -24,14 +24,7 @@
 using namespace dttest;
 
 namespace {
-QString hf(const QString& n) { return dataDir() + "/hf/" + n; }
-dt::ForwardInputs inputsOf(const dt::st::File& ref) {
-    dt::ForwardInputs in;
-    in.input_ids = ref.tensor("input_ids");
-    in.attention_mask = ref.tensor("attention_mask");
-    if (ref.contains("token_type_ids")) in.token_type_ids = ref.tensor("token_type_ids");
-    return in;
-}
+dt::ForwardInputs inputsOf(const dt::st::File& ref) { return referenceInputs(ref); }
 }  // namespace
 
 class TestPeftImport : public QObject {
