@@ -29,6 +29,14 @@ static const char* kUsage =
     "  eval --spec RUN.json [--checkpoint DIR]      metrics on the validation file\n"
     "  export RUN_DIR --format peft|deltatune|merged --out DIR [--checkpoint NAME]\n"
     "                                               a PEFT adapter, DeltaTune's delta, or a merged model\n"
+    "  transfer --spec TRANSFER.json                cross-task transfer matrix (docs/experiments.md)\n"
+    "  ablate --spec RUN.json --checkpoint DIR --out DIR [--max-eval N]\n"
+    "                                               layer ablation: the delta removed from layers i..j\n"
+    "  demo data OUT_DIR [--seed N] [--corpus-lines N] [--train N] [--valid N]\n"
+    "                                               the demo's synthetic language: tokenizer, corpus, tasks\n"
+    "  pretrain --model CONFIG.json|MODEL --corpus TEXT --tokenizer TOKENIZER_JSON --out DIR\n"
+    "         [--steps N] [--batch B] [--seq T] [--lr X] [--seed N] [--lines N] [--mask-prob P]\n"
+    "                                               masked-LM pretraining of a BERT-family model\n"
     "  bench load MODEL [--runs N]                  load throughput vs. reading the files with cat\n"
     "  bench step MODEL --delta SPEC... [--batch B] [--seq T] [--steps N]\n"
     "                                               forward+backward+AdamW step time per method\n"
@@ -135,6 +143,13 @@ int run(const std::vector<std::string>& all) {
     if (cmd == "resume") return cmd_resume(parse_args(rest, {}, {"--json"}));
     if (cmd == "export") return cmd_export(parse_args(rest, {"--format", "--out", "--checkpoint"}, {}));
     if (cmd == "eval") return cmd_eval(parse_args(rest, {"--spec", "--checkpoint"}, {}));
+    if (cmd == "transfer") return cmd_transfer(parse_args(rest, {"--spec"}, {}));
+    if (cmd == "ablate") return cmd_ablate(parse_args(rest, {"--spec", "--checkpoint", "--out", "--max-eval"}, {}));
+    if (cmd == "demo") return cmd_demo(parse_args(rest, {"--seed", "--corpus-lines", "--train", "--valid"}, {}));
+    if (cmd == "pretrain")
+        return cmd_pretrain(parse_args(rest, {"--model", "--corpus", "--tokenizer", "--out", "--seq", "--lines", "--mask-prob", "--steps",
+                                              "--batch", "--lr", "--seed", "--eval-every"},
+                                       {}));
     if (cmd == "bench")
         return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision"}, {}));
     throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");

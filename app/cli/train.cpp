@@ -126,10 +126,7 @@ int cmd_train(const Args& a) {
     PreparedRun p = prepare_run(spec);
     ::mkdir(dir.c_str(), 0755);
     if (!exists(dir)) throw Error("cannot create the run folder", dir);
-    nlohmann::json saved = spec.raw;
-    saved["model"] = absolute(spec.model);
-    saved["task"]["train"] = absolute(spec.train_file);
-    if (!spec.validation_file.empty()) saved["task"]["validation"] = absolute(spec.validation_file);
+    nlohmann::json saved = spec.resolved_json();
     saved["output_dir"] = dir;
     write_file_atomic(dir + "/spec.json", saved.dump(2) + "\n");
     return run_training(p, dir, "", a.has("--json"));

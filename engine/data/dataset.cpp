@@ -109,4 +109,36 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     return b;
 }
 
+namespace {
+std::uint64_t mix(std::uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+}  // namespace
+
+void mask_batch(Batch& b, const Dataset& data, std::uint64_t key) {
+    if (data.mask_token_id < 0 || data.mlm_vocab_size <= data.mlm_first_regular_id)
+        throw Error("a masked-LM dataset needs a mask token and a vocabulary", data.source);
+    auto ia = b.inputs.input_ids.accessor<std::int64_t, 2>();
+    auto ma = b.inputs.attention_mask.accessor<std::int64_t, 2>();
+    auto la = b.lm_labels.accessor<std::int64_t, 2>();
+    const auto regular = static_cast<std::uint64_t>(data.mlm_vocab_size - data.mlm_first_regular_id);
+    const double scale = 1.0 / 9007199254740992.0;
+    for (std::int64_t r = 0; r < ia.size(0); ++r)
+        for (std::int64_t c = 0; c < ia.size(1); ++c) {
+            la[r][c] = -100;
+            const std::int64_t id = ia[r][c];
+            if (!ma[r][c] || id < data.mlm_first_regular_id) continue;
+            const std::uint64_t h = mix(key ^ mix(static_cast<std::uint64_t>(r) << 32 ^ static_cast<std::uint64_t>(c)));
+            if (static_cast<double>(h >> 11) * scale >= data.mlm_probability) continue;
+            la[r][c] = id;
+            const std::uint64_t h2 = mix(h);
+            const double u = static_cast<double>(h2 >> 11) * scale;
+            if (u < 0.8) ia[r][c] = data.mask_token_id;
+            else if (u < 0.9) ia[r][c] = data.mlm_first_regular_id + static_cast<std::int64_t>(mix(h2) % regular);
+        }
+}
+
 }  // namespace dt

@@ -28,6 +28,12 @@ struct Dataset {
     // label_word_ids[k] at the example's mask position. Empty: a classification head is used.
     std::vector<std::int64_t> label_word_ids;
     bool causal_lm = false;  // next-token loss on lm_labels (the response), perplexity
+    // Masked-LM pretraining: every batch masks `mlm_probability` of its regular tokens (ids >=
+    // mlm_first_regular_id): 80% become mask_token_id, 10% a random regular token, 10% stay; the
+    // loss is on those positions. See mask_batch().
+    bool masked_lm = false;
+    double mlm_probability = 0.15;
+    std::int64_t mask_token_id = -1, mlm_first_regular_id = 0, mlm_vocab_size = 0;
     std::size_t size() const { return examples.size(); }
 };
 
@@ -43,6 +49,11 @@ struct Batch {
     at::Tensor lm_labels;  // (B, T) int64, -100 where not scored (causal LM)
     std::int64_t tokens = 0;
 };
+
+// Masks a masked-LM batch in place and fills lm_labels (-100 where nothing is predicted). The choice
+// at each position is a hash of (key, row, column), so a resumed run or a repeated evaluation masks
+// exactly the same tokens without any RNG state.
+void mask_batch(Batch& b, const Dataset& data, std::uint64_t key);
 
 // Pads to the longest example of the batch with `pad_id`; the mask marks real tokens.
 Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id);

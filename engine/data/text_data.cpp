@@ -290,6 +290,57 @@ Dataset read_causal_task(const std::string& path, const TextTaskOptions& o, cons
     return d;
 }
 
+Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tk, std::size_t max_length, std::size_t max_lines) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open corpus file", path);
+    if (max_length < 8) throw Error("sequence length must be at least 8", "max_length");
+    const std::int64_t cls = tk.token_to_id("[CLS]") >= 0 ? tk.token_to_id("[CLS]") : tk.token_to_id("<s>");
+    const std::int64_t sep = tk.token_to_id("[SEP]") >= 0 ? tk.token_to_id("[SEP]") : tk.token_to_id("</s>");
+    const std::int64_t mask = tk.token_to_id("[MASK]") >= 0 ? tk.token_to_id("[MASK]") : tk.token_to_id("<mask>");
+    if (cls < 0 || sep < 0 || mask < 0)
+        throw Error("the tokenizer lacks [CLS]/<s>, [SEP]/</s> or [MASK]/<mask>", "tokenizer", "masked-LM pretraining needs BERT-style special tokens");
+    Dataset d;
+    d.source = path;
+    d.masked_lm = true;
+    d.mask_token_id = mask;
+    d.mlm_vocab_size = static_cast<std::int64_t>(tk.vocab_size());
+    // Special tokens are neither masked nor drawn as random replacements: the ones in front of the
+    // first ordinary token (BERT and RoBERTa vocabularies put them there).
+    for (const std::int64_t id : {cls, sep, mask, tk.token_to_id("[PAD]"), tk.token_to_id("[UNK]"), tk.token_to_id("<pad>"), tk.token_to_id("<unk>")})
+        d.mlm_first_regular_id = std::max(d.mlm_first_regular_id, id + 1);
+    std::vector<std::int64_t> cur;
+    auto flush = [&] {
+        if (cur.empty()) return;
+        Example ex;
+        ex.ids.push_back(cls);
+        ex.ids.insert(ex.ids.end(), cur.begin(), cur.end());
+        ex.ids.push_back(sep);
+        ex.label = 0;
+        d.examples.push_back(std::move(ex));
+        cur.clear();
+    };
+    std::string line;
+    std::size_t lineno = 0;
+    const std::size_t room = max_length - 2;
+    while (std::getline(in, line) && (max_lines == 0 || lineno < max_lines)) {
+        ++lineno;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        std::vector<std::int64_t> ids;
+        try {
+            ids = tk.encode(line, nullptr, false).ids;
+        } catch (const Error& e) {
+            throw Error(e.message(), path + ":" + std::to_string(lineno), "fix or remove the line");
+        }
+        if (ids.size() > room) ids.resize(room);
+        // Lines are packed into sequences of up to max_length tokens, never split across two.
+        if (cur.size() + ids.size() > room) flush();
+        cur.insert(cur.end(), ids.begin(), ids.end());
+    }
+    flush();
+    if (d.examples.empty()) throw Error("no text in the corpus", path);
+    return d;
+}
+
 std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::vector<std::string>& labels,
                                          const std::vector<std::pair<std::string, std::string>>& words) {
     std::vector<std::int64_t> ids;

@@ -47,6 +47,10 @@ Dataset read_causal_task(const std::string& path, const TextTaskOptions& opts, c
                          std::int64_t eos_id, ReadStats* stats = nullptr, const std::string& prompt_field = "prompt",
                          const std::string& response_field = "response");
 
+// A plain-text corpus for masked-LM pretraining: lines tokenized without special tokens and packed
+// (whole lines only) into [CLS] ... [SEP] sequences of at most max_length tokens. max_lines 0 = all.
+Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tokenizer, std::size_t max_length, std::size_t max_lines = 0);
+
 // Token ids of each label's word, in class order; each word must be exactly one token.
 std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::vector<std::string>& labels,
                                          const std::vector<std::pair<std::string, std::string>>& words);

@@ -5,6 +5,7 @@
 #include "tokenizers/tokenizer.h"
 
 #include <algorithm>
+#include <unistd.h>
 
 namespace dt {
 namespace {
@@ -34,15 +35,29 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     r.model = resolve(json::get_string(j, "model", source), base);
     r.load_options.architecture = json::get_string_or(j, "architecture", "", source);
     r.load_options.num_labels = json::get_int_or(j, "num_labels", 0, source);
-    if (!j.contains("task") || !j["task"].is_object()) throw Error("missing object field 'task'", source);
-    const auto& t = j["task"];
-    const std::string tw = source + ": task";
+    if (!j.contains("task") || !(j["task"].is_object() || j["task"].is_string()))
+        throw Error("missing field 'task'", source, "a task object or the path of a task.json file");
+    // A task may live in its own file (the demo tasks do): its paths are relative to that file.
+    nlohmann::json task_from_file;
+    std::string task_base = base, tw = source + ": task";
+    if (j["task"].is_string()) {
+        r.task_file = resolve(j["task"].get<std::string>(), base);
+        task_from_file = json::load_file(r.task_file);
+        if (!task_from_file.is_object()) throw Error("a task file must hold a JSON object", r.task_file);
+        const auto slash = r.task_file.find_last_of('/');
+        task_base = slash == std::string::npos ? std::string(".") : r.task_file.substr(0, slash);
+        tw = r.task_file;
+    }
+    const auto& t = j["task"].is_string() ? task_from_file : j["task"];
     only_fields(t, {"train", "validation", "format", "labels", "tokenizer", "fields", "header", "regression", "skip_bad_lines",
-                    "max_length", "validation_split", "template", "label_words", "mask_token", "type"},
+                    "max_length", "validation_split", "template", "label_words", "mask_token", "type", "name", "category",
+                    "description"},
                 tw);
+    r.task_name = json::get_string_or(t, "name", "", tw);
+    r.task_category = json::get_string_or(t, "category", "", tw);
     r.format = json::get_string_or(t, "format", "", tw);
-    r.train_file = resolve(json::get_string(t, "train", tw), base);
-    r.validation_file = resolve(json::get_string_or(t, "validation", "", tw), base);
+    r.train_file = resolve(json::get_string(t, "train", tw), task_base);
+    r.validation_file = resolve(json::get_string_or(t, "validation", "", tw), task_base);
     if (r.format.empty()) {
         const auto dot = r.train_file.find_last_of('.');
         const std::string ext = dot == std::string::npos ? "" : r.train_file.substr(dot + 1);
@@ -51,7 +66,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (r.format != "tokenized-jsonl" && r.format != "jsonl" && r.format != "csv" && r.format != "tsv")
         throw Error("field 'format' is '" + r.format + "'", tw, "tokenized-jsonl, jsonl, csv or tsv");
     r.text.format = r.format == "tokenized-jsonl" ? "" : r.format;
-    r.tokenizer_file = resolve(json::get_string_or(t, "tokenizer", "", tw), base);
+    r.tokenizer_file = resolve(json::get_string_or(t, "tokenizer", "", tw), task_base);
     if (t.contains("fields")) {
         const auto& f = t["fields"];
         const std::string fw = tw + ".fields";
@@ -137,8 +152,8 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     return r;
 }
 
-PreparedRun prepare_run(RunSpec spec) {
-    PreparedRun p;
+TaskData load_task_data(const RunSpec& spec) {
+    TaskData p;
     if (spec.format == "tokenized-jsonl") {
         p.train = read_tokenized_jsonl(spec.train_file, spec.labels, true);
         if (!spec.validation_file.empty()) p.valid = read_tokenized_jsonl(spec.validation_file, p.train.labels, false);
@@ -168,8 +183,18 @@ PreparedRun prepare_run(RunSpec spec) {
         auto parts = split_dataset(p.train, spec.validation_split, spec.training.seed);
         p.train = std::move(parts.first);
         p.valid = std::move(parts.second);
-        spec.validation_file = "(split of " + spec.train_file + ")";
     }
+    return p;
+}
+
+PreparedRun prepare_run(RunSpec spec) {
+    PreparedRun p;
+    TaskData d = load_task_data(spec);
+    p.train = std::move(d.train);
+    p.valid = std::move(d.valid);
+    p.train_stats = d.train_stats;
+    p.valid_stats = d.valid_stats;
+    if (spec.validation_file.empty() && spec.validation_split > 0) spec.validation_file = "(split of " + spec.train_file + ")";
     if (spec.load_options.num_labels <= 0 && p.train.label_word_ids.empty() && !p.train.causal_lm) {
         if (p.train.regression) spec.load_options.num_labels = 1;
         else if (!p.train.labels.empty()) spec.load_options.num_labels = static_cast<std::int64_t>(p.train.labels.size());
@@ -180,6 +205,25 @@ PreparedRun prepare_run(RunSpec spec) {
     p.deltas = DeltaSet::apply(*p.model.model, spec.delta);
     p.spec = std::move(spec);
     return p;
+}
+
+nlohmann::json RunSpec::resolved_json() const {
+    auto absolute = [](const std::string& p) {
+        if (p.empty() || p[0] == '/' || is_builtin_model(p)) return p;
+        char buf[4096];
+        return ::getcwd(buf, sizeof buf) ? std::string(buf) + "/" + p : p;
+    };
+    nlohmann::json saved = raw;
+    saved["model"] = absolute(model);
+    if (!task_file.empty()) {
+        saved["task"] = absolute(task_file);
+    } else {
+        saved["task"]["train"] = absolute(train_file);
+        if (!validation_file.empty() && raw["task"].contains("validation")) saved["task"]["validation"] = absolute(validation_file);
+        if (!tokenizer_file.empty()) saved["task"]["tokenizer"] = absolute(tokenizer_file);
+    }
+    if (!output_dir.empty()) saved["output_dir"] = absolute(output_dir);
+    return saved;
 }
 
 RunSpec RunSpec::load(const std::string& path) {

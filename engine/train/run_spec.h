@@ -24,6 +24,8 @@ struct RunSpec {
     std::string task_type = "classification"; // classification | regression | causal_lm
     std::string prompt_field = "prompt", response_field = "response";
     std::vector<std::string> labels;
+    std::string task_file;                    // set when "task" names a task.json
+    std::string task_name, task_category;     // optional "name" / "category" of the task
     DeltaSpec delta;
     TrainConfig training;
     std::string output_dir;
@@ -33,7 +35,18 @@ struct RunSpec {
     // Relative paths are resolved against the spec file's folder. Errors name the field.
     static RunSpec from_json(const nlohmann::json& j, const std::string& source, const std::string& base_dir);
     static RunSpec load(const std::string& path);
+    // The spec with every path absolute (model, task file or train/validation/tokenizer), as a run
+    // folder's spec.json stores it so `resume` works from any directory.
+    nlohmann::json resolved_json() const;
 };
+
+// The task's data, tokenized when it is text (with the model folder's tokenizer.json unless the
+// task names one), split when asked. Throws dt::Error naming the file and line.
+struct TaskData {
+    Dataset train, valid;
+    ReadStats train_stats, valid_stats;
+};
+TaskData load_task_data(const RunSpec& spec);
 
 // Everything a run needs, loaded: data (tokenized when the task is text), the model with the
 // spec's overrides, and the delta applied. Throws dt::Error naming the file or field.

@@ -183,6 +183,11 @@ struct Trainer::Impl {
             max_len = std::max(max_len, ex.ids.size());
         }
         for (auto id : d.label_word_ids) max_id = std::max(max_id, id);
+        if (d.masked_lm) {  // the mask and every random replacement must be in the model's vocabulary
+            if (d.mask_token_id < 0 || d.mlm_vocab_size <= d.mlm_first_regular_id)
+                throw Error("a masked-LM dataset needs a mask token and a vocabulary size", d.source);
+            max_id = std::max({max_id, d.mask_token_id, d.mlm_vocab_size - 1});
+        }
         ForwardInputs in;
         in.input_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_id, torch::kLong);
         in.token_type_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_type, torch::kLong);
@@ -191,7 +196,7 @@ struct Trainer::Impl {
         } catch (const Error& e) {
             throw e.within(d.source);
         }
-        if (!d.regression && !d.causal_lm)
+        if (!d.regression && !d.causal_lm && !d.masked_lm)
             for (const auto& ex : d.examples)
                 if (ex.label < 0) throw Error("an example has no class label", d.source);
         if (!d.label_word_ids.empty())
@@ -266,7 +271,18 @@ struct Trainer::Impl {
                                b.lm_labels.narrow(1, 1, T - 1).reshape({-1}), {}, red, -100);
     }
 
+    // Masked-LM loss over the masked positions (logits at t predict the token at t).
+    static at::Tensor masked_loss(const ForwardOutputs& out, const Batch& b, at::Reduction::Reduction red = at::Reduction::Mean) {
+        if (!out.logits.defined() || out.logits.dim() != 3)
+            throw Error("masked-LM pretraining needs a model with a language-modelling head", "model", "load a *ForMaskedLM model");
+        const auto T = b.lm_labels.size(1);
+        at::Tensor lg = out.logits.narrow(1, out.logits.size(1) - T, T);
+        return torch::nll_loss(torch::log_softmax(lg.reshape({-1, lg.size(2)}).to(torch::kFloat), -1), b.lm_labels.reshape({-1}), {},
+                               red, -100);
+    }
+
     at::Tensor loss_of(const ForwardOutputs& out, const Batch& b) {
+        if (train.masked_lm) return masked_loss(out, b);
         if (train.causal_lm) return causal_loss(out, b);
         if (!train.label_word_ids.empty()) return torch::cross_entropy_loss(class_logits(out, b, train), b.labels);
         if (!out.logits.defined() || out.logits.dim() != 2)
@@ -291,13 +307,25 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     I.model.eval();
     std::vector<std::int64_t> pred, gold;
     std::vector<double> yhat, y;
-    std::int64_t K = 2, lm_tokens = 0;
+    std::int64_t K = 2, lm_tokens = 0, mlm_correct = 0;
     double loss_sum = 0;
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
         std::vector<std::size_t> idx;
         for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
         Batch b = collate(data, idx, I.cfg.pad_id);
+        if (data.masked_lm) mask_batch(b, data, 0x5EEDull + s);  // the same masks at every evaluation
         to_device(b, I.device);
+        if (data.masked_lm) {
+            AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
+            const auto out = I.model.forward(b.inputs);
+            loss_sum += Impl::masked_loss(out, b, at::Reduction::Sum).item<double>();
+            const at::Tensor scored = b.lm_labels.ne(-100);
+            lm_tokens += scored.sum().item<std::int64_t>();
+            const auto T = b.lm_labels.size(1);
+            const at::Tensor guess = out.logits.narrow(1, out.logits.size(1) - T, T).argmax(2);
+            mlm_correct += (guess.eq(b.lm_labels) & scored).sum().item<std::int64_t>();
+            continue;
+        }
         if (data.causal_lm) {
             AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
             const auto out = I.model.forward(b.inputs);
@@ -324,6 +352,10 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     }
     if (was_training) I.model.train();
     std::map<std::string, double> m;
+    if (data.masked_lm) {
+        const double n = static_cast<double>(std::max<std::int64_t>(1, lm_tokens)), nll = loss_sum / n;
+        return {{"loss", nll}, {"perplexity", std::exp(nll)}, {"accuracy", static_cast<double>(mlm_correct) / n}};
+    }
     if (data.causal_lm) {
         const double nll = loss_sum / static_cast<double>(std::max<std::int64_t>(1, lm_tokens));
         return {{"loss", nll}, {"perplexity", std::exp(nll)}};
@@ -356,6 +388,8 @@ TrainResult Trainer::run(TrainControl* control) {
                 break;
             }
             Batch b = collate(I.train, I.next_indices(), cfg.pad_id);
+            if (I.train.masked_lm)  // a fresh mask per step, reproducible on resume
+                mask_batch(b, I.train, cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step_) * 131u + static_cast<std::uint64_t>(micro));
             to_device(b, I.device);
             tokens += b.tokens;
             positions += b.inputs.input_ids.numel();

@@ -1,0 +1,92 @@
+// `deltatune transfer --spec TRANSFER.json` and `deltatune ablate --spec RUN.json --checkpoint DIR
+// --out DIR`: the engine's experiments with progress on stderr and the matrix on stdout at the end.
+// Ctrl+C stops between cells; running the same command again continues where it stopped.
+#include "cli.h"
+
+#include "core/error.h"
+#include "experiments/experiments.h"
+
+#include <csignal>
+#include <cstdio>
+
+namespace dt::cli {
+namespace {
+
+TrainControl* g_exp_control = nullptr;
+extern "C" void on_exp_sigint(int) {
+    if (g_exp_control) g_exp_control->cancel = true;
+}
+
+class Progress : public ExperimentObserver {
+public:
+    void on_status(const std::string& s) override { std::fprintf(stderr, "%s\n", s.c_str()); }
+    void on_matrix(const ResultMatrix& m) override { m_ = m; }
+    void on_cell(std::size_t r, std::size_t c, double v, const std::string& note) override {
+        if (note.empty()) std::fprintf(stderr, "  %-14s on %-14s %s %.4f\n", m_.rows[r].c_str(), m_.cols[c].c_str(), m_.metric.c_str(), v);
+        else std::fprintf(stderr, "  %-14s on %-14s (empty: %s)\n", m_.rows[r].c_str(), m_.cols[c].c_str(), note.c_str());
+    }
+    void on_train_step(const std::string& task, const StepEvent& e) override {
+        if (e.step % 50 == 0) std::fprintf(stderr, "  %s: step %lld loss %.4f\n", task.c_str(), static_cast<long long>(e.step), e.loss);
+    }
+
+private:
+    ResultMatrix m_;
+};
+
+void print_table(const ResultMatrix& m, const std::vector<std::vector<double>>* rel) {
+    std::printf("%-16s", "");
+    for (const auto& c : m.cols) std::printf(" %12.12s", c.c_str());
+    std::printf("\n");
+    for (std::size_t r = 0; r < m.rows.size(); ++r) {
+        std::printf("%-16.16s", m.rows[r].c_str());
+        for (std::size_t c = 0; c < m.cols.size(); ++c) {
+            const double v = rel ? (*rel)[r][c] : m.value[r][c];
+            if (std::isfinite(v)) std::printf(" %12.3f", v);
+            else std::printf(" %12s", "-");
+        }
+        std::printf("\n");
+    }
+}
+
+}  // namespace
+
+int cmd_transfer(const Args& a) {
+    if (!a.has("--spec")) throw Error("needs --spec TRANSFER.json", "transfer", "see docs/experiments.md");
+    const auto spec = TransferSpec::load(a.value("--spec"));
+    TrainControl control;
+    g_exp_control = &control;
+    std::signal(SIGINT, on_exp_sigint);
+    Progress progress;
+    const ResultMatrix m = run_transfer(spec, &progress, &control);
+    std::signal(SIGINT, SIG_DFL);
+    if (control.cancel) {
+        std::fprintf(stderr, "stopped; run the same command again to continue (finished cells are kept in %s)\n", spec.output_dir.c_str());
+        return 130;
+    }
+    std::printf("%s (raw):\n", m.metric.c_str());
+    print_table(m, nullptr);
+    const auto rel = m.relative();
+    std::printf("\nrelative to the target task's own delta:\n");
+    print_table(m, &rel);
+    std::printf("\nwrote %s/matrix.json and matrix.csv\n", spec.output_dir.c_str());
+    return 0;
+}
+
+int cmd_ablate(const Args& a) {
+    if (!a.has("--spec") || !a.has("--checkpoint") || !a.has("--out"))
+        throw Error("needs --spec RUN.json --checkpoint DIR --out DIR", "ablate");
+    TrainControl control;
+    g_exp_control = &control;
+    std::signal(SIGINT, on_exp_sigint);
+    Progress progress;
+    const auto r = run_layer_ablation(a.value("--spec"), a.value("--checkpoint"), a.value("--out"),
+                                      static_cast<std::size_t>(a.int_value("--max-eval", 0)), &progress, &control);
+    std::signal(SIGINT, SIG_DFL);
+    if (control.cancel) return 130;
+    std::printf("%s with the delta: %.4f, without: %.4f; row i, column j: delta removed from layers i..j\n", r.matrix.metric.c_str(),
+                r.with_delta, r.without_delta);
+    print_table(r.matrix, nullptr);
+    return 0;
+}
+
+}  // namespace dt::cli

@@ -1,0 +1,81 @@
+#include "train/pretrain.h"
+
+#include "core/error.h"
+#include "data/text_data.h"
+#include "delta/delta_set.h"
+#include "io/atomic_file.h"
+#include "models/config.h"
+#include "models/loader.h"
+#include "models/model.h"
+#include "tokenizers/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+namespace dt {
+
+PretrainResult pretrain_mlm(const PretrainOptions& o, TrainObserver* observer, TrainControl* control) {
+    if (o.out_dir.empty()) throw Error("no output folder", "--out");
+    const auto tk = tok::Tokenizer::from_file(o.tokenizer);
+    Dataset all = read_mlm_corpus(o.corpus, tk, o.seq_len, o.max_lines);
+    all.mlm_probability = o.mlm_probability;
+    auto [train, valid] = split_dataset(all, o.valid_fraction, o.training.seed);
+    for (Dataset* d : {&train, &valid}) {
+        d->masked_lm = true;
+        d->mlm_probability = all.mlm_probability;
+        d->mask_token_id = all.mask_token_id;
+        d->mlm_first_regular_id = all.mlm_first_regular_id;
+        d->mlm_vocab_size = all.mlm_vocab_size;
+        d->source = all.source;
+    }
+    std::shared_ptr<TransformerModel> model;
+    const bool from_config = o.model.size() > 5 && o.model.compare(o.model.size() - 5, 5, ".json") == 0;
+    if (from_config) {
+        model = create_model(ModelConfig::load(o.model), o.training.seed);
+    } else {
+        LoadOptions lo;
+        lo.seed = o.training.seed;
+        model = load_model(o.model, lo).model;
+    }
+    const std::string where = from_config ? o.model : o.model + "/config.json";
+    if (model->name().find("ForMaskedLM") == std::string::npos)
+        throw Error("masked-LM pretraining needs a *ForMaskedLM architecture, got " + model->name(), where,
+                    "set \"architectures\": [\"BertForMaskedLM\"] in the config");
+    const std::int64_t vocab = model->config().get_int_or("vocab_size", 0);
+    if (vocab < static_cast<std::int64_t>(tk.vocab_size()))
+        throw Error("vocab_size " + std::to_string(vocab) + " is smaller than the tokenizer's " + std::to_string(tk.vocab_size()) +
+                        " tokens",
+                    where, "set vocab_size to at least the tokenizer's size");
+    DeltaSet deltas = DeltaSet::apply(*model, DeltaSpec::from_json({{"method", "full"}}, "pretrain"));
+    PretrainResult res;
+    res.parameters = deltas.accounting(*model).trainable_params;
+    res.sequences = static_cast<std::int64_t>(train.size());
+    for (const auto& ex : train.examples) res.tokens += static_cast<std::int64_t>(ex.ids.size());
+    TrainConfig cfg = o.training;
+    cfg.pad_id = model->config().get_int_or("pad_token_id", 0);
+    Trainer trainer(*model, train, valid.size() ? &valid : nullptr, cfg, observer);
+    if (valid.size()) res.initial = trainer.evaluate(valid);
+    res.train = trainer.run(control);
+    if (valid.size()) res.final = trainer.evaluate(valid);
+    if (res.train.status == "cancelled") return res;  // nothing written: a half-trained model is not a result
+    nlohmann::json info = {{"corpus", o.corpus},          {"tokenizer", o.tokenizer},      {"seq_len", o.seq_len},
+                           {"steps", res.train.steps},    {"batch_size", cfg.batch_size},  {"lr", cfg.lr},
+                           {"seed", cfg.seed},            {"mlm_probability", o.mlm_probability},
+                           {"parameters", res.parameters}, {"train_sequences", res.sequences}, {"train_tokens", res.tokens},
+                           {"status", res.train.status}};
+    for (const auto& [k, v] : res.initial) info["held_out_before"][k] = v;
+    for (const auto& [k, v] : res.final) info["held_out_after"][k] = v;
+    std::ifstream tin(o.tokenizer, std::ios::binary);
+    std::stringstream tok_text;
+    tok_text << tin.rdbuf();
+    write_folder_atomic(o.out_dir, [&](const std::string& staging) {
+        save_model(*model, staging);
+        write_file_atomic(staging + "/tokenizer.json", tok_text.str());
+        write_file_atomic(staging + "/pretrain.json", info.dump(2) + "\n");
+    });
+    return res;
+}
+
+}  // namespace dt

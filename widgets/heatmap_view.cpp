@@ -1,0 +1,226 @@
+#include "heatmap_view.h"
+
+#include "qcustomplot_compat.h"
+
+#include <QFile>
+#include <QHelpEvent>
+#include <QSaveFile>
+#include <QTimer>
+#include <QToolTip>
+#include <QVBoxLayout>
+
+#include <cmath>
+#include <limits>
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+QString csvField(const QString& s) {
+    if (!s.contains(QLatin1Char(',')) && !s.contains(QLatin1Char('"')) && !s.contains(QLatin1Char('\n'))) return s;
+    QString o = s;
+    o.replace(QLatin1String("\""), QLatin1String("\"\""));
+    return QLatin1Char('"') + o + QLatin1Char('"');
+}
+}  // namespace
+
+HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), m_plot(new QCustomPlot(this)) {
+    auto* lay = new QVBoxLayout(this);
+    lay->setContentsMargins(0, 0, 0, 0);
+    lay->addWidget(m_plot);
+    m_plot->setMouseTracking(true);
+    m_plot->installEventFilter(this);
+    m_plot->axisRect()->setupFullAxesBox(false);
+    m_plot->xAxis->setTickLabelRotation(35);
+    m_plot->yAxis->setRangeReversed(true);
+    m_scale = new QCPColorScale(m_plot);
+    m_plot->plotLayout()->addElement(0, 1, m_scale);
+    m_scale->setType(QCPAxis::atRight);
+    auto* group = new QCPMarginGroup(m_plot);
+    m_plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+    m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+    setMinimumSize(360, 280);
+}
+
+void HeatmapView::setTitle(const QString& title, const QString& metric) {
+    m_title = title;
+    m_metric = metric;
+    m_scale->axis()->setLabel(metric);
+    scheduleReplot();
+}
+
+void HeatmapView::setRange(double lo, double hi) {
+    m_fixedRange = true;
+    m_lo = lo;
+    m_hi = hi;
+    if (m_map) m_map->setDataRange(QCPRange(lo, hi));
+    scheduleReplot();
+}
+
+void HeatmapView::setMatrix(const QStringList& rows, const QStringList& cols, const QStringList& rowCategories,
+                            const QStringList& colCategories) {
+    m_rows = rows;
+    m_cols = cols;
+    m_rowCats = rowCategories;
+    m_colCats = colCategories;
+    m_values.fill(kNaN, rows.size() * cols.size());
+    m_notes = QStringList();
+    for (int i = 0; i < rows.size() * cols.size(); ++i) m_notes << QString();
+    rebuild();
+}
+
+void HeatmapView::rebuild() {
+    m_plot->clearPlottables();
+    m_plot->clearItems();
+    m_texts.clear();
+    const int R = m_rows.size(), C = m_cols.size();
+    m_map = new QCPColorMap(m_plot->xAxis, m_plot->yAxis);
+    m_map->setColorScale(m_scale);
+    m_map->data()->setSize(std::max(1, C), std::max(1, R));
+    m_map->data()->setRange(QCPRange(0, std::max(0, C - 1)), QCPRange(0, std::max(0, R - 1)));
+    QCPColorGradient g(QCPColorGradient::gpThermal);
+    g.setNanHandling(QCPColorGradient::nhNanColor);
+    g.setNanColor(QColor(225, 225, 225));
+    m_map->setGradient(g);
+    m_map->setInterpolate(false);
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) m_map->data()->setCell(c, r, kNaN);
+    auto tick = [](const QStringList& labels) {
+        QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
+        for (int i = 0; i < labels.size(); ++i) t->addTick(i, labels[i]);
+        return t;
+    };
+    m_plot->xAxis->setTicker(tick(m_cols));
+    m_plot->yAxis->setTicker(tick(m_rows));
+    m_plot->xAxis->setRange(-0.5, C - 0.5);
+    m_plot->yAxis->setRange(-0.5, R - 0.5);
+    m_plot->xAxis->grid()->setVisible(false);
+    m_plot->yAxis->grid()->setVisible(false);
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) {
+            auto* t = new QCPItemText(m_plot);
+            t->position->setType(QCPItemPosition::ptPlotCoords);
+            t->position->setCoords(c, r);
+            t->setText(QString());
+            t->setFont(QFont(font().family(), R * C > 100 ? 7 : 9));
+            m_texts << t;
+        }
+    // Category groups: a line between neighbouring rows/columns of different categories.
+    QPen sep(QColor(40, 40, 40), 2);
+    for (int c = 1; c < C && m_colCats.size() == C; ++c)
+        if (m_colCats[c] != m_colCats[c - 1]) {
+            auto* l = new QCPItemStraightLine(m_plot);
+            l->point1->setCoords(c - 0.5, 0);
+            l->point2->setCoords(c - 0.5, 1);
+            l->setPen(sep);
+        }
+    for (int r = 1; r < R && m_rowCats.size() == R; ++r)
+        if (m_rowCats[r] != m_rowCats[r - 1]) {
+            auto* l = new QCPItemStraightLine(m_plot);
+            l->point1->setCoords(0, r - 0.5);
+            l->point2->setCoords(1, r - 0.5);
+            l->setPen(sep);
+        }
+    if (m_fixedRange) m_map->setDataRange(QCPRange(m_lo, m_hi));
+    scheduleReplot();
+}
+
+bool HeatmapView::hasCell(int row, int col) const { return std::isfinite(cell(row, col)); }
+
+double HeatmapView::cell(int row, int col) const {
+    if (row < 0 || col < 0 || row >= m_rows.size() || col >= m_cols.size()) return kNaN;
+    return m_values[row * m_cols.size() + col];
+}
+
+QString HeatmapView::cellText(int row, int col) const {
+    if (row < 0 || col < 0 || row >= m_rows.size() || col >= m_cols.size()) return {};
+    return m_texts[row * m_cols.size() + col]->text();
+}
+
+void HeatmapView::setCell(int row, int col, double value, const QString& note) {
+    if (row < 0 || col < 0 || row >= m_rows.size() || col >= m_cols.size()) return;
+    m_values[row * m_cols.size() + col] = value;
+    m_notes[row * m_cols.size() + col] = note;
+    refreshCell(row, col);
+}
+
+void HeatmapView::refreshCell(int row, int col) {
+    const double v = cell(row, col);
+    m_map->data()->setCell(col, row, v);
+    auto* t = m_texts[row * m_cols.size() + col];
+    t->setText(std::isfinite(v) ? QString::number(v, 'f', 2) : QString());
+    if (!m_fixedRange) {
+        double lo = 1e300, hi = -1e300;
+        for (double x : m_values)
+            if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+        if (lo <= hi) m_map->setDataRange(QCPRange(lo, hi > lo ? hi : lo + 1e-9));
+    }
+    // Dark cells get white text.
+    const QCPRange range = m_map->dataRange();
+    const double frac = range.size() > 0 ? (v - range.lower) / range.size() : 0.5;
+    t->setColor(std::isfinite(v) && frac < 0.55 ? Qt::white : Qt::black);
+    scheduleReplot();
+}
+
+QString HeatmapView::toolTipAt(int row, int col) const {
+    if (row < 0 || col < 0 || row >= m_rows.size() || col >= m_cols.size()) return {};
+    const double v = cell(row, col);
+    const QString note = m_notes[row * m_cols.size() + col];
+    QString s = tr("%1 \u2192 %2").arg(m_rows[row], m_cols[col]);
+    if (std::isfinite(v)) s += QStringLiteral("\n%1: %2").arg(m_metric.isEmpty() ? tr("value") : m_metric).arg(v, 0, 'f', 4);
+    else s += QLatin1Char('\n') + (note.isEmpty() ? tr("not computed yet") : note);
+    return s;
+}
+
+bool HeatmapView::eventFilter(QObject* o, QEvent* e) {
+    if (o == m_plot && e->type() == QEvent::ToolTip) {
+        auto* he = static_cast<QHelpEvent*>(e);
+        const int c = static_cast<int>(std::lround(m_plot->xAxis->pixelToCoord(he->pos().x())));
+        const int r = static_cast<int>(std::lround(m_plot->yAxis->pixelToCoord(he->pos().y())));
+        const QString tip = toolTipAt(r, c);
+        if (tip.isEmpty()) QToolTip::hideText();
+        else QToolTip::showText(he->globalPos(), tip, m_plot);
+        return true;
+    }
+    return QWidget::eventFilter(o, e);
+}
+
+void HeatmapView::scheduleReplot() {
+    if (m_replotPending) return;
+    m_replotPending = true;
+    QTimer::singleShot(30, this, [this] {
+        m_replotPending = false;
+        m_plot->replot(QCustomPlot::rpQueuedReplot);
+    });
+}
+
+QString HeatmapView::toCsv() const {
+    QString out = QStringLiteral("row");
+    for (const auto& c : m_cols) out += QLatin1Char(',') + csvField(c);
+    out += QLatin1Char('\n');
+    for (int r = 0; r < m_rows.size(); ++r) {
+        out += csvField(m_rows[r]);
+        for (int c = 0; c < m_cols.size(); ++c) {
+            out += QLatin1Char(',');
+            if (hasCell(r, c)) out += QString::number(cell(r, c), 'g', 6);
+        }
+        out += QLatin1Char('\n');
+    }
+    return out;
+}
+
+bool HeatmapView::saveCsv(const QString& path) const {
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly)) return false;
+    f.write(toCsv().toUtf8());
+    return f.commit();
+}
+
+bool HeatmapView::savePng(const QString& path, int width, int height) {
+    m_plot->replot();
+    return m_plot->savePng(path, width, height);
+}
+
+bool HeatmapView::savePdf(const QString& path) {
+    m_plot->replot();
+    return m_plot->savePdf(path);
+}

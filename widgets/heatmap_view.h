@@ -1,0 +1,62 @@
+// HeatmapView: a matrix of results (transfer: source delta x target task; ablation: layer i..j)
+// drawn with QCPColorMap, task or layer labels on both axes, a colour scale, each value written in
+// its cell, empty cells left blank (grey), cells filling in as they arrive, tooltips on hover, and
+// PNG/PDF/CSV export. Rows and columns can be grouped by category (separator lines).
+#pragma once
+
+#include <QStringList>
+#include <QVector>
+#include <QWidget>
+
+class QCustomPlot;
+class QCPColorMap;
+class QCPColorScale;
+class QCPItemText;
+class QMouseEvent;
+
+class HeatmapView : public QWidget {
+    Q_OBJECT
+public:
+    explicit HeatmapView(QWidget* parent = nullptr);
+
+    // Sets the shape and labels; every cell starts empty. Categories (optional, same length as the
+    // labels) draw separators between groups.
+    void setMatrix(const QStringList& rows, const QStringList& cols, const QStringList& rowCategories = {},
+                   const QStringList& colCategories = {});
+    void setTitle(const QString& title, const QString& metric);
+    void setCell(int row, int col, double value, const QString& note = {});
+    // Fixed colour range (e.g. 0..1 for accuracy); without it the range follows the values.
+    void setRange(double lo, double hi);
+
+    int rowCount() const { return m_rows.size(); }
+    int colCount() const { return m_cols.size(); }
+    bool hasCell(int row, int col) const;
+    double cell(int row, int col) const;  // NaN when empty
+    QString cellText(int row, int col) const;  // the text drawn in the cell ("" when empty)
+    QString toolTipAt(int row, int col) const;
+
+    QString toCsv() const;
+    bool savePng(const QString& path, int width = 0, int height = 0);
+    bool savePdf(const QString& path);
+    bool saveCsv(const QString& path) const;
+    QCustomPlot* plot() const { return m_plot; }
+
+protected:
+    bool eventFilter(QObject* o, QEvent* e) override;
+
+private:
+    void rebuild();
+    void refreshCell(int row, int col);
+    void scheduleReplot();
+
+    QCustomPlot* m_plot;
+    QCPColorMap* m_map = nullptr;
+    QCPColorScale* m_scale = nullptr;
+    QStringList m_rows, m_cols, m_rowCats, m_colCats, m_notes;
+    QVector<double> m_values;
+    QVector<QCPItemText*> m_texts;
+    QString m_title, m_metric;
+    bool m_fixedRange = false;
+    double m_lo = 0, m_hi = 1;
+    bool m_replotPending = false;
+};
