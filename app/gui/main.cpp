@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
     parser.setApplicationDescription(QStringLiteral("DeltaTune workbench for delta tuning"));
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("Model folder or built-in name (default: tiny-bert)"));
+    parser.addPositionalArgument(QStringLiteral("model"), QStringLiteral("Model folder or built-in name (default: the demo model)"));
     QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("Save a PNG of the window and exit."),
                             QStringLiteral("file"));
     parser.addOption(shot);
@@ -31,7 +31,9 @@ int main(int argc, char** argv) {
     }
     MainWindow w;
     const QStringList pos = parser.positionalArguments();
-    w.openModel(pos.isEmpty() ? QStringLiteral("tiny-bert") : pos.first());
+    // Default: the pretrained demo model (resources/demo), else the random built-in tiny BERT.
+    const QString demo = MainWindow::demoModel();
+    w.openModel(!pos.isEmpty() ? pos.first() : !demo.isEmpty() ? demo : QStringLiteral("tiny-bert"));
     w.show();
     if (parser.isSet(shot)) {
         const QString file = parser.value(shot);

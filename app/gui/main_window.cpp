@@ -3,8 +3,14 @@
 #include "method_panel.h"
 #include "model_panel.h"
 #include "module_tree_model.h"
+#include "experiment_controller.h"
+#include "heatmap_view.h"
 #include "training_controller.h"
 #include "training_plot.h"
+
+#include "io/atomic_file.h"
+#include "io/json_util.h"
+#include "train/run_spec.h"
 
 #include "core/error.h"
 #include "delta/delta_set.h"
@@ -13,6 +19,16 @@
 #include "tree/module_tree.h"
 
 #include <QAction>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QListWidget>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStandardPaths>
 #include <QDateTime>
 #include <QFileInfo>
 #include <QHBoxLayout>
@@ -33,7 +49,8 @@
 
 #include <set>
 
-MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_training(new TrainingController(this)) {
+MainWindow::MainWindow(QWidget* parent)
+    : QMainWindow(parent), m_training(new TrainingController(this)), m_experiments(new ExperimentController(this)) {
     setWindowTitle(tr("DeltaTune"));
     m_panel = new ModelPanel(this);
     auto* modelDock = new QDockWidget(tr("Model"), this);
@@ -63,6 +80,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_training(new Tr
     m_inspect->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     auto* tabs = new QTabWidget(this);
     tabs->addTab(buildTrainingTab(), tr("Training"));
+    tabs->addTab(buildExperimentsTab(), tr("Experiments"));
     tabs->addTab(m_inspect, tr("Inspect"));
     setCentralWidget(tabs);
 
@@ -79,6 +97,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), m_training(new Tr
     open->setShortcut(QKeySequence::Open);
     auto* builtin = fileMenu->addAction(tr("Open Built-in &Tiny BERT"), this, [this] { openModel(QStringLiteral("tiny-bert")); });
     builtin->setToolTip(tr("A small BERT with random weights, for trying things out"));
+    auto* demo = fileMenu->addAction(tr("Open &Demo Model"), this, [this] { openModel(demoModel()); });
+    demo->setToolTip(tr("The built-in pretrained demo BERT (synthetic language), with its demo tasks"));
+    demo->setEnabled(!demoModel().isEmpty());
     auto* spec = fileMenu->addAction(tr("Open &Run Spec…"), this, &MainWindow::chooseRunSpec);
     spec->setToolTip(tr("A JSON run spec: model, task data, delta and training arguments"));
     fileMenu->addSeparator();
@@ -104,6 +125,7 @@ bool MainWindow::openModel(const QString& source) {
         m_inspect->setPlainText(QString::fromStdString(tree.to_text()));
         m_panel->model()->setTree(std::move(tree));
         m_model = loaded.model;
+        m_modelSource = source;
         m_lastError.clear();
         updateBudget();
         setWindowTitle(tr("DeltaTune — %1").arg(source));
@@ -154,17 +176,63 @@ QWidget* MainWindow::buildTrainingTab() {
     row->addWidget(m_startButton);
     row->addWidget(m_pauseButton);
     row->addWidget(m_stopButton);
+    m_taskCombo = new QComboBox(page);
+    m_taskCombo->setToolTip(tr("The task to train on: a demo task, or the run spec opened with File > Open Run Spec"));
+    for (const QString& t : demoTasks()) {
+        m_taskCombo->addItem(tr("Demo task: %1").arg(QFileInfo(t).dir().dirName()), t);
+        try {
+            const auto j = dt::json::load_file(t.toStdString());
+            m_taskCombo->setItemData(m_taskCombo->count() - 1,
+                                     QStringLiteral("%1 (%2)").arg(QString::fromStdString(j.value("description", "")),
+                                                                   QString::fromStdString(j.value("category", ""))),
+                                     Qt::ToolTipRole);
+        } catch (const dt::Error&) {
+        }
+    }
+    m_taskCombo->addItem(tr("Run spec file"), QString());
+    m_stepsSpin = new QSpinBox(page);
+    m_stepsSpin->setRange(1, 1000000);
+    m_stepsSpin->setValue(300);
+    m_stepsSpin->setToolTip(tr("Optimizer steps (batch 16)"));
+    m_lrSpin = new QDoubleSpinBox(page);
+    m_lrSpin->setDecimals(5);
+    m_lrSpin->setRange(1e-6, 1.0);
+    m_lrSpin->setSingleStep(0.001);
+    m_lrSpin->setValue(0.005);
+    m_lrSpin->setToolTip(tr("Peak learning rate (linear schedule, 6% warmup)"));
+    auto* taskRow = new QHBoxLayout;
+    taskRow->addWidget(new QLabel(tr("Task:"), page));
+    taskRow->addWidget(m_taskCombo, 1);
+    taskRow->addWidget(new QLabel(tr("Steps:"), page));
+    taskRow->addWidget(m_stepsSpin);
+    taskRow->addWidget(new QLabel(tr("LR:"), page));
+    taskRow->addWidget(m_lrSpin);
+    auto syncStart = [this] {
+        const bool task = !m_taskCombo->currentData().toString().isEmpty();
+        m_specLabel->setText(task ? m_taskCombo->currentData(Qt::ToolTipRole).toString()
+                                  : m_specPath.isEmpty() ? tr("No run spec: File > Open Run Spec") : m_specPath);
+        m_startButton->setEnabled(!m_training->isRunning() && (task || !m_specPath.isEmpty()));
+        m_stepsSpin->setEnabled(task);
+        m_lrSpin->setEnabled(task);
+    };
+    connect(m_taskCombo, &QComboBox::currentIndexChanged, this, syncStart);
     auto* lay = new QVBoxLayout(page);
+    lay->addLayout(taskRow);
     lay->addLayout(row);
     lay->addWidget(m_plot, 1);
-    connect(m_startButton, &QPushButton::clicked, this, [this] { startTraining(m_specPath); });
+    syncStart();
+    connect(m_startButton, &QPushButton::clicked, this, [this] {
+        const QString task = m_taskCombo->currentData().toString();
+        if (task.isEmpty()) startTraining(m_specPath);
+        else startTaskTraining(task, m_stepsSpin->value(), m_lrSpin->value());
+    });
     connect(m_pauseButton, &QPushButton::toggled, this, [this](bool on) {
         m_training->setPaused(on);
         m_pauseButton->setText(on ? tr("Resume") : tr("Pause"));
     });
     connect(m_stopButton, &QPushButton::clicked, m_training, &TrainingController::stop);
     connect(m_training, &TrainingController::runningChanged, this, [this](bool running) {
-        m_startButton->setEnabled(!running && !m_specPath.isEmpty());
+        m_startButton->setEnabled(!running && (!m_specPath.isEmpty() || !m_taskCombo->currentData().toString().isEmpty()));
         m_pauseButton->setEnabled(running);
         m_pauseButton->setChecked(false);
         m_stopButton->setEnabled(running);
@@ -203,6 +271,7 @@ void MainWindow::chooseRunSpec() {
     if (f.isEmpty()) return;
     m_specPath = f;
     m_specLabel->setText(f);
+    m_taskCombo->setCurrentIndex(m_taskCombo->count() - 1);
     m_startButton->setEnabled(!m_training->isRunning());
 }
 
@@ -220,6 +289,7 @@ bool MainWindow::startTraining(const QString& specPath, const QString& runDir) {
 
 void MainWindow::updateBudget() {
     if (!m_model) return;
+    m_deltaSpec.clear();
     nlohmann::json spec = m_method->spec();
     const auto& tree = m_panel->model()->tree();
     QString targetsNote;
@@ -232,6 +302,7 @@ void MainWindow::updateBudget() {
         }
         if (!ticked.empty()) {
             spec["target_modules"] = ticked;
+            m_deltaSpec.clear();
             // The shortest PEFT pattern that selects exactly the ticked modules: their names, if unambiguous.
             std::set<std::string> names;
             for (const auto& p : ticked) names.insert(p.substr(p.find_last_of('.') + 1));
@@ -248,6 +319,7 @@ void MainWindow::updateBudget() {
     QString html;
     try {
         dt::DeltaSet set = dt::DeltaSet::apply(*m_model, dt::DeltaSpec::from_json(spec, "method panel"));
+        m_deltaSpec = spec.dump();
         const dt::Accounting acc = set.accounting(*m_model);
         set.remove(*m_model);
         const QLocale loc;
@@ -268,4 +340,217 @@ void MainWindow::updateBudget() {
         m_budgetText = QString::fromStdString(e.what());
     }
     m_method->setBudgetText(html);
+}
+
+QString MainWindow::demoDir() {
+    const QStringList candidates = {qEnvironmentVariable("DELTATUNE_DEMO_DIR"),
+                                    QCoreApplication::applicationDirPath() + QStringLiteral("/../share/deltatune/demo"),
+                                    QStringLiteral(DT_SOURCE_DIR "/resources/demo")};
+    for (const QString& c : candidates)
+        if (!c.isEmpty() && QFileInfo::exists(c + QStringLiteral("/tasks"))) return QDir(c).absolutePath();
+    return {};
+}
+
+QString MainWindow::demoModel() {
+    const QString d = demoDir();
+    const QString m = d + QStringLiteral("/models/synth-bert-small");
+    return !d.isEmpty() && QFileInfo::exists(m + QStringLiteral("/config.json")) ? m : QString();
+}
+
+QStringList MainWindow::demoTasks() {
+    QStringList out;
+    const QString d = demoDir();
+    if (d.isEmpty()) return out;
+    // The order of docs/demo.md: categories together.
+    const QStringList order = {QStringLiteral("reviews"),    QStringLiteral("opinions"),    QStringLiteral("negation"),
+                               QStringLiteral("news"),       QStringLiteral("questions"),   QStringLiteral("attributes"),
+                               QStringLiteral("quantifiers"), QStringLiteral("synonyms"),   QStringLiteral("question-pairs")};
+    for (const QString& t : order) {
+        const QString f = d + QStringLiteral("/tasks/") + t + QStringLiteral("/task.json");
+        if (QFileInfo::exists(f)) out << f;
+    }
+    return out;
+}
+
+QString MainWindow::currentDeltaSpecJson() const { return QString::fromStdString(m_deltaSpec); }
+
+QString MainWindow::workFolder(const QString& kind, const QString& name) const {
+    QString base = qEnvironmentVariable("DELTATUNE_WORK_DIR");
+    if (base.isEmpty()) base = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    return base + QLatin1Char('/') + kind + QLatin1Char('/') + name + QLatin1Char('-') +
+           QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss-zzz"));
+}
+
+bool MainWindow::startTaskTraining(const QString& taskFile, int steps, double lr, const QString& runDir) {
+    if (m_training->isRunning() || m_modelSource.isEmpty()) return false;
+    if (m_deltaSpec.empty()) {
+        m_lastError = tr("The method panel's delta is not valid: %1").arg(m_budgetText);
+        log(m_lastError);
+        return false;
+    }
+    const QString dir = runDir.isEmpty() ? workFolder(QStringLiteral("runs"), QFileInfo(taskFile).dir().dirName()) : runDir;
+    if (!QDir().mkpath(dir)) {
+        m_lastError = tr("Cannot create the run folder %1").arg(dir);
+        log(m_lastError);
+        return false;
+    }
+    nlohmann::json spec = {{"model", QFileInfo(m_modelSource).exists() ? QFileInfo(m_modelSource).absoluteFilePath().toStdString()
+                                                                         : m_modelSource.toStdString()},
+                           {"task", QFileInfo(taskFile).absoluteFilePath().toStdString()},
+                           {"delta", nlohmann::json::parse(m_deltaSpec)},
+                           {"training", {{"max_steps", steps}, {"batch_size", 16}, {"lr", lr}, {"eval_every", std::max(1, steps / 6)}}},
+                           {"output_dir", dir.toStdString()}};
+    const QString specPath = dir + QStringLiteral("/spec.json");
+    try {
+        dt::write_file_atomic(specPath.toStdString(), spec.dump(2) + "\n");
+    } catch (const dt::Error& e) {
+        m_lastError = QString::fromStdString(e.what());
+        log(m_lastError);
+        return false;
+    }
+    return startTraining(specPath, dir);
+}
+
+QWidget* MainWindow::buildExperimentsTab() {
+    auto* page = new QWidget(this);
+    m_heatmap = new HeatmapView(page);
+    m_heatmap->setTitle(tr("Transfer"), tr("accuracy"));
+    m_transferTasks = new QListWidget(page);
+    m_transferTasks->setToolTip(tr("Tasks of the transfer matrix: one delta is trained per task, then every delta is evaluated on every task"));
+    for (const QString& t : demoTasks()) {
+        auto* item = new QListWidgetItem(QFileInfo(t).dir().dirName(), m_transferTasks);
+        item->setData(Qt::UserRole, t);
+        item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+        item->setCheckState(Qt::Checked);
+    }
+    m_transferSteps = new QSpinBox(page);
+    m_transferSteps->setRange(1, 100000);
+    m_transferSteps->setValue(150);
+    m_transferSteps->setToolTip(tr("Training steps per task delta (the method panel's delta, batch 16)"));
+    m_relative = new QCheckBox(tr("Relative to the target's own delta"), page);
+    m_relative->setToolTip(tr("Divide each cell by the column task's own delta on it (the study's presentation)"));
+    m_transferButton = new QPushButton(tr("Run Transfer"), page);
+    m_transferButton->setToolTip(tr("Train the missing deltas and fill the matrix in the background"));
+    m_transferStop = new QPushButton(tr("Stop"), page);
+    m_transferStop->setEnabled(false);
+    m_transferStop->setToolTip(tr("Stop between cells; Run Transfer again continues with the cells already computed"));
+    auto* png = new QPushButton(tr("PNG…"), page);
+    auto* pdf = new QPushButton(tr("PDF…"), page);
+    auto* csv = new QPushButton(tr("CSV…"), page);
+    auto* side = new QWidget(page);
+    auto* form = new QVBoxLayout(side);
+    form->addWidget(new QLabel(tr("Tasks:"), side));
+    form->addWidget(m_transferTasks, 1);
+    auto* stepsRow = new QHBoxLayout;
+    stepsRow->addWidget(new QLabel(tr("Steps per delta:"), side));
+    stepsRow->addWidget(m_transferSteps);
+    form->addLayout(stepsRow);
+    form->addWidget(m_relative);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(m_transferButton);
+    buttons->addWidget(m_transferStop);
+    form->addLayout(buttons);
+    auto* exports = new QHBoxLayout;
+    exports->addWidget(png);
+    exports->addWidget(pdf);
+    exports->addWidget(csv);
+    form->addLayout(exports);
+    auto* split = new QSplitter(page);
+    split->addWidget(side);
+    split->addWidget(m_heatmap);
+    split->setStretchFactor(1, 1);
+    split->setSizes({220, 700});
+    auto* lay = new QVBoxLayout(page);
+    lay->addWidget(split);
+
+    auto raw = std::make_shared<std::vector<std::vector<double>>>();
+    auto redraw = [this, raw] {
+        // Relative view: cell / the column's own-task delta, computed from the raw cells.
+        for (int r = 0; r < static_cast<int>(raw->size()); ++r)
+            for (int c = 0; c < static_cast<int>((*raw)[r].size()); ++c) {
+                double v = (*raw)[r][c];
+                if (m_relative->isChecked()) {
+                    // Rows are "(no delta)" then the tasks in column order: column c's own delta is row c + 1.
+                    const double own = c + 1 < static_cast<int>(raw->size()) ? (*raw)[c + 1][c] : std::nan("");
+                    v = std::isfinite(own) && own != 0 ? v / own : std::nan("");
+                }
+                m_heatmap->setCell(r, c, v);
+            }
+    };
+    connect(m_relative, &QCheckBox::toggled, this, redraw);
+    connect(m_transferButton, &QPushButton::clicked, this, [this] {
+        QStringList tasks;
+        for (int i = 0; i < m_transferTasks->count(); ++i)
+            if (m_transferTasks->item(i)->checkState() == Qt::Checked) tasks << m_transferTasks->item(i)->data(Qt::UserRole).toString();
+        startTransfer(tasks, m_transferSteps->value(), m_transferResumable ? m_transferDir : QString());
+    });
+    connect(m_transferStop, &QPushButton::clicked, m_experiments, &ExperimentController::stop);
+    connect(m_experiments, &ExperimentController::runningChanged, this, [this](bool running) {
+        m_transferButton->setEnabled(!running);
+        m_transferStop->setEnabled(running);
+    });
+    connect(m_experiments, &ExperimentController::matrix, this,
+            [this, raw](const QStringList& rows, const QStringList& cols, const QStringList& rc, const QStringList& cc, const QString& metric) {
+                m_heatmap->setMatrix(rows, cols, rc, cc);
+                m_heatmap->setTitle(tr("Transfer"), metric);
+                raw->assign(static_cast<std::size_t>(rows.size()), std::vector<double>(static_cast<std::size_t>(cols.size()), std::nan("")));
+            });
+    connect(m_experiments, &ExperimentController::cell, this, [this, raw, redraw](int r, int c, double v, const QString& note) {
+        if (r < static_cast<int>(raw->size()) && c < static_cast<int>((*raw)[r].size())) (*raw)[r][c] = v;
+        if (m_relative->isChecked()) redraw();
+        else m_heatmap->setCell(r, c, v, note);
+    });
+    connect(m_experiments, &ExperimentController::status, this, [this](const QString& s) { statusBar()->showMessage(s, 3000); });
+    connect(m_experiments, &ExperimentController::finished, this, [this](bool stopped) {
+        m_transferResumable = stopped;
+        log(stopped ? tr("Transfer stopped; Run Transfer continues it (%1)").arg(m_transferDir)
+                    : tr("Transfer finished: %1/matrix.json and matrix.csv").arg(m_transferDir));
+    });
+    connect(m_experiments, &ExperimentController::failed, this, [this](const QString& m) {
+        m_lastError = m;
+        log(m);
+        statusBar()->showMessage(m);
+    });
+    auto save = [this](const QString& filter, const QString& ext) {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export Heatmap"), QStringLiteral("transfer.") + ext, filter);
+        if (f.isEmpty()) return;
+        const bool ok = ext == QLatin1String("png") ? m_heatmap->savePng(f) : ext == QLatin1String("pdf") ? m_heatmap->savePdf(f) : m_heatmap->saveCsv(f);
+        log(ok ? tr("Saved %1").arg(f) : tr("Could not save %1").arg(f));
+    };
+    connect(png, &QPushButton::clicked, this, [save] { save(tr("PNG images (*.png)"), QStringLiteral("png")); });
+    connect(pdf, &QPushButton::clicked, this, [save] { save(tr("PDF files (*.pdf)"), QStringLiteral("pdf")); });
+    connect(csv, &QPushButton::clicked, this, [save] { save(tr("CSV files (*.csv)"), QStringLiteral("csv")); });
+    return page;
+}
+
+bool MainWindow::startTransfer(const QStringList& taskFiles, int steps, const QString& outDir) {
+    if (m_experiments->isRunning() || m_modelSource.isEmpty()) return false;
+    if (taskFiles.size() < 2) {
+        m_lastError = tr("Tick at least two tasks");
+        log(m_lastError);
+        return false;
+    }
+    if (m_deltaSpec.empty()) {
+        m_lastError = tr("The method panel's delta is not valid: %1").arg(m_budgetText);
+        log(m_lastError);
+        return false;
+    }
+    m_transferDir = outDir.isEmpty() ? workFolder(QStringLiteral("experiments"), QStringLiteral("transfer")) : outDir;
+    m_transferResumable = false;
+    nlohmann::json j = {{"model", QFileInfo(m_modelSource).exists() ? QFileInfo(m_modelSource).absoluteFilePath().toStdString()
+                                                                      : m_modelSource.toStdString()},
+                        {"tasks", nlohmann::json::array()},
+                        {"delta", nlohmann::json::parse(m_deltaSpec)},
+                        {"training", {{"max_steps", steps}, {"batch_size", 16}, {"lr", 0.005}}},
+                        {"output_dir", m_transferDir.toStdString()}};
+    for (const QString& t : taskFiles) j["tasks"].push_back(QFileInfo(t).absoluteFilePath().toStdString());
+    try {
+        const auto spec = dt::TransferSpec::from_json(j, "workbench", "");
+        log(tr("Transfer over %1 tasks into %2").arg(taskFiles.size()).arg(m_transferDir));
+        return m_experiments->startTransfer(spec);
+    } catch (const dt::Error& e) {
+        m_lastError = QString::fromStdString(e.what());
+        log(m_lastError);
+        return false;
+    }
 }

@@ -16,6 +16,13 @@ class QPushButton;
 class TrainingController;
 class MethodPanel;
 class TrainingPlot;
+class HeatmapView;
+class ExperimentController;
+class QComboBox;
+class QSpinBox;
+class QDoubleSpinBox;
+class QListWidget;
+class QCheckBox;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -34,11 +41,28 @@ public:
     void updateBudget();
     QString budgetText() const { return m_budgetText; }
     QString lastError() const { return m_lastError; }
+    QString modelSource() const { return m_modelSource; }
+
+    // The built-in demo (resources/demo): its model folder and task files, when present.
+    static QString demoDir();
+    static QString demoModel();
+    static QStringList demoTasks();  // task.json paths
+    // Trains the current model on a task file with the method panel's delta (the Training tab's
+    // Start). Writes the run spec into the new run folder.
+    bool startTaskTraining(const QString& taskFile, int steps, double lr, const QString& runDir = QString());
+    // The method panel's delta spec with the ticked modules as targets.
+    QString currentDeltaSpecJson() const;
+    // Experiments tab: a transfer matrix over the ticked tasks (deltas trained first, in the worker).
+    bool startTransfer(const QStringList& taskFiles, int steps, const QString& outDir = QString());
+    HeatmapView* heatmap() const { return m_heatmap; }
+    ExperimentController* experiments() const { return m_experiments; }
 
 private:
     void chooseModelFolder();
     void chooseRunSpec();
     QWidget* buildTrainingTab();
+    QWidget* buildExperimentsTab();
+    QString workFolder(const QString& kind, const QString& name) const;
     void log(const QString& line);
 
     ModelPanel* m_panel;
@@ -57,4 +81,18 @@ private:
     MethodPanel* m_method = nullptr;
     QString m_budgetText;
     bool m_budgetQueued = false;
+    QString m_modelSource;
+    std::string m_deltaSpec;  // the method panel's spec with ticked targets, as JSON
+    QComboBox* m_taskCombo = nullptr;
+    QSpinBox* m_stepsSpin = nullptr;
+    QDoubleSpinBox* m_lrSpin = nullptr;
+    HeatmapView* m_heatmap = nullptr;
+    ExperimentController* m_experiments = nullptr;
+    QListWidget* m_transferTasks = nullptr;
+    QSpinBox* m_transferSteps = nullptr;
+    QCheckBox* m_relative = nullptr;
+    QPushButton* m_transferButton = nullptr;
+    QPushButton* m_transferStop = nullptr;
+    QString m_transferDir;
+    bool m_transferResumable = false;  // the last transfer was stopped: Run Transfer continues it
 };

@@ -60,7 +60,8 @@ PretrainResult pretrain_mlm(const PretrainOptions& o, TrainObserver* observer, T
     res.train = trainer.run(control);
     if (valid.size()) res.final = trainer.evaluate(valid);
     if (res.train.status == "cancelled") return res;  // nothing written: a half-trained model is not a result
-    nlohmann::json info = {{"corpus", o.corpus},          {"tokenizer", o.tokenizer},      {"seq_len", o.seq_len},
+    auto base_name = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };
+    nlohmann::json info = {{"corpus", base_name(o.corpus)}, {"tokenizer", base_name(o.tokenizer)},      {"seq_len", o.seq_len},
                            {"steps", res.train.steps},    {"batch_size", cfg.batch_size},  {"lr", cfg.lr},
                            {"seed", cfg.seed},            {"mlm_probability", o.mlm_probability},
                            {"parameters", res.parameters}, {"train_sequences", res.sequences}, {"train_tokens", res.tokens},

@@ -1,0 +1,109 @@
+// The workbench on the built-in demo: it opens the pretrained demo model and lists the demo tasks;
+// Start trains the method panel's delta on a demo task in the worker thread; the Experiments tab
+// fills a transfer heatmap from the worker, and its cells, matrix.json and matrix.csv agree. PNGs
+// are written for a person to look at.
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "experiment_controller.h"
+#include "heatmap_view.h"
+#include "main_window.h"
+#include "training_controller.h"
+
+#include "experiments/experiments.h"
+#include "io/json_util.h"
+
+#include <QDir>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cmath>
+
+class TestExperimentsGui : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void demoIsFoundAndTrains() {
+        QVERIFY2(!MainWindow::demoModel().isEmpty(), "resources/demo/models/synth-bert-small is missing");
+        QCOMPARE(MainWindow::demoTasks().size(), 9);
+        QTemporaryDir dir;
+        MainWindow w;
+        w.resize(1280, 800);
+        QVERIFY(w.openModel(MainWindow::demoModel()));
+        QVERIFY(!w.currentDeltaSpecJson().isEmpty());  // LoRA with the defaults is valid
+        QSignalSpy finished(w.training(), &TrainingController::finished);
+        QSignalSpy evals(w.training(), &TrainingController::evaluated);
+        const QString news = MainWindow::demoTasks()[3];
+        QVERIFY(news.endsWith(QStringLiteral("news/task.json")));
+        QVERIFY(w.startTaskTraining(news, 60, 0.005, dir.filePath("run")));
+        QVERIFY(finished.wait(120000));
+        QCOMPARE(finished.first().at(0).toString(), QStringLiteral("finished"));
+        QVERIFY(!evals.isEmpty());
+        QVERIFY(QFile::exists(dir.filePath("run/spec.json")));
+        QVERIFY(QFile::exists(dir.filePath("run/checkpoints/final/trainable.safetensors")));
+        // The topic task is one the pretrained demo model knows: the delta ends well above chance (0.25).
+        const double acc = evals.last().at(1).toMap().value(QStringLiteral("accuracy")).toDouble();
+        QVERIFY2(acc > 0.6, qPrintable(QString::number(acc)));
+    }
+
+    void transferHeatmapFillsLiveAndMatchesTheFiles() {
+        QTemporaryDir dir;
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        QVERIFY(w.openModel(MainWindow::demoModel()));
+        const QStringList all = MainWindow::demoTasks();
+        const QStringList tasks = {all[0], all[1], all[3]};  // reviews, opinions, news
+        QSignalSpy cells(w.experiments(), &ExperimentController::cell);
+        QSignalSpy finished(w.experiments(), &ExperimentController::finished);
+        QVERIFY(w.startTransfer(tasks, 20, dir.filePath("exp")));
+        QVERIFY(!w.startTransfer(tasks, 20, dir.filePath("other")));  // one experiment at a time
+        QVERIFY(finished.wait(180000));
+        QCOMPARE(cells.size(), 12);
+        HeatmapView* h = w.heatmap();
+        QCOMPARE(h->rowCount(), 4);
+        QCOMPARE(h->colCount(), 3);
+        const auto m = dt::ResultMatrix::from_json(dt::json::load_file(dir.filePath("exp/matrix.json").toStdString()), "matrix.json");
+        for (int r = 0; r < 4; ++r)
+            for (int c = 0; c < 3; ++c) {
+                QVERIFY(h->hasCell(r, c));
+                QCOMPARE(h->cell(r, c), m.at(static_cast<std::size_t>(r), static_cast<std::size_t>(c)));
+                QCOMPARE(h->cellText(r, c), QString::number(m.at(static_cast<std::size_t>(r), static_cast<std::size_t>(c)), 'f', 2));
+                QVERIFY(h->toolTipAt(r, c).contains(QStringLiteral("accuracy")));
+            }
+        // The widget's CSV export and the engine's CSV carry the same values.
+        const QStringList widgetCsv = h->toCsv().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+        QCOMPARE(widgetCsv.size(), 5);
+        for (int r = 0; r < 4; ++r) {
+            const QStringList f = widgetCsv[r + 1].split(QLatin1Char(','));
+            for (int c = 0; c < 3; ++c) QVERIFY(std::abs(f[c + 1].toDouble() - m.at(static_cast<std::size_t>(r), static_cast<std::size_t>(c))) < 1e-5);
+        }
+        QVERIFY(h->savePng(QDir(DT_BUILD_DIR).filePath("transfer-heatmap.png"), 900, 600));
+        QVERIFY(h->savePdf(dir.filePath("heatmap.pdf")));
+        QVERIFY(QFile(dir.filePath("heatmap.pdf")).size() > 1000);
+        auto* tabs = qobject_cast<QTabWidget*>(w.centralWidget());
+        QVERIFY(tabs);
+        tabs->setCurrentIndex(1);
+        QTest::qWait(100);
+        w.grab().save(QDir(DT_BUILD_DIR).filePath("workbench-experiments.png"));
+    }
+
+    void emptyCellsStayEmpty() {
+        HeatmapView h;
+        h.setMatrix({QStringLiteral("a"), QStringLiteral("b")}, {QStringLiteral("x"), QStringLiteral("y")});
+        h.setCell(0, 1, 0.5);
+        h.setCell(1, 0, std::nan(""), QStringLiteral("label sets differ"));
+        QVERIFY(h.hasCell(0, 1));
+        QVERIFY(!h.hasCell(0, 0));
+        QVERIFY(!h.hasCell(1, 0));
+        QCOMPARE(h.cellText(1, 0), QString());
+        QVERIFY(h.toolTipAt(1, 0).contains(QStringLiteral("label sets differ")));
+        QVERIFY(h.toolTipAt(0, 0).contains(QStringLiteral("not computed")));
+        QCOMPARE(h.toCsv(), QStringLiteral("row,x,y\na,,0.5\nb,,\n"));
+    }
+};
+
+DT_REGISTER_TEST(TestExperimentsGui);
+#include "test_experiments_gui.moc"
