@@ -81,7 +81,7 @@ private:
     std::vector<std::string> verbs_;
 };
 
-constexpr int kNounsPerTopic = 60, kVerbsPerTopic = 16;
+constexpr int kNounsPerTopic = 40, kVerbsPerTopic = 12;
 
 const std::vector<std::string>& degrees() {
     static const std::vector<std::string> d = {"very", "really", "quite", "extremely"};
@@ -168,12 +168,12 @@ Lexicon Lexicon::build(std::uint64_t seed) {
         for (int i = 0; i < kNounsPerTopic; ++i) L.nouns[t].push_back(mk.make(false));
         for (int i = 0; i < kVerbsPerTopic; ++i) L.verbs[t].push_back(mk.make(true));
     }
-    for (int i = 0; i < 60; ++i) L.names.push_back(mk.make(false));
-    for (int i = 0; i < 40; ++i) L.pos_adj.push_back(mk.make(false));
-    for (int i = 0; i < 40; ++i) L.neg_adj.push_back(mk.make(false));
-    for (int i = 0; i < 30; ++i) L.neutral_adj.push_back(mk.make(false));
-    for (int i = 0; i < 12; ++i) L.pos_verbs.push_back(mk.make(true));
-    for (int i = 0; i < 12; ++i) L.neg_verbs.push_back(mk.make(true));
+    for (int i = 0; i < 40; ++i) L.names.push_back(mk.make(false));
+    for (int i = 0; i < 16; ++i) L.pos_adj.push_back(mk.make(false));
+    for (int i = 0; i < 16; ++i) L.neg_adj.push_back(mk.make(false));
+    for (int i = 0; i < 16; ++i) L.neutral_adj.push_back(mk.make(false));
+    for (int i = 0; i < 8; ++i) L.pos_verbs.push_back(mk.make(true));
+    for (int i = 0; i < 8; ++i) L.neg_verbs.push_back(mk.make(true));
     return L;
 }
 
@@ -189,7 +189,7 @@ std::vector<std::string> Lexicon::words() const {
 namespace {
 
 std::string corpus_line(const Lexicon& lex, const Pools& P, Rng& r) {
-    static const std::vector<int> weights = {14, 12, 10, 10, 7, 7, 8, 8, 8, 6, 4, 10};
+    static const std::vector<int> weights = {10, 10, 12, 14, 8, 7, 8, 6, 8, 6, 3, 14};
     static const int total = [] {
         int s = 0;
         for (int w : weights) s += w;

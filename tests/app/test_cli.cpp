@@ -2,6 +2,7 @@
 #include "test_registry.h"
 #include "test_util.h"
 
+#include "io/json_util.h"
 #include "io/safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -65,6 +66,51 @@ private Q_SLOTS:
                 QCOMPARE(m["total_params"].get<std::int64_t>(), 3 * 48 + 3);
             }
         QVERIFY(found);
+    }
+
+    void demoDataAndPretrain() {
+        QTemporaryDir dir;
+        auto r = runCli({"demo", "data", dir.filePath("d"), "--corpus-lines", "3000", "--train", "16", "--valid", "8"});
+        QCOMPARE(r.code, 0);
+        for (const char* f : {"tokenizer.json", "corpus.txt", "config-small.json", "config-base.json", "tasks/news/task.json"})
+            QVERIFY2(QFile::exists(dir.filePath("d/") + f), f);
+        // A short masked-LM pretraining: the held-out masked-token accuracy rises and the folder is complete.
+        r = runCli({"--threads", "2", "pretrain", "--model", dir.filePath("d/config-small.json"), "--corpus", dir.filePath("d/corpus.txt"),
+                    "--tokenizer", dir.filePath("d/tokenizer.json"), "--out", dir.filePath("m"), "--steps", "60", "--batch", "32",
+                    "--seq", "32", "--lr", "0.003"});
+        QCOMPARE(r.code, 0);
+        for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "pretrain.json"})
+            QVERIFY2(QFile::exists(dir.filePath("m/") + f), f);
+        const auto info = dt::json::load_file(dir.filePath("m/pretrain.json").toStdString());
+        QVERIFY(info["held_out_after"]["accuracy"].get<double>() > info["held_out_before"]["accuracy"].get<double>() + 0.2);
+        QCOMPARE(info["steps"].get<int>(), 60);
+        // Same arguments, same thread count: the same bytes.
+        r = runCli({"--threads", "2", "pretrain", "--model", dir.filePath("d/config-small.json"), "--corpus", dir.filePath("d/corpus.txt"),
+                    "--tokenizer", dir.filePath("d/tokenizer.json"), "--out", dir.filePath("m-again"), "--steps", "60", "--batch", "32",
+                    "--seq", "32", "--lr", "0.003"});
+        QCOMPARE(r.code, 0);
+        for (const char* f : {"/model.safetensors", "/pretrain.json"}) {
+            QFile a(dir.filePath("m") + f), b(dir.filePath("m-again") + f);
+            QVERIFY(a.open(QIODevice::ReadOnly) && b.open(QIODevice::ReadOnly));
+            QVERIFY2(a.readAll() == b.readAll(), f);
+        }
+        // The result is a model folder the rest of the tool opens.
+        r = runCli({"inspect", dir.filePath("m")});
+        QCOMPARE(r.code, 0);
+        // A config whose vocabulary is smaller than the tokenizer's is refused before training, naming the file.
+        auto cfg = dt::json::load_file(dir.filePath("d/config-small.json").toStdString());
+        cfg["vocab_size"] = 100;
+        dttest::writeBytes(dir.filePath("small-vocab.json"), QByteArray::fromStdString(cfg.dump()));
+        r = runCli({"pretrain", "--model", dir.filePath("small-vocab.json"), "--corpus", dir.filePath("d/corpus.txt"), "--tokenizer",
+                    dir.filePath("d/tokenizer.json"), "--out", dir.filePath("m2")});
+        expectBadInput(r, {"small-vocab.json", "vocab_size"});
+        QVERIFY(!QFile::exists(dir.filePath("m2")));
+        r = runCli({"pretrain", "--model", dir.filePath("d/config-small.json"), "--corpus", dir.filePath("nope.txt"), "--tokenizer",
+                    dir.filePath("d/tokenizer.json"), "--out", dir.filePath("m3")});
+        expectBadInput(r, {"nope.txt"});
+        // Transfer spec errors name the field.
+        dttest::writeBytes(dir.filePath("t.json"), R"({"model": "tiny-bert", "tasks": ["a/task.json"], "output_dir": "x"})");
+        expectBadInput(runCli({"transfer", "--spec", dir.filePath("t.json")}), {"t.json", "tasks"});
     }
 
     void inspectTextFolds() {

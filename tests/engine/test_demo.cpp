@@ -1,0 +1,66 @@
+// The shipped demo (resources/demo) as evidence: after the same number of steps, LoRA on the
+// pretrained demo model against LoRA on a randomly initialised model of the same shape, on every demo
+// task (real trainings on the real files, a few seconds on 2 cores). Today's pretraining taught the
+// model the topics (its nouns and verbs by topic) but not yet polarity, entailment or synonymy, so the
+// test asserts the clear margin on the topic tasks and prints the table for all nine; the goal of a
+// margin on every task is open (docs/demo.md, "What the model knows").
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "experiments/experiments.h"
+#include "models/loader.h"
+#include "train/run_spec.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QDir>
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cmath>
+#include <cstdio>
+
+namespace {
+
+const char* kTasks[] = {"reviews", "opinions", "negation", "news", "questions", "attributes", "quantifiers", "synonyms", "question-pairs"};
+
+std::string demo() { return std::string(DT_SOURCE_DIR) + "/resources/demo"; }
+
+nlohmann::json loraSpec() { return {{"method", "lora"}, {"r", 8}, {"target_modules", {"query", "key", "value", "dense"}}}; }
+nlohmann::json training() { return {{"max_steps", 200}, {"batch_size", 16}, {"lr", 0.01}, {"seed", 0}}; }
+
+double tuneAndEvaluate(const std::string& model, const std::string& task) {
+    nlohmann::json j = {{"model", model}, {"task", demo() + "/tasks/" + task + "/task.json"}, {"delta", loraSpec()}, {"training", training()}};
+    auto p = dt::prepare_run(dt::RunSpec::from_json(j, "test", ""));
+    dt::Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
+    t.run();
+    return t.evaluate(p.valid).at("accuracy");
+}
+
+}  // namespace
+
+class TestDemo : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void pretrainedBeatsRandomOnTheTopicTasks() {
+        const std::string pretrained = demo() + "/models/synth-bert-small";
+        QVERIFY2(QFile::exists(QString::fromStdString(pretrained + "/model.safetensors")), "the demo model is missing");
+        // The same architecture and tokenizer with random weights.
+        QTemporaryDir tmp;
+        const std::string random = tmp.path().toStdString() + "/random";
+        auto loaded = dt::load_model(pretrained);
+        auto fresh = dt::create_model(loaded.model->config(), 1);
+        dt::save_model(*fresh, random);
+        QVERIFY(QFile::copy(QString::fromStdString(pretrained + "/tokenizer.json"), QString::fromStdString(random + "/tokenizer.json")));
+        for (const char* task : kTasks) {
+            const double p = tuneAndEvaluate(pretrained, task), r = tuneAndEvaluate(random, task);
+            std::printf("%-15s pretrained %.3f  random %.3f\n", task, p, r);
+            const bool topic = std::string(task) == "news" || std::string(task) == "questions";
+            if (topic) QVERIFY2(p >= r + 0.3, qPrintable(QStringLiteral("%1: pretrained %2 vs random %3").arg(task).arg(p).arg(r)));
+        }
+    }
+};
+
+DT_REGISTER_TEST(TestDemo);
+#include "test_demo.moc"
