@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <functional>
 #include <set>
 #include <sys/stat.h>
@@ -547,8 +548,12 @@ std::vector<TaskFiles> make_tasks(const Lexicon& lex, std::uint64_t seed, std::s
 
 void write_demo_data(const std::string& out_dir, std::uint64_t seed, std::size_t corpus_lines, std::size_t n_train,
                      std::size_t n_valid) {
-    auto mkdir = [](const std::string& p) {
-        if (::mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create folder", p);
+    auto mkdir = [](const std::string& p) {  // with its parents
+        for (std::size_t i = 1; i <= p.size(); ++i)
+            if (i == p.size() || p[i] == '/') {
+                const std::string part = p.substr(0, i);
+                if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create folder", part);
+            }
     };
     mkdir(out_dir);
     const Lexicon lex = Lexicon::build(seed);

@@ -11,6 +11,7 @@
 #include "models/loader.h"
 #include "train/run_spec.h"
 
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
 #include <QDir>
@@ -44,6 +45,13 @@ class TestDemo : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void pretrainedBeatsRandomOnTheTopicTasks() {
+        // A model this small trains fastest on one thread (no OpenMP hand-offs per tiny matmul).
+        const int threads = at::get_num_threads();
+        at::set_num_threads(1);
+        struct Restore {
+            int n;
+            ~Restore() { at::set_num_threads(n); }
+        } restore{threads};
         const std::string pretrained = demo() + "/models/synth-bert-small";
         QVERIFY2(QFile::exists(QString::fromStdString(pretrained + "/model.safetensors")), "the demo model is missing");
         // The same architecture and tokenizer with random weights.
