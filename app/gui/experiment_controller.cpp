@@ -2,6 +2,8 @@
 
 #include "core/error.h"
 
+#include "worker_thread.h"
+
 #include <QThread>
 
 namespace {
@@ -62,20 +64,12 @@ void ExperimentController::stop() { m_control.cancel = true; }
 bool ExperimentController::start(std::function<void(dt::ExperimentObserver*)> job) {
     if (m_thread) return false;
     m_control.cancel = false;
-    m_thread = new QThread(this);
     auto* worker = new ExperimentWorker(std::move(job));
-    worker->moveToThread(m_thread);
-    connect(m_thread, &QThread::started, worker, &ExperimentWorker::run);
     connect(worker, &ExperimentWorker::matrix, this, &ExperimentController::matrix);
     connect(worker, &ExperimentWorker::cell, this, &ExperimentController::cell);
     connect(worker, &ExperimentWorker::status, this, &ExperimentController::status);
     auto done = [this] {
-        if (!m_thread) return;
-        m_thread->quit();
-        m_thread->wait();
-        m_thread->deleteLater();
-        m_thread = nullptr;
-        Q_EMIT runningChanged(false);
+        if (gui::endWorker(m_thread)) Q_EMIT runningChanged(false);
     };
     connect(worker, &ExperimentWorker::finished, this, [this, done] {
         done();
@@ -85,8 +79,7 @@ bool ExperimentController::start(std::function<void(dt::ExperimentObserver*)> jo
         done();
         Q_EMIT failed(m);
     });
-    connect(m_thread, &QThread::finished, worker, &QObject::deleteLater);
-    m_thread->start();
+    m_thread = gui::startWorker(this, worker, [worker] { worker->run(); });
     Q_EMIT runningChanged(true);
     return true;
 }

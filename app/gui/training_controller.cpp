@@ -4,6 +4,8 @@
 #include "train/run_spec.h"
 
 #include <QDir>
+#include "worker_thread.h"
+
 #include <QThread>
 
 TrainingWorker::TrainingWorker(QString specPath, QString runDir, dt::TrainControl* control)
@@ -61,20 +63,12 @@ bool TrainingController::start(const QString& specPath, const QString& runDir) {
     if (m_thread) return false;
     m_control.cancel = false;
     m_control.pause = false;
-    m_thread = new QThread(this);
     auto* worker = new TrainingWorker(specPath, runDir, &m_control);
-    worker->moveToThread(m_thread);
-    connect(m_thread, &QThread::started, worker, &TrainingWorker::run);
     connect(worker, &TrainingWorker::step, this, &TrainingController::step);
     connect(worker, &TrainingWorker::evaluated, this, &TrainingController::evaluated);
     connect(worker, &TrainingWorker::status, this, &TrainingController::status);
     auto done = [this] {
-        if (!m_thread) return;
-        m_thread->quit();
-        m_thread->wait();
-        m_thread->deleteLater();
-        m_thread = nullptr;
-        Q_EMIT runningChanged(false);
+        if (gui::endWorker(m_thread)) Q_EMIT runningChanged(false);
     };
     connect(worker, &TrainingWorker::finished, this, [this, done](const QString& s, qint64 n) {
         done();
@@ -84,8 +78,7 @@ bool TrainingController::start(const QString& specPath, const QString& runDir) {
         done();
         Q_EMIT failed(m);
     });
-    connect(m_thread, &QThread::finished, worker, &QObject::deleteLater);
-    m_thread->start();
+    m_thread = gui::startWorker(this, worker, [worker] { worker->run(); });
     Q_EMIT runningChanged(true);
     return true;
 }
