@@ -124,6 +124,12 @@ void HeatmapView::rebuild() {
     scheduleReplot();
 }
 
+void HeatmapView::setAutoRange() {
+    m_fixedRange = false;
+    for (int r = 0; r < m_rows.size(); ++r)
+        for (int c = 0; c < m_cols.size(); ++c) refreshCell(r, c);
+}
+
 bool HeatmapView::hasCell(int row, int col) const { return std::isfinite(cell(row, col)); }
 
 double HeatmapView::cell(int row, int col) const {

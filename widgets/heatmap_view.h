@@ -27,6 +27,7 @@ public:
     void setCell(int row, int col, double value, const QString& note = {});
     // Fixed colour range (e.g. 0..1 for accuracy); without it the range follows the values.
     void setRange(double lo, double hi);
+    void setAutoRange();  // the colour range follows the values again
 
     int rowCount() const { return m_rows.size(); }
     int colCount() const { return m_cols.size(); }

@@ -477,7 +477,15 @@ QWidget* MainWindow::buildExperimentsTab() {
                 m_heatmap->setCell(r, c, v);
             }
     };
-    connect(m_relative, &QCheckBox::toggled, this, redraw);
+    // Raw accuracy on a fixed 0..1 scale (0.50 and 0.54 should look alike); ratios on their own range.
+    auto scale = [this] {
+        if (!m_relative->isChecked() && m_heatmapMetric == QLatin1String("accuracy")) m_heatmap->setRange(0, 1);
+        else m_heatmap->setAutoRange();
+    };
+    connect(m_relative, &QCheckBox::toggled, this, [redraw, scale] {
+        scale();
+        redraw();
+    });
     connect(m_transferButton, &QPushButton::clicked, this, [this] {
         QStringList tasks;
         for (int i = 0; i < m_transferTasks->count(); ++i)
@@ -490,9 +498,11 @@ QWidget* MainWindow::buildExperimentsTab() {
         m_transferStop->setEnabled(running);
     });
     connect(m_experiments, &ExperimentController::matrix, this,
-            [this, raw](const QStringList& rows, const QStringList& cols, const QStringList& rc, const QStringList& cc, const QString& metric) {
+            [this, raw, scale](const QStringList& rows, const QStringList& cols, const QStringList& rc, const QStringList& cc, const QString& metric) {
+                m_heatmapMetric = metric;
                 m_heatmap->setMatrix(rows, cols, rc, cc);
                 m_heatmap->setTitle(tr("Transfer"), metric);
+                scale();
                 raw->assign(static_cast<std::size_t>(rows.size()), std::vector<double>(static_cast<std::size_t>(cols.size()), std::nan("")));
             });
     connect(m_experiments, &ExperimentController::cell, this, [this, raw, redraw](int r, int c, double v, const QString& note) {
@@ -503,6 +513,7 @@ QWidget* MainWindow::buildExperimentsTab() {
     connect(m_experiments, &ExperimentController::status, this, [this](const QString& s) { statusBar()->showMessage(s, 3000); });
     connect(m_experiments, &ExperimentController::finished, this, [this](bool stopped) {
         m_transferResumable = stopped;
+        statusBar()->showMessage(stopped ? tr("Transfer stopped") : tr("Transfer finished"), 5000);
         log(stopped ? tr("Transfer stopped; Run Transfer continues it (%1)").arg(m_transferDir)
                     : tr("Transfer finished: %1/matrix.json and matrix.csv").arg(m_transferDir));
     });

@@ -94,5 +94,6 @@ private:
     QPushButton* m_transferButton = nullptr;
     QPushButton* m_transferStop = nullptr;
     QString m_transferDir;
+    QString m_heatmapMetric;
     bool m_transferResumable = false;  // the last transfer was stopped: Run Transfer continues it
 };
