@@ -283,6 +283,7 @@ bool MainWindow::startTraining(const QString& specPath, const QString& runDir) {
                                                QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))
                                          : runDir;
     m_plot->clear();
+    m_lastRunDir = dir;
     log(tr("Training %1 into %2").arg(specPath, dir));
     return m_training->start(specPath, dir);
 }
@@ -434,6 +435,8 @@ QWidget* MainWindow::buildExperimentsTab() {
     m_transferStop = new QPushButton(tr("Stop"), page);
     m_transferStop->setEnabled(false);
     m_transferStop->setToolTip(tr("Stop between cells; Run Transfer again continues with the cells already computed"));
+    auto* ablate = new QPushButton(tr("Layer Ablation of Last Run"), page);
+    ablate->setToolTip(tr("Evaluate the Training tab's last finished run with its delta removed from layers i..j"));
     auto* png = new QPushButton(tr("PNG…"), page);
     auto* pdf = new QPushButton(tr("PDF…"), page);
     auto* csv = new QPushButton(tr("CSV…"), page);
@@ -450,6 +453,7 @@ QWidget* MainWindow::buildExperimentsTab() {
     buttons->addWidget(m_transferButton);
     buttons->addWidget(m_transferStop);
     form->addLayout(buttons);
+    form->addWidget(ablate);
     auto* exports = new QHBoxLayout;
     exports->addWidget(png);
     exports->addWidget(pdf);
@@ -469,7 +473,7 @@ QWidget* MainWindow::buildExperimentsTab() {
         for (int r = 0; r < static_cast<int>(raw->size()); ++r)
             for (int c = 0; c < static_cast<int>((*raw)[r].size()); ++c) {
                 double v = (*raw)[r][c];
-                if (m_relative->isChecked()) {
+                if (m_relative->isChecked() && !m_ablationShown) {
                     // Rows are "(no delta)" then the tasks in column order: column c's own delta is row c + 1.
                     const double own = c + 1 < static_cast<int>(raw->size()) ? (*raw)[c + 1][c] : std::nan("");
                     v = std::isfinite(own) && own != 0 ? v / own : std::nan("");
@@ -479,7 +483,7 @@ QWidget* MainWindow::buildExperimentsTab() {
     };
     // Raw accuracy on a fixed 0..1 scale (0.50 and 0.54 should look alike); ratios on their own range.
     auto scale = [this] {
-        if (!m_relative->isChecked() && m_heatmapMetric == QLatin1String("accuracy")) m_heatmap->setRange(0, 1);
+        if ((!m_relative->isChecked() || m_ablationShown) && m_heatmapMetric == QLatin1String("accuracy")) m_heatmap->setRange(0, 1);
         else m_heatmap->setAutoRange();
     };
     connect(m_relative, &QCheckBox::toggled, this, [redraw, scale] {
@@ -493,15 +497,23 @@ QWidget* MainWindow::buildExperimentsTab() {
         startTransfer(tasks, m_transferSteps->value(), m_transferResumable ? m_transferDir : QString());
     });
     connect(m_transferStop, &QPushButton::clicked, m_experiments, &ExperimentController::stop);
-    connect(m_experiments, &ExperimentController::runningChanged, this, [this](bool running) {
+    connect(ablate, &QPushButton::clicked, this, [this] {
+        if (m_lastRunDir.isEmpty()) {
+            log(tr("Train a delta in the Training tab first"));
+            return;
+        }
+        startAblation(m_lastRunDir);
+    });
+    connect(m_experiments, &ExperimentController::runningChanged, this, [this, ablate](bool running) {
         m_transferButton->setEnabled(!running);
+        ablate->setEnabled(!running);
         m_transferStop->setEnabled(running);
     });
     connect(m_experiments, &ExperimentController::matrix, this,
             [this, raw, scale](const QStringList& rows, const QStringList& cols, const QStringList& rc, const QStringList& cc, const QString& metric) {
                 m_heatmapMetric = metric;
                 m_heatmap->setMatrix(rows, cols, rc, cc);
-                m_heatmap->setTitle(tr("Transfer"), metric);
+                m_heatmap->setTitle(m_ablationShown ? tr("Layer ablation") : tr("Transfer"), metric);
                 scale();
                 raw->assign(static_cast<std::size_t>(rows.size()), std::vector<double>(static_cast<std::size_t>(cols.size()), std::nan("")));
             });
@@ -512,10 +524,11 @@ QWidget* MainWindow::buildExperimentsTab() {
     });
     connect(m_experiments, &ExperimentController::status, this, [this](const QString& s) { statusBar()->showMessage(s, 3000); });
     connect(m_experiments, &ExperimentController::finished, this, [this](bool stopped) {
-        m_transferResumable = stopped;
+        if (!m_ablationShown) m_transferResumable = stopped;
         statusBar()->showMessage(stopped ? tr("Transfer stopped") : tr("Transfer finished"), 5000);
-        log(stopped ? tr("Transfer stopped; Run Transfer continues it (%1)").arg(m_transferDir)
-                    : tr("Transfer finished: %1/matrix.json and matrix.csv").arg(m_transferDir));
+        if (m_ablationShown) log(tr("Layer ablation %1").arg(stopped ? tr("stopped") : tr("finished")));
+        else log(stopped ? tr("Transfer stopped; Run Transfer continues it (%1)").arg(m_transferDir)
+                         : tr("Transfer finished: %1/matrix.json and matrix.csv").arg(m_transferDir));
     });
     connect(m_experiments, &ExperimentController::failed, this, [this](const QString& m) {
         m_lastError = m;
@@ -558,10 +571,25 @@ bool MainWindow::startTransfer(const QStringList& taskFiles, int steps, const QS
     try {
         const auto spec = dt::TransferSpec::from_json(j, "workbench", "");
         log(tr("Transfer over %1 tasks into %2").arg(taskFiles.size()).arg(m_transferDir));
+        m_ablationShown = false;
         return m_experiments->startTransfer(spec);
     } catch (const dt::Error& e) {
         m_lastError = QString::fromStdString(e.what());
         log(m_lastError);
         return false;
     }
+}
+
+bool MainWindow::startAblation(const QString& runDir, const QString& outDir) {
+    if (m_experiments->isRunning()) return false;
+    const QString spec = runDir + QStringLiteral("/spec.json"), ckpt = runDir + QStringLiteral("/checkpoints/final");
+    if (!QFileInfo::exists(spec) || !QFileInfo::exists(ckpt + QStringLiteral("/trainable.safetensors"))) {
+        m_lastError = tr("%1 has no finished run (spec.json and checkpoints/final)").arg(runDir);
+        log(m_lastError);
+        return false;
+    }
+    const QString out = outDir.isEmpty() ? workFolder(QStringLiteral("experiments"), QStringLiteral("ablation")) : outDir;
+    m_ablationShown = true;
+    log(tr("Layer ablation of %1 into %2").arg(runDir, out));
+    return m_experiments->startAblation(spec, ckpt, out);
 }

@@ -54,6 +54,8 @@ public:
     QString currentDeltaSpecJson() const;
     // Experiments tab: a transfer matrix over the ticked tasks (deltas trained first, in the worker).
     bool startTransfer(const QStringList& taskFiles, int steps, const QString& outDir = QString());
+    // Experiments tab: layer ablation of a finished run (its spec.json and checkpoints/final).
+    bool startAblation(const QString& runDir, const QString& outDir = QString());
     HeatmapView* heatmap() const { return m_heatmap; }
     ExperimentController* experiments() const { return m_experiments; }
 
@@ -95,5 +97,7 @@ private:
     QPushButton* m_transferStop = nullptr;
     QString m_transferDir;
     QString m_heatmapMetric;
+    bool m_ablationShown = false;  // the heatmap shows a layer ablation (no relative view)
+    QString m_lastRunDir;          // the Training tab's latest run, for the ablation button
     bool m_transferResumable = false;  // the last transfer was stopped: Run Transfer continues it
 };

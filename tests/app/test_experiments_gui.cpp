@@ -46,6 +46,19 @@ private Q_SLOTS:
         // The topic task is one the pretrained demo model knows: the delta ends well above chance (0.25).
         const double acc = evals.last().at(1).toMap().value(QStringLiteral("accuracy")).toDouble();
         QVERIFY2(acc > 0.6, qPrintable(QString::number(acc)));
+        // Layer ablation of that run, in the worker thread, into the heatmap: a 2x2 upper triangle.
+        QSignalSpy done(w.experiments(), &ExperimentController::finished);
+        QVERIFY(!w.startAblation(dir.filePath("nothing-here")));
+        QVERIFY(w.startAblation(dir.filePath("run"), dir.filePath("ablation")));
+        QVERIFY(done.wait(120000));
+        HeatmapView* h = w.heatmap();
+        QCOMPARE(h->rowCount(), 2);
+        QVERIFY(h->hasCell(0, 0) && h->hasCell(0, 1) && h->hasCell(1, 1));
+        QVERIFY(!h->hasCell(1, 0));
+        const auto j = dt::json::load_file(dir.filePath("ablation/matrix.json").toStdString());
+        QCOMPARE(h->cell(0, 1), j["value"][0][1].get<double>());
+        QCOMPARE(h->cell(0, 1), j["without_delta"].get<double>());  // removed everywhere = the base model
+        QVERIFY(h->savePng(QDir(DT_BUILD_DIR).filePath("ablation-heatmap.png"), 600, 450));
     }
 
     void transferHeatmapFillsLiveAndMatchesTheFiles() {
