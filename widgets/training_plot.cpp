@@ -1,5 +1,7 @@
 #include "training_plot.h"
 
+#include <QSaveFile>
+
 #include "qcustomplot_compat.h"
 
 #include <QTimer>
@@ -82,4 +84,32 @@ void TrainingPlot::replotNow() {
     m_plot->yAxis2->setRange(0, 1.05);
     m_plot->replot(QCustomPlot::rpQueuedReplot);
     ++m_replots;
+}
+
+QString TrainingPlot::toCsv() const {
+    QString out = QStringLiteral("kind,step,value\n");
+    for (int i = 0; i < m_steps.size(); ++i)
+        out += QStringLiteral("loss,%1,%2\n").arg(m_steps[i], 0, 'f', 0).arg(m_losses[i], 0, 'g', 9);
+    for (int i = 0; i < m_steps.size(); ++i)
+        out += QStringLiteral("loss_smoothed,%1,%2\n").arg(m_steps[i], 0, 'f', 0).arg(m_smoothed[i], 0, 'g', 9);
+    for (int i = 0; i < m_evalSteps.size(); ++i)
+        out += QStringLiteral("validation,%1,%2\n").arg(m_evalSteps[i], 0, 'f', 0).arg(m_evalScores[i], 0, 'g', 9);
+    return out;
+}
+
+bool TrainingPlot::saveCsv(const QString& path) const {
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly)) return false;
+    f.write(toCsv().toUtf8());
+    return f.commit();
+}
+
+bool TrainingPlot::savePng(const QString& path, int width, int height) {
+    replotNow();
+    return m_plot->savePng(path, width, height);
+}
+
+bool TrainingPlot::savePdf(const QString& path) {
+    replotNow();
+    return m_plot->savePdf(path);
 }

@@ -20,6 +20,11 @@ public:
     int pointCount() const { return m_steps.size(); }
     int replotCount() const { return m_replots; }
     QCustomPlot* plot() const { return m_plot; }
+    // The curves as CSV: "kind,step,value" rows (loss, loss_smoothed, validation), in arrival order.
+    QString toCsv() const;
+    bool saveCsv(const QString& path) const;  // atomic (QSaveFile)
+    bool savePng(const QString& path, int width = 0, int height = 0);
+    bool savePdf(const QString& path);
 
 private:
     void scheduleReplot();

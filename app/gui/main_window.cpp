@@ -102,6 +102,16 @@ MainWindow::MainWindow(QWidget* parent)
     demo->setEnabled(!demoModel().isEmpty());
     auto* spec = fileMenu->addAction(tr("Open &Run Spec…"), this, &MainWindow::chooseRunSpec);
     spec->setToolTip(tr("A JSON run spec: model, task data, delta and training arguments"));
+    auto* curves = fileMenu->addAction(tr("Export Training &Curves…"), this, [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export Training Curves"), QStringLiteral("curves.png"),
+                                                       tr("PNG images (*.png);;PDF files (*.pdf);;CSV files (*.csv)"));
+        if (f.isEmpty()) return;
+        const bool ok = f.endsWith(QLatin1String(".csv"), Qt::CaseInsensitive)   ? m_plot->saveCsv(f)
+                        : f.endsWith(QLatin1String(".pdf"), Qt::CaseInsensitive) ? m_plot->savePdf(f)
+                                                                                  : m_plot->savePng(f);
+        log(ok ? tr("Saved %1").arg(f) : tr("Could not save %1").arg(f));
+    });
+    curves->setToolTip(tr("The Training tab's loss and validation curves as PNG, PDF or CSV"));
     fileMenu->addSeparator();
     auto* quit = fileMenu->addAction(tr("&Quit"), qApp, &QApplication::quit);
     quit->setShortcut(QKeySequence::Quit);
