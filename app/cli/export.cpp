@@ -19,11 +19,6 @@
 namespace dt::cli {
 namespace {
 
-bool exists(const std::string& p) {
-    struct stat st {};
-    return ::stat(p.c_str(), &st) == 0;
-}
-
 }  // namespace
 
 int cmd_export(const Args& a) {
@@ -34,12 +29,12 @@ int cmd_export(const Args& a) {
         throw Error("unknown format '" + format + "'", "--format", "peft, deltatune or merged");
     std::string name = a.value("--checkpoint");
     if (name.empty()) {
-        name = exists(run + "/checkpoints/final") ? "final" : json::read_text_file(run + "/checkpoints/latest", 4096);
+        name = path_exists(run + "/checkpoints/final") ? "final" : json::read_text_file(run + "/checkpoints/latest", 4096);
         while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
     }
-    if (!is_plain_file_name(name) || !exists(run + "/checkpoints/" + name))
+    if (!is_plain_file_name(name) || !path_exists(run + "/checkpoints/" + name))
         throw Error("no checkpoint '" + name + "'", run + "/checkpoints", "train first, or pass --checkpoint NAME");
-    if (format == "merged" && exists(out)) throw Error("the destination exists", out, "choose a new folder; nothing was written there");
+    if (format == "merged" && path_exists(out)) throw Error("the destination exists", out, "choose a new folder; nothing was written there");
     PreparedRun p = prepare_run(RunSpec::load(run + "/spec.json"));
     Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
     t.load_checkpoint(run + "/checkpoints/" + name);
@@ -54,7 +49,7 @@ int cmd_export(const Args& a) {
         const std::string tok = p.spec.tokenizer_file.empty() ? p.spec.model + "/tokenizer.json" : p.spec.tokenizer_file;
         write_folder_atomic(out, [&](const std::string& staging) {
             save_model(*p.model.model, staging);
-            if (exists(tok)) {
+            if (path_exists(tok)) {
                 std::ifstream src(tok, std::ios::binary);
                 std::ofstream dst(staging + "/tokenizer.json", std::ios::binary);
                 dst << src.rdbuf();

@@ -27,11 +27,6 @@ extern "C" void on_sigint(int) {
     if (g_control) g_control->cancel = true;
 }
 
-bool exists(const std::string& p) {
-    struct stat st {};
-    return ::stat(p.c_str(), &st) == 0;
-}
-
 std::string absolute(const std::string& p) {
     if (p.empty() || p[0] == '/' || is_builtin_model(p)) return p;
     char buf[4096];
@@ -121,11 +116,11 @@ int cmd_train(const Args& a) {
     RunSpec spec = RunSpec::load(a.value("--spec"));
     const std::string dir = absolute(a.has("--out") ? a.value("--out") : spec.output_dir);
     if (dir.empty()) throw Error("no output folder", a.value("--spec") + ": output_dir", "set output_dir or pass --out DIR");
-    if (exists(dir + "/checkpoints"))
+    if (path_exists(dir + "/checkpoints"))
         throw Error("the run folder already holds a run", dir, "resume it with 'deltatune resume " + dir + "' or choose another folder");
     PreparedRun p = prepare_run(spec);
     ::mkdir(dir.c_str(), 0755);
-    if (!exists(dir)) throw Error("cannot create the run folder", dir);
+    if (!path_exists(dir)) throw Error("cannot create the run folder", dir);
     nlohmann::json saved = spec.resolved_json();
     saved["output_dir"] = dir;
     write_file_atomic(dir + "/spec.json", saved.dump(2) + "\n");

@@ -1,6 +1,7 @@
 #include "data/dataset.h"
 
 #include "core/error.h"
+#include "core/splitmix.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -109,15 +110,6 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     return b;
 }
 
-namespace {
-std::uint64_t mix(std::uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-}  // namespace
-
 void mask_batch(Batch& b, const Dataset& data, std::uint64_t key) {
     if (data.mask_token_id < 0 || data.mlm_vocab_size <= data.mlm_first_regular_id)
         throw Error("a masked-LM dataset needs a mask token and a vocabulary", data.source);
@@ -131,13 +123,13 @@ void mask_batch(Batch& b, const Dataset& data, std::uint64_t key) {
             la[r][c] = -100;
             const std::int64_t id = ia[r][c];
             if (!ma[r][c] || id < data.mlm_first_regular_id) continue;
-            const std::uint64_t h = mix(key ^ mix(static_cast<std::uint64_t>(r) << 32 ^ static_cast<std::uint64_t>(c)));
+            const std::uint64_t h = splitmix64(key ^ splitmix64(static_cast<std::uint64_t>(r) << 32 ^ static_cast<std::uint64_t>(c)));
             if (static_cast<double>(h >> 11) * scale >= data.mlm_probability) continue;
             la[r][c] = id;
-            const std::uint64_t h2 = mix(h);
+            const std::uint64_t h2 = splitmix64(h);
             const double u = static_cast<double>(h2 >> 11) * scale;
             if (u < 0.8) ia[r][c] = data.mask_token_id;
-            else if (u < 0.9) ia[r][c] = data.mlm_first_regular_id + static_cast<std::int64_t>(mix(h2) % regular);
+            else if (u < 0.9) ia[r][c] = data.mlm_first_regular_id + static_cast<std::int64_t>(splitmix64(h2) % regular);
         }
 }
 

@@ -19,8 +19,9 @@ struct Example {
     std::vector<std::int64_t> lm_labels; // causal LM: the token to predict at each position, -100 = not scored
 };
 
-struct Dataset {
-    std::vector<Example> examples;
+// Everything about a dataset except its examples: copying this part gives an empty dataset of
+// the same kind (how split_dataset makes its halves).
+struct DatasetInfo {
     std::vector<std::string> labels;  // label vocabulary (index = class)
     std::string source;
     bool regression = false;  // targets instead of class labels
@@ -34,6 +35,10 @@ struct Dataset {
     bool masked_lm = false;
     double mlm_probability = 0.15;
     std::int64_t mask_token_id = -1, mlm_first_regular_id = 0, mlm_vocab_size = 0;
+};
+
+struct Dataset : DatasetInfo {
+    std::vector<Example> examples;
     std::size_t size() const { return examples.size(); }
 };
 

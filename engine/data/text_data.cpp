@@ -395,12 +395,10 @@ std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, s
     std::mt19937_64 rng(seed);
     std::shuffle(idx.begin(), idx.end(), rng);
     const auto nv = std::max<std::size_t>(1, static_cast<std::size_t>(fraction * static_cast<double>(all.size())));
+    // Both halves keep every dataset-level field (labels, formulation, masked-LM settings).
     Dataset train, valid;
-    train.labels = valid.labels = all.labels;
-    train.regression = valid.regression = all.regression;
-    train.label_word_ids = valid.label_word_ids = all.label_word_ids;
-    train.causal_lm = valid.causal_lm = all.causal_lm;
-    train.source = valid.source = all.source;
+    static_cast<DatasetInfo&>(train) = all;
+    static_cast<DatasetInfo&>(valid) = all;
     for (std::size_t i = 0; i < idx.size(); ++i) (i < nv ? valid : train).examples.push_back(all.examples[idx[i]]);
     return {train, valid};
 }

@@ -1,23 +1,21 @@
 #include "demo/synth_language.h"
 
 #include "core/error.h"
+#include "core/splitmix.h"
 #include "io/atomic_file.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <functional>
 #include <set>
-#include <sys/stat.h>
 
 namespace dt::demo {
 
 std::uint64_t Rng::next() {
-    std::uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    const std::uint64_t x = s_;
+    s_ += kSplitmixGamma;
+    return splitmix64(x);
 }
 
 std::uint64_t Rng::below(std::uint64_t n) {
@@ -548,14 +546,7 @@ std::vector<TaskFiles> make_tasks(const Lexicon& lex, std::uint64_t seed, std::s
 
 void write_demo_data(const std::string& out_dir, std::uint64_t seed, std::size_t corpus_lines, std::size_t n_train,
                      std::size_t n_valid) {
-    auto mkdir = [](const std::string& p) {  // with its parents
-        for (std::size_t i = 1; i <= p.size(); ++i)
-            if (i == p.size() || p[i] == '/') {
-                const std::string part = p.substr(0, i);
-                if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) throw Error("cannot create folder", part);
-            }
-    };
-    mkdir(out_dir);
+    make_dirs(out_dir);
     const Lexicon lex = Lexicon::build(seed);
     write_file_atomic(out_dir + "/tokenizer.json", tokenizer_json(lex).dump(1) + "\n");
     if (corpus_lines > 0) {
@@ -572,10 +563,10 @@ void write_demo_data(const std::string& out_dir, std::uint64_t seed, std::size_t
         f.write(buf);
         f.commit();
     }
-    mkdir(out_dir + "/tasks");
+    make_dirs(out_dir + "/tasks");
     for (const auto& t : make_tasks(lex, seed, n_train, n_valid)) {
         const std::string dir = out_dir + "/tasks/" + t.name;
-        mkdir(dir);
+        make_dirs(dir);
         auto lines = [](const std::vector<std::string>& v) {
             std::string s;
             for (const auto& l : v) s += l + "\n";

@@ -17,24 +17,9 @@
 #include <memory>
 #include <regex>
 #include <sstream>
-#include <sys/stat.h>
 
 namespace dt {
 namespace {
-
-bool exists(const std::string& p) {
-    struct stat st {};
-    return ::stat(p.c_str(), &st) == 0;
-}
-
-void mkdirs(const std::string& p) {
-    std::string cur;
-    for (std::size_t i = 0; i <= p.size(); ++i) {
-        if ((i == p.size() || p[i] == '/') && !cur.empty()) ::mkdir(cur.c_str(), 0755);
-        if (i < p.size()) cur += p[i];
-    }
-    if (!exists(p)) throw Error("cannot create folder", p);
-}
 
 std::string csv_field(const std::string& s) {
     if (s.find_first_of(",\"\n") == std::string::npos) return s;
@@ -74,7 +59,7 @@ void assign(Snapshot& live, const Snapshot& values) {
 // A trainer checkpoint's parameters (not its optimizer state), checked against the live tensors.
 Snapshot read_checkpoint(const Snapshot& live, const std::string& dir) {
     const std::string file = dir + "/trainable.safetensors";
-    if (!exists(file)) throw Error("no trainable.safetensors in the checkpoint folder", dir, "pass a run's checkpoints/<name> folder");
+    if (!path_exists(file)) throw Error("no trainable.safetensors in the checkpoint folder", dir, "pass a run's checkpoints/<name> folder");
     auto f = st::File::open(file);
     Snapshot out;
     for (const auto& [name, t] : live) {
@@ -234,7 +219,7 @@ std::string ResultMatrix::to_csv() const {
 }
 
 TransferSpec TransferSpec::from_json(const nlohmann::json& j, const std::string& source, const std::string& base) {
-    auto resolve = [&](const std::string& p) { return p.empty() || p[0] == '/' || base.empty() || is_builtin_model(p) ? p : base + "/" + p; };
+    auto resolve = [&](const std::string& p) { return resolve_path(p, base); };
     if (!j.is_object()) throw Error("a transfer spec must be a JSON object", source);
     for (auto it = j.begin(); it != j.end(); ++it)
         if (it.key() != "model" && it.key() != "tasks" && it.key() != "delta" && it.key() != "training" && it.key() != "sources" &&
@@ -272,7 +257,7 @@ TransferSpec TransferSpec::load(const std::string& path) {
 }
 
 ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs, TrainControl* control) {
-    mkdirs(spec.output_dir);
+    make_dirs(spec.output_dir);
     std::vector<RunSpec> tasks;
     std::vector<std::string> names, categories;
     for (const auto& file : spec.tasks) {
@@ -298,10 +283,10 @@ ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs, Tra
         const std::string run_dir = spec.output_dir + "/deltas/" + names[i];
         if (ckpt.empty()) ckpt = run_dir + "/checkpoints/final";
         checkpoints.push_back(ckpt);
-        if (exists(ckpt + "/trainable.safetensors")) continue;
+        if (path_exists(ckpt + "/trainable.safetensors")) continue;
         if (control && control->cancel) break;
         if (obs) obs->on_status("training a delta on " + names[i]);
-        mkdirs(run_dir);
+        make_dirs(run_dir);
         RunSpec r = tasks[i];
         r.training.run_dir = run_dir;
         if (r.training.checkpoint_every <= 0) r.training.checkpoint_every = std::max<std::int64_t>(1, r.training.max_steps / 4);
@@ -310,7 +295,7 @@ ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs, Tra
         Trainer t(*p.model.model, p.train, nullptr, p.spec.training, &relay);
         std::ifstream latest(run_dir + "/checkpoints/latest");
         std::string last;
-        if (latest >> last && exists(run_dir + "/checkpoints/" + last + "/trainable.safetensors"))
+        if (latest >> last && path_exists(run_dir + "/checkpoints/" + last + "/trainable.safetensors"))
             t.load_checkpoint(run_dir + "/checkpoints/" + last);
         const auto res = t.run(control);
         if (res.status == "cancelled") {
@@ -378,7 +363,7 @@ ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs, Tra
             const auto t0 = std::chrono::steady_clock::now();
             double v = NAN;
             std::string why;
-            if (r > 0 && !exists(checkpoints[src] + "/trainable.safetensors")) {
+            if (r > 0 && !path_exists(checkpoints[src] + "/trainable.safetensors")) {
                 continue;  // not trained (stopped): stays empty, filled in when resumed
             } else if (r > 0 && valid[c].label_word_ids.empty() && valid[src].labels != valid[c].labels) {
                 why = "label sets differ: a classification-head delta only transfers between tasks with the same labels";
@@ -412,7 +397,7 @@ int layer_of(const std::string& name) {
 
 AblationResult run_layer_ablation(const std::string& run_spec_path, const std::string& checkpoint_dir, const std::string& output_dir,
                                   std::size_t max_eval_examples, ExperimentObserver* obs, TrainControl* control) {
-    mkdirs(output_dir);
+    make_dirs(output_dir);
     RunSpec spec = RunSpec::load(run_spec_path);
     PreparedRun p = prepare_run(spec);
     Dataset data = first_n(p.valid, max_eval_examples);

@@ -107,4 +107,17 @@ void write_file_atomic(const std::string& path, const std::string& content) {
     f.commit();
 }
 
+bool path_exists(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+void make_dirs(const std::string& dir) {
+    for (std::size_t i = 1; i <= dir.size(); ++i)
+        if (i == dir.size() || dir[i] == '/') {
+            const std::string part = dir.substr(0, i);
+            if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) throw Error(std::string("cannot create folder: ") + std::strerror(errno), part);
+        }
+}
+
 }  // namespace dt

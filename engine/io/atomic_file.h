@@ -36,6 +36,11 @@ void write_file_atomic(const std::string& path, const std::string& content);
 // staging folder is removed and `dir` is as it was.
 void write_folder_atomic(const std::string& dir, const std::function<void(const std::string& staging)>& fill);
 
+// True when something exists at `path`.
+bool path_exists(const std::string& path);
+// Creates `dir` and its missing parents; throws dt::Error naming the folder that could not be made.
+void make_dirs(const std::string& dir);
+
 // Removes a folder and the plain files in it (no recursion); missing folders are fine.
 void remove_flat_folder(const std::string& dir);
 

@@ -22,14 +22,6 @@ PretrainResult pretrain_mlm(const PretrainOptions& o, TrainObserver* observer, T
     Dataset all = read_mlm_corpus(o.corpus, tk, o.seq_len, o.max_lines);
     all.mlm_probability = o.mlm_probability;
     auto [train, valid] = split_dataset(all, o.valid_fraction, o.training.seed);
-    for (Dataset* d : {&train, &valid}) {
-        d->masked_lm = true;
-        d->mlm_probability = all.mlm_probability;
-        d->mask_token_id = all.mask_token_id;
-        d->mlm_first_regular_id = all.mlm_first_regular_id;
-        d->mlm_vocab_size = all.mlm_vocab_size;
-        d->source = all.source;
-    }
     std::shared_ptr<TransformerModel> model;
     const bool from_config = o.model.size() > 5 && o.model.compare(o.model.size() - 5, 5, ".json") == 0;
     if (from_config) {

@@ -8,12 +8,12 @@
 #include <unistd.h>
 
 namespace dt {
-namespace {
-
-std::string resolve(const std::string& p, const std::string& base) {
+std::string resolve_path(const std::string& p, const std::string& base) {
     if (p.empty() || p[0] == '/' || base.empty() || base == "." || is_builtin_model(p)) return p;
     return base + "/" + p;
 }
+
+namespace {
 
 void only_fields(const nlohmann::json& j, const std::vector<std::string>& allowed, const std::string& where) {
     for (auto it = j.begin(); it != j.end(); ++it)
@@ -32,7 +32,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     r.raw = j;
     if (!j.is_object()) throw Error("a run spec must be a JSON object", source);
     only_fields(j, {"model", "architecture", "num_labels", "task", "delta", "training", "output_dir"}, source);
-    r.model = resolve(json::get_string(j, "model", source), base);
+    r.model = resolve_path(json::get_string(j, "model", source), base);
     r.load_options.architecture = json::get_string_or(j, "architecture", "", source);
     r.load_options.num_labels = json::get_int_or(j, "num_labels", 0, source);
     if (!j.contains("task") || !(j["task"].is_object() || j["task"].is_string()))
@@ -41,7 +41,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     nlohmann::json task_from_file;
     std::string task_base = base, tw = source + ": task";
     if (j["task"].is_string()) {
-        r.task_file = resolve(j["task"].get<std::string>(), base);
+        r.task_file = resolve_path(j["task"].get<std::string>(), base);
         task_from_file = json::load_file(r.task_file);
         if (!task_from_file.is_object()) throw Error("a task file must hold a JSON object", r.task_file);
         const auto slash = r.task_file.find_last_of('/');
@@ -56,8 +56,8 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     r.task_name = json::get_string_or(t, "name", "", tw);
     r.task_category = json::get_string_or(t, "category", "", tw);
     r.format = json::get_string_or(t, "format", "", tw);
-    r.train_file = resolve(json::get_string(t, "train", tw), task_base);
-    r.validation_file = resolve(json::get_string_or(t, "validation", "", tw), task_base);
+    r.train_file = resolve_path(json::get_string(t, "train", tw), task_base);
+    r.validation_file = resolve_path(json::get_string_or(t, "validation", "", tw), task_base);
     if (r.format.empty()) {
         const auto dot = r.train_file.find_last_of('.');
         const std::string ext = dot == std::string::npos ? "" : r.train_file.substr(dot + 1);
@@ -66,7 +66,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (r.format != "tokenized-jsonl" && r.format != "jsonl" && r.format != "csv" && r.format != "tsv")
         throw Error("field 'format' is '" + r.format + "'", tw, "tokenized-jsonl, jsonl, csv or tsv");
     r.text.format = r.format == "tokenized-jsonl" ? "" : r.format;
-    r.tokenizer_file = resolve(json::get_string_or(t, "tokenizer", "", tw), task_base);
+    r.tokenizer_file = resolve_path(json::get_string_or(t, "tokenizer", "", tw), task_base);
     if (t.contains("fields")) {
         const auto& f = t["fields"];
         const std::string fw = tw + ".fields";
@@ -148,7 +148,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (c.schedule != "constant" && c.schedule != "linear" && c.schedule != "cosine")
         throw Error("field 'schedule' is '" + c.schedule + "'", w, "constant, linear or cosine");
     if (c.warmup_ratio < 0 || c.warmup_ratio >= 1) throw Error("field 'warmup_ratio' must be in [0, 1)", w);
-    r.output_dir = resolve(json::get_string_or(j, "output_dir", "", source), base);
+    r.output_dir = resolve_path(json::get_string_or(j, "output_dir", "", source), base);
     return r;
 }
 

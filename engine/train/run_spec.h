@@ -13,6 +13,10 @@
 
 namespace dt {
 
+// A path from a spec file: absolute paths and built-in model names as they are, others relative to
+// `base_dir` (the spec file's folder).
+std::string resolve_path(const std::string& path, const std::string& base_dir);
+
 struct RunSpec {
     std::string model;          // folder or built-in
     LoadOptions load_options;   // architecture / num_labels overrides

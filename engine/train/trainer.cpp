@@ -95,16 +95,6 @@ bool no_decay(const std::string& name) {
            name.find("layer_norm") != std::string::npos || name.find("norm.") != std::string::npos;
 }
 
-void mkdirs(const std::string& p) {
-    std::string cur;
-    for (std::size_t i = 0; i <= p.size(); ++i) {
-        if (i == p.size() || p[i] == '/') {
-            if (!cur.empty()) ::mkdir(cur.c_str(), 0755);
-        }
-        if (i < p.size()) cur += p[i];
-    }
-}
-
 std::string fmt(double v) {
     if (!std::isfinite(v)) return "null";
     char b[64];
@@ -166,7 +156,7 @@ struct Trainer::Impl {
         opt = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
         new_epoch();
         if (!cfg.run_dir.empty()) {
-            mkdirs(cfg.run_dir);
+            make_dirs(cfg.run_dir);
             events.open(cfg.run_dir + "/events.jsonl", std::ios::app);
             if (!events) throw Error("cannot write events.jsonl", cfg.run_dir);
         }
@@ -540,7 +530,7 @@ void Trainer::save_checkpoint(const std::string& dir) {
     for (auto& l : s["losses"])
         if (l.is_number_float() && !std::isfinite(l.get<double>())) l = nullptr;
     const std::string tmp = dir + ".tmp";
-    mkdirs(tmp);
+    make_dirs(tmp);
     st::save(tmp + "/trainable.safetensors", t, {{"format", "pt"}});
     write_file_atomic(tmp + "/state.json", s.dump(1) + "\n");
     std::string old = dir + ".old";
