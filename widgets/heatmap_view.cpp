@@ -1,10 +1,10 @@
 #include "heatmap_view.h"
 
 #include "qcustomplot_compat.h"
+#include "save_text.h"
 
 #include <QFile>
 #include <QHelpEvent>
-#include <QSaveFile>
 #include <QTimer>
 #include <QToolTip>
 #include <QVBoxLayout>
@@ -214,12 +214,7 @@ QString HeatmapView::toCsv() const {
     return out;
 }
 
-bool HeatmapView::saveCsv(const QString& path) const {
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly)) return false;
-    f.write(toCsv().toUtf8());
-    return f.commit();
-}
+bool HeatmapView::saveCsv(const QString& path) const { return saveTextFile(path, toCsv()); }
 
 bool HeatmapView::savePng(const QString& path, int width, int height) {
     m_plot->replot();

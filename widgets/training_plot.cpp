@@ -1,8 +1,7 @@
 #include "training_plot.h"
 
-#include <QSaveFile>
-
 #include "qcustomplot_compat.h"
+#include "save_text.h"
 
 #include <QTimer>
 #include <QVBoxLayout>
@@ -97,12 +96,7 @@ QString TrainingPlot::toCsv() const {
     return out;
 }
 
-bool TrainingPlot::saveCsv(const QString& path) const {
-    QSaveFile f(path);
-    if (!f.open(QIODevice::WriteOnly)) return false;
-    f.write(toCsv().toUtf8());
-    return f.commit();
-}
+bool TrainingPlot::saveCsv(const QString& path) const { return saveTextFile(path, toCsv()); }
 
 bool TrainingPlot::savePng(const QString& path, int width, int height) {
     replotNow();

@@ -385,6 +385,19 @@ QStringList MainWindow::demoTasks() {
 
 QString MainWindow::currentDeltaSpecJson() const { return QString::fromStdString(m_deltaSpec); }
 
+bool MainWindow::deltaReady() {
+    if (m_modelSource.isEmpty()) return false;
+    if (!m_deltaSpec.empty()) return true;
+    m_lastError = tr("The method panel's delta is not valid: %1").arg(m_budgetText);
+    log(m_lastError);
+    return false;
+}
+
+std::string MainWindow::modelForSpec() const {
+    const QFileInfo f(m_modelSource);
+    return f.exists() ? f.absoluteFilePath().toStdString() : m_modelSource.toStdString();  // a folder, or a built-in name
+}
+
 QString MainWindow::workFolder(const QString& kind, const QString& name) const {
     QString base = qEnvironmentVariable("DELTATUNE_WORK_DIR");
     if (base.isEmpty()) base = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
@@ -393,20 +406,14 @@ QString MainWindow::workFolder(const QString& kind, const QString& name) const {
 }
 
 bool MainWindow::startTaskTraining(const QString& taskFile, int steps, double lr, const QString& runDir) {
-    if (m_training->isRunning() || m_modelSource.isEmpty()) return false;
-    if (m_deltaSpec.empty()) {
-        m_lastError = tr("The method panel's delta is not valid: %1").arg(m_budgetText);
-        log(m_lastError);
-        return false;
-    }
+    if (m_training->isRunning() || !deltaReady()) return false;
     const QString dir = runDir.isEmpty() ? workFolder(QStringLiteral("runs"), QFileInfo(taskFile).dir().dirName()) : runDir;
     if (!QDir().mkpath(dir)) {
         m_lastError = tr("Cannot create the run folder %1").arg(dir);
         log(m_lastError);
         return false;
     }
-    nlohmann::json spec = {{"model", QFileInfo(m_modelSource).exists() ? QFileInfo(m_modelSource).absoluteFilePath().toStdString()
-                                                                         : m_modelSource.toStdString()},
+    nlohmann::json spec = {{"model", modelForSpec()},
                            {"task", QFileInfo(taskFile).absoluteFilePath().toStdString()},
                            {"delta", nlohmann::json::parse(m_deltaSpec)},
                            {"training", {{"max_steps", steps}, {"batch_size", 16}, {"lr", lr}, {"eval_every", std::max(1, steps / 6)}}},
@@ -477,23 +484,18 @@ QWidget* MainWindow::buildExperimentsTab() {
     auto* lay = new QVBoxLayout(page);
     lay->addWidget(split);
 
-    auto raw = std::make_shared<std::vector<std::vector<double>>>();
-    auto redraw = [this, raw] {
-        // Relative view: cell / the column's own-task delta, computed from the raw cells.
-        for (int r = 0; r < static_cast<int>(raw->size()); ++r)
-            for (int c = 0; c < static_cast<int>((*raw)[r].size()); ++c) {
-                double v = (*raw)[r][c];
-                if (m_relative->isChecked() && !m_ablationShown) {
-                    // Rows are "(no delta)" then the tasks in column order: column c's own delta is row c + 1.
-                    const double own = c + 1 < static_cast<int>(raw->size()) ? (*raw)[c + 1][c] : std::nan("");
-                    v = std::isfinite(own) && own != 0 ? v / own : std::nan("");
-                }
-                m_heatmap->setCell(r, c, v);
-            }
+    // The cells as they arrive; the relative view is the engine's ResultMatrix::relative().
+    auto redraw = [this] {
+        const bool rel = m_relative->isChecked() && !m_ablationShown;
+        const auto relative = m_result.relative();
+        for (std::size_t r = 0; r < m_result.rows.size(); ++r)
+            for (std::size_t c = 0; c < m_result.cols.size(); ++c)
+                m_heatmap->setCell(static_cast<int>(r), static_cast<int>(c), rel ? relative[r][c] : m_result.value[r][c],
+                                   QString::fromStdString(m_result.note[r][c]));
     };
     // Raw accuracy on a fixed 0..1 scale (0.50 and 0.54 should look alike); ratios on their own range.
     auto scale = [this] {
-        if ((!m_relative->isChecked() || m_ablationShown) && m_heatmapMetric == QLatin1String("accuracy")) m_heatmap->setRange(0, 1);
+        if ((!m_relative->isChecked() || m_ablationShown) && m_result.metric == "accuracy") m_heatmap->setRange(0, 1);
         else m_heatmap->setAutoRange();
     };
     connect(m_relative, &QCheckBox::toggled, this, [redraw, scale] {
@@ -520,16 +522,22 @@ QWidget* MainWindow::buildExperimentsTab() {
         m_transferStop->setEnabled(running);
     });
     connect(m_experiments, &ExperimentController::matrix, this,
-            [this, raw, scale](const QStringList& rows, const QStringList& cols, const QStringList& rc, const QStringList& cc, const QString& metric) {
-                m_heatmapMetric = metric;
+            [this, scale](const QStringList& rows, const QStringList& cols, const QStringList& rc, const QStringList& cc, const QString& metric) {
+                m_result = dt::ResultMatrix{};
+                m_result.metric = metric.toStdString();
+                for (const QString& r : rows) m_result.rows.push_back(r.toStdString());
+                for (const QString& c : cols) m_result.cols.push_back(c.toStdString());
+                m_result.value.assign(m_result.rows.size(), std::vector<double>(m_result.cols.size(), std::nan("")));
+                m_result.note.assign(m_result.rows.size(), std::vector<std::string>(m_result.cols.size()));
                 m_heatmap->setMatrix(rows, cols, rc, cc);
                 m_heatmap->setTitle(m_ablationShown ? tr("Layer ablation") : tr("Transfer"), metric);
                 scale();
-                raw->assign(static_cast<std::size_t>(rows.size()), std::vector<double>(static_cast<std::size_t>(cols.size()), std::nan("")));
             });
-    connect(m_experiments, &ExperimentController::cell, this, [this, raw, redraw](int r, int c, double v, const QString& note) {
-        if (r < static_cast<int>(raw->size()) && c < static_cast<int>((*raw)[r].size())) (*raw)[r][c] = v;
-        if (m_relative->isChecked()) redraw();
+    connect(m_experiments, &ExperimentController::cell, this, [this, redraw](int r, int c, double v, const QString& note) {
+        if (r < 0 || c < 0 || static_cast<std::size_t>(r) >= m_result.rows.size() || static_cast<std::size_t>(c) >= m_result.cols.size()) return;
+        m_result.value[static_cast<std::size_t>(r)][static_cast<std::size_t>(c)] = v;
+        m_result.note[static_cast<std::size_t>(r)][static_cast<std::size_t>(c)] = note.toStdString();
+        if (m_relative->isChecked() && !m_ablationShown) redraw();  // a new own-task cell changes its whole column
         else m_heatmap->setCell(r, c, v, note);
     });
     connect(m_experiments, &ExperimentController::status, this, [this](const QString& s) { statusBar()->showMessage(s, 3000); });
@@ -558,21 +566,15 @@ QWidget* MainWindow::buildExperimentsTab() {
 }
 
 bool MainWindow::startTransfer(const QStringList& taskFiles, int steps, const QString& outDir) {
-    if (m_experiments->isRunning() || m_modelSource.isEmpty()) return false;
+    if (m_experiments->isRunning() || !deltaReady()) return false;
     if (taskFiles.size() < 2) {
         m_lastError = tr("Tick at least two tasks");
         log(m_lastError);
         return false;
     }
-    if (m_deltaSpec.empty()) {
-        m_lastError = tr("The method panel's delta is not valid: %1").arg(m_budgetText);
-        log(m_lastError);
-        return false;
-    }
     m_transferDir = outDir.isEmpty() ? workFolder(QStringLiteral("experiments"), QStringLiteral("transfer")) : outDir;
     m_transferResumable = false;
-    nlohmann::json j = {{"model", QFileInfo(m_modelSource).exists() ? QFileInfo(m_modelSource).absoluteFilePath().toStdString()
-                                                                      : m_modelSource.toStdString()},
+    nlohmann::json j = {{"model", modelForSpec()},
                         {"tasks", nlohmann::json::array()},
                         {"delta", nlohmann::json::parse(m_deltaSpec)},
                         {"training", {{"max_steps", steps}, {"batch_size", 16}, {"lr", 0.005}}},

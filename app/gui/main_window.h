@@ -3,7 +3,10 @@
 
 #include <QMainWindow>
 
+#include "experiments/experiments.h"
+
 #include <memory>
+#include <string>
 
 namespace dt {
 class TransformerModel;
@@ -65,6 +68,8 @@ private:
     QWidget* buildTrainingTab();
     QWidget* buildExperimentsTab();
     QString workFolder(const QString& kind, const QString& name) const;
+    bool deltaReady();                 // a model is open and the method panel's delta is valid (else logs why)
+    std::string modelForSpec() const;  // the open model as a spec's "model": absolute folder or built-in name
     void log(const QString& line);
 
     ModelPanel* m_panel;
@@ -96,7 +101,7 @@ private:
     QPushButton* m_transferButton = nullptr;
     QPushButton* m_transferStop = nullptr;
     QString m_transferDir;
-    QString m_heatmapMetric;
+    dt::ResultMatrix m_result;  // the matrix the heatmap shows, cell by cell as computed
     bool m_ablationShown = false;  // the heatmap shows a layer ablation (no relative view)
     QString m_lastRunDir;          // the Training tab's latest run, for the ablation button
     bool m_transferResumable = false;  // the last transfer was stopped: Run Transfer continues it
