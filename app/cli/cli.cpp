@@ -24,10 +24,14 @@ static const char* kUsage =
     "  tokenize TOKENIZER_JSON [--pair] [--no-special]\n"
     "                                               stdin lines (tab-separated pairs) -> JSON id arrays\n"
     "  bench tokenize TOKENIZER_JSON TEXT_FILE      tokens per second on one thread\n"
-    "  train --spec RUN.json [--out DIR] [--json]   train a delta (run spec: docs/run-spec.md)\n"
+    "  train --spec RUN.json [--out DIR] [--delta SPEC|FOLDER] [--json]\n"
+    "                                               train a delta (run spec: docs/run-spec.md); an\n"
+    "                                               exported delta FOLDER continues from its values\n"
     "  resume RUN_DIR [--json]                      continue a stopped or killed run exactly\n"
-    "  eval --spec RUN.json [--checkpoint DIR]      metrics on the validation file\n"
+    "  eval --spec RUN.json [--checkpoint DIR | --delta FOLDER]\n"
+    "                                               metrics on the validation file\n"
     "  export RUN_DIR --format peft|deltatune|merged --out DIR [--checkpoint NAME]\n"
+    "         [--max-shard-size SIZE]               merged weights past SIZE (default 5GB) are sharded\n"
     "                                               a PEFT adapter, DeltaTune's delta, or a merged model\n"
     "  transfer --spec TRANSFER.json                cross-task transfer matrix (docs/experiments.md)\n"
     "  ablate --spec RUN.json --checkpoint DIR --out DIR [--max-eval N]\n"
@@ -43,8 +47,8 @@ static const char* kUsage =
     "  bench train MODEL [--delta SPEC] ...         the same, LoRA r=8 on query/value by default\n"
     "\n"
     "SPEC is a delta spec JSON file, a method name with its defaults (lora, adapter, bitfit, prefix,\n"
-    "prompt, ia3, layernorm, last_layers, selective, full), or, for inspect and forward, an exported\n"
-    "delta folder: DeltaTune's format or an adapter saved by Hugging Face PEFT.\n"
+    "prompt, ia3, layernorm, last_layers, selective, full), or an exported delta folder: DeltaTune's\n"
+    "format or an adapter saved by Hugging Face PEFT (inspect, forward, train, eval).\n"
     "\n"
     "MODEL is a Hugging Face model folder (config.json + model.safetensors or shards) or a built-in:\n"
     "tiny-bert, bert-base-shape (random weights, --seed N).\n"
@@ -139,10 +143,10 @@ int run(const std::vector<std::string>& all) {
     if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed", "--delta"}, {}));
     if (cmd == "init") return cmd_init(parse_args(rest, {"--seed"}, {}));
     if (cmd == "tokenize") return cmd_tokenize(parse_args(rest, {}, {"--pair", "--no-special"}));
-    if (cmd == "train") return cmd_train(parse_args(rest, {"--spec", "--out"}, {"--json"}));
+    if (cmd == "train") return cmd_train(parse_args(rest, {"--spec", "--out", "--delta"}, {"--json"}));
     if (cmd == "resume") return cmd_resume(parse_args(rest, {}, {"--json"}));
-    if (cmd == "export") return cmd_export(parse_args(rest, {"--format", "--out", "--checkpoint"}, {}));
-    if (cmd == "eval") return cmd_eval(parse_args(rest, {"--spec", "--checkpoint"}, {}));
+    if (cmd == "export") return cmd_export(parse_args(rest, {"--format", "--out", "--checkpoint", "--max-shard-size"}, {}));
+    if (cmd == "eval") return cmd_eval(parse_args(rest, {"--spec", "--checkpoint", "--delta"}, {}));
     if (cmd == "transfer") return cmd_transfer(parse_args(rest, {"--spec"}, {}));
     if (cmd == "ablate") return cmd_ablate(parse_args(rest, {"--spec", "--checkpoint", "--out", "--max-eval"}, {}));
     if (cmd == "demo") return cmd_demo(parse_args(rest, {"--seed", "--corpus-lines", "--train", "--valid"}, {}));

@@ -47,9 +47,8 @@ LoadedModel load(const Args& a, const char* cmd) {
 }  // namespace
 
 DeltaSet attach_delta(TransformerModel& model, const std::string& arg) {
-    if (is_peft_folder(arg)) return import_peft(model, arg);  // an adapter folder saved by PEFT
-    if (is_deltatune_folder(arg)) {
-        DeltaImport d = import_deltatune(model, arg);
+    if (is_exported_delta(arg)) {  // PEFT's adapter folder or DeltaTune's
+        DeltaImport d = import_exported_delta(model, arg);
         if (!d.warning.empty()) std::fprintf(stderr, "warning: %s\n", d.warning.c_str());
         return std::move(d.deltas);
     }

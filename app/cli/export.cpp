@@ -19,6 +19,18 @@
 namespace dt::cli {
 namespace {
 
+// The tokenizer files transformers' AutoTokenizer reads, whichever the model folder has.
+const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+                                       "vocab.json", "merges.txt", "tokenizer.model", "spiece.model", "added_tokens.json"};
+
+void copy_file(const std::string& from, const std::string& to) {
+    std::ifstream src(from, std::ios::binary);
+    std::ofstream dst(to, std::ios::binary);
+    dst << src.rdbuf();
+    dst.close();
+    if (!src || !dst) throw Error("cannot copy " + from, to);
+}
+
 }  // namespace
 
 int cmd_export(const Args& a) {
@@ -35,6 +47,8 @@ int cmd_export(const Args& a) {
     if (!is_plain_file_name(name) || !path_exists(run + "/checkpoints/" + name))
         throw Error("no checkpoint '" + name + "'", run + "/checkpoints", "train first, or pass --checkpoint NAME");
     if (format == "merged" && path_exists(out)) throw Error("the destination exists", out, "choose a new folder; nothing was written there");
+    const std::uint64_t shard = a.has("--max-shard-size") ? parse_byte_size(a.value("--max-shard-size"), "--max-shard-size") : kDefaultMaxShardBytes;
+    if (a.has("--max-shard-size") && format != "merged") throw Error("only merged exports are sharded", "--max-shard-size");
     PreparedRun p = prepare_run(RunSpec::load(run + "/spec.json"));
     Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
     t.load_checkpoint(run + "/checkpoints/" + name);
@@ -46,15 +60,13 @@ int cmd_export(const Args& a) {
         export_peft(*p.model.model, p.deltas, out, p.spec.model);
     } else {
         p.deltas.merge_and_unload(*p.model.model);
-        const std::string tok = p.spec.tokenizer_file.empty() ? p.spec.model + "/tokenizer.json" : p.spec.tokenizer_file;
         write_folder_atomic(out, [&](const std::string& staging) {
-            save_model(*p.model.model, staging);
-            if (path_exists(tok)) {
-                std::ifstream src(tok, std::ios::binary);
-                std::ofstream dst(staging + "/tokenizer.json", std::ios::binary);
-                dst << src.rdbuf();
-                if (!dst) throw Error("cannot copy the tokenizer", staging + "/tokenizer.json");
-            }
+            save_model(*p.model.model, staging, shard);
+            // The task's own tokenizer.json wins over the model folder's.
+            if (!p.spec.tokenizer_file.empty()) copy_file(p.spec.tokenizer_file, staging + "/tokenizer.json");
+            if (!is_builtin_model(p.spec.model))
+                for (const char* f : kTokenizerFiles)
+                    if (path_exists(p.spec.model + "/" + f) && !path_exists(staging + "/" + f)) copy_file(p.spec.model + "/" + f, staging + "/" + f);
         });
     }
     std::fprintf(stderr, "exported %s (%s) from checkpoint %s to %s\n", run.c_str(), format.c_str(), name.c_str(), out.c_str());

@@ -72,6 +72,7 @@ private:
 };
 
 void warn_skipped(const PreparedRun& p) {
+    for (const auto& w : p.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     for (const auto* st : {&p.train_stats, &p.valid_stats})
         if (st->skipped > 0)
             std::fprintf(stderr, "warning: skipped %zu bad line(s), e.g. %s\n", st->skipped, st->first_problems.front().c_str());
@@ -114,6 +115,8 @@ int run_training(PreparedRun& p, const std::string& dir, const std::string& resu
 int cmd_train(const Args& a) {
     if (!a.has("--spec")) throw Error("needs --spec RUN.json", "train");
     RunSpec spec = RunSpec::load(a.value("--spec"));
+    // Continue from an exported delta (or train another method) without editing the spec.
+    if (a.has("--delta")) spec.set_delta(absolute(a.value("--delta")), ".", "--delta");
     const std::string dir = absolute(a.has("--out") ? a.value("--out") : spec.output_dir);
     if (dir.empty()) throw Error("no output folder", a.value("--spec") + ": output_dir", "set output_dir or pass --out DIR");
     if (path_exists(dir + "/checkpoints"))
@@ -142,7 +145,12 @@ int cmd_resume(const Args& a) {
 
 int cmd_eval(const Args& a) {
     if (!a.has("--spec")) throw Error("needs --spec RUN.json", "eval");
-    PreparedRun p = prepare_run(RunSpec::load(a.value("--spec")));
+    RunSpec spec = RunSpec::load(a.value("--spec"));
+    if (a.has("--delta") && a.has("--checkpoint"))
+        throw Error("--delta and --checkpoint both name the delta to evaluate", "eval", "pass one of them");
+    if (a.has("--delta")) spec.set_delta(absolute(a.value("--delta")), ".", "--delta");
+    PreparedRun p = prepare_run(std::move(spec));
+    for (const auto& w : p.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     if (p.spec.validation_file.empty()) throw Error("the spec has no validation file", a.value("--spec") + ": task.validation");
     Trainer t(*p.model.model, p.train, &p.valid, p.spec.training);
     if (a.has("--checkpoint")) t.load_checkpoint(a.value("--checkpoint"));

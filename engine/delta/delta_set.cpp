@@ -146,7 +146,7 @@ void DeltaSet::merge_and_unload(TransformerModel& model) {
     for (const auto& m : methods_)
         if (!m->can_merge() && !m->added().empty())
             throw Error("'" + m->name() + "' cannot be merged into the base weights", "delta",
-                        "export it as a delta instead; only lora, ia3 and the methods that train base weights merge");
+                        "export the delta instead (--format deltatune, or peft for prefix and prompt tuning); only lora, ia3 and the methods that train base weights merge");
     merge();
     for (auto it = methods_.rbegin(); it != methods_.rend(); ++it) (*it)->detach(model);  // no unmerge: keep the folded weights
     methods_.clear();

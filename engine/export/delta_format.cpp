@@ -1,6 +1,7 @@
 #include "export/delta_format.h"
 
 #include "core/error.h"
+#include "export/peft_import.h"
 #include "io/atomic_file.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
@@ -103,6 +104,19 @@ DeltaImport import_deltatune(TransformerModel& model, const std::string& dir, bo
         throw;
     }
     return out;
+}
+
+bool is_exported_delta(const std::string& dir) { return is_peft_folder(dir) || is_deltatune_folder(dir); }
+
+DeltaImport import_exported_delta(TransformerModel& model, const std::string& dir) {
+    if (is_peft_folder(dir)) {
+        DeltaImport d;
+        d.deltas = import_peft(model, dir);
+        return d;
+    }
+    if (is_deltatune_folder(dir)) return import_deltatune(model, dir);
+    throw Error("not an exported delta folder (no adapter_config.json or delta_config.json)", dir,
+                "export one with 'deltatune export RUN_DIR --format peft|deltatune --out DIR'");
 }
 
 }  // namespace dt

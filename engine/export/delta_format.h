@@ -30,4 +30,12 @@ struct DeltaImport {
 // warning (or an error unless allow_other_base).
 DeltaImport import_deltatune(TransformerModel& model, const std::string& dir, bool allow_other_base = true);
 
+// An exported delta folder of either format: PEFT's (adapter_config.json) or DeltaTune's
+// (delta_config.json). False for anything else, such as a spec file or a method name.
+bool is_exported_delta(const std::string& dir);
+// Attaches the exported delta in `dir` to `model` with its trained values, its parameters trainable
+// again (so training can continue from it). Throws dt::Error naming the file and tensor, the model
+// unchanged, when the folder does not fit the model.
+DeltaImport import_exported_delta(TransformerModel& model, const std::string& dir);
+
 }  // namespace dt

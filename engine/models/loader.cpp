@@ -7,7 +7,9 @@
 
 #include <torch/torch.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <sys/stat.h>
@@ -188,14 +190,58 @@ std::vector<std::pair<std::string, at::Tensor>> state_tensors(const TransformerM
     return out;
 }
 
-void save_model(const TransformerModel& model, const std::string& dir) {
+std::uint64_t parse_byte_size(const std::string& text, const std::string& field) {
+    std::size_t i = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    const std::string digits = text.substr(0, i), unit = text.substr(i);
+    static const std::pair<const char*, std::uint64_t> units[] = {
+        {"", 1}, {"B", 1}, {"KB", 1000ULL}, {"MB", 1000'000ULL}, {"GB", 1000'000'000ULL},
+        {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30}};
+    if (!digits.empty() && digits.size() <= 15)
+        for (const auto& [name, factor] : units)
+            if (unit == name) {
+                const std::uint64_t n = std::stoull(digits) * factor;
+                if (n > 0) return n;
+            }
+    throw Error("'" + text + "' is not a size", field, "a positive size such as 5GB, 500MB, 64MiB or a byte count");
+}
+
+void save_model(const TransformerModel& model, const std::string& dir, std::uint64_t max_shard_bytes) {
     if (!is_dir(dir) && ::mkdir(dir.c_str(), 0755) != 0)
         throw Error(std::string("cannot create folder: ") + std::strerror(errno), dir);
     nlohmann::json cfg = model.config().raw;
     cfg["architectures"] = {model.name()};
     cfg["torch_dtype"] = "float32";
     write_file_atomic(dir + "/config.json", cfg.dump(2) + "\n");
-    st::save(dir + "/model.safetensors", state_tensors(model), {{"format", "pt"}});
+    const auto tensors = state_tensors(model);
+    auto bytes_of = [](const at::Tensor& t) { return static_cast<std::uint64_t>(t.numel()) * t.element_size(); };
+    std::uint64_t total = 0;
+    for (const auto& nt : tensors) total += bytes_of(nt.second);
+    if (max_shard_bytes == 0 || total <= max_shard_bytes) {
+        st::save(dir + "/model.safetensors", tensors, {{"format", "pt"}});
+        return;
+    }
+    // Greedy in parameter order, as transformers' split_torch_state_dict_into_shards does.
+    std::vector<st::NamedTensors> shards(1);
+    std::uint64_t used = 0;
+    for (const auto& nt : tensors) {
+        const std::uint64_t n = bytes_of(nt.second);
+        if (!shards.back().empty() && used + n > max_shard_bytes) {
+            shards.emplace_back();
+            used = 0;
+        }
+        shards.back().push_back(nt);
+        used += n;
+    }
+    char name[64];
+    nlohmann::json weight_map = nlohmann::json::object();
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+        std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+        st::save(dir + "/" + name, shards[i], {{"format", "pt"}});
+        for (const auto& nt : shards[i]) weight_map[nt.first] = name;
+    }
+    const nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    write_file_atomic(dir + "/model.safetensors.index.json", index.dump(2) + "\n");
 }
 
 }  // namespace dt

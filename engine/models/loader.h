@@ -51,7 +51,17 @@ LoadReport load_weights(TransformerModel& model, const WeightSet& weights);
 // All parameters under their canonical names (tied aliases left out): what a checkpoint stores.
 std::vector<std::pair<std::string, at::Tensor>> state_tensors(const TransformerModel& model);
 
-// Writes config.json and model.safetensors into `dir` (created if needed), each atomically.
-void save_model(const TransformerModel& model, const std::string& dir);
+// Hugging Face's default shard limit for save_pretrained (max_shard_size="5GB").
+constexpr std::uint64_t kDefaultMaxShardBytes = 5'000'000'000ULL;
+
+// "5GB", "500MB", "10KB" (powers of 1000, as transformers reads them), "2GiB", "64MiB" (powers of
+// 1024) or a plain byte count. Throws dt::Error naming `field` for anything else.
+std::uint64_t parse_byte_size(const std::string& text, const std::string& field);
+
+// Writes config.json and the weights into `dir` (created if needed), each atomically. Weights larger
+// than `max_shard_bytes` go into model-0000i-of-0000N.safetensors shards, in parameter order, with
+// model.safetensors.index.json ({"metadata": {"total_size"}, "weight_map"}) as transformers writes
+// them; a tensor larger than the limit gets a shard of its own.
+void save_model(const TransformerModel& model, const std::string& dir, std::uint64_t max_shard_bytes = kDefaultMaxShardBytes);
 
 }  // namespace dt

@@ -1,6 +1,8 @@
 #include "train/run_spec.h"
 
 #include "core/error.h"
+#include "export/delta_format.h"
+#include "io/atomic_file.h"
 #include "io/json_util.h"
 #include "tokenizers/tokenizer.h"
 
@@ -107,7 +109,7 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
         }
     }
     if (!j.contains("delta")) throw Error("missing field 'delta'", source, "a method name such as \"lora\" or a spec object");
-    if (j["delta"].is_string()) r.delta = DeltaSpec::from_json({{"method", j["delta"].get<std::string>()}}, source + ": delta");
+    if (j["delta"].is_string()) r.set_delta(j["delta"].get<std::string>(), base, source + ": delta");
     else r.delta = DeltaSpec::from_json(j["delta"], source + ": delta");
     const nlohmann::json tr = j.value("training", nlohmann::json::object());
     const std::string w = source + ": training";
@@ -202,7 +204,14 @@ PreparedRun prepare_run(RunSpec spec) {
     p.model = load_model(spec.model, spec.load_options);
     const auto& tr = spec.raw.value("training", nlohmann::json::object());
     if (!tr.contains("pad_id")) spec.training.pad_id = p.model.model->config().get_int_or("pad_token_id", 0);
-    p.deltas = DeltaSet::apply(*p.model.model, spec.delta);
+    if (!spec.delta_folder.empty()) {
+        DeltaImport d = import_exported_delta(*p.model.model, spec.delta_folder);
+        if (!d.warning.empty()) p.warnings.push_back(spec.delta_folder + ": " + d.warning);
+        p.deltas = std::move(d.deltas);
+        spec.delta = p.deltas.spec();
+    } else {
+        p.deltas = DeltaSet::apply(*p.model.model, spec.delta);
+    }
     p.spec = std::move(spec);
     return p;
 }
@@ -223,7 +232,27 @@ nlohmann::json RunSpec::resolved_json() const {
         if (!tokenizer_file.empty()) saved["task"]["tokenizer"] = absolute(tokenizer_file);
     }
     if (!output_dir.empty()) saved["output_dir"] = absolute(output_dir);
+    if (!delta_folder.empty()) saved["delta"] = absolute(delta_folder);
     return saved;
+}
+
+void RunSpec::set_delta(const std::string& arg, const std::string& base_dir, const std::string& where) {
+    delta_folder.clear();
+    if (arg.find('/') == std::string::npos && arg.find(".json") == std::string::npos && !path_exists(resolve_path(arg, base_dir))) {
+        delta = DeltaSpec::from_json({{"method", arg}}, where);
+        raw["delta"] = arg;
+        return;
+    }
+    const std::string path = resolve_path(arg, base_dir);
+    if (is_exported_delta(path)) {
+        delta_folder = path;
+    } else if (path_exists(path) && path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+        delta = DeltaSpec::load(path);
+    } else {
+        throw Error("'" + arg + "' is neither a method name, a delta spec file nor an exported delta folder", where,
+                    "a folder written by 'deltatune export --format peft|deltatune' or saved by PEFT, a spec .json, or a method such as lora");
+    }
+    raw["delta"] = path;
 }
 
 RunSpec RunSpec::load(const std::string& path) {

@@ -31,6 +31,7 @@ struct RunSpec {
     std::string task_file;                    // set when "task" names a task.json
     std::string task_name, task_category;     // optional "name" / "category" of the task
     DeltaSpec delta;
+    std::string delta_folder;                 // set when "delta" names an exported delta folder
     TrainConfig training;
     std::string output_dir;
     std::string source;
@@ -39,6 +40,10 @@ struct RunSpec {
     // Relative paths are resolved against the spec file's folder. Errors name the field.
     static RunSpec from_json(const nlohmann::json& j, const std::string& source, const std::string& base_dir);
     static RunSpec load(const std::string& path);
+    // "delta" as a string: a method name with its defaults ("lora"), a delta spec file, or an exported
+    // delta folder (PEFT's or DeltaTune's), whose trained values the run then starts from. Relative
+    // paths are resolved against `base_dir`. Used for the spec's field and for `--delta` overrides.
+    void set_delta(const std::string& arg, const std::string& base_dir, const std::string& where);
     // The spec with every path absolute (model, task file or train/validation/tokenizer), as a run
     // folder's spec.json stores it so `resume` works from any directory.
     nlohmann::json resolved_json() const;
@@ -60,6 +65,7 @@ struct PreparedRun {
     ReadStats train_stats, valid_stats;
     LoadedModel model;
     DeltaSet deltas;
+    std::vector<std::string> warnings;  // e.g. an exported delta trained on other base weights
 };
 PreparedRun prepare_run(RunSpec spec);
 

@@ -457,6 +457,83 @@ private Q_SLOTS:
         QVERIFY(keys->contains("base_model.model.bert.encoder.layer.0.attention.self.query.lora_A.weight"));
         QVERIFY(keys->contains("base_model.model.classifier.weight"));
         expectBadInput(runCli({"export", dir.filePath("run"), "--format", "merged", "--out", dir.filePath("merged")}), {"exists"});
+
+        // A merged export past --max-shard-size is sharded with an index and gives the same logits.
+        QCOMPARE(runCli({"export", dir.filePath("run"), "--format", "merged", "--max-shard-size", "100KB", "--out", dir.filePath("sharded")}).code, 0);
+        QVERIFY(QFile::exists(dir.filePath("sharded/model.safetensors.index.json")));
+        QVERIFY(QFile::exists(dir.filePath("sharded/model-00002-of-") + QDir(dir.filePath("sharded")).entryList({"model-00001-of-*"}).value(0).mid(15)));
+        QVERIFY(!QFile::exists(dir.filePath("sharded/model.safetensors")));
+        QCOMPARE(runCli({"forward", dir.filePath("sharded"), "--input", ref, "--output", dir.filePath("c.safetensors")}).code, 0);
+        auto c = dt::st::File::open(dir.filePath("c.safetensors").toStdString());
+        QVERIFY(torch::equal(c->tensor("logits"), b->tensor("logits")));
+        expectBadInput(runCli({"export", dir.filePath("run"), "--format", "merged", "--max-shard-size", "lots", "--out", dir.filePath("s2")}),
+                       {"--max-shard-size", "'lots'"});
+        QVERIFY(!QFile::exists(dir.filePath("s2")));
+    }
+
+    void evalAndContinueFromExportedDelta() {
+        // An exported delta of either format is a --delta for eval (same metrics as the run's own
+        // checkpoint) and for train, which continues from its trained values.
+        QTemporaryDir dir;
+        std::mt19937_64 rng(5);
+        QByteArray data;
+        for (int i = 0; i < 64; ++i) {
+            nlohmann::json ids = nlohmann::json::array({2});
+            const int label = static_cast<int>(rng() % 3);
+            for (int k = 0; k < 8; ++k) ids.push_back(10 + label * 90 + static_cast<int>(rng() % 90));
+            ids.push_back(3);
+            data += QByteArray::fromStdString(nlohmann::json({{"input_ids", ids}, {"label", label}}).dump()) + "\n";
+        }
+        writeBytes(dir.filePath("t.jsonl"), data);
+        nlohmann::json spec = {{"model", hf("bert-seqcls").toStdString()},
+                               {"task", {{"train", "t.jsonl"}, {"validation", "t.jsonl"}}},
+                               {"delta", {{"methods", {{{"method", "lora"}, {"r", 4}}}}, {"modules_to_save", {"classifier"}}}},
+                               {"training", {{"max_steps", 30}, {"batch_size", 8}, {"lr", 0.02}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        auto first = runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("run"), "--json"});
+        QCOMPARE(first.code, 0);
+        QCOMPARE(runCli({"export", dir.filePath("run"), "--format", "peft", "--out", dir.filePath("peft")}).code, 0);
+        QCOMPARE(runCli({"export", dir.filePath("run"), "--format", "deltatune", "--out", dir.filePath("dt")}).code, 0);
+        auto ck = runCli({"eval", "--spec", dir.filePath("run.json"), "--checkpoint", dir.filePath("run/checkpoints/final")});
+        QCOMPARE(ck.code, 0);
+        const auto want = nlohmann::json::parse(ck.out.toStdString());
+        for (const char* exported : {"peft", "dt"}) {
+            auto r = runCli({"eval", "--spec", dir.filePath("run.json"), "--delta", dir.filePath(exported)});
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+            const auto got = nlohmann::json::parse(r.out.toStdString());
+            QCOMPARE(got["loss"].get<double>(), want["loss"].get<double>());
+            QCOMPARE(got["accuracy"].get<double>(), want["accuracy"].get<double>());
+        }
+        // The untrained spec scores differently, so the comparison above means something.
+        auto fresh = runCli({"eval", "--spec", dir.filePath("run.json")});
+        QCOMPARE(fresh.code, 0);
+        QVERIFY(nlohmann::json::parse(fresh.out.toStdString())["loss"].get<double>() > want["loss"].get<double>() + 1e-3);
+
+        auto firstLoss = [](const QString& out) {
+            for (const auto& line : out.split('\n')) {
+                if (line.isEmpty()) continue;
+                const auto j = nlohmann::json::parse(line.toStdString());
+                if (j["event"] == "step" && j["loss"].is_number()) return j["loss"].get<double>();
+            }
+            return -1.0;
+        };
+        // Continuing: the first step starts where the exported delta ended, far below a fresh start;
+        // the run folder's spec.json names the folder, so resume and export work from it.
+        auto cont = runCli({"train", "--spec", dir.filePath("run.json"), "--delta", dir.filePath("dt"), "--out", dir.filePath("run2"), "--json"});
+        QVERIFY2(cont.code == 0, qPrintable(cont.err));
+        QVERIFY2(firstLoss(cont.out) > 0 && firstLoss(cont.out) < firstLoss(first.out) - 0.2, qPrintable(QString("%1 vs %2").arg(firstLoss(cont.out)).arg(firstLoss(first.out))));
+        const auto saved = dt::json::load_file(dir.filePath("run2/spec.json").toStdString());
+        QCOMPARE(QString::fromStdString(saved["delta"].get<std::string>()), dir.filePath("dt"));
+        QCOMPARE(runCli({"export", dir.filePath("run2"), "--format", "peft", "--out", dir.filePath("peft2")}).code, 0);
+
+        // A delta for another base model fails before training, naming the tensor.
+        auto other = spec;
+        other["model"] = hf("roberta-mlm").toStdString();
+        writeBytes(dir.filePath("other.json"), QByteArray::fromStdString(other.dump()));
+        expectBadInput(runCli({"train", "--spec", dir.filePath("other.json"), "--delta", dir.filePath("dt"), "--out", dir.filePath("run3")}),
+                       {"delta"});
+        QVERIFY(!QFile::exists(dir.filePath("run3/checkpoints")));
+        expectBadInput(runCli({"eval", "--spec", dir.filePath("run.json"), "--delta", dir.filePath("nothing-here")}), {"nothing-here"});
     }
 
     void initWritesLoadableFolder() {

@@ -5,11 +5,14 @@
 
 #include "core/error.h"
 #include "io/checkpoint.h"
+#include "io/json_util.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
 #include "tree/module_tree.h"
 
 #include <torch/torch.h>
+
+#include <map>
 
 #include <QFile>
 #include <QTemporaryDir>
@@ -96,6 +99,57 @@ private Q_SLOTS:
         auto f = dt::st::File::open((dir.path() + "/model.safetensors").toStdString());
         QVERIFY(!f->contains("lm_head.decoder.weight"));
         QVERIFY(f->contains("roberta.embeddings.word_embeddings.weight"));
+    }
+
+    void shardedSaveLoadsBack() {
+        // Past the limit the weights go into shards with transformers' names and index; a tensor
+        // larger than the limit gets a shard of its own; the folder loads back to the same outputs.
+        auto a = dt::load_model(hf("bert-mlm").toStdString());
+        QTemporaryDir dir;
+        const std::uint64_t limit = 20000;
+        dt::save_model(*a.model, dir.path().toStdString(), limit);
+        QVERIFY(!QFile::exists(dir.filePath("model.safetensors")));
+        const auto index = dt::json::load_file(dir.filePath("model.safetensors.index.json").toStdString());
+        std::map<std::string, std::uint64_t> shard_bytes, shard_tensors;
+        std::uint64_t total = 0;
+        for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
+            const std::string shard = it.value().get<std::string>();
+            auto f = dt::st::File::open(dir.filePath(QString::fromStdString(shard)).toStdString());
+            QVERIFY2(f->contains(it.key()), it.key().c_str());
+            const auto t = f->tensor(it.key());
+            shard_bytes[shard] += static_cast<std::uint64_t>(t.numel()) * t.element_size();
+            ++shard_tensors[shard];
+            total += static_cast<std::uint64_t>(t.numel()) * t.element_size();
+        }
+        QCOMPARE(index["metadata"]["total_size"].get<std::uint64_t>(), total);
+        QVERIFY(shard_bytes.size() > 2);
+        const std::string last = QString("model-%1-of-%2.safetensors").arg(shard_bytes.size(), 5, 10, QChar('0')).arg(shard_bytes.size(), 5, 10, QChar('0')).toStdString();
+        QVERIFY2(shard_bytes.count(last), last.c_str());
+        for (const auto& [shard, bytes] : shard_bytes) QVERIFY2(bytes <= limit || shard_tensors[shard] == 1, shard.c_str());
+        auto b = dt::load_model(dir.path().toStdString());
+        QVERIFY(b.report.missing.empty() && b.report.unexpected.empty());
+        auto ref = dt::st::File::open((hf("bert-mlm") + "/reference.safetensors").toStdString());
+        torch::NoGradGuard ng;
+        QVERIFY(torch::equal(a.model->forward(referenceInputs(*ref, true)).logits, b.model->forward(referenceInputs(*ref, true)).logits));
+        // Under the limit: one file, no index.
+        QTemporaryDir one;
+        dt::save_model(*a.model, one.path().toStdString());
+        QVERIFY(QFile::exists(one.filePath("model.safetensors")) && !QFile::exists(one.filePath("model.safetensors.index.json")));
+    }
+
+    void byteSizes() {
+        QCOMPARE(dt::parse_byte_size("5GB", "f"), std::uint64_t(5000000000ULL));
+        QCOMPARE(dt::parse_byte_size("500MB", "f"), std::uint64_t(500000000ULL));
+        QCOMPARE(dt::parse_byte_size("64MiB", "f"), std::uint64_t(64ULL << 20));
+        QCOMPARE(dt::parse_byte_size("1234", "f"), std::uint64_t(1234));
+        for (const char* bad : {"", "GB", "5 GB", "0", "-1", "5XB", "1.5GB"}) {
+            try {
+                dt::parse_byte_size(bad, "--max-shard-size");
+                QFAIL(bad);
+            } catch (const dt::Error& e) {
+                QVERIFY(std::string(e.what()).find("--max-shard-size") != std::string::npos);
+            }
+        }
     }
 
     void builtinSavesAndReloads() {
