@@ -90,6 +90,14 @@ DeltaImport import_deltatune(TransformerModel& model, const std::string& dir, bo
                             file, "maybe the delta was trained on another base model?");
             plan.emplace_back(*dst, t.name);
         }
+        // Every tensor the delta trains must be in the file: one left out would silently keep its
+        // initial value.
+        std::set<std::string> in_file;
+        for (const auto& t : f->tensors()) in_file.insert(t.name);
+        std::set<const void*> seen;
+        for (const auto& p : params)
+            if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second && !in_file.count(p.key()))
+                throw Error("tensor '" + p.key() + "' of the delta is missing", file, "the file is incomplete; export the delta again");
         // Fingerprint of what the delta leaves frozen, before the trained tensors are copied in.
         const std::string fp = frozen_fingerprint(model);
         if (base.value("frozen_fingerprint", std::string()) != fp) {

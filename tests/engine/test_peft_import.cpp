@@ -136,6 +136,116 @@ private Q_SLOTS:
         }
     }
 
+    void everyMethodRoundTrips_data() {
+        QTest::addColumn<QString>("spec");
+        QTest::addColumn<bool>("peft");  // PEFT has a format for it
+        QTest::newRow("lora") << R"({"method": "lora", "r": 4, "target_modules": ["query", "value", "dense"]})" << true;
+        QTest::newRow("rslora") << R"({"method": "lora", "r": 4, "use_rslora": true})" << true;
+        QTest::newRow("dora") << R"({"method": "lora", "r": 4, "use_dora": true})" << true;
+        QTest::newRow("ia3") << R"({"method": "ia3"})" << true;
+        QTest::newRow("prefix") << R"({"method": "prefix", "num_virtual_tokens": 3})" << true;
+        QTest::newRow("prefix-mlp") << R"({"method": "prefix", "num_virtual_tokens": 3, "prefix_projection": true, "encoder_hidden_size": 16})" << true;
+        QTest::newRow("prompt") << R"({"method": "prompt", "num_virtual_tokens": 3})" << true;
+        QTest::newRow("adapter-houlsby") << R"({"method": "adapter", "size": 8, "placement": "houlsby"})" << false;
+        QTest::newRow("adapter-pfeiffer") << R"({"method": "adapter", "size": 8, "placement": "pfeiffer"})" << false;
+        QTest::newRow("adapter-parallel") << R"({"method": "adapter", "size": 8, "placement": "parallel"})" << false;
+        QTest::newRow("bitfit") << R"({"method": "bitfit"})" << false;
+        QTest::newRow("layernorm") << R"({"method": "layernorm"})" << false;
+        QTest::newRow("last_layers") << R"({"method": "last_layers", "num_layers": 1})" << false;
+        QTest::newRow("selective") << R"({"method": "selective", "target_modules": ["intermediate.dense"]})" << false;
+        QTest::newRow("full") << R"({"method": "full"})" << false;
+    }
+    void everyMethodRoundTrips() {
+        // Perturb the trainable tensors, export, import onto a fresh copy of the base: the same
+        // outputs (bit-identical for DeltaTune's format; PEFT's prefix holds the MLP's output, so
+        // that one is compared within float tolerance).
+        QFETCH(QString, spec);
+        QFETCH(bool, peft);
+        const auto ds = dt::DeltaSpec::from_json(nlohmann::json::parse(spec.toStdString()), "spec");
+        auto m = dt::create_model(dt::builtin_config("tiny-bert"), 4);
+        auto set = dt::DeltaSet::apply(*m, ds);
+        {
+            torch::NoGradGuard ng;
+            torch::manual_seed(2);
+            for (auto& p : dt::trainable_parameters(*m)) p.add_(torch::randn_like(p) * 0.05);
+        }
+        dt::ForwardInputs in;
+        in.input_ids = torch::randint(1, 1000, {2, 7}, torch::kLong);
+        torch::NoGradGuard ng;
+        const at::Tensor want = m->forward(in).logits;
+        const at::Tensor base = dt::create_model(dt::builtin_config("tiny-bert"), 4)->forward(in).logits;
+        QVERIFY(want.sizes() != base.sizes() || (want - base).abs().max().item<double>() > 1e-3);  // the delta acts
+        QTemporaryDir dir;
+        dt::export_deltatune(*m, set, dir.filePath("d").toStdString(), "tiny-bert");
+        auto fresh = dt::create_model(dt::builtin_config("tiny-bert"), 4);
+        auto got = dt::import_exported_delta(*fresh, dir.filePath("d").toStdString());
+        QVERIFY(got.fingerprint_matches);
+        QVERIFY(torch::equal(fresh->forward(in).logits, want));
+        if (!peft) return;
+        for (const auto& meth : set.methods())
+            if (meth->can_fold()) meth->fold(*m);
+        dt::export_peft(*m, set, dir.filePath("p").toStdString(), "tiny-bert");
+        auto fresh2 = dt::create_model(dt::builtin_config("tiny-bert"), 4);
+        auto back = dt::import_exported_delta(*fresh2, dir.filePath("p").toStdString());
+        QVERIFY(toleranceRatio(fresh2->forward(in).logits, want) <= 1.0);
+    }
+
+    void damagedFoldersAreRefused_data() {
+        QTest::addColumn<QString>("format");
+        QTest::addColumn<QString>("damage");
+        for (const char* f : {"peft", "deltatune"})
+            for (const char* d : {"missing-tensor", "extra-tensor", "truncated", "bad-config"})
+                QTest::newRow((std::string(f) + "/" + d).c_str()) << QString(f) << QString(d);
+    }
+    void damagedFoldersAreRefused() {
+        // A tensor left out, a stray tensor, a cut-off file, a config that is not JSON: one error
+        // naming the file (and the tensor where there is one), and the model left as it was.
+        QFETCH(QString, format);
+        QFETCH(QString, damage);
+        auto m = dt::create_model(dt::builtin_config("tiny-bert"), 4);
+        auto set = dt::DeltaSet::apply(*m, dt::DeltaSpec::from_json({{"method", "lora"}, {"r", 4}}, "spec"));
+        QTemporaryDir dir;
+        const QString out = dir.filePath("d");
+        if (format == "peft") dt::export_peft(*m, set, out.toStdString(), "tiny-bert");
+        else dt::export_deltatune(*m, set, out.toStdString(), "tiny-bert");
+        const QString file = out + (format == "peft" ? "/adapter_model.safetensors" : "/delta.safetensors");
+        const QString config = out + (format == "peft" ? "/adapter_config.json" : "/delta_config.json");
+        std::string needle = file.toStdString();
+        {
+            auto f = dt::st::File::open(file.toStdString());
+            dt::st::NamedTensors kept;
+            for (const auto& t : f->tensors()) kept.emplace_back(t.name, f->tensor(t.name).clone());
+            f.reset();
+            if (damage == "missing-tensor") {
+                needle = kept.back().first;
+                if (format == "peft") needle = needle.substr(std::string("base_model.model.").size());  // named as in the model
+                kept.pop_back();
+                dt::st::save(file.toStdString(), kept, {{"format", "pt"}});
+            } else if (damage == "extra-tensor") {
+                needle = kept.front().first;
+                needle.insert(needle.find("lora_A"), "stray.");
+                kept.emplace_back(needle, torch::zeros({4, 4}));
+                dt::st::save(file.toStdString(), kept, {{"format", "pt"}});
+            } else if (damage == "truncated") {
+                QFile q(file);
+                QVERIFY(q.open(QIODevice::ReadWrite));
+                QVERIFY(q.resize(q.size() - 100));
+            } else {
+                writeBytes(config, "{\"peft_type\": ");
+                needle = config.toStdString();
+            }
+        }
+        auto target = dt::create_model(dt::builtin_config("tiny-bert"), 4);
+        const auto names = target->named_parameters(true).keys();
+        try {
+            dt::import_exported_delta(*target, out.toStdString());
+            QFAIL("a damaged delta was imported");
+        } catch (const dt::Error& e) {
+            QVERIFY2(std::string(e.what()).find(needle) != std::string::npos, e.what());
+        }
+        QCOMPARE(target->named_parameters(true).keys(), names);
+    }
+
     void mergedWeightsMatchMergeAndUnload() {
         auto m = dt::load_model(hf("bert-seqcls").toStdString()).model;
         auto set = dt::import_peft(*m, hf("peft/bert-seqcls-lora").toStdString());
