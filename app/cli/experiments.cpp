@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "core/error.h"
+#include "experiments/comparison.h"
 #include "experiments/experiments.h"
 
 #include <csignal>
@@ -86,6 +87,40 @@ int cmd_ablate(const Args& a) {
     std::printf("%s with the delta: %.4f, without: %.4f; row i, column j: delta removed from layers i..j\n", r.matrix.metric.c_str(),
                 r.with_delta, r.without_delta);
     print_table(r.matrix, nullptr);
+    return 0;
+}
+
+namespace {
+
+class CompareProgress : public ComparisonObserver {
+public:
+    void on_status(const std::string& s) override { std::fprintf(stderr, "%s\n", s.c_str()); }
+    void on_point(const std::string& m, const CurvePoint& p) override {
+        std::fprintf(stderr, "  %s step %lld (%.1f s): %.4f\n", m.c_str(), static_cast<long long>(p.step), p.elapsed_s, p.value);
+    }
+};
+
+}  // namespace
+
+int cmd_compare(const Args& a) {
+    if (!a.has("--spec")) throw Error("needs --spec COMPARE.json", "compare", "see docs/experiments.md");
+    const auto spec = CompareSpec::load(a.value("--spec"));
+    TrainControl control;
+    g_exp_control = &control;
+    std::signal(SIGINT, on_exp_sigint);
+    CompareProgress progress;
+    const ComparisonResult r = run_method_comparison(spec, &progress, &control);
+    std::signal(SIGINT, SIG_DFL);
+    if (control.cancel) {
+        std::fprintf(stderr, "stopped; run the same command again to continue (finished methods are kept in %s)\n", spec.output_dir.c_str());
+        return 130;
+    }
+    std::printf("%-16s %12s %9s %10s %8s %s\n", "method", "trainable", "%", r.metric.c_str(), "seconds", "pareto");
+    for (const auto& m : r.methods)
+        std::printf("%-16s %12lld %9.4f %10.4f %8.1f %s\n", m.name.c_str(), static_cast<long long>(m.trainable_params),
+                    m.total_params ? 100.0 * static_cast<double>(m.trainable_params) / static_cast<double>(m.total_params) : 0.0, m.value,
+                    m.seconds, m.pareto ? "*" : "");
+    std::printf("\nwrote %s/comparison.json and comparison.csv\n", spec.output_dir.c_str());
     return 0;
 }
 

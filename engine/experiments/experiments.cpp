@@ -74,7 +74,11 @@ Snapshot read_checkpoint(const Snapshot& live, const std::string& dir) {
     return out;
 }
 
+}  // namespace
+
 std::string primary_metric(const Dataset& d) { return d.regression ? "pearson" : d.causal_lm || d.masked_lm ? "loss" : "accuracy"; }
+
+namespace {
 
 double evaluate_on(TransformerModel& m, const Dataset& data, const TrainConfig& cfg) {
     TrainConfig c = cfg;

@@ -72,6 +72,10 @@ AblationResult run_layer_ablation(const std::string& run_spec_path, const std::s
                                   std::size_t max_eval_examples = 0, ExperimentObserver* obs = nullptr,
                                   TrainControl* control = nullptr);
 
+// The metric experiments compare tasks by: accuracy (classification), pearson (regression), loss (LM).
+struct Dataset;
+std::string primary_metric(const Dataset& d);
+
 // Pareto front for (trainable parameters: fewer is better, metric: higher is better): true for the
 // points no other point dominates.
 std::vector<bool> pareto_front(const std::vector<std::pair<double, double>>& params_and_metric);

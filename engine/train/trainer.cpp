@@ -400,11 +400,20 @@ TrainResult Trainer::run(TrainControl* control) {
         if (res.status == "cancelled") break;
         double gnorm = 0;
         bool overflow = false;
+        std::vector<std::pair<std::string, double>> grad_norms;
         if (!bad) {
             if (cfg.precision == "fp16") {
                 torch::NoGradGuard ng;
                 for (auto& t : I.tensors)
                     if (t.grad().defined()) t.mutable_grad().div_(I.loss_scale);
+            }
+            if (cfg.grad_norms_every > 0 && (step_ + 1) % cfg.grad_norms_every == 0) {
+                torch::NoGradGuard ng;
+                std::vector<at::Tensor> norms;
+                for (const auto& t : I.tensors) norms.push_back(t.grad().defined() ? t.grad().norm().to(at::kFloat) : torch::zeros({}, t.options().dtype(at::kFloat)));
+                const at::Tensor all = torch::stack(norms).to(at::kCPU).to(at::kDouble).contiguous();
+                const double* v = all.data_ptr<double>();
+                for (std::size_t i = 0; i < I.params.size(); ++i) grad_norms.emplace_back(I.params[i].first, v[i]);
             }
             gnorm = torch::nn::utils::clip_grad_norm_(I.tensors, cfg.max_grad_norm > 0 ? cfg.max_grad_norm : 1e30);
             if (!std::isfinite(gnorm) && cfg.precision == "fp16") {
@@ -443,6 +452,7 @@ TrainResult Trainer::run(TrainControl* control) {
             I.losses.push_back(loss_total);
         }
         ev.grad_norm = gnorm;
+        ev.grad_norms = std::move(grad_norms);
         ev.pad_fraction = positions ? 1.0 - static_cast<double>(tokens) / static_cast<double>(positions) : 0.0;
         ++step_;
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();

@@ -40,6 +40,7 @@ struct TrainConfig {
     int max_nonfinite = 5;             // consecutive skipped steps before stopping
     int patience = 0;                  // evaluations without improvement before stopping; 0: off
     std::int64_t pad_id = 0;
+    std::int64_t grad_norms_every = 0; // > 0: StepEvent::grad_norms on every N-th step (one extra sync then)
     std::string run_dir;               // events.jsonl and checkpoints/ go here when set
     // Testing aid: may overwrite the loss of a micro-batch (e.g. with NaN) before backward.
     std::function<void(std::int64_t step, at::Tensor& loss)> loss_hook;
@@ -50,6 +51,8 @@ struct StepEvent {
     double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, elapsed_s = 0;
     double pad_fraction = 0;  // share of padding positions in the step's batches
     bool skipped = false;
+    // Per trainable tensor, before clipping; filled on the steps TrainConfig::grad_norms_every asks for.
+    std::vector<std::pair<std::string, double>> grad_norms;
 };
 
 struct EvalEvent {

@@ -7,7 +7,10 @@
 
 #include "core/error.h"
 #include "demo/synth_language.h"
+#include "experiments/comparison.h"
 #include "experiments/experiments.h"
+#include "experiments/inspection.h"
+#include "delta/delta_set.h"
 #include "io/json_util.h"
 #include "models/config.h"
 #include "models/loader.h"
@@ -64,11 +67,158 @@ private:
     dt::TrainControl* c_;
 };
 
+class StopAfterMethods : public dt::ComparisonObserver {
+public:
+    StopAfterMethods(int n, dt::TrainControl* c) : n_(n), c_(c) {}
+    void on_method(const dt::MethodResult&) override {
+        if (++seen == n_) c_->cancel = true;
+    }
+    void on_point(const std::string&, const dt::CurvePoint&) override { ++points; }
+    int seen = 0, points = 0;
+
+private:
+    int n_;
+    dt::TrainControl* c_;
+};
+
 }  // namespace
 
 class TestExperiments : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void methodComparison() {
+        // Three methods at a matched budget on one tiny task: counts near the budget where a size
+        // field exists, one convergence point per evaluation, Pareto flags from pareto_front, the
+        // files agree with the result, and a stopped comparison keeps its finished methods.
+        QTemporaryDir dir;
+        const std::string d = makeDemo(dir.path());
+        const nlohmann::json j = {{"model", "model"}, {"task", "demo/tasks/reviews/task.json"}, {"methods", {"lora", "adapter", "bitfit", "prompt"}},
+                                  {"budget", 1500}, {"training", {{"max_steps", 12}, {"batch_size", 8}, {"lr", 0.01}, {"eval_every", 4}}},
+                                  {"output_dir", "cmp"}};
+        const auto spec = dt::CompareSpec::from_json(j, "compare.json", d);
+        dt::TrainControl control;
+        StopAfterMethods stop(2, &control);
+        const auto first = dt::run_method_comparison(spec, &stop, &control);
+        QCOMPARE(first.methods.size(), std::size_t(2));
+        QCOMPARE(stop.points, 6);  // 3 evaluations for each of the two finished methods
+        dt::TrainControl go;
+        StopAfterMethods all(100, &go);
+        const auto r = dt::run_method_comparison(spec, &all, &go);
+        QCOMPARE(r.methods.size(), std::size_t(4));
+        QCOMPARE(all.points, 6);  // only bitfit and prompt trained now
+        QCOMPARE(r.methods[0].seconds, first.methods[0].seconds);  // kept, not retrained
+        QCOMPARE(r.metric, std::string("accuracy"));
+        std::vector<std::pair<double, double>> pts;
+        for (const auto& m : r.methods) {
+            QCOMPARE(m.curve.size(), std::size_t(3));
+            QCOMPARE(m.curve.back().step, std::int64_t(12));
+            QVERIFY(m.curve[0].elapsed_s <= m.curve[2].elapsed_s);
+            QCOMPARE(m.value, m.curve.back().value);
+            pts.emplace_back(static_cast<double>(m.trainable_params), m.value);
+            QVERIFY(QFile::exists(QString::fromStdString(d + "/cmp/runs/" + m.name + "/checkpoints/final/trainable.safetensors")));
+        }
+        const auto front = dt::pareto_front(pts);
+        for (std::size_t i = 0; i < front.size(); ++i) QCOMPARE(r.methods[i].pareto, bool(front[i]));
+        // Budget matching: lora and adapter land within one size step of 1500; bitfit has no size.
+        for (std::size_t i : {0, 1, 3}) QVERIFY2(std::llabs(r.methods[i].trainable_params - 1500) < 400, r.methods[i].name.c_str());
+        QVERIFY(r.methods[0].delta.contains("r") && r.methods[1].delta.contains("size") && r.methods[3].delta.contains("num_virtual_tokens"));
+        QVERIFY(!r.methods[2].delta.contains("size"));
+        const auto file = dt::json::load_file(d + "/cmp/comparison.json");
+        QCOMPARE(file, r.to_json());
+        QCOMPARE(readAll(d + "/cmp/comparison.csv"), r.to_csv());
+        // Bad specs name the field.
+        for (const auto& [bad, needle] : std::vector<std::pair<nlohmann::json, std::string>>{
+                 {{{"model", "m"}, {"task", "t"}, {"methods", nlohmann::json::array()}, {"output_dir", "o"}}, "methods"},
+                 {{{"model", "m"}, {"task", "t"}, {"methods", {"lora", "lora"}}, {"output_dir", "o"}}, "two methods"},
+                 {{{"model", "m"}, {"task", "t"}, {"methods", {"lorax"}}, {"output_dir", "o"}}, "methods[0]"},
+                 {{{"model", "m"}, {"task", "t"}, {"methods", {{{"name", "../x"}, {"delta", "lora"}}}}, {"output_dir", "o"}}, "plain folder name"},
+                 {{{"model", "m"}, {"task", "t"}, {"methods", {"lora"}}, {"output_dir", "o"}, {"budgt", 1}}, "budgt"}}) {
+            try {
+                dt::CompareSpec::from_json(bad, "c.json", ".");
+                QFAIL(bad.dump().c_str());
+            } catch (const dt::Error& e) {
+                QVERIFY2(std::string(e.what()).find(needle) != std::string::npos, e.what());
+            }
+        }
+    }
+
+    void deltaInspection() {
+        // LoRA: the measured ||dW|| / ||W|| equals the one computed from B A * alpha / r; other
+        // tensors: the relative change from their start; the grid places each module in its layer.
+        auto m = dt::create_model(dt::builtin_config("tiny-bert"), 4);
+        auto set = dt::DeltaSet::apply(*m, dt::DeltaSpec::from_json(nlohmann::json::parse(
+            R"({"methods": [{"method": "lora", "r": 4, "lora_alpha": 8, "lora_dropout": 0.1}, {"method": "bitfit", "groups": ["intermediate"]}]})"), "spec"));
+        const auto start = dt::snapshot_trainable(*m);
+        {
+            torch::NoGradGuard ng;
+            torch::manual_seed(3);
+            for (auto& p : dt::trainable_parameters(*m)) p.add_(torch::randn_like(p) * 0.05);
+        }
+        m->train();
+        const auto values = dt::delta_magnitudes(*m, set, start);
+        QVERIFY(m->is_training());  // the probe left the training mode as it was
+        auto params = m->named_parameters(true);
+        int lora = 0, bias = 0;
+        for (const auto& v : values) {
+            if (params.find(v.name + ".lora_A.weight")) {
+                const at::Tensor dw = torch::matmul(params[v.name + ".lora_B.weight"], params[v.name + ".lora_A.weight"]) * 2.0;
+                const double want = (dw.norm() / params[v.name + ".weight"].norm()).item<double>();
+                QVERIFY2(std::abs(v.value - want) <= 1e-4 * want, qPrintable(QString("%1: %2 vs %3").arg(v.name.c_str()).arg(v.value).arg(want)));
+                ++lora;
+            } else {
+                QVERIFY2(v.name.find("intermediate.dense") != std::string::npos, v.name.c_str());
+                const at::Tensor b = params[v.name + ".bias"], b0 = start.at(v.name + ".bias"), w = params[v.name + ".weight"];
+                const double want = ((b - b0).norm() / (w.pow(2).sum() + b0.pow(2).sum()).sqrt()).item<double>();
+                QVERIFY2(std::abs(v.value - want) <= 1e-5 * want, qPrintable(QString("%1 vs %2").arg(v.value).arg(want)));
+                ++bias;
+            }
+        }
+        QCOMPARE(lora, 2 * m->num_layers());
+        QCOMPARE(bias, m->num_layers());
+        const auto grid = dt::layer_module_grid(values, m->num_layers(), "delta_magnitude", "relative norm");
+        QCOMPARE(grid.rows.size(), std::size_t(m->num_layers()));
+        QCOMPARE(grid.cols, (std::vector<std::string>{"attention.self.query", "attention.self.value", "intermediate.dense"}));
+        for (std::size_t r = 0; r < grid.rows.size(); ++r)
+            for (std::size_t c = 0; c < grid.cols.size(); ++c) QVERIFY(grid.has(r, c));
+        QCOMPARE(dt::layer_and_module("bert.encoder.layer.3.attention.self.query.lora_B.weight"), std::make_pair(3, std::string("attention.self.query")));
+        QCOMPARE(dt::layer_and_module("bert.encoder.layer.0.output.adapter.up.bias"), std::make_pair(0, std::string("output.adapter")));
+        QCOMPARE(dt::layer_and_module("model.layers.1.mlp.down_proj.weight"), std::make_pair(1, std::string("mlp.down_proj")));
+        QCOMPARE(dt::layer_and_module("prefix_encoder.embedding.weight"), std::make_pair(-1, std::string("prefix_encoder")));
+        // Values outside the blocks get an "other" row.
+        const auto g2 = dt::layer_module_grid({{"classifier.weight", 2.0}, {"bert.encoder.layer.1.output.dense.bias", 1.0}}, 2, "grad_norm", "norm");
+        QCOMPARE(g2.rows.back(), std::string("other"));
+        QVERIFY(g2.has(2, 0) && !g2.has(0, 0) && g2.has(1, 1));
+    }
+
+    void gradientNormsOnRequest() {
+        // grad_norms_every = 3: per-tensor norms on steps 3 and 6 only, for every trainable tensor,
+        // and their root sum of squares is the step's (unclipped) gradient norm.
+        QTemporaryDir dir;
+        const std::string d = makeDemo(dir.path());
+        nlohmann::json j = {{"model", d + "/model"}, {"task", d + "/demo/tasks/reviews/task.json"}, {"delta", "lora"},
+                            {"training", {{"max_steps", 6}, {"batch_size", 8}, {"max_grad_norm", 0}}}};
+        dt::PreparedRun p = dt::prepare_run(dt::RunSpec::from_json(j, "spec", ""));
+        p.spec.training.grad_norms_every = 3;
+        struct Rec : dt::TrainObserver {
+            std::vector<dt::StepEvent> steps;
+            void on_step(const dt::StepEvent& e) override { steps.push_back(e); }
+        } rec;
+        dt::Trainer t(*p.model.model, p.train, nullptr, p.spec.training, &rec);
+        t.run();
+        QCOMPARE(rec.steps.size(), std::size_t(6));
+        const auto trainable = dt::trainable_parameters(*p.model.model).size();
+        for (const auto& e : rec.steps) {
+            if (e.step % 3 != 0) {
+                QVERIFY(e.grad_norms.empty());
+                continue;
+            }
+            QCOMPARE(e.grad_norms.size(), trainable);
+            double sq = 0;
+            for (const auto& [name, n] : e.grad_norms) sq += n * n;
+            QVERIFY2(std::abs(std::sqrt(sq) - e.grad_norm) <= 1e-4 * e.grad_norm, qPrintable(QString("%1 vs %2").arg(std::sqrt(sq)).arg(e.grad_norm)));
+        }
+    }
+
     void demoDataIsDeterministicAndReadable() {
         QTemporaryDir a, b;
         dt::demo::write_demo_data(a.path().toStdString(), 5, 200, 20, 10);
