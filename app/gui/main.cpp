@@ -1,6 +1,8 @@
 // deltatune-workbench: the desktop workbench. Opens the model given on the command line, or the
-// built-in tiny BERT. `--screenshot FILE` renders the window to a PNG and exits (for checks).
+// built-in demo model. `--screenshot FILE [--train-steps N] [--tab NAME]` renders the window to a PNG
+// and exits (after N training steps on the demo model's first demo task, showing tab NAME).
 #include "main_window.h"
+#include "training_controller.h"
 
 #include "core/threads.h"
 
@@ -8,6 +10,7 @@
 #include <QCommandLineParser>
 #include <QIcon>
 #include <QPixmap>
+#include <QTabWidget>
 #include <QTimer>
 
 int main(int argc, char** argv) {
@@ -23,6 +26,11 @@ int main(int argc, char** argv) {
     QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("Save a PNG of the window and exit."),
                             QStringLiteral("file"));
     parser.addOption(shot);
+    QCommandLineOption trainSteps(QStringLiteral("train-steps"), QStringLiteral("With --screenshot: train N steps on a demo task first."),
+                                  QStringLiteral("n"));
+    parser.addOption(trainSteps);
+    QCommandLineOption tab(QStringLiteral("tab"), QStringLiteral("Show the tab whose title starts with NAME (e.g. Delta)."), QStringLiteral("name"));
+    parser.addOption(tab);
     parser.process(app);
     try {
         dt::configure_threads();
@@ -35,12 +43,35 @@ int main(int argc, char** argv) {
     const QString demo = MainWindow::demoModel();
     w.openModel(!pos.isEmpty() ? pos.first() : !demo.isEmpty() ? demo : QStringLiteral("tiny-bert"));
     w.show();
+    if (parser.isSet(tab))
+        for (int i = 0; i < w.tabs()->count(); ++i)
+            if (w.tabs()->tabText(i).remove(QLatin1Char('&')).startsWith(parser.value(tab), Qt::CaseInsensitive)) w.tabs()->setCurrentIndex(i);
     if (parser.isSet(shot)) {
         const QString file = parser.value(shot);
-        QTimer::singleShot(300, &w, [&w, file] {
-            const bool ok = w.grab().save(file);
-            QApplication::exit(ok ? 0 : 1);
-        });
+        auto save = [&w, file] {
+            QTimer::singleShot(300, &w, [&w, file] {
+                const bool ok = w.grab().save(file);
+                QApplication::exit(ok ? 0 : 1);
+            });
+        };
+        const int steps = parser.value(trainSteps).toInt();
+        const QStringList tasks = MainWindow::demoTasks();
+        if (steps > 0 && !tasks.isEmpty()) {
+            QString task = tasks.first();
+            for (const QString& t : tasks)
+                if (t.contains(QStringLiteral("/quantifiers/"))) task = t;
+            QObject::connect(w.training(), &TrainingController::finished, &w, save);
+            QObject::connect(w.training(), &TrainingController::failed, &w, [](const QString& m) {
+                qWarning("training failed: %s", qPrintable(m));
+                QApplication::exit(1);
+            });
+            if (!w.startTaskTraining(task, steps, 0.01)) {
+                qWarning("cannot start training: %s", qPrintable(w.lastError()));
+                return 1;
+            }
+        } else {
+            save();
+        }
     }
     return app.exec();
 }

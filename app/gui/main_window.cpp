@@ -1,5 +1,8 @@
 #include "main_window.h"
 
+#include "compare_tab.h"
+#include "delta_tab.h"
+
 #include "method_panel.h"
 #include "model_panel.h"
 #include "module_tree_model.h"
@@ -79,8 +82,17 @@ MainWindow::MainWindow(QWidget* parent)
     m_inspect->setLineWrapMode(QPlainTextEdit::NoWrap);
     m_inspect->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     auto* tabs = new QTabWidget(this);
+    m_tabs = tabs;
     tabs->addTab(buildTrainingTab(), tr("Training"));
-    tabs->addTab(buildExperimentsTab(), tr("Experiments"));
+    m_deltaTab = new DeltaTab(this);
+    connect(m_training, &TrainingController::inspected, m_deltaTab, &DeltaTab::showGrid);
+    tabs->addTab(m_deltaTab, tr("Delta"));
+    tabs->addTab(buildExperimentsTab(), tr("Transfer && Ablation"));
+    m_compare = new CompareTab([this] { return modelForSpec(); }, [this](const QString& name) { return workFolder(QStringLiteral("experiments"), name); },
+                               this);
+    m_compare->setTasks(demoTasks());
+    connect(m_compare, &CompareTab::logLine, this, &MainWindow::log);
+    tabs->addTab(m_compare, tr("Compare Methods"));
     tabs->addTab(m_inspect, tr("Inspect"));
     setCentralWidget(tabs);
 
@@ -293,6 +305,7 @@ bool MainWindow::startTraining(const QString& specPath, const QString& runDir) {
                                                QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))
                                          : runDir;
     m_plot->clear();
+    m_deltaTab->clear();
     m_lastRunDir = dir;
     log(tr("Training %1 into %2").arg(specPath, dir));
     return m_training->start(specPath, dir);

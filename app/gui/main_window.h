@@ -26,6 +26,9 @@ class QSpinBox;
 class QDoubleSpinBox;
 class QListWidget;
 class QCheckBox;
+class CompareTab;
+class DeltaTab;
+class QTabWidget;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -61,6 +64,9 @@ public:
     bool startAblation(const QString& runDir, const QString& outDir = QString());
     HeatmapView* heatmap() const { return m_heatmap; }
     ExperimentController* experiments() const { return m_experiments; }
+    CompareTab* compareTab() const { return m_compare; }
+    DeltaTab* deltaTab() const { return m_deltaTab; }
+    QTabWidget* tabs() const { return m_tabs; }
 
 private:
     void chooseModelFolder();
@@ -105,4 +111,7 @@ private:
     bool m_ablationShown = false;  // the heatmap shows a layer ablation (no relative view)
     QString m_lastRunDir;          // the Training tab's latest run, for the ablation button
     bool m_transferResumable = false;  // the last transfer was stopped: Run Transfer continues it
+    CompareTab* m_compare = nullptr;
+    DeltaTab* m_deltaTab = nullptr;
+    QTabWidget* m_tabs = nullptr;
 };

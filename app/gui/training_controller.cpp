@@ -1,7 +1,11 @@
 #include "training_controller.h"
 
 #include "core/error.h"
+#include "experiments/inspection.h"
+#include "models/model.h"
 #include "train/run_spec.h"
+
+#include <torch/torch.h>
 
 #include <QDir>
 #include "worker_thread.h"
@@ -22,21 +26,50 @@ void TrainingWorker::run() {
         dt::TrainConfig cfg = p.spec.training;
         cfg.run_dir = m_runDir.toStdString();
         m_maxSteps = cfg.max_steps;
+        // Inspection about 50 times per run (at least every 5 steps): gradient norms per tensor
+        // from the trainer, delta magnitudes computed here between steps.
+        cfg.grad_norms_every = std::max<std::int64_t>(5, cfg.max_steps / 50);
+        m_model = p.model.model.get();
+        m_deltas = &p.deltas;
+        m_start = dt::snapshot_trainable(*p.model.model);
         dt::Trainer trainer(*p.model.model, p.train, p.valid.size() ? &p.valid : nullptr, cfg, this);
         Q_EMIT status(QString::fromStdString(p.deltas.accounting(*p.model.model).summary()));
         const dt::TrainResult res = trainer.run(m_control);
         if (res.status != "stopped_nonfinite")
             trainer.save_checkpoint(cfg.run_dir + "/checkpoints/" + (res.status == "finished" ? std::string("final") : "step-" + std::to_string(res.steps)));
+        m_model = nullptr;
+        m_deltas = nullptr;
         Q_EMIT finished(QString::fromStdString(res.status), res.steps);
     } catch (const dt::Error& e) {
+        m_model = nullptr;
+        m_deltas = nullptr;
         Q_EMIT failed(QString::fromStdString(e.what()));
     } catch (const std::exception& e) {
         Q_EMIT failed(tr("Internal error: %1").arg(QString::fromUtf8(e.what())));
     }
 }
 
+namespace {
+void emitGrid(TrainingWorker* w, qint64 step, const dt::ResultMatrix& g,
+              void (TrainingWorker::*sig)(qint64, QString, QStringList, QStringList, QVector<double>)) {
+    QStringList rows, cols;
+    for (const auto& r : g.rows) rows << QString::fromStdString(r);
+    for (const auto& c : g.cols) cols << QString::fromStdString(c);
+    QVector<double> v;
+    for (const auto& row : g.value) v += QVector<double>(row.begin(), row.end());
+    Q_EMIT(w->*sig)(step, QString::fromStdString(g.kind), rows, cols, v);
+}
+}  // namespace
+
 void TrainingWorker::on_step(const dt::StepEvent& e) {
     Q_EMIT step(e.step, m_maxSteps, e.loss, e.lr, e.tokens_per_s, e.elapsed_s);
+    if (e.grad_norms.empty() || !m_model) return;
+    std::vector<dt::NamedValue> grads;
+    for (const auto& [name, n] : e.grad_norms) grads.push_back({name, n});
+    const std::int64_t layers = m_model->num_layers();
+    emitGrid(this, e.step, dt::layer_module_grid(grads, layers, "grad_norm", "gradient norm"), &TrainingWorker::inspected);
+    emitGrid(this, e.step, dt::layer_module_grid(dt::delta_magnitudes(*m_model, *m_deltas, m_start), layers, "delta_magnitude", "relative change"),
+             &TrainingWorker::inspected);
 }
 
 void TrainingWorker::on_eval(const dt::EvalEvent& e) {
@@ -66,6 +99,7 @@ bool TrainingController::start(const QString& specPath, const QString& runDir) {
     auto* worker = new TrainingWorker(specPath, runDir, &m_control);
     connect(worker, &TrainingWorker::step, this, &TrainingController::step);
     connect(worker, &TrainingWorker::evaluated, this, &TrainingController::evaluated);
+    connect(worker, &TrainingWorker::inspected, this, &TrainingController::inspected);
     connect(worker, &TrainingWorker::status, this, &TrainingController::status);
     auto done = [this] {
         if (gui::endWorker(m_thread)) Q_EMIT runningChanged(false);

@@ -7,9 +7,19 @@
 
 #include <QObject>
 #include <QString>
+#include <QStringList>
 #include <QVariantMap>
+#include <QVector>
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
 
 class QThread;
+namespace dt {
+class DeltaSet;
+class TransformerModel;
+}
 
 class TrainingWorker : public QObject, public dt::TrainObserver {
     Q_OBJECT
@@ -25,6 +35,9 @@ public:
 Q_SIGNALS:
     void step(qint64 step, qint64 maxSteps, double loss, double lr, double tokensPerSecond, double elapsed);
     void evaluated(qint64 step, QVariantMap metrics);
+    // Delta inspection (engine/experiments/inspection) every few steps: kind "delta_magnitude" or
+    // "grad_norm", a layer-by-module grid, values row-major (NaN: none).
+    void inspected(qint64 step, QString kind, QStringList rows, QStringList cols, QVector<double> values);
     void status(QString text);
     void finished(QString status, qint64 steps);
     void failed(QString message);
@@ -33,6 +46,9 @@ private:
     QString m_spec, m_runDir;
     dt::TrainControl* m_control;
     qint64 m_maxSteps = 0;
+    dt::TransformerModel* m_model = nullptr;  // set while run() trains, used on the worker thread only
+    const dt::DeltaSet* m_deltas = nullptr;
+    std::map<std::string, at::Tensor> m_start;
 };
 
 class TrainingController : public QObject {
@@ -49,6 +65,7 @@ public:
 Q_SIGNALS:
     void step(qint64 step, qint64 maxSteps, double loss, double lr, double tokensPerSecond, double elapsed);
     void evaluated(qint64 step, QVariantMap metrics);
+    void inspected(qint64 step, QString kind, QStringList rows, QStringList cols, QVector<double> values);
     void status(QString text);
     void finished(QString status, qint64 steps);
     void failed(QString message);

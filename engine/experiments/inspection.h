@@ -14,13 +14,11 @@
 
 #include "experiments/experiments.h"
 
+#include <ATen/core/Tensor.h>
+
 #include <map>
 #include <string>
 #include <vector>
-
-namespace at {
-class Tensor;
-}
 
 namespace dt {
 

@@ -5,11 +5,15 @@
 #include "test_registry.h"
 #include "test_util.h"
 
+#include "compare_tab.h"
+#include "delta_tab.h"
 #include "experiment_controller.h"
+#include "method_comparison_view.h"
 #include "heatmap_view.h"
 #include "main_window.h"
 #include "training_controller.h"
 
+#include "experiments/comparison.h"
 #include "experiments/experiments.h"
 #include "io/json_util.h"
 
@@ -31,6 +35,7 @@ private Q_SLOTS:
         QTemporaryDir dir;
         MainWindow w;
         w.resize(1280, 800);
+        w.show();
         QVERIFY(w.openModel(MainWindow::demoModel()));
         QVERIFY(!w.currentDeltaSpecJson().isEmpty());  // LoRA with the defaults is valid
         QSignalSpy finished(w.training(), &TrainingController::finished);
@@ -46,6 +51,20 @@ private Q_SLOTS:
         // The topic task is one the pretrained demo model knows: the delta ends well above chance (0.25).
         const double acc = evals.last().at(1).toMap().value(QStringLiteral("accuracy")).toDouble();
         QVERIFY2(acc > 0.6, qPrintable(QString::number(acc)));
+        // The Delta tab was refreshed during the run: LoRA's default targets (query, value) in both
+        // layers, every cell a positive number.
+        QTest::qWait(50);
+        DeltaTab* d = w.deltaTab();
+        QCOMPARE(d->updates(), 2 * (60 / 5));
+        for (HeatmapView* h : {d->magnitudes(), d->gradients()}) {
+            QCOMPARE(h->rowCount(), 2);
+            QCOMPARE(h->colCount(), 2);
+            for (int r = 0; r < 2; ++r)
+                for (int c = 0; c < 2; ++c) QVERIFY(h->hasCell(r, c) && h->cell(r, c) > 0);
+        }
+        w.tabs()->setCurrentWidget(d);
+        QTest::qWait(100);
+        w.grab().save(QDir(DT_BUILD_DIR).filePath("workbench-delta.png"));
         // Layer ablation of that run, in the worker thread, into the heatmap: a 2x2 upper triangle.
         QSignalSpy done(w.experiments(), &ExperimentController::finished);
         QVERIFY(!w.startAblation(dir.filePath("nothing-here")));
@@ -98,9 +117,60 @@ private Q_SLOTS:
         QVERIFY(QFile(dir.filePath("heatmap.pdf")).size() > 1000);
         auto* tabs = qobject_cast<QTabWidget*>(w.centralWidget());
         QVERIFY(tabs);
-        tabs->setCurrentIndex(1);
+        tabs->setCurrentIndex(2);
         QTest::qWait(100);
         w.grab().save(QDir(DT_BUILD_DIR).filePath("workbench-experiments.png"));
+    }
+
+    void compareTabRunsStopsAndContinues() {
+        // Three methods on a demo task in the worker thread: stopped after the first finished
+        // method, then continued; the view's points, Pareto marks and CSV agree with comparison.json.
+        QTemporaryDir dir;
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        QVERIFY(w.openModel(MainWindow::demoModel()));
+        CompareTab* tab = w.compareTab();
+        QString task;
+        for (const QString& t : MainWindow::demoTasks())
+            if (t.contains(QStringLiteral("/quantifiers/"))) task = t;
+        QVERIFY(!task.isEmpty());
+        const QStringList methods = {QStringLiteral("lora"), QStringLiteral("bitfit"), QStringLiteral("prefix")};
+        QSignalSpy finished(tab, &CompareTab::finished);
+        QSignalSpy lines(tab, &CompareTab::logLine);
+        QVERIFY(tab->start(task, methods, 3000, 20, dir.filePath("cmp")));
+        QVERIFY(!tab->start(task, methods, 3000, 20, dir.filePath("cmp")));  // one at a time
+        // Stop as soon as the first method has finished.
+        QTRY_VERIFY_WITH_TIMEOUT(tab->view()->hasResult(QStringLiteral("lora")), 120000);
+        tab->stop();
+        QVERIFY(finished.wait(120000));
+        QCOMPARE(finished.last().at(0).toBool(), true);
+        QVERIFY(!tab->view()->hasResult(QStringLiteral("prefix")));
+        QVERIFY(tab->start(task, methods, 3000, 20, dir.filePath("cmp")));
+        QVERIFY(finished.wait(120000));
+        QCOMPARE(finished.last().at(0).toBool(), false);
+        const auto j = dt::json::load_file(dir.filePath("cmp/comparison.json").toStdString());
+        QCOMPARE(j["methods"].size(), std::size_t(3));
+        MethodComparisonView* v = tab->view();
+        QCOMPARE(v->methods(), methods);
+        for (const auto& m : j["methods"]) {
+            const QString name = QString::fromStdString(m["name"].get<std::string>());
+            QVERIFY(v->hasResult(name));
+            QCOMPARE(v->isPareto(name), m["pareto"].get<bool>());
+            QCOMPARE(v->curvePoints(name), static_cast<int>(m["curve"].size()));
+            QCOMPARE(v->curvePoints(name), 10);
+            QVERIFY(v->toCsv().contains(QStringLiteral("%1,%2,").arg(name).arg(m["trainable_params"].get<qint64>())));
+        }
+        // The budget was matched: LoRA and prefix near 3000 trainable parameters.
+        QVERIFY(std::llabs(j["methods"][0]["trainable_params"].get<qint64>() - 3000) < 600);
+        QVERIFY(std::llabs(j["methods"][2]["trainable_params"].get<qint64>() - 3000) < 600);
+        QVERIFY(v->savePng(QDir(DT_BUILD_DIR).filePath("method-comparison.png")));
+        QVERIFY(v->saveCsv(dir.filePath("c.csv")) && v->savePdf(dir.filePath("c.pdf")));
+        QVERIFY(QFile(dir.filePath("c.pdf")).size() > 1000);
+        v->setTimeAxis(true);
+        w.tabs()->setCurrentWidget(tab);
+        QTest::qWait(100);
+        w.grab().save(QDir(DT_BUILD_DIR).filePath("workbench-compare.png"));
     }
 
     void emptyCellsStayEmpty() {
