@@ -195,7 +195,7 @@ void HeatmapView::scheduleReplot() {
     m_replotPending = true;
     QTimer::singleShot(30, this, [this] {
         m_replotPending = false;
-        m_plot->replot(QCustomPlot::rpQueuedReplot);
+        if (m_plot->isVisible()) m_plot->replot(QCustomPlot::rpQueuedReplot);  // a hidden plot replots when shown
     });
 }
 
@@ -224,4 +224,9 @@ bool HeatmapView::savePng(const QString& path, int width, int height) {
 bool HeatmapView::savePdf(const QString& path) {
     m_plot->replot();
     return m_plot->savePdf(path);
+}
+
+void HeatmapView::showEvent(QShowEvent* e) {
+    QWidget::showEvent(e);
+    m_plot->replot();
 }

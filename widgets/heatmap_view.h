@@ -14,6 +14,8 @@ class QCPColorScale;
 class QCPItemText;
 class QMouseEvent;
 
+class QShowEvent;
+
 class HeatmapView : public QWidget {
     Q_OBJECT
 public:
@@ -44,6 +46,7 @@ public:
 
 protected:
     bool eventFilter(QObject* o, QEvent* e) override;
+    void showEvent(QShowEvent* e) override;  // replots what changed while hidden
 
 private:
     void rebuild();

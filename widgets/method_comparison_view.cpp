@@ -207,6 +207,7 @@ void MethodComparisonView::scheduleReplot() {
     QTimer::singleShot(40, this, [this] {
         m_replotPending = false;
         fitCurves();
+        if (!isVisible()) return;  // a hidden plot replots when shown
         m_scatter->replot();
         m_curves->replot();
     });
@@ -246,4 +247,10 @@ bool MethodComparisonView::savePdf(const QString& path) {
     if (!painter.begin(&pdf)) return false;
     render(&painter);
     return painter.end();
+}
+
+void MethodComparisonView::showEvent(QShowEvent* e) {
+    QWidget::showEvent(e);
+    m_scatter->replot();
+    m_curves->replot();
 }

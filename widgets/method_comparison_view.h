@@ -14,6 +14,8 @@ class QCustomPlot;
 class QCPGraph;
 class QCheckBox;
 
+class QShowEvent;
+
 class MethodComparisonView : public QWidget {
     Q_OBJECT
 public:
@@ -39,6 +41,9 @@ public:
     bool saveCsv(const QString& path) const;
     bool savePng(const QString& path);
     bool savePdf(const QString& path);
+
+protected:
+    void showEvent(QShowEvent* e) override;  // replots what changed while hidden
 
 private:
     struct Curve {

@@ -1,5 +1,7 @@
 #include "method_panel.h"
 
+#include "budget_chart.h"
+
 #include "delta/method.h"
 
 #include <QCheckBox>
@@ -61,7 +63,9 @@ MethodPanel::MethodPanel(QWidget* parent) : QWidget(parent), m_method(new QCombo
     lay->addWidget(m_summary);
     lay->addWidget(m_formHost);
     lay->addWidget(m_budget);
-    lay->addStretch(1);
+    m_chart = new BudgetChart(this);
+    m_chart->setToolTip(tr("Trainable parameters per layer and method; updates as modules are ticked"));
+    lay->addWidget(m_chart, 1);
     connect(m_method, &QComboBox::currentIndexChanged, this, [this] {
         rebuildForm();
         Q_EMIT specChanged();

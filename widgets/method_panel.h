@@ -9,6 +9,7 @@
 class QComboBox;
 class QFormLayout;
 class QLabel;
+class BudgetChart;
 
 class MethodPanel : public QWidget {
     Q_OBJECT
@@ -22,6 +23,7 @@ public:
     bool usesTargets() const;
     // Shows the budget or an error under the form.
     void setBudgetText(const QString& html);
+    BudgetChart* budgetChart() const { return m_chart; }
 
 Q_SIGNALS:
     void specChanged();
@@ -34,5 +36,6 @@ private:
     QWidget* m_formHost;
     QLabel* m_summary;
     QLabel* m_budget;
+    BudgetChart* m_chart = nullptr;
     std::vector<std::pair<std::string, QWidget*>> m_fields;
 };

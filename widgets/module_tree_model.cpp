@@ -8,6 +8,7 @@ void ModuleTreeModel::setTree(dt::ModuleTree tree) {
     beginResetModel();
     m_tree = std::move(tree);
     m_checked.assign(m_tree.nodes().size(), 0);
+    m_trainable.clear();
     endResetModel();
     Q_EMIT checkedChanged();
 }
@@ -81,6 +82,10 @@ QVariant ModuleTreeModel::data(const QModelIndex& index, int role) const {
                 case NameColumn: return QString::fromStdString(n.name);
                 case TypeColumn: return QString::fromStdString(n.type);
                 case ParamsColumn: return n.total_params ? QLocale().toString(static_cast<qlonglong>(n.total_params)) : QString();
+                case TrainableColumn: {
+                    const std::int64_t t = static_cast<std::size_t>(node) < m_trainable.size() ? m_trainable[static_cast<std::size_t>(node)] : 0;
+                    return t ? QLocale().toString(static_cast<qlonglong>(t)) : QString();
+                }
                 case ShapeColumn: return shapeText(n);
             }
             break;
@@ -93,7 +98,7 @@ QVariant ModuleTreeModel::data(const QModelIndex& index, int role) const {
                      QLocale().toString(static_cast<qlonglong>(n.total_params)),
                      QLocale().toString(static_cast<qlonglong>(n.own_params)));
         case Qt::TextAlignmentRole:
-            if (index.column() == ParamsColumn) return QVariant(Qt::AlignRight | Qt::AlignVCenter);
+            if (index.column() == ParamsColumn || index.column() == TrainableColumn) return QVariant(Qt::AlignRight | Qt::AlignVCenter);
             break;
         case PathRole: return QString::fromStdString(n.path);
         case TotalParamsRole: return static_cast<qlonglong>(n.total_params);
@@ -140,9 +145,26 @@ QVariant ModuleTreeModel::headerData(int section, Qt::Orientation orientation, i
         case NameColumn: return tr("Module");
         case TypeColumn: return tr("Type");
         case ParamsColumn: return tr("Parameters");
+        case TrainableColumn: return tr("Trainable");
         case ShapeColumn: return tr("Tensors");
     }
     return {};
+}
+
+void ModuleTreeModel::setTrainable(std::vector<std::int64_t> perNode) {
+    if (perNode == m_trainable) return;
+    m_trainable = std::move(perNode);
+    if (m_tree.nodes().size() > 1)
+        for (int node = 0; node < static_cast<int>(m_tree.nodes().size()); ++node) {
+            const auto& children = m_tree.nodes()[static_cast<std::size_t>(node)].children;
+            if (children.empty()) continue;
+            Q_EMIT dataChanged(indexOfNode(children.front(), TrainableColumn), indexOfNode(children.back(), TrainableColumn), {Qt::DisplayRole});
+        }
+}
+
+qint64 ModuleTreeModel::trainable(const QString& path) const {
+    const int n = m_tree.find(path.toStdString());
+    return n >= 0 && static_cast<std::size_t>(n) < m_trainable.size() ? m_trainable[static_cast<std::size_t>(n)] : 0;
 }
 
 QStringList ModuleTreeModel::checkedPaths() const {

@@ -12,7 +12,7 @@
 class ModuleTreeModel : public QAbstractItemModel {
     Q_OBJECT
 public:
-    enum Column { NameColumn, TypeColumn, ParamsColumn, ShapeColumn, ColumnCount };
+    enum Column { NameColumn, TypeColumn, ParamsColumn, TrainableColumn, ShapeColumn, ColumnCount };
     enum Role { PathRole = Qt::UserRole + 1, TotalParamsRole, IsLinearRole };
 
     explicit ModuleTreeModel(QObject* parent = nullptr);
@@ -27,6 +27,10 @@ public:
     // Parameters of every checked leaf, counted once.
     qint64 checkedParams() const;
     QModelIndex indexForPath(const QString& path) const;
+    // Trainable parameters in each node's subtree under the current delta (indexed by node; empty:
+    // none shown). Only the Trainable column changes.
+    void setTrainable(std::vector<std::int64_t> perNode);
+    qint64 trainable(const QString& path) const;
 
     QModelIndex index(int row, int column, const QModelIndex& parent = {}) const override;
     QModelIndex parent(const QModelIndex& child) const override;
@@ -49,4 +53,5 @@ private:
 
     dt::ModuleTree m_tree;
     std::vector<char> m_checked;  // per node; meaningful for leaves
+    std::vector<std::int64_t> m_trainable;  // per node, subtree
 };

@@ -1,7 +1,11 @@
 #include "main_window.h"
 
+#include "budget_chart.h"
 #include "compare_tab.h"
 #include "delta_tab.h"
+#include "experiments/inspection.h"
+#include "delta/method.h"
+#include "models/model.h"
 
 #include "method_panel.h"
 #include "model_panel.h"
@@ -345,6 +349,7 @@ void MainWindow::updateBudget() {
         dt::DeltaSet set = dt::DeltaSet::apply(*m_model, dt::DeltaSpec::from_json(spec, "method panel"));
         m_deltaSpec = spec.dump();
         const dt::Accounting acc = set.accounting(*m_model);
+        showTrainable(set);
         set.remove(*m_model);
         const QLocale loc;
         html = tr("<b>%1</b> trainable of %2 (%3%)<br>").arg(loc.toString(static_cast<qlonglong>(acc.trainable_params)),
@@ -360,10 +365,62 @@ void MainWindow::updateBudget() {
         if (!targetsNote.isEmpty()) html += tr("<br>target_modules: <tt>%1</tt>").arg(targetsNote.toHtmlEscaped());
         m_budgetText = QStringLiteral("%1 trainable").arg(acc.trainable_params);
     } catch (const dt::Error& e) {
+        m_panel->model()->setTrainable({});
+        m_method->budgetChart()->setBudget({}, {}, {});
         html = QStringLiteral("<span style='color:#c0392b'>%1</span>").arg(QString::fromStdString(e.what()).toHtmlEscaped());
         m_budgetText = QString::fromStdString(e.what());
     }
     m_method->setBudgetText(html);
+}
+
+void MainWindow::showTrainable(const dt::DeltaSet& set) {
+    // Per tree node (its subtree) for the Trainable column, and per layer and method for the chart.
+    const auto& tree = m_panel->model()->tree();
+    std::vector<std::int64_t> perNode(tree.nodes().size(), 0);
+    std::map<std::string, std::int64_t> numel;
+    std::set<const void*> seen;
+    for (const auto& p : m_model->named_parameters(true)) {
+        if (!p.value().requires_grad() || !seen.insert(p.value().unsafeGetTensorImpl()).second) continue;
+        numel[p.key()] = p.value().numel();
+        std::string path = p.key();
+        int node = -1;
+        while (node < 0 && !path.empty()) {
+            const auto dot = path.find_last_of('.');
+            path = dot == std::string::npos ? std::string() : path.substr(0, dot);
+            node = tree.find(path);
+        }
+        for (int n = node < 0 ? 0 : node; n >= 0; n = tree.nodes()[static_cast<std::size_t>(n)].parent)
+            perNode[static_cast<std::size_t>(n)] += p.value().numel();
+    }
+    m_panel->model()->setTrainable(std::move(perNode));
+    const std::int64_t layers = m_model->num_layers();
+    QStringList groups;
+    for (std::int64_t l = 0; l < layers; ++l) groups << QString::number(l);
+    groups << tr("other");
+    QStringList methods;
+    QVector<QVector<double>> counts;
+    std::set<std::string> claimed;
+    auto add = [&](const QString& name, const std::vector<std::string>& names) {
+        QVector<double> row(groups.size(), 0.0);
+        for (const auto& n : names) {
+            const auto it = numel.find(n);
+            if (it == numel.end() || !claimed.insert(n).second) continue;
+            const int layer = dt::layer_and_module(n).first;
+            row[layer >= 0 && layer < layers ? layer : static_cast<int>(layers)] += static_cast<double>(it->second);
+        }
+        methods << name;
+        counts << row;
+    };
+    for (const auto& m : set.methods()) {
+        std::vector<std::string> names = m->added();
+        names.insert(names.end(), m->unfrozen().begin(), m->unfrozen().end());
+        add(QString::fromStdString(m->name()), names);
+    }
+    std::vector<std::string> rest;
+    for (const auto& [n, c] : numel)
+        if (!claimed.count(n)) rest.push_back(n);
+    if (!rest.empty()) add(tr("modules_to_save"), rest);
+    m_method->budgetChart()->setBudget(groups, methods, counts);
 }
 
 QString MainWindow::demoDir() {

@@ -10,6 +10,7 @@
 
 namespace dt {
 class TransformerModel;
+class DeltaSet;
 }
 class ModelPanel;
 class QPlainTextEdit;
@@ -77,6 +78,7 @@ private:
     bool deltaReady();                 // a model is open and the method panel's delta is valid (else logs why)
     std::string modelForSpec() const;  // the open model as a spec's "model": absolute folder or built-in name
     void log(const QString& line);
+    void showTrainable(const dt::DeltaSet& set);  // the tree's Trainable column and the budget chart
 
     ModelPanel* m_panel;
     QPlainTextEdit* m_log;
