@@ -128,6 +128,7 @@ MainWindow::MainWindow(QWidget* parent)
         log(ok ? tr("Saved %1").arg(f) : tr("Could not save %1").arg(f));
     });
     curves->setToolTip(tr("The Training tab's loss and validation curves as PNG, PDF or CSV"));
+    buildFileActions(fileMenu);
     fileMenu->addSeparator();
     auto* quit = fileMenu->addAction(tr("&Quit"), qApp, &QApplication::quit);
     quit->setShortcut(QKeySequence::Quit);
@@ -138,6 +139,7 @@ MainWindow::MainWindow(QWidget* parent)
     resize(1280, 800);
     resizeDocks({modelDock, methodDock}, {520, 300}, Qt::Horizontal);
     resizeDocks({logDock}, {140}, Qt::Vertical);
+    restoreLayout();
 }
 
 MainWindow::~MainWindow() = default;
@@ -153,7 +155,9 @@ bool MainWindow::openModel(const QString& source) {
         m_model = loaded.model;
         m_modelSource = source;
         m_lastError.clear();
+        m_importedDelta.clear();
         updateBudget();
+        rememberModel(source);
         setWindowTitle(tr("DeltaTune — %1").arg(source));
         log(tr("Opened %1 (%2)").arg(source, QString::fromStdString(loaded.report.weights_source)));
         if (!loaded.report.missing.empty())
@@ -226,6 +230,15 @@ QWidget* MainWindow::buildTrainingTab() {
     m_lrSpin->setSingleStep(0.001);
     m_lrSpin->setValue(0.005);
     m_lrSpin->setToolTip(tr("Peak learning rate (linear schedule, 6% warmup)"));
+    m_device = new QComboBox(page);
+    for (const auto& d : dt::available_devices()) m_device->addItem(d == "cpu" ? QStringLiteral("CPU") : QString::fromStdString(d).replace(QStringLiteral("cuda"), QStringLiteral("CUDA")),
+                          QString::fromStdString(d));
+    m_device->setToolTip(tr("Where training runs: the CPU, or a CUDA GPU when this LibTorch build sees one"));
+    m_precision = new QComboBox(page);
+    m_precision->addItems({QStringLiteral("fp32"), QStringLiteral("bf16")});
+    if (m_device->count() > 1) m_precision->addItem(QStringLiteral("fp16"));
+    m_precision->setToolTip(tr("Autocast precision of the forward pass; delta weights, gradients and AdamW state stay fp32. "
+                               "fp16 (CUDA only) uses dynamic loss scaling"));
     auto* taskRow = new QHBoxLayout;
     taskRow->addWidget(new QLabel(tr("Task:"), page));
     taskRow->addWidget(m_taskCombo, 1);
@@ -233,6 +246,8 @@ QWidget* MainWindow::buildTrainingTab() {
     taskRow->addWidget(m_stepsSpin);
     taskRow->addWidget(new QLabel(tr("LR:"), page));
     taskRow->addWidget(m_lrSpin);
+    taskRow->addWidget(m_device);
+    taskRow->addWidget(m_precision);
     auto syncStart = [this] {
         const bool task = !m_taskCombo->currentData().toString().isEmpty();
         m_specLabel->setText(task ? m_taskCombo->currentData(Qt::ToolTipRole).toString()
@@ -457,7 +472,7 @@ QString MainWindow::currentDeltaSpecJson() const { return QString::fromStdString
 
 bool MainWindow::deltaReady() {
     if (m_modelSource.isEmpty()) return false;
-    if (!m_deltaSpec.empty()) return true;
+    if (!m_deltaSpec.empty() || !m_importedDelta.isEmpty()) return true;
     m_lastError = tr("The method panel's delta is not valid: %1").arg(m_budgetText);
     log(m_lastError);
     return false;
@@ -475,6 +490,15 @@ QString MainWindow::workFolder(const QString& kind, const QString& name) const {
            QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss-zzz"));
 }
 
+nlohmann::json MainWindow::taskRunSpec(const QString& taskFile, int steps, double lr) const {
+    nlohmann::json training = {{"max_steps", steps}, {"batch_size", 16}, {"lr", lr}, {"eval_every", std::max(1, steps / 6)}};
+    if (m_device && m_device->currentData().toString() != QLatin1String("cpu")) training["device"] = m_device->currentData().toString().toStdString();
+    if (m_precision && m_precision->currentText() != QLatin1String("fp32")) training["precision"] = m_precision->currentText().toStdString();
+    // An imported delta folder is the starting point; otherwise the method panel's spec.
+    const nlohmann::json delta = m_importedDelta.isEmpty() ? nlohmann::json::parse(m_deltaSpec) : nlohmann::json(m_importedDelta.toStdString());
+    return {{"model", modelForSpec()}, {"task", QFileInfo(taskFile).absoluteFilePath().toStdString()}, {"delta", delta}, {"training", training}};
+}
+
 bool MainWindow::startTaskTraining(const QString& taskFile, int steps, double lr, const QString& runDir) {
     if (m_training->isRunning() || !deltaReady()) return false;
     const QString dir = runDir.isEmpty() ? workFolder(QStringLiteral("runs"), QFileInfo(taskFile).dir().dirName()) : runDir;
@@ -483,11 +507,8 @@ bool MainWindow::startTaskTraining(const QString& taskFile, int steps, double lr
         log(m_lastError);
         return false;
     }
-    nlohmann::json spec = {{"model", modelForSpec()},
-                           {"task", QFileInfo(taskFile).absoluteFilePath().toStdString()},
-                           {"delta", nlohmann::json::parse(m_deltaSpec)},
-                           {"training", {{"max_steps", steps}, {"batch_size", 16}, {"lr", lr}, {"eval_every", std::max(1, steps / 6)}}},
-                           {"output_dir", dir.toStdString()}};
+    nlohmann::json spec = taskRunSpec(taskFile, steps, lr);
+    spec["output_dir"] = dir.toStdString();
     const QString specPath = dir + QStringLiteral("/spec.json");
     try {
         dt::write_file_atomic(specPath.toStdString(), spec.dump(2) + "\n");

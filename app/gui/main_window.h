@@ -5,6 +5,8 @@
 
 #include "experiments/experiments.h"
 
+#include <nlohmann/json.hpp>
+
 #include <memory>
 #include <string>
 
@@ -30,6 +32,12 @@ class QCheckBox;
 class CompareTab;
 class DeltaTab;
 class QTabWidget;
+class QMenu;
+class QThread;
+class QDragEnterEvent;
+class QDropEvent;
+class QCloseEvent;
+class QMimeData;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -69,6 +77,30 @@ public:
     DeltaTab* deltaTab() const { return m_deltaTab; }
     QTabWidget* tabs() const { return m_tabs; }
 
+    // File menu (main_window_files.cpp). The Training tab's settings as a run spec the CLI takes.
+    nlohmann::json taskRunSpec(const QString& taskFile, int steps, double lr) const;
+    bool saveRunSpec(const QString& path);
+    // Exports the Training tab's last run ("peft", "deltatune" or "merged") in a background thread;
+    // exported(folder) or exportFailed(message) follows.
+    bool exportLastRun(const QString& format, const QString& outDir);
+    // An exported delta folder (PEFT's or DeltaTune's) checked against the open model; training then
+    // starts from it until the method panel changes.
+    bool importDelta(const QString& folder);
+    QString importedDelta() const { return m_importedDelta; }
+    QStringList recentModels() const;
+    // A folder dropped on the window: an exported delta is imported, anything else opened as a model.
+    bool openDropped(const QMimeData* mime);
+    QString lastRunDir() const { return m_lastRunDir; }
+
+Q_SIGNALS:
+    void exported(QString folder);
+    void exportFailed(QString message);
+
+protected:
+    void dragEnterEvent(QDragEnterEvent* e) override;
+    void dropEvent(QDropEvent* e) override;
+    void closeEvent(QCloseEvent* e) override;
+
 private:
     void chooseModelFolder();
     void chooseRunSpec();
@@ -79,6 +111,10 @@ private:
     std::string modelForSpec() const;  // the open model as a spec's "model": absolute folder or built-in name
     void log(const QString& line);
     void showTrainable(const dt::DeltaSet& set);  // the tree's Trainable column and the budget chart
+    void buildFileActions(QMenu* fileMenu);        // main_window_files.cpp
+    void rememberModel(const QString& source);
+    void restoreLayout();  // window geometry and dock layout of the last session
+    void refreshRecentMenu();
 
     ModelPanel* m_panel;
     QPlainTextEdit* m_log;
@@ -116,4 +152,9 @@ private:
     CompareTab* m_compare = nullptr;
     DeltaTab* m_deltaTab = nullptr;
     QTabWidget* m_tabs = nullptr;
+    QComboBox* m_device = nullptr;
+    QComboBox* m_precision = nullptr;
+    QString m_importedDelta;
+    QMenu* m_recentMenu = nullptr;
+    QThread* m_exportThread = nullptr;
 };

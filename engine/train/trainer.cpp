@@ -65,6 +65,17 @@ private:
     bool on_, cuda_, prev_ = false;
 };
 
+}  // namespace
+
+std::vector<std::string> available_devices() {
+    std::vector<std::string> out = {"cpu"};
+    if (torch::cuda::is_available())
+        for (std::size_t i = 0; i < torch::cuda::device_count(); ++i) out.push_back("cuda:" + std::to_string(i));
+    return out;
+}
+
+namespace {
+
 at::Device parse_device(const std::string& d) {
     if (d == "cpu") return at::Device(at::kCPU);
     if (d.rfind("cuda", 0) != 0) throw Error("unknown device '" + d + "'", "device", "cpu, cuda or cuda:N");

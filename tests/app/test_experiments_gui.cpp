@@ -65,6 +65,20 @@ private Q_SLOTS:
         w.tabs()->setCurrentWidget(d);
         QTest::qWait(100);
         w.grab().save(QDir(DT_BUILD_DIR).filePath("workbench-delta.png"));
+        // File > Export Delta in the background, then File > Import Delta of the export: the next
+        // run starts from it (its spec names the folder), and a folder that is no delta is refused.
+        QSignalSpy exported(&w, &MainWindow::exported);
+        QVERIFY(w.exportLastRun(QStringLiteral("peft"), dir.filePath("peft")));
+        QVERIFY(exported.wait(60000));
+        QVERIFY(QFile::exists(dir.filePath("peft/adapter_model.safetensors")));
+        QVERIFY(QFile::exists(dir.filePath("peft/adapter_config.json")));
+        QVERIFY(!w.importDelta(dir.filePath("run")));
+        QVERIFY(w.lastError().contains(QStringLiteral("not an exported delta")));
+        QVERIFY(w.importDelta(dir.filePath("peft")));
+        QVERIFY(w.startTaskTraining(news, 5, 0.005, dir.filePath("run2")));
+        QVERIFY(finished.wait(120000));
+        const auto saved = dt::json::load_file(dir.filePath("run2/spec.json").toStdString());
+        QCOMPARE(QString::fromStdString(saved["delta"].get<std::string>()), dir.filePath("peft"));
         // Layer ablation of that run, in the worker thread, into the heatmap: a 2x2 upper triangle.
         QSignalSpy done(w.experiments(), &ExperimentController::finished);
         QVERIFY(!w.startAblation(dir.filePath("nothing-here")));

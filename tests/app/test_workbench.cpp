@@ -3,12 +3,23 @@
 #include "test_registry.h"
 
 #include "main_window.h"
+#include "test_util.h"
 #include "method_panel.h"
 #include "model_panel.h"
 #include "module_tree_model.h"
 
+#include "train/run_spec.h"
+
+#include <QDropEvent>
+#include <QFile>
 #include <QFormLayout>
+#include <QMimeData>
+#include <QTemporaryDir>
+#include <QUrl>
 #include <QSpinBox>
+#include <QApplication>
+#include <QFileInfo>
+#include <QLocale>
 #include <QTest>
 #include <QTreeView>
 
@@ -55,6 +66,58 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitForWindowExposed(&w));
         QTest::qWait(50);
         QVERIFY(w.grab().save(QStringLiteral(DT_BUILD_DIR "/workbench_budget.png")));
+    }
+
+    void trainableColumnFollowsTheDelta() {
+        MainWindow w;
+        QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
+        w.methodPanel()->setMethod(QStringLiteral("lora"));
+        w.modelPanel()->model()->setCheckedPaths({QStringLiteral("bert.encoder.layer.1.attention.self.query")});
+        QTRY_COMPARE(w.budgetText(), QStringLiteral("1024 trainable"));
+        auto* m = w.modelPanel()->model();
+        QCOMPARE(m->trainable(QStringLiteral("bert.encoder.layer.1.attention.self.query")), qint64(1024));
+        QCOMPARE(m->trainable(QStringLiteral("bert.encoder.layer.1")), qint64(1024));
+        QCOMPARE(m->trainable(QStringLiteral("bert.encoder.layer.0")), qint64(0));
+        QCOMPARE(m->trainable(QStringLiteral("bert")), qint64(1024));
+        const QModelIndex i = m->indexForPath(QStringLiteral("bert.encoder.layer.1.attention.self.query"));
+        QCOMPARE(m->data(i.siblingAtColumn(ModuleTreeModel::TrainableColumn)).toString(), QLocale().toString(1024));
+        QCOMPARE(m->headerData(ModuleTreeModel::TrainableColumn, Qt::Horizontal).toString(), QStringLiteral("Trainable"));
+        w.methodPanel()->setMethod(QStringLiteral("bitfit"));
+        QTRY_COMPARE(w.budgetText(), QStringLiteral("4032 trainable"));
+        QCOMPARE(m->trainable(QStringLiteral("bert.encoder.layer.1.attention.self.query")), qint64(64));  // its bias
+    }
+
+    void recentModelsDropAndSavedSpecs() {
+        MainWindow w;
+        QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
+        QVERIFY(w.openModel(dttest::dataDir() + "/hf/bert-mlm"));
+        QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
+        const QStringList recent = w.recentModels();
+        QVERIFY(recent.size() >= 2);
+        QCOMPARE(recent[0], QStringLiteral("tiny-bert"));  // most recent first, no duplicates
+        QCOMPARE(recent[1], QFileInfo(dttest::dataDir() + "/hf/bert-mlm").absoluteFilePath());
+        QCOMPARE(recent.count(QStringLiteral("tiny-bert")), 1);
+        // A folder dropped on the window opens as the model.
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(dttest::dataDir() + "/hf/roberta-mlm")});
+        QVERIFY(w.acceptDrops());
+        QVERIFY(w.openDropped(&mime));
+        QCOMPARE(QString::fromStdString(w.modelPanel()->model()->tree().architecture()), QStringLiteral("RobertaForMaskedLM"));
+        QMimeData text;
+        text.setText(QStringLiteral("not a folder"));
+        QVERIFY(!w.openDropped(&text));
+        // Save Run Spec writes the JSON the CLI reads back, with the method panel's delta.
+        if (MainWindow::demoModel().isEmpty()) QSKIP("no demo tasks");
+        QVERIFY(w.openModel(MainWindow::demoModel()));
+        w.methodPanel()->setMethod(QStringLiteral("ia3"));
+        QTRY_VERIFY(w.currentDeltaSpecJson().contains(QStringLiteral("ia3")));
+        QTemporaryDir dir;
+        QVERIFY(w.saveRunSpec(dir.filePath("run.json")));
+        const dt::RunSpec spec = dt::RunSpec::load(dir.filePath("run.json").toStdString());
+        QCOMPARE(QString::fromStdString(spec.delta.methods.at(0)["method"].get<std::string>()), QStringLiteral("ia3"));
+        QCOMPARE(QString::fromStdString(spec.model), QFileInfo(MainWindow::demoModel()).absoluteFilePath());
+        QVERIFY(!spec.task_file.empty());
+        QCOMPARE(spec.training.batch_size, std::int64_t(16));
     }
 };
 

@@ -3,6 +3,8 @@
 #include "test_registry.h"
 
 #include <QApplication>
+#include <QSettings>
+#include <QTemporaryDir>
 #include <QTest>
 
 namespace dttest {
@@ -19,6 +21,10 @@ QString cliPath() { return QStringLiteral(DT_CLI_PATH); }
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
+    // The workbench's settings (recent models, window layout) go to a throw-away folder, not ~/.config.
+    QTemporaryDir settings;
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, settings.path());
+    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, settings.path());
     const QByteArray only = qgetenv("DT_TEST_CLASS");
     int failures = 0;
     for (auto& [name, make] : dttest::registry()) {
