@@ -1,6 +1,7 @@
 // deltatune-workbench: the desktop workbench. Opens the model given on the command line, or the
 // built-in demo model. `--screenshot FILE [--train-steps N] [--tab NAME]` renders the window to a PNG
 // and exits (after N training steps on the demo model's first demo task, showing tab NAME).
+#include "benchmark.h"
 #include "main_window.h"
 #include "training_controller.h"
 
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
     parser.addOption(trainSteps);
     QCommandLineOption tab(QStringLiteral("tab"), QStringLiteral("Show the tab whose title starts with NAME (e.g. Delta)."), QStringLiteral("name"));
     parser.addOption(tab);
+    QCommandLineOption bench(QStringLiteral("benchmark"), QStringLiteral("Measure budget update, 1M-point replot and event latency; print JSON lines."));
+    parser.addOption(bench);
     parser.process(app);
     try {
         dt::configure_threads();
@@ -38,6 +41,11 @@ int main(int argc, char** argv) {
         qWarning("%s", e.what());
     }
     MainWindow w;
+    if (parser.isSet(bench)) {
+        w.resize(1280, 800);
+        w.show();
+        return runWorkbenchBenchmark(w);
+    }
     const QStringList pos = parser.positionalArguments();
     // Default: the pretrained demo model (resources/demo), else the random built-in tiny BERT.
     const QString demo = MainWindow::demoModel();

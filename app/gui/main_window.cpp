@@ -3,6 +3,7 @@
 #include "budget_chart.h"
 #include "compare_tab.h"
 #include "delta_tab.h"
+#include "run_history.h"
 #include "experiments/inspection.h"
 #include "delta/method.h"
 #include "models/model.h"
@@ -260,7 +261,21 @@ QWidget* MainWindow::buildTrainingTab() {
     auto* lay = new QVBoxLayout(page);
     lay->addLayout(taskRow);
     lay->addLayout(row);
-    lay->addWidget(m_plot, 1);
+    m_history = new RunHistory(page);
+    connect(m_history, &RunHistory::overlay, m_plot, &TrainingPlot::setOverlay);
+    connect(m_history, &RunHistory::overlayRemoved, m_plot, &TrainingPlot::removeOverlay);
+    m_history->scan(QFileInfo(workFolder(QStringLiteral("runs"), QStringLiteral("x"))).absolutePath());
+    auto* historyBox = new QWidget(page);
+    auto* historyLay = new QVBoxLayout(historyBox);
+    historyLay->setContentsMargins(0, 0, 0, 0);
+    historyLay->addWidget(new QLabel(tr("Runs (tick to overlay):"), historyBox));
+    historyLay->addWidget(m_history, 1);
+    auto* plotSplit = new QSplitter(page);
+    plotSplit->addWidget(m_plot);
+    plotSplit->addWidget(historyBox);
+    plotSplit->setStretchFactor(0, 1);
+    plotSplit->setSizes({600, 170});
+    lay->addWidget(plotSplit, 1);
     syncStart();
     connect(m_startButton, &QPushButton::clicked, this, [this] {
         const QString task = m_taskCombo->currentData().toString();
@@ -279,8 +294,8 @@ QWidget* MainWindow::buildTrainingTab() {
         m_stopButton->setEnabled(running);
         m_progress->setVisible(running);
     });
-    connect(m_training, &TrainingController::step, this, [this](qint64 step, qint64 max, double loss, double, double tps, double elapsed) {
-        m_plot->addStep(step, loss);
+    connect(m_training, &TrainingController::step, this, [this](qint64 step, qint64 max, double loss, double lr, double tps, double elapsed) {
+        m_plot->addStep(step, loss, lr, tps);
         m_progress->setMaximum(static_cast<int>(max));
         m_progress->setValue(static_cast<int>(step));
         const double eta = step > 0 ? elapsed / static_cast<double>(step) * static_cast<double>(max - step) : 0;
@@ -296,6 +311,7 @@ QWidget* MainWindow::buildTrainingTab() {
     });
     connect(m_training, &TrainingController::status, this, [this](const QString& s) { log(s); });
     connect(m_training, &TrainingController::finished, this, [this](const QString& s, qint64 n) {
+        m_history->addRun(m_lastRunDir);
         log(tr("Training %1 after %2 steps").arg(s).arg(n));
         statusBar()->showMessage(tr("Training %1").arg(s), 5000);
     });

@@ -38,6 +38,7 @@ class QDragEnterEvent;
 class QDropEvent;
 class QCloseEvent;
 class QMimeData;
+class RunHistory;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -91,6 +92,7 @@ public:
     // A folder dropped on the window: an exported delta is imported, anything else opened as a model.
     bool openDropped(const QMimeData* mime);
     QString lastRunDir() const { return m_lastRunDir; }
+    RunHistory* runHistory() const { return m_history; }
 
 Q_SIGNALS:
     void exported(QString folder);
@@ -157,4 +159,5 @@ private:
     QString m_importedDelta;
     QMenu* m_recentMenu = nullptr;
     QThread* m_exportThread = nullptr;
+    RunHistory* m_history = nullptr;
 };

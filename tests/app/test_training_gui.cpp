@@ -5,16 +5,21 @@
 #include "test_util.h"
 
 #include "main_window.h"
+#include "run_history.h"
 #include "training_controller.h"
 #include "training_plot.h"
 
 #include <nlohmann/json.hpp>
 
 #include <QDir>
+#include <QFileInfo>
+#include <QListWidgetItem>
+#include <QThread>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <cmath>
 #include <random>
 
 namespace {
@@ -66,6 +71,72 @@ private Q_SLOTS:
         QVERIFY2(w.trainingPlot()->replotCount() < 120, "every step repainted the plot");
         QVERIFY(QFile::exists(dir.filePath("out/checkpoints/final/trainable.safetensors")));
         QVERIFY(w.grab().save(QStringLiteral(DT_BUILD_DIR "/workbench_training.png")));
+    }
+
+    void pauseResumeAndStopWithinOneStep() {
+        QTemporaryDir dir;
+        MainWindow w;
+        QSignalSpy finished(w.training(), &TrainingController::finished);
+        QSignalSpy steps(w.training(), &TrainingController::step);
+        QVERIFY(w.startTraining(writeRun(dir, 100000), dir.filePath("out")));
+        QTRY_VERIFY_WITH_TIMEOUT(steps.size() >= 2, 60000);
+        w.training()->setPaused(true);
+        QTest::qWait(300);  // a step in flight may still land
+        const auto paused = steps.size();
+        QTest::qWait(500);
+        QCOMPARE(steps.size(), paused);  // no progress while paused
+        w.training()->setPaused(false);
+        QTRY_VERIFY_WITH_TIMEOUT(steps.size() > paused + 2, 60000);
+        // Paused again until every step's signal has arrived, then stopped: the run ends where it
+        // stood, at most one step later, with a checkpoint.
+        w.training()->setPaused(true);
+        QTest::qWait(300);
+        const qint64 lastSeen = steps.last().at(0).toLongLong();
+        w.training()->stop();
+        QVERIFY(finished.wait(60000));
+        QCOMPARE(finished.first().at(0).toString(), QStringLiteral("cancelled"));
+        QVERIFY2(finished.first().at(1).toLongLong() <= lastSeen + 1,
+                 qPrintable(QStringLiteral("%1 vs %2").arg(finished.first().at(1).toLongLong()).arg(lastSeen)));
+        QVERIFY(QFile::exists(dir.filePath(QStringLiteral("out/checkpoints/step-%1/state.json").arg(finished.first().at(1).toLongLong()))));
+        QVERIFY(!w.training()->isRunning());
+    }
+
+    void fiftyStartStopCycles() {
+        // Random stop times, from before the first step to a few steps in: every run ends, its
+        // thread is joined, and the next one starts.
+        QTemporaryDir dir;
+        MainWindow w;
+        std::mt19937 rng(7);
+        const QString spec = writeRun(dir, 100000);
+        for (int i = 0; i < 50; ++i) {
+            QSignalSpy ended(w.training(), &TrainingController::finished);
+            QSignalSpy failed(w.training(), &TrainingController::failed);
+            QVERIFY(w.startTraining(spec, dir.filePath(QStringLiteral("cycle-%1").arg(i))));
+            QTest::qWait(static_cast<int>(rng() % 40));
+            w.training()->stop();
+            QTRY_VERIFY_WITH_TIMEOUT(ended.size() + failed.size() == 1, 60000);
+            QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
+            QVERIFY(!w.training()->isRunning());
+        }
+        QCOMPARE(w.training()->findChildren<QThread*>().size(), 0);
+    }
+
+    void historyOverlaysEarlierRuns() {
+        QTemporaryDir dir;
+        MainWindow w;
+        QSignalSpy finished(w.training(), &TrainingController::finished);
+        QVERIFY(w.startTraining(writeRun(dir, 30), dir.filePath("first")));
+        QVERIFY(finished.wait(60000));
+        RunHistory* h = w.runHistory();
+        QVERIFY(h->runDirs().contains(QFileInfo(dir.filePath("first")).absoluteFilePath()));
+        QVector<double> steps, losses;
+        QVERIFY(RunHistory::readCurve(dir.filePath("first"), steps, losses));
+        QCOMPARE(steps.size(), 30);
+        QVERIFY(std::abs(losses.last() - w.trainingPlot()->smoothedLosses().last()) < 1e-6);  // the same EMA as the live plot
+        h->item(0)->setCheckState(Qt::Checked);
+        QCOMPARE(w.trainingPlot()->overlays(), QStringList{QStringLiteral("first")});
+        h->item(0)->setCheckState(Qt::Unchecked);
+        QVERIFY(w.trainingPlot()->overlays().isEmpty());
     }
 
     void stopAndBadSpec() {

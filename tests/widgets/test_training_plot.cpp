@@ -3,6 +3,9 @@
 #include "test_registry.h"
 
 #include "training_plot.h"
+#include "qcustomplot_compat.h"
+
+#include <cmath>
 
 #include <QFile>
 #include <QTemporaryDir>
@@ -37,6 +40,42 @@ private Q_SLOTS:
         QVERIFY(p.savePdf(dir.filePath("c.pdf")));
         QVERIFY(QFile(dir.filePath("c.pdf")).size() > 1000);
         QVERIFY(!p.saveCsv(dir.filePath("no/such/folder/c.csv")));
+    }
+
+    void ratesOverlaysAndLogScale() {
+        TrainingPlot p;
+        p.resize(600, 400);
+        p.addStep(1, 2.0, 1e-3, 500.0);
+        p.addStep(2, 1.0, 2e-3, 600.0);
+        QVERIFY(p.toCsv().contains(QStringLiteral("lr,2,0.002\n")));
+        QVERIFY(p.toCsv().contains(QStringLiteral("tokens_per_s,1,500\n")));
+        QCOMPARE(p.ratesPlot()->graph(0)->data()->size(), 2);
+        p.setOverlay(QStringLiteral("earlier"), {1, 2, 3}, {3.0, 2.5, 2.0});
+        QCOMPARE(p.overlays(), QStringList{QStringLiteral("earlier")});
+        QCOMPARE(p.plot()->graphCount(), 4);
+        p.setOverlay(QStringLiteral("earlier"), {1}, {1.0});  // replaced, not added
+        QCOMPARE(p.plot()->graphCount(), 4);
+        p.removeOverlay(QStringLiteral("earlier"));
+        QCOMPARE(p.plot()->graphCount(), 3);
+        p.setLogScale(true);
+        QCOMPARE(p.plot()->yAxis->scaleType(), QCPAxis::stLogarithmic);
+        p.setLogScale(false);
+        QCOMPARE(p.plot()->yAxis->scaleType(), QCPAxis::stLinear);
+    }
+
+    void aMillionPoints() {
+        // A million steps go in and draw; the graphs hold every point (sampling happens at draw time).
+        TrainingPlot p;
+        p.resize(800, 500);
+        p.show();
+        for (int i = 1; i <= 1000000; ++i) p.addStep(i, 2.0 / std::sqrt(static_cast<double>(i)) + 0.01 * (i % 7), 1e-3, 1000.0);
+        QCOMPARE(p.pointCount(), 1000000);
+        QCOMPARE(p.plot()->graph(0)->data()->size(), 1000000);
+        QCOMPARE(p.plot()->graph(1)->data()->size(), 1000000);
+        const double ms = p.replotMilliseconds();
+        QVERIFY(ms > 0);
+        qInfo("replot of 1,000,000 points: %.1f ms", ms);
+        QCOMPARE(p.plot()->xAxis->range().upper, 1000000.0);
     }
 };
 
