@@ -230,3 +230,9 @@ void HeatmapView::showEvent(QShowEvent* e) {
     QWidget::showEvent(e);
     m_plot->replot();
 }
+
+void HeatmapView::setAxisTitles(const QString& rowTitle, const QString& colTitle) {
+    m_plot->yAxis->setLabel(rowTitle);
+    m_plot->xAxis->setLabel(colTitle);
+    scheduleReplot();
+}

@@ -26,6 +26,8 @@ public:
     void setMatrix(const QStringList& rows, const QStringList& cols, const QStringList& rowCategories = {},
                    const QStringList& colCategories = {});
     void setTitle(const QString& title, const QString& metric);
+    // Names of the axes, e.g. "source delta" / "target task", or "removed from layer" / "to layer".
+    void setAxisTitles(const QString& rowTitle, const QString& colTitle);
     void setCell(int row, int col, double value, const QString& note = {});
     // Fixed colour range (e.g. 0..1 for accuracy); without it the range follows the values.
     void setRange(double lo, double hi);

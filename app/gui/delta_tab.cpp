@@ -11,6 +11,7 @@
 DeltaTab::DeltaTab(QWidget* parent) : QWidget(parent), m_delta(new HeatmapView(this)), m_grad(new HeatmapView(this)), m_caption(new QLabel(this)) {
     m_delta->setTitle(tr("Delta magnitude"), tr("||ΔW|| / ||W||"));
     m_grad->setTitle(tr("Gradient norm"), tr("||grad||"));
+    for (HeatmapView* h : {m_delta, m_grad}) h->setAxisTitles(tr("layer"), tr("module"));
     m_caption->setWordWrap(true);
     auto* maps = new QHBoxLayout;
     maps->addWidget(m_delta, 1);

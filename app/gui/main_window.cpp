@@ -638,6 +638,8 @@ QWidget* MainWindow::buildExperimentsTab() {
                 m_result.note.assign(m_result.rows.size(), std::vector<std::string>(m_result.cols.size()));
                 m_heatmap->setMatrix(rows, cols, rc, cc);
                 m_heatmap->setTitle(m_ablationShown ? tr("Layer ablation") : tr("Transfer"), metric);
+                if (m_ablationShown) m_heatmap->setAxisTitles(tr("delta removed from layer"), tr("through layer"));
+                else m_heatmap->setAxisTitles(tr("delta trained on"), tr("evaluated on"));
                 scale();
             });
     connect(m_experiments, &ExperimentController::cell, this, [this, redraw](int r, int c, double v, const QString& note) {

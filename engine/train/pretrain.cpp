@@ -6,6 +6,7 @@
 #include "io/atomic_file.h"
 #include "models/config.h"
 #include "models/loader.h"
+#include "io/json_util.h"
 #include "models/model.h"
 #include "tokenizers/tokenizer.h"
 
@@ -58,6 +59,9 @@ PretrainResult pretrain_mlm(const PretrainOptions& o, TrainObserver* observer, T
                            {"seed", cfg.seed},            {"mlm_probability", o.mlm_probability},
                            {"parameters", res.parameters}, {"train_sequences", res.sequences}, {"train_tokens", res.tokens},
                            {"status", res.train.status}};
+    // A curriculum stage continues another pretraining: its record goes along.
+    if (!from_config && path_exists(o.model + "/pretrain.json")) info["continued_from"] = json::load_file(o.model + "/pretrain.json");
+    else info["initialized_from"] = base_name(o.model);
     for (const auto& [k, v] : res.initial) info["held_out_before"][k] = v;
     for (const auto& [k, v] : res.final) info["held_out_after"][k] = v;
     std::ifstream tin(o.tokenizer, std::ios::binary);

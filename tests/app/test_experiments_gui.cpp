@@ -10,6 +10,7 @@
 #include "experiment_controller.h"
 #include "method_comparison_view.h"
 #include "heatmap_view.h"
+#include "qcustomplot_compat.h"
 #include "main_window.h"
 #include "training_controller.h"
 
@@ -91,6 +92,8 @@ private Q_SLOTS:
         const auto j = dt::json::load_file(dir.filePath("ablation/matrix.json").toStdString());
         QCOMPARE(h->cell(0, 1), j["value"][0][1].get<double>());
         QCOMPARE(h->cell(0, 1), j["without_delta"].get<double>());  // removed everywhere = the base model
+        QCOMPARE(h->plot()->yAxis->label(), QStringLiteral("delta removed from layer"));
+        QCOMPARE(h->plot()->xAxis->label(), QStringLiteral("through layer"));
         QVERIFY(h->savePng(QDir(DT_BUILD_DIR).filePath("ablation-heatmap.png"), 600, 450));
     }
 
@@ -109,6 +112,7 @@ private Q_SLOTS:
         QVERIFY(finished.wait(180000));
         QCOMPARE(cells.size(), 12);
         HeatmapView* h = w.heatmap();
+        QCOMPARE(h->plot()->xAxis->label(), QStringLiteral("evaluated on"));
         QCOMPARE(h->rowCount(), 4);
         QCOMPARE(h->colCount(), 3);
         const auto m = dt::ResultMatrix::from_json(dt::json::load_file(dir.filePath("exp/matrix.json").toStdString()), "matrix.json");
