@@ -34,6 +34,8 @@ static const char* kUsage =
     "         [--max-shard-size SIZE]               merged weights past SIZE (default 5GB) are sharded\n"
     "                                               a PEFT adapter, DeltaTune's delta, or a merged model\n"
     "  transfer --spec TRANSFER.json                cross-task transfer matrix (docs/experiments.md)\n"
+    "  inspect-delta RUN_DIR [--checkpoint NAME] [--json]\n"
+    "                                               how far the trained delta moved, per layer and module\n"
     "  compare --spec COMPARE.json                  methods on one task: metric vs trainable parameters,\n"
     "                                               convergence curves, Pareto front (docs/experiments.md)\n"
     "  ablate --spec RUN.json --checkpoint DIR --out DIR [--max-eval N]\n"
@@ -150,6 +152,7 @@ int run(const std::vector<std::string>& all) {
     if (cmd == "export") return cmd_export(parse_args(rest, {"--format", "--out", "--checkpoint", "--max-shard-size"}, {}));
     if (cmd == "eval") return cmd_eval(parse_args(rest, {"--spec", "--checkpoint", "--delta"}, {}));
     if (cmd == "transfer") return cmd_transfer(parse_args(rest, {"--spec"}, {}));
+    if (cmd == "inspect-delta") return cmd_inspect_delta(parse_args(rest, {"--checkpoint"}, {"--json"}));
     if (cmd == "compare") return cmd_compare(parse_args(rest, {"--spec"}, {}));
     if (cmd == "ablate") return cmd_ablate(parse_args(rest, {"--spec", "--checkpoint", "--out", "--max-eval"}, {}));
     if (cmd == "demo") return cmd_demo(parse_args(rest, {"--seed", "--corpus-lines", "--train", "--valid"}, {}));

@@ -49,6 +49,7 @@ int cmd_demo(const Args& a);
 int cmd_transfer(const Args& a);
 int cmd_ablate(const Args& a);
 int cmd_compare(const Args& a);
+int cmd_inspect_delta(const Args& a);
 int cmd_pretrain(const Args& a);
 
 }  // namespace dt::cli

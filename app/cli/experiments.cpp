@@ -6,7 +6,11 @@
 #include "core/error.h"
 #include "experiments/comparison.h"
 #include "experiments/experiments.h"
+#include "experiments/inspection.h"
+#include "io/atomic_file.h"
+#include "io/checkpoint.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 
@@ -35,15 +39,17 @@ private:
 };
 
 void print_table(const ResultMatrix& m, const std::vector<std::vector<double>>* rel) {
+    int w = 8;  // columns as wide as the longest label
+    for (const auto& c : m.cols) w = std::max(w, static_cast<int>(c.size()));
     std::printf("%-16s", "");
-    for (const auto& c : m.cols) std::printf(" %12.12s", c.c_str());
+    for (const auto& c : m.cols) std::printf(" %*s", w, c.c_str());
     std::printf("\n");
     for (std::size_t r = 0; r < m.rows.size(); ++r) {
         std::printf("%-16.16s", m.rows[r].c_str());
         for (std::size_t c = 0; c < m.cols.size(); ++c) {
             const double v = rel ? (*rel)[r][c] : m.value[r][c];
-            if (std::isfinite(v)) std::printf(" %12.3f", v);
-            else std::printf(" %12s", "-");
+            if (std::isfinite(v)) std::printf(" %*.3f", w, v);
+            else std::printf(" %*s", w, "-");
         }
         std::printf("\n");
     }
@@ -121,6 +127,22 @@ int cmd_compare(const Args& a) {
                     m.total_params ? 100.0 * static_cast<double>(m.trainable_params) / static_cast<double>(m.total_params) : 0.0, m.value,
                     m.seconds, m.pareto ? "*" : "");
     std::printf("\nwrote %s/comparison.json and comparison.csv\n", spec.output_dir.c_str());
+    return 0;
+}
+
+int cmd_inspect_delta(const Args& a) {
+    if (a.positional.size() != 1) throw Error("needs RUN_DIR", "inspect-delta", "deltatune inspect-delta RUN_DIR [--checkpoint NAME] [--json]");
+    const std::string run = a.positional[0];
+    std::string name = a.value("--checkpoint", "final");
+    if (!is_plain_file_name(name) || !path_exists(run + "/checkpoints/" + name + "/trainable.safetensors"))
+        throw Error("no checkpoint '" + name + "'", run + "/checkpoints", "train first, or pass --checkpoint NAME");
+    const ResultMatrix m = inspect_run_delta(run + "/spec.json", run + "/checkpoints/" + name);
+    if (a.has("--json")) {
+        std::printf("%s\n", m.to_json().dump().c_str());
+        return 0;
+    }
+    std::printf("delta magnitude per layer and module (||dW|| / ||W|| for LoRA and IA3, relative change otherwise):\n");
+    print_table(m, nullptr);
     return 0;
 }
 

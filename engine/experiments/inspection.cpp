@@ -4,6 +4,7 @@
 #include "delta/method.h"
 #include "delta/util.h"
 #include "models/model.h"
+#include "train/run_spec.h"
 
 #include <torch/torch.h>
 
@@ -136,6 +137,15 @@ ResultMatrix layer_module_grid(const std::vector<NamedValue>& values, std::int64
         r.value[row][key.second] = std::sqrt(s);
     }
     return r;
+}
+
+ResultMatrix inspect_run_delta(const std::string& run_spec_path, const std::string& checkpoint_dir) {
+    PreparedRun p = prepare_run(RunSpec::load(run_spec_path));
+    const auto start = snapshot_trainable(*p.model.model);
+    Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
+    t.load_checkpoint(checkpoint_dir);
+    return layer_module_grid(delta_magnitudes(*p.model.model, p.deltas, start), p.model.model->num_layers(), "delta_magnitude",
+                             "relative change");
 }
 
 }  // namespace dt

@@ -52,4 +52,9 @@ std::pair<int, std::string> layer_and_module(const std::string& name);
 ResultMatrix layer_module_grid(const std::vector<NamedValue>& values, std::int64_t num_layers, const std::string& kind,
                                const std::string& metric);
 
+// A trained run's delta against its starting point (the same spec applied afresh, whose
+// initialisation is seeded): delta_magnitudes as a layer-by-module grid. `checkpoint_dir` is one of
+// the run's checkpoints/<name> folders.
+ResultMatrix inspect_run_delta(const std::string& run_spec_path, const std::string& checkpoint_dir);
+
 }  // namespace dt

@@ -494,6 +494,17 @@ private Q_SLOTS:
         QCOMPARE(first.code, 0);
         QCOMPARE(runCli({"export", dir.filePath("run"), "--format", "peft", "--out", dir.filePath("peft")}).code, 0);
         QCOMPARE(runCli({"export", dir.filePath("run"), "--format", "deltatune", "--out", dir.filePath("dt")}).code, 0);
+        // How far the trained delta moved: LoRA's query/value in both layers and the head, all non-zero.
+        auto insp = runCli({"inspect-delta", dir.filePath("run"), "--json"});
+        QVERIFY2(insp.code == 0, qPrintable(insp.err));
+        const auto grid = nlohmann::json::parse(insp.out.toStdString());
+        QCOMPARE(grid["rows"], nlohmann::json({"layer 0", "layer 1", "other"}));
+        QCOMPARE(grid["cols"], nlohmann::json({"attention.self.query", "attention.self.value", "classifier"}));
+        for (int r = 0; r < 2; ++r)
+            for (int c = 0; c < 2; ++c) QVERIFY(grid["value"][r][c].get<double>() > 0);
+        QVERIFY(grid["value"][2][2].get<double>() > 0);
+        QVERIFY(grid["value"][0][2].is_null());
+        expectBadInput(runCli({"inspect-delta", dir.filePath("run"), "--checkpoint", "nope"}), {"no checkpoint 'nope'"});
         auto ck = runCli({"eval", "--spec", dir.filePath("run.json"), "--checkpoint", dir.filePath("run/checkpoints/final")});
         QCOMPARE(ck.code, 0);
         const auto want = nlohmann::json::parse(ck.out.toStdString());
