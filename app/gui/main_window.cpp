@@ -4,6 +4,7 @@
 #include "compare_tab.h"
 #include "delta_tab.h"
 #include "run_history.h"
+#include "task_panel.h"
 #include "experiments/inspection.h"
 #include "delta/method.h"
 #include "models/model.h"
@@ -98,6 +99,9 @@ MainWindow::MainWindow(QWidget* parent)
     m_compare->setTasks(demoTasks());
     connect(m_compare, &CompareTab::logLine, this, &MainWindow::log);
     tabs->addTab(m_compare, tr("Compare Methods"));
+    m_taskPanel = new TaskPanel(this);
+    connect(m_taskPanel, &TaskPanel::useRequested, this, [this] { useTaskPanel(); });
+    tabs->addTab(m_taskPanel, tr("Task Data"));
     tabs->addTab(m_inspect, tr("Inspect"));
     setCentralWidget(tabs);
 
@@ -454,6 +458,22 @@ void MainWindow::showTrainable(const dt::DeltaSet& set) {
     m_method->budgetChart()->setBudget(groups, methods, counts);
 }
 
+QString MainWindow::useTaskPanel() {
+    const QString name = QString::fromStdString(m_taskPanel->taskJson().value("name", std::string("task")));
+    const QString path = m_taskPanel->writeTask(workFolder(QStringLiteral("tasks"), name));
+    if (path.isEmpty()) {
+        m_lastError = m_taskPanel->error();
+        log(m_lastError);
+        return {};
+    }
+    const int at = m_taskCombo->count() - 1;  // before "Run spec file"
+    m_taskCombo->insertItem(at, tr("Data: %1").arg(name), path);
+    m_taskCombo->setItemData(at, path, Qt::ToolTipRole);
+    m_taskCombo->setCurrentIndex(at);
+    log(tr("Task %1 written to %2; it is selected in the Training tab").arg(name, path));
+    return path;
+}
+
 QString MainWindow::demoDir() {
     const QStringList candidates = {qEnvironmentVariable("DELTATUNE_DEMO_DIR"),
                                     QCoreApplication::applicationDirPath() + QStringLiteral("/../share/deltatune/demo"),
@@ -511,8 +531,24 @@ nlohmann::json MainWindow::taskRunSpec(const QString& taskFile, int steps, doubl
     if (m_device && m_device->currentData().toString() != QLatin1String("cpu")) training["device"] = m_device->currentData().toString().toStdString();
     if (m_precision && m_precision->currentText() != QLatin1String("fp32")) training["precision"] = m_precision->currentText().toStdString();
     // An imported delta folder is the starting point; otherwise the method panel's spec.
-    const nlohmann::json delta = m_importedDelta.isEmpty() ? nlohmann::json::parse(m_deltaSpec) : nlohmann::json(m_importedDelta.toStdString());
-    return {{"model", modelForSpec()}, {"task", QFileInfo(taskFile).absoluteFilePath().toStdString()}, {"delta", delta}, {"training", training}};
+    nlohmann::json delta = m_importedDelta.isEmpty() ? nlohmann::json::parse(m_deltaSpec) : nlohmann::json(m_importedDelta.toStdString());
+    nlohmann::json spec = {{"model", modelForSpec()}, {"task", QFileInfo(taskFile).absoluteFilePath().toStdString()}, {"delta", delta}, {"training", training}};
+    // A task without label words is trained with a classification head: the masked-LM model is
+    // loaded as its sequence-classification sibling and the head is trained and saved with the delta.
+    try {
+        const nlohmann::json task = dt::json::load_file(taskFile.toStdString());
+        const std::string arch = m_model ? m_model->name() : std::string();
+        const auto mlm = arch.find("ForMaskedLM");
+        if (!task.contains("label_words") && task.value("type", std::string()) != "causal_lm" && mlm != std::string::npos) {
+            spec["architecture"] = arch.substr(0, mlm) + "ForSequenceClassification";
+            if (delta.is_object() && delta.contains("method")) delta = {{"methods", {delta}}};
+            if (delta.is_object()) delta["modules_to_save"] = {"classifier"};
+            spec["delta"] = delta;
+        }
+    } catch (const dt::Error&) {
+        // an unreadable task file is reported by the run itself, naming the file
+    }
+    return spec;
 }
 
 bool MainWindow::startTaskTraining(const QString& taskFile, int steps, double lr, const QString& runDir) {

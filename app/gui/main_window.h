@@ -39,6 +39,7 @@ class QDropEvent;
 class QCloseEvent;
 class QMimeData;
 class RunHistory;
+class TaskPanel;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
@@ -93,6 +94,10 @@ public:
     bool openDropped(const QMimeData* mime);
     QString lastRunDir() const { return m_lastRunDir; }
     RunHistory* runHistory() const { return m_history; }
+    TaskPanel* taskPanel() const { return m_taskPanel; }
+    // Writes the Task Data tab's task.json into the work folder and selects it for training; returns
+    // its path (empty on error, see lastError()).
+    QString useTaskPanel();
 
 Q_SIGNALS:
     void exported(QString folder);
@@ -160,4 +165,5 @@ private:
     QMenu* m_recentMenu = nullptr;
     QThread* m_exportThread = nullptr;
     RunHistory* m_history = nullptr;
+    TaskPanel* m_taskPanel = nullptr;
 };

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <map>
 #include <random>
 
@@ -401,6 +402,54 @@ std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, s
     static_cast<DatasetInfo&>(valid) = all;
     for (std::size_t i = 0; i < idx.size(); ++i) (i < nv ? valid : train).examples.push_back(all.examples[idx[i]]);
     return {train, valid};
+}
+
+TablePreview preview_table(const std::string& path, const std::string& format, std::size_t max_rows, std::size_t scan_rows) {
+    TablePreview p;
+    p.format = format.empty() ? lower_ext(path) : format;
+    if (p.format != "jsonl" && p.format != "csv" && p.format != "tsv")
+        throw Error("unknown data format '" + p.format + "'", path, "use .jsonl, .csv or .tsv");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open data file", path);
+    std::vector<std::set<std::string>> seen;
+    auto add_row = [&](std::vector<std::string> cells) {
+        cells.resize(p.columns.size());
+        seen.resize(p.columns.size());
+        p.distinct.resize(p.columns.size());
+        for (std::size_t c = 0; c < cells.size(); ++c)
+            if (p.distinct[c].size() < 50 && seen[c].insert(cells[c]).second) p.distinct[c].push_back(cells[c]);
+        if (p.rows.size() < max_rows) p.rows.push_back(std::move(cells));
+        ++p.scanned;
+    };
+    std::size_t lineno = 0;
+    if (p.format == "jsonl") {
+        std::string line;
+        while (p.scanned < scan_rows && std::getline(in, line)) {
+            ++lineno;
+            if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+            nlohmann::json j;
+            try {
+                j = nlohmann::json::parse(line);
+            } catch (const std::exception& e) {
+                throw Error(std::string("not JSON: ") + e.what(), path + ":" + std::to_string(lineno));
+            }
+            if (!j.is_object()) throw Error("a line must be a JSON object", path + ":" + std::to_string(lineno));
+            for (auto it = j.begin(); it != j.end(); ++it)
+                if (std::find(p.columns.begin(), p.columns.end(), it.key()) == p.columns.end()) p.columns.push_back(it.key());
+            std::vector<std::string> cells;
+            for (const auto& c : p.columns)
+                cells.push_back(!j.contains(c) ? std::string() : j[c].is_string() ? j[c].get<std::string>() : j[c].dump());
+            add_row(std::move(cells));
+        }
+        // Rows read before a later key appeared get an empty cell for it.
+        for (auto& r : p.rows) r.resize(p.columns.size());
+        return p;
+    }
+    const char sep = p.format == "tsv" ? '\t' : ',';
+    if (!read_record(in, sep, p.format == "csv", p.columns, lineno)) throw Error("the file is empty", path);
+    std::vector<std::string> f;
+    while (p.scanned < scan_rows && read_record(in, sep, p.format == "csv", f, lineno)) add_row(f);
+    return p;
 }
 
 }  // namespace dt

@@ -58,6 +58,19 @@ std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::ve
 void encode_with_template(const tok::Tokenizer& tk, const TextTaskOptions& o, std::int64_t mask_id, const std::string& text,
                           const std::string& pair, Example& ex);
 
+// The first rows of a JSONL/CSV/TSV file as a table (for a preview and a field mapping): column names
+// (JSONL: keys in first-seen order; CSV/TSV: the header) and cell texts; plus the distinct values of
+// each column over the first `scan_rows` rows (at most 50 per column), to offer label sets. Throws
+// dt::Error naming file and line.
+struct TablePreview {
+    std::string format;
+    std::vector<std::string> columns;
+    std::vector<std::vector<std::string>> rows;
+    std::vector<std::vector<std::string>> distinct;  // per column
+    std::size_t scanned = 0;
+};
+TablePreview preview_table(const std::string& path, const std::string& format = {}, std::size_t rows = 10, std::size_t scan_rows = 5000);
+
 // CSV/TSV record parsing, exposed for tests. Returns false at end of input.
 bool read_record(std::istream& in, char sep, bool quoting, std::vector<std::string>& fields, std::size_t& lineno);
 

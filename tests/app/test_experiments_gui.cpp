@@ -9,6 +9,7 @@
 #include "delta_tab.h"
 #include "experiment_controller.h"
 #include "method_comparison_view.h"
+#include "task_panel.h"
 #include "heatmap_view.h"
 #include "qcustomplot_compat.h"
 #include "main_window.h"
@@ -26,6 +27,7 @@
 #include <QTest>
 
 #include <cmath>
+#include <fstream>
 
 class TestExperimentsGui : public QObject {
     Q_OBJECT
@@ -189,6 +191,70 @@ private Q_SLOTS:
         w.tabs()->setCurrentWidget(tab);
         QTest::qWait(100);
         w.grab().save(QDir(DT_BUILD_DIR).filePath("workbench-compare.png"));
+    }
+
+    void taskPanelTrainsOnACsvFile() {
+        // The user's own CSV (the demo reviews with other column names and labels): preview, field
+        // mapping, label words, then a real run from the Training tab; then the same data with a
+        // classification head. A malformed file is refused naming file and line.
+        QTemporaryDir dir;
+        QString csv = QStringLiteral("id,sentence,sentiment\n");
+        std::ifstream in((MainWindow::demoDir() + QStringLiteral("/tasks/reviews/train.jsonl")).toStdString());
+        std::string line;
+        int n = 0;
+        while (std::getline(in, line) && n < 300) {
+            const auto j = nlohmann::json::parse(line);
+            csv += QStringLiteral("%1,\"%2\",%3\n").arg(n++).arg(QString::fromStdString(j["text"].get<std::string>()),
+                                                          j["label"] == "positive" ? QStringLiteral("pos") : QStringLiteral("neg"));
+        }
+        dttest::writeBytes(dir.filePath("mine.csv"), csv.toUtf8());
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        QVERIFY(w.openModel(MainWindow::demoModel()));
+        TaskPanel* t = w.taskPanel();
+        QVERIFY(t->loadFile(dir.filePath("mine.csv")));
+        QCOMPARE(t->columns(), (QStringList{QStringLiteral("id"), QStringLiteral("sentence"), QStringLiteral("sentiment")}));
+        QCOMPARE(t->previewRows(), 10);
+        t->setFields(QStringLiteral("sentence"), QString(), QStringLiteral("sentiment"));
+        QCOMPARE(t->labels(), (QStringList{QStringLiteral("neg"), QStringLiteral("pos")}));
+        t->setTemplate(QStringLiteral("{text} overall it was [MASK] ."));
+        t->setLabelWord(QStringLiteral("neg"), QStringLiteral("bad"));
+        t->setLabelWord(QStringLiteral("pos"), QStringLiteral("good"));
+        const auto j = t->taskJson();
+        QCOMPARE(j["label_words"], nlohmann::json({{"neg", "bad"}, {"pos", "good"}}));
+        QCOMPARE(j["fields"], nlohmann::json({{"text", "sentence"}, {"label", "sentiment"}}));
+        const QString task = w.useTaskPanel();
+        QVERIFY2(!task.isEmpty(), qPrintable(w.lastError()));
+        QSignalSpy finished(w.training(), &TrainingController::finished);
+        QSignalSpy evals(w.training(), &TrainingController::evaluated);
+        QVERIFY(w.startTaskTraining(task, 30, 0.01, dir.filePath("run")));
+        QVERIFY(finished.wait(120000));
+        QCOMPARE(finished.last().at(0).toString(), QStringLiteral("finished"));
+        QVERIFY(!evals.isEmpty() && evals.last().at(1).toMap().contains(QStringLiteral("accuracy")));
+        // A classification head instead: the run spec loads the sequence-classification sibling and
+        // trains and saves the head with the delta.
+        t->setLabelWords(false);
+        QVERIFY(!t->taskJson().contains("label_words"));
+        const QString headTask = w.useTaskPanel();
+        QVERIFY(!headTask.isEmpty());
+        QVERIFY(w.startTaskTraining(headTask, 10, 0.01, dir.filePath("head")));
+        QVERIFY(finished.wait(120000));
+        QCOMPARE(finished.last().at(0).toString(), QStringLiteral("finished"));
+        const auto spec = dt::json::load_file(dir.filePath("head/spec.json").toStdString());
+        QCOMPARE(spec["architecture"].get<std::string>(), std::string("BertForSequenceClassification"));
+        QCOMPARE(spec["delta"]["modules_to_save"], nlohmann::json({"classifier"}));
+        t->setLabelWords(true);
+        w.tabs()->setCurrentWidget(t);
+        QTest::qWait(100);
+        w.grab().save(QDir(DT_BUILD_DIR).filePath("workbench-task-data.png"));
+        // Same column for text and label, and a broken file.
+        t->setFields(QStringLiteral("sentence"), QString(), QStringLiteral("sentence"));
+        QVERIFY(!t->validate());
+        dttest::writeBytes(dir.filePath("bad.jsonl"), "{\"text\": \"ok\", \"label\": \"a\"}\n{broken\n");
+        QVERIFY(!t->loadFile(dir.filePath("bad.jsonl")));
+        QVERIFY2(t->error().contains(QStringLiteral("bad.jsonl:2")), qPrintable(t->error()));
+        QCOMPARE(t->columns().size(), 3);  // the panel kept the good file
     }
 
     void emptyCellsStayEmpty() {

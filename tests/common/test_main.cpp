@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
     QTemporaryDir settings;
     QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, settings.path());
     QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, settings.path());
+    // Runs, tasks and experiments the workbench starts without an explicit folder go there too.
+    QTemporaryDir work;
+    qputenv("DELTATUNE_WORK_DIR", work.path().toUtf8());
     const QByteArray only = qgetenv("DT_TEST_CLASS");
     int failures = 0;
     for (auto& [name, make] : dttest::registry()) {
