@@ -1,9 +1,9 @@
 // The shipped demo (resources/demo) as evidence: after the same number of steps, LoRA on the
 // pretrained demo model against LoRA on a randomly initialised model of the same shape, on every demo
-// task (real trainings on the real files, a few seconds on 2 cores). Today's pretraining taught the
-// model the topics (its nouns and verbs by topic) but not yet polarity, entailment or synonymy, so the
-// test asserts the clear margin on the topic tasks and prints the table for all nine; the goal of a
-// margin on every task is open (docs/demo.md, "What the model knows").
+// task (real trainings on the real files, a few seconds on 2 cores). The curriculum pretraining taught
+// the model polarity (the three sentiment tasks) and the topics (the two topic tasks), not yet
+// entailment or synonymy, so the test asserts a clear margin on those five and prints the table for
+// all nine; a margin on every task is open (docs/demo.md, "What the model knows").
 #include "test_registry.h"
 #include "test_util.h"
 
@@ -44,7 +44,7 @@ double tuneAndEvaluate(const std::string& model, const std::string& task) {
 class TestDemo : public QObject {
     Q_OBJECT
 private Q_SLOTS:
-    void pretrainedBeatsRandomOnTheTopicTasks() {
+    void pretrainedBeatsRandomOnSentimentAndTopic() {
         // A model this small trains fastest on one thread (no OpenMP hand-offs per tiny matmul).
         const int threads = at::get_num_threads();
         at::set_num_threads(1);
@@ -64,8 +64,9 @@ private Q_SLOTS:
         for (const char* task : kTasks) {
             const double p = tuneAndEvaluate(pretrained, task), r = tuneAndEvaluate(random, task);
             std::printf("%-15s pretrained %.3f  random %.3f\n", task, p, r);
-            const bool topic = std::string(task) == "news" || std::string(task) == "questions";
-            if (topic) QVERIFY2(p >= r + 0.3, qPrintable(QStringLiteral("%1: pretrained %2 vs random %3").arg(task).arg(p).arg(r)));
+            const std::string t = task;
+            const bool learned = t == "reviews" || t == "opinions" || t == "negation" || t == "news" || t == "questions";
+            if (learned) QVERIFY2(p >= r + 0.2, qPrintable(QStringLiteral("%1: pretrained %2 vs random %3").arg(task).arg(p).arg(r)));
         }
     }
 };
