@@ -4,6 +4,9 @@
 #include "tree/selection.h"
 
 #include <QComboBox>
+#include <QPushButton>
+#include <QRegularExpression>
+#include <QSpinBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -21,17 +24,29 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     m_proxy->setFilterRole(ModuleTreeModel::PathRole);
 
     m_filter = new QLineEdit(this);
-    m_filter->setPlaceholderText(tr("Filter modules (e.g. query, layer.3)"));
+    m_filter->setPlaceholderText(tr("Filter: text or PEFT pattern (query, .*\\.value)"));
     m_filter->setClearButtonEnabled(true);
-    m_filter->setToolTip(tr("Show only modules whose dotted path contains this text"));
-    connect(m_filter, &QLineEdit::textChanged, m_proxy, &QSortFilterProxyModel::setFilterFixedString);
+    m_filter->setToolTip(tr("Show only modules whose path contains this text, or matches it as a regular expression; "
+                            "Enter or 'Tick matches' ticks what a PEFT target_modules of this value would select"));
+    connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& t) {
+        const bool regex = t.contains(QRegularExpression(QStringLiteral("[\\\\*+?()\\[\\]|^$]")));
+        if (regex) m_proxy->setFilterRegularExpression(QRegularExpression(QStringLiteral("^(?:%1)$").arg(t), QRegularExpression::CaseInsensitiveOption));
+        else m_proxy->setFilterFixedString(t);
+    });
+    auto* tick = new QPushButton(tr("Tick matches"), this);
+    tick->setToolTip(tr("Tick every module the filter selects as a PEFT target_modules value"));
+    connect(tick, &QPushButton::clicked, this, [this] { tickMatches(m_filter->text()); });
+    connect(m_filter, &QLineEdit::returnPressed, this, [this] { tickMatches(m_filter->text()); });
 
     m_quick = new QComboBox(this);
     m_quick->setToolTip(tr("Tick modules by a PEFT-style target list"));
     m_quick->addItem(tr("Quick select…"), QString());
     m_quick->addItem(tr("Attention query + value"), QStringLiteral("query,value"));
     m_quick->addItem(tr("All attention projections"), QStringLiteral("query,key,value,attention.output.dense"));
+    m_quick->addItem(tr("Attention output"), QStringLiteral("attention.output.dense,o_proj"));
+    m_quick->addItem(tr("Feed-forward (FFN)"), QStringLiteral(".*(\\.intermediate\\.dense|\\.layer\\.\\d+\\.output\\.dense|\\.mlp\\.\\w+_proj)"));
     m_quick->addItem(tr("All linear layers"), QStringLiteral("all-linear"));
+    m_quick->addItem(tr("LayerNorms"), QStringLiteral(".*([Ll]ayer[Nn]orm|_norm)"));
     m_quick->addItem(tr("Clear"), QStringLiteral("-"));
     connect(m_quick, &QComboBox::activated, this, [this](int i) {
         const QString pattern = m_quick->itemData(i).toString();
@@ -41,13 +56,15 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
             m_model->setCheckedPaths({});
             return;
         }
-        dt::SelectionSpec spec;
-        if (pattern == QLatin1String("all-linear")) spec.all_linear = true;
-        else
-            for (const auto& t : pattern.split(QLatin1Char(','))) spec.targets.push_back(t.toStdString());
-        QStringList paths;
-        for (const auto& p : dt::select_modules(m_model->tree(), spec)) paths << QString::fromStdString(p);
-        m_model->setCheckedPaths(paths);
+        if (pattern == QLatin1String("all-linear")) {
+            dt::SelectionSpec spec;
+            spec.all_linear = true;
+            QStringList paths;
+            for (const auto& p : dt::select_modules(m_model->tree(), spec)) paths << QString::fromStdString(p);
+            m_model->setCheckedPaths(paths);
+        } else {
+            tickMatches(pattern);
+        }
         Q_EMIT quickSelectionRequested(pattern);
     });
 
@@ -60,13 +77,28 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
 
     m_summary = new QLabel(this);
     m_summary->setWordWrap(true);
+    m_fromLayer = new QSpinBox(this);
+    m_toLayer = new QSpinBox(this);
+    for (QSpinBox* b : {m_fromLayer, m_toLayer}) b->setRange(0, 9999);
+    m_toLayer->setValue(9999);
+    auto* limit = new QPushButton(tr("Keep"), this);
+    limit->setToolTip(tr("Untick every ticked module outside these blocks (PEFT's layers_to_transform)"));
+    connect(limit, &QPushButton::clicked, this, [this] { limitToLayers(m_fromLayer->value(), m_toLayer->value()); });
 
     auto* top = new QHBoxLayout;
     top->addWidget(m_filter, 1);
-    top->addWidget(m_quick);
+    top->addWidget(tick);
+    auto* second = new QHBoxLayout;
+    second->addWidget(m_quick, 1);
+    second->addWidget(new QLabel(tr("Layers"), this));
+    second->addWidget(m_fromLayer);
+    second->addWidget(new QLabel(QStringLiteral("–"), this));
+    second->addWidget(m_toLayer);
+    second->addWidget(limit);
     auto* lay = new QVBoxLayout(this);
     lay->setContentsMargins(4, 4, 4, 4);
     lay->addLayout(top);
+    lay->addLayout(second);
     lay->addWidget(m_view, 1);
     lay->addWidget(m_summary);
     connect(m_model, &ModuleTreeModel::checkedChanged, this, &ModelPanel::updateSummary);
@@ -75,6 +107,41 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
 }
 
 void ModelPanel::expandToDepth(int depth) { m_view->expandToDepth(depth); }
+
+int ModelPanel::tickMatches(const QString& pattern) {
+    const QString p = pattern.trimmed();
+    if (p.isEmpty()) return 0;
+    dt::SelectionSpec spec;
+    if (p.contains(QRegularExpression(QStringLiteral("[\\\\*+?()\\[\\]|^$]")))) {
+        spec.target_regex = p.toStdString();
+    } else {
+        for (const auto& t : p.split(QRegularExpression(QStringLiteral("[,\\s]+")), Qt::SkipEmptyParts)) spec.targets.push_back(t.toStdString());
+    }
+    std::vector<std::string> found;
+    try {
+        found = dt::select_modules(m_model->tree(), spec);
+    } catch (const std::exception& e) {
+        m_summary->setText(tr("Pattern: %1").arg(QString::fromUtf8(e.what())));
+        return 0;
+    }
+    if (found.empty()) {
+        m_summary->setText(tr("No module matches %1").arg(p));
+        return 0;
+    }
+    QStringList paths;
+    for (const auto& f : found) paths << QString::fromStdString(f);
+    m_model->setCheckedPaths(paths);
+    return static_cast<int>(paths.size());
+}
+
+void ModelPanel::limitToLayers(int first, int last) {
+    QStringList kept;
+    for (const QString& p : m_model->checkedPaths()) {
+        const int layer = dt::layer_index_of(p.toStdString(), {});
+        if (layer < 0 || (layer >= first && layer <= last)) kept << p;
+    }
+    m_model->setCheckedPaths(kept);
+}
 
 void ModelPanel::updateSummary() {
     const auto& tree = m_model->tree();

@@ -9,6 +9,7 @@ class QLineEdit;
 class QSortFilterProxyModel;
 class QTreeView;
 class QComboBox;
+class QSpinBox;
 class ModuleTreeModel;
 
 class ModelPanel : public QWidget {
@@ -19,6 +20,13 @@ public:
     QTreeView* view() const { return m_view; }
     // Expands the tree to `depth` levels (blocks and their sub-modules visible).
     void expandToDepth(int depth);
+    // Ticks every module a PEFT-style pattern selects: a single string with regex characters is a
+    // full-match regex, otherwise a comma/space separated target list (whole name or dot suffix).
+    // Returns how many modules matched (nothing changes when none did).
+    int tickMatches(const QString& pattern);
+    // Keeps only the ticked modules inside blocks first..last (PEFT's layers_to_transform).
+    void limitToLayers(int first, int last);
+    QLineEdit* filterBox() const { return m_filter; }
 
 Q_SIGNALS:
     void quickSelectionRequested(const QString& pattern);
@@ -30,5 +38,7 @@ private:
     QTreeView* m_view;
     QLineEdit* m_filter;
     QComboBox* m_quick;
+    QSpinBox* m_fromLayer;
+    QSpinBox* m_toLayer;
     QLabel* m_summary;
 };

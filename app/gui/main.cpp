@@ -10,6 +10,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QIcon>
+#include <QPalette>
 #include <QPixmap>
 #include <QTabWidget>
 #include <QTimer>
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
     parser.addOption(trainSteps);
     QCommandLineOption tab(QStringLiteral("tab"), QStringLiteral("Show the tab whose title starts with NAME (e.g. Delta)."), QStringLiteral("name"));
     parser.addOption(tab);
+    QCommandLineOption dark(QStringLiteral("dark"), QStringLiteral("A dark palette (Fusion style), whatever the desktop's theme."));
+    parser.addOption(dark);
     QCommandLineOption bench(QStringLiteral("benchmark"), QStringLiteral("Measure budget update, 1M-point replot and event latency; print JSON lines."));
     parser.addOption(bench);
     parser.process(app);
@@ -39,6 +42,25 @@ int main(int argc, char** argv) {
         dt::configure_threads();
     } catch (const std::exception& e) {
         qWarning("%s", e.what());
+    }
+    if (parser.isSet(dark)) {
+        QApplication::setStyle(QStringLiteral("Fusion"));
+        QPalette p;
+        p.setColor(QPalette::Window, QColor(45, 45, 48));
+        p.setColor(QPalette::WindowText, QColor(220, 220, 220));
+        p.setColor(QPalette::Base, QColor(30, 30, 32));
+        p.setColor(QPalette::AlternateBase, QColor(45, 45, 48));
+        p.setColor(QPalette::Text, QColor(220, 220, 220));
+        p.setColor(QPalette::Button, QColor(55, 55, 60));
+        p.setColor(QPalette::ButtonText, QColor(220, 220, 220));
+        p.setColor(QPalette::Highlight, QColor(42, 130, 218));
+        p.setColor(QPalette::HighlightedText, Qt::white);
+        p.setColor(QPalette::ToolTipBase, QColor(30, 30, 32));
+        p.setColor(QPalette::ToolTipText, QColor(220, 220, 220));
+        p.setColor(QPalette::PlaceholderText, QColor(140, 140, 140));
+        p.setColor(QPalette::Disabled, QPalette::Text, QColor(120, 120, 120));
+        p.setColor(QPalette::Disabled, QPalette::ButtonText, QColor(120, 120, 120));
+        QApplication::setPalette(p);
     }
     MainWindow w;
     if (parser.isSet(bench)) {
@@ -67,7 +89,7 @@ int main(int argc, char** argv) {
         if (steps > 0 && !tasks.isEmpty()) {
             QString task = tasks.first();
             for (const QString& t : tasks)
-                if (t.contains(QStringLiteral("/quantifiers/"))) task = t;
+                if (t.contains(QStringLiteral("/opinions/"))) task = t;
             QObject::connect(w.training(), &TrainingController::finished, &w, save);
             QObject::connect(w.training(), &TrainingController::failed, &w, [](const QString& m) {
                 qWarning("training failed: %s", qPrintable(m));

@@ -1,5 +1,8 @@
 #include "main_window.h"
 
+#include <QClipboard>
+#include <QGuiApplication>
+
 #include "budget_chart.h"
 #include "compare_tab.h"
 #include "delta_tab.h"
@@ -137,6 +140,13 @@ MainWindow::MainWindow(QWidget* parent)
     fileMenu->addSeparator();
     auto* quit = fileMenu->addAction(tr("&Quit"), qApp, &QApplication::quit);
     quit->setShortcut(QKeySequence::Quit);
+    auto* editMenu = menuBar()->addMenu(tr("&Edit"));
+    auto* copyTargets = editMenu->addAction(tr("Copy &target_modules"), this, [this] {
+        if (!m_targetModules.isEmpty()) QGuiApplication::clipboard()->setText(m_targetModules);
+        statusBar()->showMessage(m_targetModules.isEmpty() ? tr("Tick modules first") : tr("Copied %1").arg(m_targetModules), 5000);
+    });
+    copyTargets->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C));
+    copyTargets->setToolTip(tr("The ticked modules as PEFT's target_modules (JSON), for a LoraConfig"));
     auto* viewMenu = menuBar()->addMenu(tr("&View"));
     viewMenu->addAction(modelDock->toggleViewAction());
     viewMenu->addAction(methodDock->toggleViewAction());
@@ -375,8 +385,12 @@ void MainWindow::updateBudget() {
             const bool exact = dt::select_modules(tree, sel) == ticked;
             targetsNote = exact ? QString::fromStdString(nlohmann::json(sel.targets).dump())
                                 : tr("%n explicit module path(s)", nullptr, static_cast<int>(ticked.size()));
+            // What PEFT's target_modules takes: the short names when they select exactly the ticks,
+            // else the full paths (a full path matches itself).
+            m_targetModules = QString::fromStdString(exact ? nlohmann::json(sel.targets).dump() : nlohmann::json(ticked).dump());
         } else {
             targetsNote = tr("none ticked: the method's defaults");
+            m_targetModules.clear();
         }
     }
     QString html;

@@ -57,6 +57,8 @@ public:
     // Recomputes the parameter budget of the method on the ticked modules (also runs on every change).
     void updateBudget();
     QString budgetText() const { return m_budgetText; }
+    // The ticked modules as PEFT's target_modules JSON (Edit > Copy target_modules); empty: none ticked.
+    QString targetModules() const { return m_targetModules; }
     QString lastError() const { return m_lastError; }
     QString modelSource() const { return m_modelSource; }
 
@@ -138,6 +140,7 @@ private:
     QString m_specPath;
     MethodPanel* m_method = nullptr;
     QString m_budgetText;
+    QString m_targetModules;
     bool m_budgetQueued = false;
     QString m_modelSource;
     std::string m_deltaSpec;  // the method panel's spec with ticked targets, as JSON

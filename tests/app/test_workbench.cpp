@@ -50,6 +50,7 @@ private Q_SLOTS:
         for (int l = 0; l < 4; ++l) queries << QStringLiteral("bert.encoder.layer.%1.attention.self.query").arg(l);
         w.modelPanel()->model()->setCheckedPaths(queries);
         QTRY_COMPARE(w.budgetText(), QStringLiteral("4096 trainable"));  // 4 x r (64 + 64), r = 8
+        QCOMPARE(w.targetModules(), QStringLiteral("[\"query\"]"));  // the short name selects exactly the ticks
         w.modelPanel()->model()->setCheckedPaths({});
         QTRY_COMPARE(w.budgetText(), QStringLiteral("8192 trainable"));  // defaults: query and value
         w.methodPanel()->setMethod(QStringLiteral("bitfit"));

@@ -9,6 +9,7 @@
 #include "tree/module_tree.h"
 
 #include <QAbstractItemModelTester>
+#include <QLineEdit>
 #include <QSignalSpy>
 #include <QTest>
 #include <QTreeView>
@@ -38,6 +39,13 @@ private Q_SLOTS:
         ModuleTreeModel model;
         QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.setTree(tinyTree());
+        // The Trainable column, set and cleared under the tester.
+        std::vector<std::int64_t> counts(model.tree().nodes().size(), 0);
+        counts[1] = 42;
+        model.setTrainable(counts);
+        QCOMPARE(model.data(model.index(0, ModuleTreeModel::TrainableColumn)).toString(), QStringLiteral("42"));
+        model.setTrainable({});
+        QVERIFY(model.data(model.index(0, ModuleTreeModel::TrainableColumn)).toString().isEmpty());
         QStringList lines;
         flatten(model, {}, 0, lines);
         QCOMPARE(lines.mid(0, 4), (QStringList{"bert BertModel", "  embeddings BertEmbeddings",
@@ -84,6 +92,23 @@ private Q_SLOTS:
         panel.show();
         QVERIFY(QTest::qWaitForWindowExposed(&panel));
         QVERIFY(panel.view()->model()->rowCount() >= 2);
+        // PEFT-style ticking: a target list (whole name or dot suffix), a regex, a layer range.
+        QCOMPARE(panel.tickMatches(QStringLiteral("query, value")), 8);
+        for (const QString& p : panel.model()->checkedPaths()) QVERIFY(p.endsWith(QStringLiteral(".query")) || p.endsWith(QStringLiteral(".value")));
+        QCOMPARE(panel.tickMatches(QStringLiteral(".*(\\.intermediate\\.dense|\\.layer\\.\\d+\\.output\\.dense|\\.mlp\\.\\w+_proj)")), 8);
+        for (const QString& p : panel.model()->checkedPaths()) QVERIFY2(!p.contains(QStringLiteral("attention")), qPrintable(p));
+        panel.limitToLayers(1, 2);
+        QCOMPARE(panel.model()->checkedPaths().size(), 4);
+        for (const QString& p : panel.model()->checkedPaths())
+            QVERIFY(p.contains(QStringLiteral("layer.1.")) || p.contains(QStringLiteral("layer.2.")));
+        const QStringList before = panel.model()->checkedPaths();
+        QCOMPARE(panel.tickMatches(QStringLiteral("(")), 0);             // a bad regex changes nothing
+        QCOMPARE(panel.tickMatches(QStringLiteral("no_such_module")), 0);
+        QCOMPARE(panel.model()->checkedPaths(), before);
+        // The filter box: text filters by substring, a pattern by full-match regex.
+        panel.filterBox()->setText(QStringLiteral(".*layer\\.3\\.attention\\.self\\.key"));
+        QVERIFY(panel.view()->model()->rowCount() == 1);
+        panel.filterBox()->clear();
         const QString out = QStringLiteral(DT_BUILD_DIR "/model_panel.png");
         QVERIFY(panel.grab().save(out));
     }
