@@ -1,6 +1,6 @@
 #include "budget_chart.h"
 
-#include "qcustomplot_compat.h"
+#include "plot_style.h"
 
 #include <QVBoxLayout>
 
@@ -13,19 +13,10 @@ QColor barColor(int i) {
 }  // namespace
 
 BudgetChart::BudgetChart(QWidget* parent) : QWidget(parent), m_plot(new QCustomPlot(this)) {
-    const QPalette pal = palette();
-    m_plot->setBackground(pal.base());
-    for (QCPAxis* ax : {m_plot->xAxis, m_plot->yAxis}) {
-        ax->setBasePen(QPen(pal.text().color()));
-        ax->setTickPen(QPen(pal.text().color()));
-        ax->setSubTickPen(QPen(pal.text().color()));
-        ax->setTickLabelColor(pal.text().color());
-        ax->setLabelColor(pal.text().color());
-    }
+    stylePlot(m_plot);
+    m_plot->setInteractions({});  // a summary, not something to explore
     m_plot->yAxis->setLabel(tr("trainable"));
     m_plot->legend->setVisible(true);
-    m_plot->legend->setBrush(pal.base());
-    m_plot->legend->setTextColor(pal.text().color());
     m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     m_plot->setMinimumHeight(170);
     auto* lay = new QVBoxLayout(this);

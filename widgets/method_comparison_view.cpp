@@ -1,7 +1,7 @@
 #include "method_comparison_view.h"
 
 #include "experiments/experiments.h"
-#include "qcustomplot_compat.h"
+#include "plot_style.h"
 #include "save_text.h"
 
 #include <QCheckBox>
@@ -23,26 +23,13 @@ QColor methodColor(int i) {
     return colors[i % 10];
 }
 
-void styleAxes(QCustomPlot* p, const QPalette& pal) {
-    p->setBackground(pal.base());
-    for (QCPAxis* ax : {p->xAxis, p->yAxis}) {
-        ax->setBasePen(QPen(pal.text().color()));
-        ax->setTickPen(QPen(pal.text().color()));
-        ax->setSubTickPen(QPen(pal.text().color()));
-        ax->setTickLabelColor(pal.text().color());
-        ax->setLabelColor(pal.text().color());
-    }
-    p->legend->setBrush(pal.base());
-    p->legend->setTextColor(pal.text().color());
-    p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-}
 
 }  // namespace
 
 MethodComparisonView::MethodComparisonView(QWidget* parent)
     : QWidget(parent), m_scatter(new QCustomPlot(this)), m_curves(new QCustomPlot(this)), m_timeAxis(new QCheckBox(tr("Against wall time"), this)) {
-    styleAxes(m_scatter, palette());
-    styleAxes(m_curves, palette());
+    stylePlot(m_scatter);
+    stylePlot(m_curves);
     m_scatter->xAxis->setScaleType(QCPAxis::stLogarithmic);
     m_scatter->xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     m_scatter->xAxis->setLabel(tr("trainable parameters (log scale)"));

@@ -1,6 +1,6 @@
 #include "training_plot.h"
 
-#include "qcustomplot_compat.h"
+#include "plot_style.h"
 #include "save_text.h"
 
 #include <QCheckBox>
@@ -10,22 +10,6 @@
 
 #include <cmath>
 
-namespace {
-void styleAxes(QCustomPlot* p) {
-    const QPalette pal = p->palette();
-    p->setBackground(pal.base());
-    for (QCPAxis* ax : {p->xAxis, p->yAxis, p->yAxis2}) {
-        ax->setBasePen(QPen(pal.text().color()));
-        ax->setTickPen(QPen(pal.text().color()));
-        ax->setSubTickPen(QPen(pal.text().color()));
-        ax->setTickLabelColor(pal.text().color());
-        ax->setLabelColor(pal.text().color());
-    }
-    p->legend->setBrush(pal.base());
-    p->legend->setTextColor(pal.text().color());
-    p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
-}
-}  // namespace
 
 TrainingPlot::TrainingPlot(QWidget* parent)
     : QWidget(parent), m_plot(new QCustomPlot(this)), m_rates(new QCustomPlot(this)), m_log(new QCheckBox(tr("Log scale"), this)),
@@ -33,8 +17,8 @@ TrainingPlot::TrainingPlot(QWidget* parent)
     m_timer->setSingleShot(true);
     m_timer->setInterval(40);
     connect(m_timer, &QTimer::timeout, this, &TrainingPlot::replotNow);
-    styleAxes(m_plot);
-    styleAxes(m_rates);
+    stylePlot(m_plot);
+    stylePlot(m_rates);
     m_plot->xAxis->setLabel(tr("step"));
     m_plot->yAxis->setLabel(tr("training loss"));
     m_plot->yAxis2->setLabel(tr("validation score"));

@@ -1,6 +1,6 @@
-// `deltatune transfer --spec TRANSFER.json` and `deltatune ablate --spec RUN.json --checkpoint DIR
-// --out DIR`: the engine's experiments with progress on stderr and the matrix on stdout at the end.
-// Ctrl+C stops between cells; running the same command again continues where it stopped.
+// `deltatune transfer`, `ablate`, `compare` and `inspect-delta`: the engine's experiments with
+// progress on stderr and the result on stdout at the end. Ctrl+C stops between cells, steps or
+// methods; running the same command again continues where it stopped.
 #include "cli.h"
 
 #include "core/error.h"
@@ -21,6 +21,18 @@ TrainControl* g_exp_control = nullptr;
 extern "C" void on_exp_sigint(int) {
     if (g_exp_control) g_exp_control->cancel = true;
 }
+
+// While alive, Ctrl+C asks `control` to stop (between cells, steps or methods) instead of killing.
+struct SigintStops {
+    explicit SigintStops(TrainControl& c) {
+        g_exp_control = &c;
+        std::signal(SIGINT, on_exp_sigint);
+    }
+    ~SigintStops() {
+        std::signal(SIGINT, SIG_DFL);
+        g_exp_control = nullptr;
+    }
+};
 
 class Progress : public ExperimentObserver {
 public:
@@ -61,11 +73,11 @@ int cmd_transfer(const Args& a) {
     if (!a.has("--spec")) throw Error("needs --spec TRANSFER.json", "transfer", "see docs/experiments.md");
     const auto spec = TransferSpec::load(a.value("--spec"));
     TrainControl control;
-    g_exp_control = &control;
-    std::signal(SIGINT, on_exp_sigint);
     Progress progress;
-    const ResultMatrix m = run_transfer(spec, &progress, &control);
-    std::signal(SIGINT, SIG_DFL);
+    const ResultMatrix m = [&] {
+        SigintStops stops(control);
+        return run_transfer(spec, &progress, &control);
+    }();
     if (control.cancel) {
         std::fprintf(stderr, "stopped; run the same command again to continue (finished cells are kept in %s)\n", spec.output_dir.c_str());
         return 130;
@@ -83,12 +95,12 @@ int cmd_ablate(const Args& a) {
     if (!a.has("--spec") || !a.has("--checkpoint") || !a.has("--out"))
         throw Error("needs --spec RUN.json --checkpoint DIR --out DIR", "ablate");
     TrainControl control;
-    g_exp_control = &control;
-    std::signal(SIGINT, on_exp_sigint);
     Progress progress;
-    const auto r = run_layer_ablation(a.value("--spec"), a.value("--checkpoint"), a.value("--out"),
-                                      static_cast<std::size_t>(a.int_value("--max-eval", 0)), &progress, &control);
-    std::signal(SIGINT, SIG_DFL);
+    const auto r = [&] {
+        SigintStops stops(control);
+        return run_layer_ablation(a.value("--spec"), a.value("--checkpoint"), a.value("--out"),
+                                  static_cast<std::size_t>(a.int_value("--max-eval", 0)), &progress, &control);
+    }();
     if (control.cancel) return 130;
     std::printf("%s with the delta: %.4f, without: %.4f; row i, column j: delta removed from layers i..j\n", r.matrix.metric.c_str(),
                 r.with_delta, r.without_delta);
@@ -112,11 +124,11 @@ int cmd_compare(const Args& a) {
     if (!a.has("--spec")) throw Error("needs --spec COMPARE.json", "compare", "see docs/experiments.md");
     const auto spec = CompareSpec::load(a.value("--spec"));
     TrainControl control;
-    g_exp_control = &control;
-    std::signal(SIGINT, on_exp_sigint);
     CompareProgress progress;
-    const ComparisonResult r = run_method_comparison(spec, &progress, &control);
-    std::signal(SIGINT, SIG_DFL);
+    const ComparisonResult r = [&] {
+        SigintStops stops(control);
+        return run_method_comparison(spec, &progress, &control);
+    }();
     if (control.cancel) {
         std::fprintf(stderr, "stopped; run the same command again to continue (finished methods are kept in %s)\n", spec.output_dir.c_str());
         return 130;

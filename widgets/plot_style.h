@@ -1,0 +1,20 @@
+// The widgets' plots take their colours from the palette (light and dark themes alike).
+#pragma once
+
+#include "qcustomplot_compat.h"
+
+// Axes, ticks, labels and legend in the widget's text colour on its base colour; drag and zoom on.
+inline void stylePlot(QCustomPlot* p) {
+    const QPalette pal = p->palette();
+    p->setBackground(pal.base());
+    for (QCPAxis* ax : {p->xAxis, p->yAxis, p->xAxis2, p->yAxis2}) {
+        ax->setBasePen(QPen(pal.text().color()));
+        ax->setTickPen(QPen(pal.text().color()));
+        ax->setSubTickPen(QPen(pal.text().color()));
+        ax->setTickLabelColor(pal.text().color());
+        ax->setLabelColor(pal.text().color());
+    }
+    p->legend->setBrush(pal.base());
+    p->legend->setTextColor(pal.text().color());
+    p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+}
