@@ -18,6 +18,9 @@
 #include <QUrl>
 #include <QSpinBox>
 #include <QApplication>
+#include <QImage>
+#include <QProcess>
+#include <QSet>
 #include <QFileInfo>
 #include <QLocale>
 #include <QTest>
@@ -67,6 +70,32 @@ private Q_SLOTS:
         QVERIFY(QTest::qWaitForWindowExposed(&w));
         QTest::qWait(50);
         QVERIFY(w.grab().save(QStringLiteral(DT_BUILD_DIR "/workbench_budget.png")));
+    }
+
+    void screenshotCommandWritesAnImage() {
+        // The README's look-at-it command, as a user runs it: a real process, offscreen, after a
+        // few training steps on a demo task, showing the Delta tab.
+        if (MainWindow::demoModel().isEmpty()) QSKIP("no demo model");
+        QTemporaryDir dir;
+        QProcess p;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+        env.insert(QStringLiteral("DELTATUNE_WORK_DIR"), dir.filePath("work"));
+        env.insert(QStringLiteral("XDG_CONFIG_HOME"), dir.filePath("config"));
+        p.setProcessEnvironment(env);
+        p.start(QStringLiteral(DT_WORKBENCH_PATH), {QStringLiteral("--screenshot"), dir.filePath("shot.png"), QStringLiteral("--train-steps"),
+                                                     QStringLiteral("10"), QStringLiteral("--tab"), QStringLiteral("Delta")});
+        QVERIFY(p.waitForFinished(120000));
+        QCOMPARE(p.exitCode(), 0);
+        QImage img(dir.filePath("shot.png"));
+        QVERIFY(!img.isNull());
+        QVERIFY(img.width() >= 800 && img.height() >= 600);
+        // Not a blank image: the window drew many colours.
+        QSet<QRgb> colours;
+        for (int y = 0; y < img.height(); y += 7)
+            for (int x = 0; x < img.width(); x += 7) colours.insert(img.pixel(x, y));
+        QVERIFY(colours.size() > 50);
+        QVERIFY(QFile::exists(dir.filePath("work")));  // the run went to the work folder
     }
 
     void trainableColumnFollowsTheDelta() {
