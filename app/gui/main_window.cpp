@@ -407,9 +407,10 @@ void MainWindow::updateBudget() {
         for (const auto& m : acc.per_method)
             html += tr("%1: %2 added, %3 unfrozen<br>").arg(QString::fromStdString(m.method), loc.toString(static_cast<qlonglong>(m.added)),
                                                          loc.toString(static_cast<qlonglong>(m.unfrozen)));
-        html += tr("Memory: weights %1, gradients %2, AdamW %3<br>Delta file: about %4")
+        html += tr("Memory: weights %1, gradients %2, AdamW %3, activations about %4 (batch 16 × 128 tokens, fp32)<br>Delta file: about %5")
                     .arg(QString::fromStdString(dt::format_bytes(acc.weight_bytes)), QString::fromStdString(dt::format_bytes(acc.gradient_bytes)),
                          QString::fromStdString(dt::format_bytes(acc.adamw_bytes)),
+                         QString::fromStdString(dt::format_bytes(dt::estimate_activation_bytes(*m_model, 16, 128))),
                          QString::fromStdString(dt::format_bytes(acc.gradient_bytes)));
         if (!targetsNote.isEmpty()) html += tr("<br>target_modules: <tt>%1</tt>").arg(targetsNote.toHtmlEscaped());
         m_budgetText = QStringLiteral("%1 trainable").arg(acc.trainable_params);

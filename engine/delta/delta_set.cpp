@@ -171,6 +171,13 @@ std::vector<at::Tensor> trainable_parameters(const TransformerModel& model) {
     return out;
 }
 
+std::int64_t estimate_activation_bytes(const TransformerModel& model, std::int64_t batch, std::int64_t seq, int bytes_per_value) {
+    const double h = static_cast<double>(model.hidden_size()), s = static_cast<double>(seq), b = static_cast<double>(batch);
+    const double a = static_cast<double>(model.config().get_int_or("num_attention_heads", 1));
+    const double per_layer_16bit = s * b * h * (34.0 + 5.0 * a * s / h);
+    return static_cast<std::int64_t>(per_layer_16bit * static_cast<double>(model.num_layers()) * static_cast<double>(bytes_per_value) / 2.0);
+}
+
 Accounting DeltaSet::accounting(const TransformerModel& model) const {
     Accounting a;
     std::set<const void*> seen;

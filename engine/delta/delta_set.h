@@ -72,6 +72,12 @@ struct Accounting {
     std::string summary() const;  // "trainable params: 294,912 || all params: 109,777,152 || trainable%: 0.2686"
 };
 
+// Activation memory a training step keeps for the backward pass, estimated with Korthikanti et al.
+// (2022, no recomputation): per layer s·b·h·(34 + 5·a·s/h) bytes at 16 bits, scaled to
+// `bytes_per_value` (4 for fp32); a delta anywhere below the top layer needs them all. An estimate:
+// it ignores the FFN width (assumes 4h) and the embeddings.
+std::int64_t estimate_activation_bytes(const TransformerModel& model, std::int64_t batch, std::int64_t seq, int bytes_per_value = 4);
+
 class DeltaSet {
 public:
     DeltaSet() = default;

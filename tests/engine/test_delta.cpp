@@ -89,6 +89,14 @@ double lossOf(dt::TransformerModel& m, const dt::ForwardInputs& in, const at::Te
 class TestDelta : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void activationEstimate() {
+        // BERT-base sizes, batch 8 x 128, fp32: 12 layers x 8·128·768 x (34 + 5·12·128/768) x 2 bytes.
+        auto m = dt::create_model(dt::builtin_config("bert-base-shape"), 0);
+        QCOMPARE(dt::estimate_activation_bytes(*m, 8, 128), std::int64_t(12) * 8 * 128 * 768 * (34 + 10) * 2);
+        QCOMPARE(dt::estimate_activation_bytes(*m, 8, 128, 2) * 2, dt::estimate_activation_bytes(*m, 8, 128, 4));
+        QVERIFY(dt::estimate_activation_bytes(*m, 8, 256) > 2 * dt::estimate_activation_bytes(*m, 8, 128));  // attention grows with s²
+    }
+
     void identityAtInit_data() {
         QTest::addColumn<QByteArray>("specJson");
         for (const char* n : {"lora", "lora-rslora", "lora-dora", "lora-gaussian", "adapter-houlsby", "adapter-pfeiffer", "adapter-parallel", "ia3"})
