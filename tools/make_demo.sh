@@ -6,7 +6,10 @@
 #   1. 2,000 steps on the corpus's sentiment lines only (reviews and opinions, one line per
 #      sequence), where a model this small learns adjective polarity quickly;
 #   2. 6,000 steps on the whole corpus, continuing from stage 1, for topics and the rest.
-# Usage: tools/make_demo.sh [path/to/deltatune]   (about 15 minutes on one core)
+# The larger model (synth-bert-base, hidden 128, 4 layers) follows the same curriculum with lr 1e-3
+# and 3,000 steps in stage 2.
+# Usage: tools/make_demo.sh [path/to/deltatune]   (about 15 minutes for the small model and 30 for the
+# larger one on one core)
 set -eu
 CLI=${1:-build/app/deltatune}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,8 +21,12 @@ LC_ALL=C grep -E "overall|because it was" "$WORK/corpus.txt" > "$WORK/corpus-sen
     --out "$WORK/stage1" --steps 2000 --batch 128 --seq 16 --lr 1.5e-3 --mask-prob 0.2 --eval-every 500 --seed 0
 "$CLI" --threads 1 pretrain --model "$WORK/stage1" --corpus "$WORK/corpus.txt" --tokenizer "$WORK/tokenizer.json" \
     --out "$WORK/synth-bert-small" --steps 6000 --batch 128 --seq 32 --lr 1.5e-3 --mask-prob 0.2 --eval-every 1000 --seed 0
+"$CLI" --threads 1 pretrain --model "$WORK/config-base.json" --corpus "$WORK/corpus-sentiment.txt" --tokenizer "$WORK/tokenizer.json" \
+    --out "$WORK/base-stage1" --steps 2000 --batch 128 --seq 16 --lr 1e-3 --mask-prob 0.2 --eval-every 500 --seed 0
+"$CLI" --threads 1 pretrain --model "$WORK/base-stage1" --corpus "$WORK/corpus.txt" --tokenizer "$WORK/tokenizer.json" \
+    --out "$WORK/synth-bert-base" --steps 3000 --batch 128 --seq 32 --lr 1e-3 --mask-prob 0.2 --eval-every 1000 --seed 0
 rm -rf "$ROOT/resources/demo"
 mkdir -p "$ROOT/resources/demo/models"
 cp -r "$WORK/tasks" "$WORK/tokenizer.json" "$ROOT/resources/demo/"
-cp -r "$WORK/synth-bert-small" "$ROOT/resources/demo/models/"
+cp -r "$WORK/synth-bert-small" "$WORK/synth-bert-base" "$ROOT/resources/demo/models/"
 echo "wrote $ROOT/resources/demo"

@@ -124,6 +124,10 @@ MainWindow::MainWindow(QWidget* parent)
     auto* demo = fileMenu->addAction(tr("Open &Demo Model"), this, [this] { openModel(demoModel()); });
     demo->setToolTip(tr("The built-in pretrained demo BERT (synthetic language), with its demo tasks"));
     demo->setEnabled(!demoModel().isEmpty());
+    const QString larger = demoDir().isEmpty() ? QString() : demoDir() + QStringLiteral("/models/synth-bert-base");
+    auto* demoBase = fileMenu->addAction(tr("Open &Larger Demo Model"), this, [this, larger] { openModel(larger); });
+    demoBase->setToolTip(tr("The same language and curriculum at hidden 128 and 4 layers (3.4 MB): the study's power of scale"));
+    demoBase->setEnabled(!larger.isEmpty() && QFileInfo::exists(larger + QStringLiteral("/model.safetensors")));
     auto* spec = fileMenu->addAction(tr("Open &Run Spec…"), this, &MainWindow::chooseRunSpec);
     spec->setToolTip(tr("A JSON run spec: model, task data, delta and training arguments"));
     auto* curves = fileMenu->addAction(tr("Export Training &Curves…"), this, [this] {
