@@ -3,6 +3,7 @@
 #include "module_tree_model.h"
 #include "tree/selection.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -28,7 +29,22 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     m_filter->setClearButtonEnabled(true);
     m_filter->setToolTip(tr("Show only modules whose path contains this text, or matches it as a regular expression; "
                             "Enter or 'Tick matches' ticks what a PEFT target_modules of this value would select"));
+    m_foldBox = new QCheckBox(tr("Fold layers"), this);
+    m_foldBox->setChecked(true);
+    m_foldBox->setToolTip(tr("Show identical repeated layers as one line; a tick there ticks every layer of the run"));
+    connect(m_foldBox, &QCheckBox::toggled, this, [this](bool on) {
+        if (m_filter->text().isEmpty()) {
+            m_model->setFolded(on);
+            expandToDepth(2);
+        }
+    });
     connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& t) {
+        // Filtering searches every layer, so the tree unfolds while the filter is set.
+        const bool fold = t.isEmpty() && m_foldBox->isChecked();
+        if (m_model->folded() != fold) {
+            m_model->setFolded(fold);
+            expandToDepth(2);
+        }
         const bool regex = t.contains(QRegularExpression(QStringLiteral("[\\\\*+?()\\[\\]|^$]")));
         if (regex) m_proxy->setFilterRegularExpression(QRegularExpression(QStringLiteral("^(?:%1)$").arg(t), QRegularExpression::CaseInsensitiveOption));
         else m_proxy->setFilterFixedString(t);
@@ -95,6 +111,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     second->addWidget(new QLabel(QStringLiteral("–"), this));
     second->addWidget(m_toLayer);
     second->addWidget(limit);
+    second->addWidget(m_foldBox);
     auto* lay = new QVBoxLayout(this);
     lay->setContentsMargins(4, 4, 4, 4);
     lay->addLayout(top);

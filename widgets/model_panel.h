@@ -10,6 +10,7 @@ class QSortFilterProxyModel;
 class QTreeView;
 class QComboBox;
 class QSpinBox;
+class QCheckBox;
 class ModuleTreeModel;
 
 class ModelPanel : public QWidget {
@@ -40,5 +41,6 @@ private:
     QComboBox* m_quick;
     QSpinBox* m_fromLayer;
     QSpinBox* m_toLayer;
+    QCheckBox* m_foldBox;
     QLabel* m_summary;
 };

@@ -2,6 +2,9 @@
 
 #include <QLocale>
 
+#include <algorithm>
+#include <functional>
+
 ModuleTreeModel::ModuleTreeModel(QObject* parent) : QAbstractItemModel(parent) {}
 
 void ModuleTreeModel::setTree(dt::ModuleTree tree) {
@@ -9,8 +12,66 @@ void ModuleTreeModel::setTree(dt::ModuleTree tree) {
     m_tree = std::move(tree);
     m_checked.assign(m_tree.nodes().size(), 0);
     m_trainable.clear();
+    computeFolding();
     endResetModel();
     Q_EMIT checkedChanged();
+}
+
+void ModuleTreeModel::setFolded(bool on) {
+    if (on == m_fold) return;
+    beginResetModel();
+    m_fold = on;
+    computeFolding();
+    endResetModel();
+}
+
+void ModuleTreeModel::computeFolding() {
+    const std::size_t n = m_tree.nodes().size();
+    m_hidden.assign(n, 0);
+    m_runMembers.assign(n, {});
+    m_leaderOf.assign(n, -1);
+    if (!m_fold || n == 0) return;
+    for (const auto& line : m_tree.folded()) {
+        if (line.count < 2) continue;
+        const auto& siblings = m_tree.nodes()[static_cast<std::size_t>(m_tree.nodes()[static_cast<std::size_t>(line.node)].parent)].children;
+        const auto start = std::find(siblings.begin(), siblings.end(), line.node);
+        if (start == siblings.end() || siblings.end() - start < line.count) continue;
+        std::vector<int> members(start, start + line.count);
+        for (std::size_t k = 1; k < members.size(); ++k) m_hidden[static_cast<std::size_t>(members[k])] = 1;
+        m_runMembers[static_cast<std::size_t>(line.node)] = members;
+    }
+    // Every node below a leader knows it (for its mirrors in the other layers).
+    std::function<void(int, int)> mark = [&](int node, int leader) {
+        for (int c : m_tree.nodes()[static_cast<std::size_t>(node)].children) {
+            m_leaderOf[static_cast<std::size_t>(c)] = leader;
+            mark(c, leader);
+        }
+    };
+    for (std::size_t i = 0; i < n; ++i)
+        if (!m_runMembers[i].empty()) mark(static_cast<int>(i), static_cast<int>(i));
+}
+
+std::vector<int> ModuleTreeModel::mirrors(int node) const {
+    if (!m_fold) return {node};
+    const std::size_t i = static_cast<std::size_t>(node);
+    if (!m_runMembers[i].empty()) return m_runMembers[i];
+    const int leader = m_leaderOf[i];
+    if (leader < 0) return {node};
+    const std::string& lp = m_tree.nodes()[static_cast<std::size_t>(leader)].path;
+    const std::string suffix = m_tree.nodes()[i].path.substr(lp.size());
+    std::vector<int> out;
+    for (int m : m_runMembers[static_cast<std::size_t>(leader)]) {
+        const int x = m_tree.find(m_tree.nodes()[static_cast<std::size_t>(m)].path + suffix);
+        if (x > 0) out.push_back(x);
+    }
+    return out;
+}
+
+std::vector<int> ModuleTreeModel::visibleChildren(int node) const {
+    std::vector<int> out;
+    for (int c : m_tree.nodes()[static_cast<std::size_t>(node)].children)
+        if (!m_hidden[static_cast<std::size_t>(c)]) out.push_back(c);
+    return out;
 }
 
 int ModuleTreeModel::nodeOf(const QModelIndex& index) const {
@@ -19,8 +80,9 @@ int ModuleTreeModel::nodeOf(const QModelIndex& index) const {
 
 QModelIndex ModuleTreeModel::indexOfNode(int node, int column) const {
     if (node <= 0 || node >= static_cast<int>(m_tree.nodes().size())) return {};
+    if (m_hidden[static_cast<std::size_t>(node)]) return {};
     const int p = m_tree.nodes()[node].parent;
-    const auto& siblings = m_tree.nodes()[p].children;
+    const auto siblings = visibleChildren(p);
     for (int row = 0; row < static_cast<int>(siblings.size()); ++row)
         if (siblings[row] == node) return createIndex(row, column, static_cast<quintptr>(node));
     return {};
@@ -29,7 +91,7 @@ QModelIndex ModuleTreeModel::indexOfNode(int node, int column) const {
 QModelIndex ModuleTreeModel::index(int row, int column, const QModelIndex& parent) const {
     if (m_tree.nodes().empty() || column < 0 || column >= ColumnCount || (parent.isValid() && parent.column() != 0))
         return {};
-    const auto& children = m_tree.nodes()[nodeOf(parent)].children;
+    const auto children = visibleChildren(nodeOf(parent));
     if (row < 0 || row >= static_cast<int>(children.size())) return {};
     return createIndex(row, column, static_cast<quintptr>(children[row]));
 }
@@ -42,14 +104,20 @@ QModelIndex ModuleTreeModel::parent(const QModelIndex& child) const {
 
 int ModuleTreeModel::rowCount(const QModelIndex& parent) const {
     if (m_tree.nodes().empty() || (parent.isValid() && parent.column() != 0)) return 0;
-    return static_cast<int>(m_tree.nodes()[nodeOf(parent)].children.size());
+    return static_cast<int>(visibleChildren(nodeOf(parent)).size());
 }
 
 int ModuleTreeModel::columnCount(const QModelIndex&) const { return ColumnCount; }
 
 Qt::CheckState ModuleTreeModel::stateOf(int node) const {
     const auto& n = m_tree.nodes()[node];
-    if (n.children.empty()) return m_checked[node] ? Qt::Checked : Qt::Unchecked;
+    if (n.children.empty()) {
+        // A leaf inside a folded run stands for its counterparts in every layer of the run.
+        int on = 0;
+        const auto ms = mirrors(node);
+        for (int m : ms) on += m_checked[static_cast<std::size_t>(m)] ? 1 : 0;
+        return on == 0 ? Qt::Unchecked : on == static_cast<int>(ms.size()) ? Qt::Checked : Qt::PartiallyChecked;
+    }
     bool any = false, all = true;
     for (int c : n.children) {
         const auto s = stateOf(c);
@@ -79,11 +147,25 @@ QVariant ModuleTreeModel::data(const QModelIndex& index, int role) const {
     switch (role) {
         case Qt::DisplayRole:
             switch (index.column()) {
-                case NameColumn: return QString::fromStdString(n.name);
-                case TypeColumn: return QString::fromStdString(n.type);
-                case ParamsColumn: return n.total_params ? QLocale().toString(static_cast<qlonglong>(n.total_params)) : QString();
+                case NameColumn:
+                    if (m_fold && !m_runMembers[static_cast<std::size_t>(node)].empty())
+                        return QStringLiteral("%1-%2").arg(QString::fromStdString(n.name),
+                                                           QString::fromStdString(m_tree.nodes()[static_cast<std::size_t>(m_runMembers[static_cast<std::size_t>(node)].back())].name));
+                    return QString::fromStdString(n.name);
+                case TypeColumn:
+                    if (m_fold && !m_runMembers[static_cast<std::size_t>(node)].empty())
+                        return QStringLiteral("%1 ×%2").arg(QString::fromStdString(n.type)).arg(m_runMembers[static_cast<std::size_t>(node)].size());
+                    return QString::fromStdString(n.type);
+                case ParamsColumn: {
+                    // A folded line and everything in it count all the layers of its run.
+                    std::int64_t total = 0;
+                    for (int m : mirrors(node)) total += m_tree.nodes()[static_cast<std::size_t>(m)].total_params;
+                    return total ? QLocale().toString(static_cast<qlonglong>(total)) : QString();
+                }
                 case TrainableColumn: {
-                    const std::int64_t t = static_cast<std::size_t>(node) < m_trainable.size() ? m_trainable[static_cast<std::size_t>(node)] : 0;
+                    std::int64_t t = 0;
+                    for (int m : mirrors(node))
+                        if (static_cast<std::size_t>(m) < m_trainable.size()) t += m_trainable[static_cast<std::size_t>(m)];
                     return t ? QLocale().toString(static_cast<qlonglong>(t)) : QString();
                 }
                 case ShapeColumn: return shapeText(n);
@@ -113,7 +195,7 @@ void ModuleTreeModel::setSubtree(int node, bool on) {
 }
 
 void ModuleTreeModel::emitSubtreeChanged(int node) {
-    const auto& children = m_tree.nodes()[node].children;
+    const auto children = visibleChildren(node);
     if (children.empty()) return;
     const QModelIndex first = indexOfNode(children.front()), last = indexOfNode(children.back());
     Q_EMIT dataChanged(first, last, {Qt::CheckStateRole});
@@ -124,7 +206,7 @@ bool ModuleTreeModel::setData(const QModelIndex& index, const QVariant& value, i
     if (!index.isValid() || role != Qt::CheckStateRole || index.column() != NameColumn) return false;
     const int node = nodeOf(index);
     const bool on = value.value<Qt::CheckState>() != Qt::Unchecked;
-    setSubtree(node, on);
+    for (int m : mirrors(node)) setSubtree(m, on);  // a folded line: every layer of its run
     Q_EMIT dataChanged(index, index, {Qt::CheckStateRole});
     emitSubtreeChanged(node);
     for (QModelIndex p = index.parent(); p.isValid(); p = p.parent()) Q_EMIT dataChanged(p, p, {Qt::CheckStateRole});
@@ -156,8 +238,8 @@ void ModuleTreeModel::setTrainable(std::vector<std::int64_t> perNode) {
     m_trainable = std::move(perNode);
     if (m_tree.nodes().size() > 1)
         for (int node = 0; node < static_cast<int>(m_tree.nodes().size()); ++node) {
-            const auto& children = m_tree.nodes()[static_cast<std::size_t>(node)].children;
-            if (children.empty()) continue;
+            const auto children = visibleChildren(node);
+            if (children.empty() || m_hidden[static_cast<std::size_t>(node)]) continue;
             Q_EMIT dataChanged(indexOfNode(children.front(), TrainableColumn), indexOfNode(children.back(), TrainableColumn), {Qt::DisplayRole});
         }
 }
@@ -194,5 +276,21 @@ void ModuleTreeModel::setCheckedPaths(const QStringList& paths) {
 }
 
 QModelIndex ModuleTreeModel::indexForPath(const QString& path) const {
-    return indexOfNode(m_tree.find(path.toStdString()));
+    int node = m_tree.find(path.toStdString());
+    if (node <= 0) return {};
+    // A module in a hidden layer of a folded run shows as its counterpart in the run's first layer.
+    for (int a = node; a > 0; a = m_tree.nodes()[static_cast<std::size_t>(a)].parent)
+        if (m_hidden[static_cast<std::size_t>(a)]) {
+            const auto& siblings = m_tree.nodes()[static_cast<std::size_t>(m_tree.nodes()[static_cast<std::size_t>(a)].parent)].children;
+            for (int leader : siblings)
+                if (!m_runMembers[static_cast<std::size_t>(leader)].empty() &&
+                    std::find(m_runMembers[static_cast<std::size_t>(leader)].begin(), m_runMembers[static_cast<std::size_t>(leader)].end(), a) !=
+                        m_runMembers[static_cast<std::size_t>(leader)].end()) {
+                    const std::string suffix = m_tree.nodes()[static_cast<std::size_t>(node)].path.substr(m_tree.nodes()[static_cast<std::size_t>(a)].path.size());
+                    node = m_tree.find(m_tree.nodes()[static_cast<std::size_t>(leader)].path + suffix);
+                    break;
+                }
+            break;
+        }
+    return indexOfNode(node);
 }

@@ -1,5 +1,8 @@
 // ModuleTreeModel: a Qt item model over dt::ModuleTree (plain data, no tensors). Column 0 is
 // checkable; a parent's state (checked / partial / unchecked) is computed from its leaves.
+// Folding (on by default): a run of structurally identical numbered siblings (BERT's layer.0-11)
+// shows as one expandable line "0-11" of type "BertLayer ×12"; ticking a module inside it ticks the
+// same module in every layer of the run, and its state is partial when only some layers have it.
 #pragma once
 
 #include "tree/module_tree.h"
@@ -27,6 +30,8 @@ public:
     // Parameters of every checked leaf, counted once.
     qint64 checkedParams() const;
     QModelIndex indexForPath(const QString& path) const;
+    void setFolded(bool on);
+    bool folded() const { return m_fold; }
     // Trainable parameters in each node's subtree under the current delta (indexed by node; empty:
     // none shown). Only the Trainable column changes.
     void setTrainable(std::vector<std::int64_t> perNode);
@@ -54,4 +59,12 @@ private:
     dt::ModuleTree m_tree;
     std::vector<char> m_checked;  // per node; meaningful for leaves
     std::vector<std::int64_t> m_trainable;  // per node, subtree
+    // Folding: the first node of a run stands for it; the others are hidden.
+    bool m_fold = true;
+    std::vector<char> m_hidden;                 // per node
+    std::vector<std::vector<int>> m_runMembers; // per node: the run it leads (empty: not a leader)
+    std::vector<int> m_leaderOf;                // per node: the run leader above it (-1: none)
+    void computeFolding();
+    std::vector<int> mirrors(int node) const;   // the node and its counterparts in the other layers of its run
+    std::vector<int> visibleChildren(int node) const;
 };

@@ -46,6 +46,15 @@ private Q_SLOTS:
         QCOMPARE(model.data(model.index(0, ModuleTreeModel::TrainableColumn)).toString(), QStringLiteral("42"));
         model.setTrainable({});
         QVERIFY(model.data(model.index(0, ModuleTreeModel::TrainableColumn)).toString().isEmpty());
+        // Folded (the default): the four identical layers are one line standing for all of them.
+        QStringList folded;
+        flatten(model, {}, 0, folded);
+        QVERIFY2(folded.contains("      0-3 BertLayer ×4"), qPrintable(folded.join('\n')));
+        QVERIFY(folded.size() < static_cast<int>(model.tree().nodes().size()) - 1);
+        const QModelIndex foldedQuery = model.indexForPath("bert.encoder.layer.2.attention.self.query");  // a hidden layer
+        QCOMPARE(foldedQuery.data(ModuleTreeModel::PathRole).toString(), QStringLiteral("bert.encoder.layer.0.attention.self.query"));
+        QCOMPARE(model.index(foldedQuery.row(), ModuleTreeModel::ParamsColumn, foldedQuery.parent()).data().toString(), QLocale().toString(4 * 4160));
+        model.setFolded(false);
         QStringList lines;
         flatten(model, {}, 0, lines);
         QCOMPARE(lines.mid(0, 4), (QStringList{"bert BertModel", "  embeddings BertEmbeddings",
@@ -60,10 +69,33 @@ private Q_SLOTS:
         QVERIFY(!(model.flags(model.index(q.row(), 1, q.parent())) & Qt::ItemIsUserCheckable));
     }
 
+    void foldedTickingReachesEveryLayer() {
+        ModuleTreeModel model;
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setTree(tinyTree());
+        QVERIFY(model.folded());
+        const QModelIndex q = model.indexForPath("bert.encoder.layer.0.attention.self.query");
+        QVERIFY(model.setData(q, Qt::Checked, Qt::CheckStateRole));
+        QStringList want;
+        for (int l = 0; l < 4; ++l) want << QStringLiteral("bert.encoder.layer.%1.attention.self.query").arg(l);
+        QCOMPARE(model.checkedPaths(), want);
+        QCOMPARE(q.data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::Checked);
+        // One layer's query unticked (e.g. by a layer range): the folded line says partial.
+        want.removeAt(2);
+        model.setCheckedPaths(want);
+        QCOMPARE(q.data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::PartiallyChecked);
+        QCOMPARE(model.indexForPath("bert.encoder.layer.0").data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::PartiallyChecked);
+        // Unfolded, each layer is its own line again.
+        model.setFolded(false);
+        QCOMPARE(model.indexForPath("bert.encoder.layer.2.attention.self.query").data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::Unchecked);
+        QCOMPARE(model.indexForPath("bert.encoder.layer.0.attention.self.query").data(Qt::CheckStateRole).value<Qt::CheckState>(), Qt::Checked);
+    }
+
     void checkPropagation() {
         ModuleTreeModel model;
         QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
         model.setTree(tinyTree());
+        model.setFolded(false);
         QSignalSpy spy(&model, &ModuleTreeModel::checkedChanged);
         const QModelIndex self = model.indexForPath("bert.encoder.layer.0.attention.self");
         QVERIFY(model.setData(self, Qt::Checked, Qt::CheckStateRole));
