@@ -6,6 +6,8 @@
 
 #include <QCheckBox>
 #include <QComboBox>
+#include <QListWidget>
+#include <QPushButton>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QLabel>
@@ -62,6 +64,17 @@ MethodPanel::MethodPanel(QWidget* parent) : QWidget(parent), m_method(new QCombo
     lay->addLayout(top);
     lay->addWidget(m_summary);
     lay->addWidget(m_formHost);
+    auto* combine = new QPushButton(tr("Add to Combination"), this);
+    combine->setToolTip(tr("Set this method (with the ticked modules) aside to train together with the next one, "
+                           "e.g. LoRA on attention + BitFit; two methods may not train the same parameter"));
+    connect(combine, &QPushButton::clicked, this, &MethodPanel::combineRequested);
+    m_stack = new QListWidget(this);
+    m_stack->setToolTip(tr("Methods combined with the one above; double-click to remove"));
+    m_stack->setMaximumHeight(70);
+    m_stack->setVisible(false);
+    connect(m_stack, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem* item) { removeFromCombination(m_stack->row(item)); });
+    lay->addWidget(combine);
+    lay->addWidget(m_stack);
     lay->addWidget(m_budget);
     m_chart = new BudgetChart(this);
     m_chart->setToolTip(tr("Trainable parameters per layer and method; updates as modules are ticked"));
@@ -89,6 +102,24 @@ bool MethodPanel::usesTargets() const {
 }
 
 void MethodPanel::setBudgetText(const QString& html) { m_budget->setText(html); }
+
+void MethodPanel::addToCombination(const nlohmann::json& methodSpec) {
+    m_combination.push_back(methodSpec);
+    QString text = QString::fromStdString(methodSpec.value("method", std::string("?")));
+    if (methodSpec.contains("target_modules")) text += QStringLiteral(" on %1 module(s)").arg(methodSpec["target_modules"].size());
+    m_stack->addItem(text);
+    m_stack->item(m_stack->count() - 1)->setToolTip(QString::fromStdString(methodSpec.dump()));
+    m_stack->setVisible(true);
+    Q_EMIT specChanged();
+}
+
+void MethodPanel::removeFromCombination(int i) {
+    if (i < 0 || i >= static_cast<int>(m_combination.size())) return;
+    m_combination.erase(m_combination.begin() + i);
+    delete m_stack->takeItem(i);
+    m_stack->setVisible(!m_combination.empty());
+    Q_EMIT specChanged();
+}
 
 void MethodPanel::rebuildForm() {
     while (m_form->rowCount() > 0) m_form->removeRow(0);

@@ -23,10 +23,17 @@ public:
     bool usesTargets() const;
     // Shows the budget or an error under the form.
     void setBudgetText(const QString& html);
+    // Combination: methods set aside (each a full method spec with its targets) that train together
+    // with the one in the form, e.g. LoRA on attention + BitFit.
+    void addToCombination(const nlohmann::json& methodSpec);
+    void removeFromCombination(int i);
+    const std::vector<nlohmann::json>& combination() const { return m_combination; }
     BudgetChart* budgetChart() const { return m_chart; }
 
 Q_SIGNALS:
     void specChanged();
+    // "Add to combination" was clicked: the window adds the form's method with its ticked targets.
+    void combineRequested();
 
 private:
     void rebuildForm();
@@ -37,5 +44,7 @@ private:
     QLabel* m_summary;
     QLabel* m_budget;
     BudgetChart* m_chart = nullptr;
+    class QListWidget* m_stack = nullptr;
+    std::vector<nlohmann::json> m_combination;
     std::vector<std::pair<std::string, QWidget*>> m_fields;
 };

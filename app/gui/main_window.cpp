@@ -84,6 +84,12 @@ MainWindow::MainWindow(QWidget* parent)
         });
     };
     connect(m_method, &MethodPanel::specChanged, this, queueBudget);
+    connect(m_method, &MethodPanel::combineRequested, this, [this] {
+        updateBudget();
+        if (m_formSpec.empty()) return;
+        m_method->addToCombination(nlohmann::json::parse(m_formSpec));
+        m_panel->model()->setCheckedPaths({});  // the next method's targets start from nothing
+    });
     connect(m_panel->model(), &ModuleTreeModel::checkedChanged, this, queueBudget);
 
     m_inspect = new QPlainTextEdit(this);
@@ -396,6 +402,14 @@ void MainWindow::updateBudget() {
             targetsNote = tr("none ticked: the method's defaults");
             m_targetModules.clear();
         }
+    }
+    m_formSpec = spec.dump();
+    // Methods set aside in the panel's combination train together with the form's.
+    if (!m_method->combination().empty()) {
+        nlohmann::json all = nlohmann::json::array();
+        for (const auto& m : m_method->combination()) all.push_back(m);
+        all.push_back(spec);
+        spec = {{"methods", all}};
     }
     QString html;
     try {

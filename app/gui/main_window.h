@@ -143,7 +143,8 @@ private:
     QString m_targetModules;
     bool m_budgetQueued = false;
     QString m_modelSource;
-    std::string m_deltaSpec;  // the method panel's spec with ticked targets, as JSON
+    std::string m_deltaSpec;
+    std::string m_formSpec;   // the method panel's form alone, with its ticked targets  // the method panel's spec with ticked targets, as JSON
     QComboBox* m_taskCombo = nullptr;
     QSpinBox* m_stepsSpin = nullptr;
     QDoubleSpinBox* m_lrSpin = nullptr;

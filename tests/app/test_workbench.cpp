@@ -10,6 +10,8 @@
 
 #include "train/run_spec.h"
 
+#include <nlohmann/json.hpp>
+
 #include <QDropEvent>
 #include <QFile>
 #include <QFormLayout>
@@ -96,6 +98,37 @@ private Q_SLOTS:
             for (int x = 0; x < img.width(); x += 7) colours.insert(img.pixel(x, y));
         QVERIFY(colours.size() > 50);
         QVERIFY(QFile::exists(dir.filePath("work")));  // the run went to the work folder
+    }
+
+    void methodsCombine() {
+        // LoRA on the four query projections set aside, then BitFit in the form: one delta with both,
+        // counted together; removing the LoRA leaves BitFit alone. A clash is shown inline.
+        MainWindow w;
+        QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
+        w.methodPanel()->setMethod(QStringLiteral("lora"));
+        QStringList queries;
+        for (int l = 0; l < 4; ++l) queries << QStringLiteral("bert.encoder.layer.%1.attention.self.query").arg(l);
+        w.modelPanel()->model()->setCheckedPaths(queries);
+        QTRY_COMPARE(w.budgetText(), QStringLiteral("4096 trainable"));
+        Q_EMIT w.methodPanel()->combineRequested();
+        QCOMPARE(w.methodPanel()->combination().size(), std::size_t(1));
+        QVERIFY(w.modelPanel()->model()->checkedPaths().isEmpty());
+        w.methodPanel()->setMethod(QStringLiteral("bitfit"));
+        QTRY_COMPARE(w.budgetText(), QStringLiteral("8128 trainable"));  // 4096 + BitFit's 4032
+        w.resize(1280, 800);
+        w.show();
+        QTest::qWait(100);
+        w.grab().save(QStringLiteral(DT_BUILD_DIR "/workbench_combination.png"));
+        const auto spec = nlohmann::json::parse(w.currentDeltaSpecJson().toStdString());
+        QCOMPARE(spec["methods"].size(), std::size_t(2));
+        QCOMPARE(spec["methods"][0]["method"].get<std::string>(), std::string("lora"));
+        QCOMPARE(spec["methods"][0]["target_modules"].size(), std::size_t(4));
+        // LoRA twice on the same modules is refused, naming the module.
+        w.methodPanel()->setMethod(QStringLiteral("lora"));
+        w.modelPanel()->model()->setCheckedPaths(queries);
+        QTRY_VERIFY(w.budgetText().contains(QStringLiteral("already has LoRA")));
+        w.methodPanel()->removeFromCombination(0);
+        QTRY_COMPARE(w.budgetText(), QStringLiteral("4096 trainable"));
     }
 
     void trainableColumnFollowsTheDelta() {
