@@ -63,26 +63,15 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     m_quick->addItem(tr("Feed-forward (FFN)"), QStringLiteral(".*(\\.intermediate\\.dense|\\.layer\\.\\d+\\.output\\.dense|\\.mlp\\.\\w+_proj)"));
     m_quick->addItem(tr("All linear layers"), QStringLiteral("all-linear"));
     m_quick->addItem(tr("LayerNorms"), QStringLiteral(".*([Ll]ayer[Nn]orm|_norm)"));
+    // Biases are parameters, not modules: this one switches the method to BitFit (all biases).
+    m_quick->addItem(tr("All biases (BitFit)"), QStringLiteral("biases"));
     m_quick->addItem(tr("Clear"), QStringLiteral("-"));
     connect(m_quick, &QComboBox::activated, this, [this](int i) {
         const QString pattern = m_quick->itemData(i).toString();
         m_quick->setCurrentIndex(0);
-        if (pattern.isEmpty()) return;
-        if (pattern == QLatin1String("-")) {
-            m_model->setCheckedPaths({});
-            return;
-        }
-        if (pattern == QLatin1String("all-linear")) {
-            dt::SelectionSpec spec;
-            spec.all_linear = true;
-            QStringList paths;
-            for (const auto& p : dt::select_modules(m_model->tree(), spec)) paths << QString::fromStdString(p);
-            m_model->setCheckedPaths(paths);
-        } else {
-            tickMatches(pattern);
-        }
-        Q_EMIT quickSelectionRequested(pattern);
+        quickSelect(pattern);
     });
+
 
     m_view = new QTreeView(this);
     m_view->setModel(m_proxy);
@@ -124,6 +113,22 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
 }
 
 void ModelPanel::expandToDepth(int depth) { m_view->expandToDepth(depth); }
+
+void ModelPanel::quickSelect(const QString& pattern) {
+    if (pattern.isEmpty()) return;
+    if (pattern == QLatin1String("-") || pattern == QLatin1String("biases")) {
+        m_model->setCheckedPaths({});
+    } else if (pattern == QLatin1String("all-linear")) {
+        dt::SelectionSpec spec;
+        spec.all_linear = true;
+        QStringList paths;
+        for (const auto& p : dt::select_modules(m_model->tree(), spec)) paths << QString::fromStdString(p);
+        m_model->setCheckedPaths(paths);
+    } else {
+        tickMatches(pattern);
+    }
+    if (pattern != QLatin1String("-")) Q_EMIT quickSelectionRequested(pattern);
+}
 
 int ModelPanel::tickMatches(const QString& pattern) {
     const QString p = pattern.trimmed();

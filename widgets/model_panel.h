@@ -25,6 +25,9 @@ public:
     // full-match regex, otherwise a comma/space separated target list (whole name or dot suffix).
     // Returns how many modules matched (nothing changes when none did).
     int tickMatches(const QString& pattern);
+    // A quick selection: a pattern as tickMatches takes, "all-linear", "-" (clear) or "biases"
+    // (nothing ticked; the window switches the method to BitFit).
+    void quickSelect(const QString& pattern);
     // Keeps only the ticked modules inside blocks first..last (PEFT's layers_to_transform).
     void limitToLayers(int first, int last);
     QLineEdit* filterBox() const { return m_filter; }

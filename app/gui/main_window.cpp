@@ -84,6 +84,9 @@ MainWindow::MainWindow(QWidget* parent)
         });
     };
     connect(m_method, &MethodPanel::specChanged, this, queueBudget);
+    connect(m_panel, &ModelPanel::quickSelectionRequested, this, [this](const QString& pattern) {
+        if (pattern == QLatin1String("biases")) m_method->setMethod(QStringLiteral("bitfit"));
+    });
     connect(m_method, &MethodPanel::combineRequested, this, [this] {
         updateBudget();
         if (m_formSpec.empty()) return;

@@ -145,7 +145,8 @@ private Q_SLOTS:
         const QModelIndex i = m->indexForPath(QStringLiteral("bert.encoder.layer.1.attention.self.query"));
         QCOMPARE(m->data(i.siblingAtColumn(ModuleTreeModel::TrainableColumn)).toString(), QLocale().toString(1024));
         QCOMPARE(m->headerData(ModuleTreeModel::TrainableColumn, Qt::Horizontal).toString(), QStringLiteral("Trainable"));
-        w.methodPanel()->setMethod(QStringLiteral("bitfit"));
+        w.modelPanel()->quickSelect(QStringLiteral("biases"));  // biases are parameters: BitFit
+        QCOMPARE(w.methodPanel()->method(), QStringLiteral("bitfit"));
         QTRY_COMPARE(w.budgetText(), QStringLiteral("4032 trainable"));
         QCOMPARE(m->trainable(QStringLiteral("bert.encoder.layer.1.attention.self.query")), qint64(64));  // its bias
     }
