@@ -50,6 +50,11 @@ const MethodInfo& find_method(const std::string& name, const std::string& where)
 
 std::vector<std::string> default_targets(const std::string& method, const std::string& model_type, bool feedforward) {
     const bool llama = model_type == "llama";
+    if (model_type == "gpt2") {  // PEFT's defaults for GPT-2
+        if (method == "lora") return {"c_attn"};
+        if (method == "ia3") return feedforward ? std::vector<std::string>{"mlp.c_proj"} : std::vector<std::string>{"c_attn", "mlp.c_proj"};
+        return {};
+    }
     if (method == "lora") return llama ? std::vector<std::string>{"q_proj", "v_proj"} : std::vector<std::string>{"query", "value"};
     if (method == "ia3") {
         if (feedforward) return llama ? std::vector<std::string>{"down_proj"} : std::vector<std::string>{"output.dense"};

@@ -70,7 +70,9 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
         if (n.is_linear()) linear_pool.push_back(n.path);
     if (method == "lora" || method == "ia3") {
         cfg["peft_type"] = method == "lora" ? "LORA" : "IA3";
-        cfg["fan_in_fan_out"] = false;
+        bool conv1d = false;  // GPT-2's layers store (in, out): PEFT marks their adapters fan_in_fan_out
+        for (const auto& t : m.targets()) conv1d |= model.stored_transposed(t + ".weight");
+        cfg["fan_in_fan_out"] = conv1d;
         cfg["modules_to_save"] = nullptr;
         cfg["target_modules"] = short_names(m.targets(), linear_pool);
         for (const auto& name : m.added()) tensors.emplace_back("base_model.model." + name, params[name].detach());

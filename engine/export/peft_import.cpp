@@ -24,8 +24,8 @@ DeltaSpec spec_from_peft_config(const std::string& path) {
         if (c.contains(from) && !c[from].is_null()) m[to] = c[from];
     };
     if (type == "LORA") {
-        if (c.value("fan_in_fan_out", false))
-            throw Error("fan_in_fan_out adapters (GPT-2's Conv1D layers) are not supported yet", path + ": fan_in_fan_out");
+        // fan_in_fan_out (GPT-2's Conv1D layers) changes only how PEFT merges: lora_A is (r, in) and
+        // lora_B (out, r) either way, and the engine keeps those layers as (out, in) Linears.
         m["method"] = "lora";
         copy("r", "r");
         copy("lora_alpha", "lora_alpha");

@@ -114,9 +114,11 @@ LoadReport load_weights(TransformerModel& model, const WeightSet& weights) {
         }
         at::Tensor& dst = params[target];
         const auto& info = weights.info(raw);
-        if (c10::IntArrayRef(info.shape) != dst.sizes())
+        const bool transposed = model.stored_transposed(target) && dst.dim() == 2;
+        const std::vector<std::int64_t> want = transposed ? std::vector<std::int64_t>{dst.size(1), dst.size(0)} : dst.sizes().vec();
+        if (c10::IntArrayRef(info.shape) != c10::IntArrayRef(want))
             throw Error("tensor '" + raw + "' has shape " + c10::str(c10::IntArrayRef(info.shape)) + " but the model expects " +
-                            c10::str(dst.sizes()) + " for '" + target + "'",
+                            c10::str(c10::IntArrayRef(want)) + " for '" + target + "'",
                         weights.file_of(raw), "config.json does not match these weights");
         if (!loaded.insert(target).second)
             throw Error("two tensors map to '" + target + "' (with and without the '" + fam + "' prefix)",
@@ -126,7 +128,7 @@ LoadReport load_weights(TransformerModel& model, const WeightSet& weights) {
         if (!at::isFloatingType(src.scalar_type()))
             throw Error("tensor '" + raw + "' has integer dtype " + info.dtype + " but '" + target + "' is floating point",
                         weights.file_of(raw));
-        dst.copy_(src);
+        dst.copy_(transposed ? src.t() : src);
         rep.bytes_read += info.end - info.begin;
     }
     for (const auto& kv : params)
@@ -186,7 +188,8 @@ std::vector<std::pair<std::string, at::Tensor>> state_tensors(const TransformerM
     const auto tied = model.tied_parameters();
     std::vector<std::pair<std::string, at::Tensor>> out;
     for (const auto& p : model.named_parameters(true))
-        if (!tied.count(p.key())) out.emplace_back(p.key(), p.value().detach());
+        if (!tied.count(p.key()))
+            out.emplace_back(p.key(), model.stored_transposed(p.key()) ? p.value().detach().t().contiguous() : p.value().detach());
     return out;
 }
 

@@ -66,6 +66,9 @@ public:
     virtual std::map<std::string, std::string> tied_parameters() const { return {}; }
     // Modules that make up the output layer (excluded by `all-linear`).
     virtual std::vector<std::string> output_head_paths() const { return {}; }
+    // Parameters a checkpoint stores transposed (GPT-2's Conv1D keeps weights as (in, out)); the
+    // loader and the writer transpose them.
+    virtual bool stored_transposed(const std::string&) const { return false; }
     // Fresh random init (HF's scheme: N(0, initializer_range), zero biases, unit norms); with `only`,
     // just those parameters (the ones a checkpoint lacked).
     virtual void init_weights(std::uint64_t seed, const std::set<std::string>* only = nullptr) = 0;

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "models/bert.h"
+#include "models/gpt2.h"
 #include "models/llama.h"
 
 namespace dt {
@@ -21,6 +22,8 @@ const std::vector<ArchitectureEntry>& architecture_table() {
          [](const ModelConfig& c) { return make_bert_family(c, EncoderHead::SequenceClassification); }},
         {"LlamaModel", "llama", "base", true, [](const ModelConfig& c) { return make_llama(c, false); }},
         {"LlamaForCausalLM", "llama", "causal-lm", false, [](const ModelConfig& c) { return make_llama(c, true); }},
+        {"GPT2Model", "gpt2", "base", true, [](const ModelConfig& c) { return make_gpt2(c, false); }},
+        {"GPT2LMHeadModel", "gpt2", "causal-lm", false, [](const ModelConfig& c) { return make_gpt2(c, true); }},
     };
     return table;
 }

@@ -4,6 +4,9 @@
 #include "test_util.h"
 
 #include "core/error.h"
+#include "delta/delta_set.h"
+#include "export/peft_export.h"
+#include "export/peft_import.h"
 #include "io/checkpoint.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
@@ -52,6 +55,7 @@ private Q_SLOTS:
         QTest::newRow("bert-seqcls") << "bert-seqcls" << "BertForSequenceClassification";
         QTest::newRow("roberta-mlm") << "roberta-mlm" << "RobertaForMaskedLM";
         QTest::newRow("llama-gqa-lm") << "llama-gqa-lm" << "LlamaForCausalLM";
+        QTest::newRow("gpt2-lm") << "gpt2-lm" << "GPT2LMHeadModel";
     }
     void parityWithTransformers() {
         QFETCH(QString, name);
@@ -72,6 +76,44 @@ private Q_SLOTS:
         for (int i = 0; i < layers; ++i)
             expectClose(out.hidden_states[i], ref->tensor("hidden_states_" + std::to_string(i)),
                         qPrintable(QStringLiteral("hidden_states_%1").arg(i)));
+    }
+
+    void gpt2Conv1dLayoutAndLora() {
+        // GPT-2 stores Conv1D weights as (in, out): saving writes them back that way, byte for byte
+        // what transformers wrote; LoRA's default target is c_attn, merges exactly, and trains.
+        auto loaded = dt::load_model(hf("gpt2-lm").toStdString());
+        QTemporaryDir dir;
+        dt::save_model(*loaded.model, dir.path().toStdString());
+        auto orig = dt::st::File::open((hf("gpt2-lm") + "/model.safetensors").toStdString());
+        auto mine = dt::st::File::open((dir.path() + "/model.safetensors").toStdString());
+        int compared = 0;
+        for (const auto& t : mine->tensors()) {
+            QVERIFY2(orig->contains(t.name), t.name.c_str());
+            QCOMPARE(orig->info(t.name).shape, t.shape);
+            QVERIFY2(torch::equal(orig->tensor(t.name), mine->tensor(t.name)), t.name.c_str());
+            ++compared;
+        }
+        QVERIFY(compared >= 20);
+        QCOMPARE(mine->info("transformer.h.0.attn.c_attn.weight").shape, (std::vector<std::int64_t>{48, 144}));
+        auto set = dt::DeltaSet::apply(*loaded.model, dt::DeltaSpec::from_json({{"method", "lora"}, {"r", 4}}, "spec"));
+        QCOMPARE(set.accounting(*loaded.model).trainable_params, std::int64_t(2 * 4 * (48 + 144)));
+        auto ref = dt::st::File::open((hf("gpt2-lm") + "/reference.safetensors").toStdString());
+        const auto in = referenceInputs(*ref, false);
+        {
+            torch::NoGradGuard ng;
+            for (auto& p : dt::trainable_parameters(*loaded.model)) p.add_(torch::randn_like(p) * 0.05);
+        }
+        torch::NoGradGuard ng;
+        const at::Tensor unmerged = loaded.model->forward(in).logits;
+        QVERIFY((unmerged - ref->tensor("logits")).abs().max().item<double>() > 1e-3);  // the delta acts
+        // The PEFT export marks the adapter fan_in_fan_out and imports back to the same outputs.
+        dt::export_peft(*loaded.model, set, dir.filePath("peft").toStdString(), "gpt2-lm");
+        QVERIFY(dt::json::load_file(dir.filePath("peft/adapter_config.json").toStdString())["fan_in_fan_out"].get<bool>());
+        auto fresh = dt::load_model(hf("gpt2-lm").toStdString()).model;
+        auto back = dt::import_peft(*fresh, dir.filePath("peft").toStdString());
+        QVERIFY(torch::equal(fresh->forward(in).logits, unmerged));
+        QCOMPARE(set.merge(), 1);
+        QVERIFY(toleranceRatio(loaded.model->forward(in).logits, unmerged) <= 1.0);
     }
 
     void tiedDecoderSharesEmbeddings() {

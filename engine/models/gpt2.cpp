@@ -1,0 +1,242 @@
+// Tensor legend: B batch, T tokens, P prefix/prompt length, C hidden, H heads, D head dim.
+#include "models/gpt2.h"
+
+#include "core/error.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace dt {
+namespace {
+
+struct Gpt2Config {
+    std::int64_t vocab, hidden, layers, heads, inner, max_pos;
+    double eps, init_range;
+    std::string act;
+    bool scale;
+
+    static Gpt2Config from(const ModelConfig& c) {
+        Gpt2Config g{};
+        g.vocab = c.get_positive("vocab_size");
+        g.hidden = c.get_positive("n_embd");
+        g.layers = c.get_positive("n_layer");
+        g.heads = c.get_positive("n_head");
+        g.inner = c.raw.contains("n_inner") && c.raw["n_inner"].is_number_integer() ? c.raw["n_inner"].get<std::int64_t>() : 4 * g.hidden;
+        g.max_pos = c.get_int_or("n_positions", 1024);
+        g.eps = c.get_number_or("layer_norm_epsilon", 1e-5);
+        g.init_range = c.get_number_or("initializer_range", 0.02);
+        g.act = c.get_string_or("activation_function", "gelu_new");
+        g.scale = c.raw.value("scale_attn_weights", true);
+        if (g.hidden % g.heads != 0) throw Error("n_embd is not a multiple of n_head", c.source);
+        if (c.raw.value("scale_attn_by_inverse_layer_idx", false) || c.raw.value("reorder_and_upcast_attn", false))
+            throw Error("scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn are not supported", c.source,
+                        "only the standard GPT-2 attention is");
+        activation(g.act, c.source);
+        return g;
+    }
+};
+
+class Gpt2AttentionImpl : public torch::nn::Module {
+public:
+    explicit Gpt2AttentionImpl(const Gpt2Config& c) : torch::nn::Module("GPT2Attention"), H(c.heads), D(c.hidden / c.heads), scale(c.scale) {
+        c_attn = register_module("c_attn", Linear(c.hidden, 3 * c.hidden, true));
+        c_proj = register_module("c_proj", Linear(c.hidden, c.hidden, true));
+    }
+    // h (B, T, C); mask_add (B, 1, T, P + T); prefix k/v (B, H, P, D).
+    at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_add, const at::Tensor& pk, const at::Tensor& pv) {
+        const auto B = h.size(0), T = h.size(1), C = H * D;
+        const auto qkv = c_attn->forward(h).split(C, 2);
+        at::Tensor q = qkv[0].view({B, T, H, D}).transpose(1, 2);
+        at::Tensor k = qkv[1].view({B, T, H, D}).transpose(1, 2);
+        at::Tensor v = qkv[2].view({B, T, H, D}).transpose(1, 2);
+        if (pk.defined()) {
+            k = torch::cat({pk.to(k.dtype()), k}, 2);
+            v = torch::cat({pv.to(v.dtype()), v}, 2);
+        }
+        at::Tensor w = torch::matmul(q, k.transpose(2, 3));
+        if (scale) w = w / std::sqrt(static_cast<double>(D));
+        w = torch::softmax((w + mask_add).to(torch::kFloat), -1).to(q.scalar_type());
+        return c_proj->forward(torch::matmul(w, v).transpose(1, 2).reshape({B, T, C}));
+    }
+    Linear c_attn{nullptr}, c_proj{nullptr};
+    PrefixProvider prefix;
+    std::int64_t H, D;
+    bool scale;
+};
+TORCH_MODULE(Gpt2Attention);
+
+class Gpt2MLPImpl : public torch::nn::Module {
+public:
+    explicit Gpt2MLPImpl(const Gpt2Config& c) : torch::nn::Module("GPT2MLP"), act(activation(c.act, "activation_function")) {
+        c_fc = register_module("c_fc", Linear(c.hidden, c.inner, true));
+        c_proj = register_module("c_proj", Linear(c.inner, c.hidden, true));
+    }
+    at::Tensor forward(const at::Tensor& x) { return c_proj->forward(act(c_fc->forward(x))); }
+    Linear c_fc{nullptr}, c_proj{nullptr};
+    std::function<at::Tensor(const at::Tensor&)> act;
+};
+TORCH_MODULE(Gpt2MLP);
+
+class Gpt2BlockImpl : public torch::nn::Module {
+public:
+    explicit Gpt2BlockImpl(const Gpt2Config& c) : torch::nn::Module("GPT2Block") {
+        ln_1 = register_module("ln_1", LayerNorm(c.hidden, c.eps));
+        attn = register_module("attn", Gpt2Attention(c));
+        ln_2 = register_module("ln_2", LayerNorm(c.hidden, c.eps));
+        mlp = register_module("mlp", Gpt2MLP(c));
+    }
+    at::Tensor forward(const at::Tensor& x, const at::Tensor& mask_add, const at::Tensor& pk, const at::Tensor& pv) {
+        const at::Tensor a_in = ln_1->forward(x);
+        at::Tensor a = attn->forward(a_in, mask_add, pk, pv);
+        if (!after_attention.empty()) a = after_attention.apply(a, a_in);
+        const at::Tensor h = x + a;
+        const at::Tensor f_in = ln_2->forward(h);
+        at::Tensor f = mlp->forward(f_in);
+        if (!after_ffn.empty()) f = after_ffn.apply(f, f_in);
+        return h + f;
+    }
+    LayerNorm ln_1{nullptr}, ln_2{nullptr};
+    Gpt2Attention attn{nullptr};
+    Gpt2MLP mlp{nullptr};
+    Site after_attention, after_ffn;
+};
+TORCH_MODULE(Gpt2Block);
+
+class Gpt2Impl : public TransformerModel {
+public:
+    Gpt2Impl(const ModelConfig& cfg, const Gpt2Config& c, bool head)
+        : TransformerModel(cfg.architecture.empty() ? (head ? "GPT2LMHeadModel" : "GPT2Model") : cfg.architecture), c_(c), head_(head) {
+        config_ = cfg;
+        prefix_ = head ? "transformer" : "";
+        torch::nn::Module* host = this;
+        std::shared_ptr<torch::nn::Module> inner;
+        if (head) {
+            inner = register_module("transformer", std::make_shared<torch::nn::Module>("GPT2Model"));
+            host = inner.get();
+        }
+        wte = host->register_module("wte", Embedding(c.vocab, c.hidden));
+        wpe = host->register_module("wpe", Embedding(c.max_pos, c.hidden));
+        auto list = host->register_module("h", torch::nn::ModuleList());
+        const std::string base = prefix_.empty() ? "" : prefix_ + ".";
+        for (std::int64_t i = 0; i < c.layers; ++i) {
+            auto b = Gpt2Block(c);
+            list->push_back(b);
+            blocks.push_back(b);
+            const std::string lp = base + "h." + std::to_string(i);
+            blocks_.push_back(lp);
+            sites_.push_back({lp + ".attn", "after_attention", static_cast<int>(i), &b->after_attention});
+            sites_.push_back({lp + ".mlp", "after_ffn", static_cast<int>(i), &b->after_ffn});
+            attentions_.push_back({lp + ".attn", static_cast<int>(i), c.heads, c.hidden / c.heads, &b->attn->prefix});
+        }
+        ln_f = host->register_module("ln_f", LayerNorm(c.hidden, c.eps));
+        if (head) lm_head = register_module("lm_head", Linear(wte->weight, at::Tensor()));  // GPT-2 always ties
+        prompt_ = &prompt_fn_;
+    }
+
+    void validate_inputs(const ForwardInputs& in) const override { check_token_inputs(in, c_.vocab, c_.max_pos); }
+
+    ForwardOutputs forward(const ForwardInputs& in) override {
+        const auto B = in.input_ids.size(0), T0 = in.input_ids.size(1);
+        const auto lopts = in.input_ids.options().dtype(torch::kLong);
+        at::Tensor ids = in.input_ids.to(torch::kLong);
+        at::Tensor mask = in.attention_mask.defined() ? in.attention_mask.to(torch::kLong) : torch::ones({B, T0}, lopts);
+        at::Tensor tok = wte->forward(ids);
+        if (prompt_fn_) {
+            const at::Tensor p = prompt_fn_();
+            tok = torch::cat({p.unsqueeze(0).expand({B, p.size(0), c_.hidden}).to(tok.dtype()), tok}, 1);
+            mask = torch::cat({torch::ones({B, p.size(0)}, lopts), mask}, 1);
+        }
+        const auto T = tok.size(1);
+        std::vector<std::pair<at::Tensor, at::Tensor>> pkv(blocks.size());
+        std::int64_t past = 0;
+        for (std::size_t i = 0; i < blocks.size(); ++i)
+            if (blocks[i]->attn->prefix) {
+                pkv[i] = blocks[i]->attn->prefix(B);
+                past = pkv[i].first.size(2);
+            }
+        if (past + T > c_.max_pos)
+            throw Error(std::to_string(T) + " positions" + (past ? " after " + std::to_string(past) + " prefix positions" : std::string()) +
+                            " exceed n_positions " + std::to_string(c_.max_pos), "input_ids");
+        // Positions past..past+T-1, whatever the padding (as transformers does without position_ids).
+        at::Tensor h = tok + wpe->forward(torch::arange(past, past + T, lopts)).unsqueeze(0);
+        const float neg = std::numeric_limits<float>::lowest();
+        at::Tensor causal = torch::ones({T, T}, torch::kBool).triu(1);
+        at::Tensor blocked = causal.unsqueeze(0) | (mask == 0).unsqueeze(1);  // (B, T, T)
+        at::Tensor mask_real = torch::zeros({B, T, T}, h.options()).masked_fill(blocked, neg).unsqueeze(1);
+        at::Tensor mask_prefixed = past > 0 ? torch::cat({torch::zeros({B, 1, T, past}, h.options()), mask_real}, 3) : mask_real;
+        ForwardOutputs out;
+        if (in.output_hidden_states) out.hidden_states.push_back(h);
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+            const bool has = pkv[i].first.defined();
+            h = blocks[i]->forward(h, has ? mask_prefixed : mask_real, pkv[i].first, pkv[i].second);
+            if (in.output_hidden_states && i + 1 < blocks.size()) out.hidden_states.push_back(h);
+        }
+        h = ln_f->forward(h);
+        if (in.output_hidden_states) out.hidden_states.push_back(h);
+        out.last_hidden_state = h;
+        if (head_) out.logits = lm_head->forward(h);
+        return out;
+    }
+
+    std::string base_model_prefix() const override { return "transformer"; }
+    bool is_base_model() const override { return !head_; }
+    std::int64_t num_layers() const override { return c_.layers; }
+    std::int64_t hidden_size() const override { return c_.hidden; }
+    std::string word_embeddings_path() const override { return (prefix_.empty() ? "" : prefix_ + ".") + "wte"; }
+    std::map<std::string, std::string> tied_parameters() const override {
+        if (head_) return {{"lm_head.weight", "transformer.wte.weight"}};
+        return {};
+    }
+    std::vector<std::string> output_head_paths() const override { return head_ ? std::vector<std::string>{"lm_head"} : std::vector<std::string>{}; }
+    bool stored_transposed(const std::string& name) const override {
+        for (const char* s : {".c_attn.weight", ".c_proj.weight", ".c_fc.weight"}) {
+            const std::string suf = s;
+            if (name.size() > suf.size() && name.compare(name.size() - suf.size(), suf.size(), suf) == 0) return true;
+        }
+        return false;
+    }
+
+    void init_weights(std::uint64_t seed, const std::set<std::string>* only) override {
+        torch::NoGradGuard ng;
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+        const double proj_std = c_.init_range / std::sqrt(2.0 * static_cast<double>(c_.layers));
+        for (const auto& m : named_modules("", true)) {
+            const bool norm = m.value()->name() == "LayerNorm" || m.key().find("ln_") != std::string::npos;
+            for (auto& p : m.value()->named_parameters(false)) {
+                const std::string full = m.key().empty() ? p.key() : m.key() + "." + p.key();
+                if (only && !only->count(full)) continue;
+                if (norm) p.value().fill_(p.key() == "weight" ? 1.0 : 0.0);
+                else if (p.key() == "weight") {
+                    // transformers: c_proj weights get std / sqrt(2 n_layer).
+                    const bool proj = full.size() > 14 && full.compare(full.size() - 14, 14, ".c_proj.weight") == 0;
+                    p.value().normal_(0.0, proj ? proj_std : c_.init_range, gen);
+                } else {
+                    p.value().zero_();
+                }
+            }
+        }
+    }
+
+    Embedding wte{nullptr}, wpe{nullptr};
+    std::vector<Gpt2Block> blocks;
+    LayerNorm ln_f{nullptr};
+    Linear lm_head{nullptr};
+
+private:
+    Gpt2Config c_;
+    bool head_;
+    std::string prefix_;
+    PromptProvider prompt_fn_;
+};
+
+}  // namespace
+
+std::shared_ptr<TransformerModel> make_gpt2(const ModelConfig& cfg, bool with_lm_head) {
+    return std::make_shared<Gpt2Impl>(cfg, Gpt2Config::from(cfg), with_lm_head);
+}
+
+}  // namespace dt
