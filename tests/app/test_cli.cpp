@@ -424,6 +424,39 @@ private Q_SLOTS:
         expectBadInput(runCli({"train", "--spec", dir.filePath("bad.json"), "--out", dir.filePath("out2")}), {"bad.jsonl:1", "'response'"});
     }
 
+    void trainCausalLmOnGpt2() {
+        // A GPT-2 written by `deltatune init` from a config (Conv1D layout on disk) with the GPT-2
+        // byte-level tokenizer: LoRA on c_attn (PEFT's default) plus the tied embedding learns the
+        // yes/no response; perplexity on the responses falls near 1.
+        QTemporaryDir dir;
+        const std::string tok = (dataDir() + "/tokenizers/gpt2-bytelevel-bpe/tokenizer.json").toStdString();
+        const auto vocab = dt::json::load_file(tok)["model"]["vocab"].size();
+        const nlohmann::json cfg = {{"architectures", {"GPT2LMHeadModel"}}, {"model_type", "gpt2"}, {"vocab_size", vocab}, {"n_embd", 32},
+                                    {"n_layer", 2}, {"n_head", 2}, {"n_positions", 64}, {"activation_function", "gelu_new"}};
+        writeBytes(dir.filePath("gpt2.json"), QByteArray::fromStdString(cfg.dump()));
+        QCOMPARE(runCli({"init", dir.filePath("gpt2.json"), dir.filePath("gpt2"), "--seed", "1"}).code, 0);
+        auto st = dt::st::File::open(dir.filePath("gpt2/model.safetensors").toStdString());
+        QCOMPARE(st->info("transformer.h.0.attn.c_attn.weight").shape, (std::vector<std::int64_t>{32, 96}));  // (in, out) on disk
+        std::mt19937_64 rng(5);
+        const char* nouns[] = {"cat", "dog", "tree", "house", "river", "cloud"};
+        QByteArray jsonl;
+        for (int i = 0; i < 200; ++i) {
+            const std::string n = nouns[rng() % 6], m = nouns[rng() % 6];
+            jsonl += QByteArray::fromStdString(nlohmann::json({{"prompt", "Is the " + n + " near the " + m + "? Answer:"},
+                                                               {"response", n == "cat" || m == "cat" ? " yes" : " no"}}).dump()) + "\n";
+        }
+        writeBytes(dir.filePath("qa.jsonl"), jsonl);
+        const nlohmann::json spec = {{"model", dir.filePath("gpt2").toStdString()},
+                                     {"task", {{"train", "qa.jsonl"}, {"format", "jsonl"}, {"type", "causal_lm"}, {"validation_split", 0.2}, {"tokenizer", tok}}},
+                                     {"delta", {{"methods", {{{"method", "lora"}, {"r", 16}}}}, {"modules_to_save", {"lm_head"}}}},
+                                     {"training", {{"max_steps", 120}, {"batch_size", 16}, {"lr", 0.01}, {"seed", 3}, {"eval_every", 40}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        auto r = runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("out"), "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        auto done = nlohmann::json::parse(r.out.trimmed().split('\n').last().toStdString());
+        QVERIFY2(done["perplexity"].get<double>() < 1.3, qPrintable(r.out.trimmed().split('\n').last()));
+    }
+
     void exportPeftAndMerged() {
         // Train LoRA + head on the HF bert-seqcls folder, export both ways: base + PEFT adapter and the
         // merged folder give the same logits, and they differ from the untrained base.
