@@ -2,12 +2,12 @@
 #include "models/gpt2.h"
 
 #include "core/error.h"
+#include "models/decoder.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cmath>
-#include <limits>
 #include <set>
 
 namespace dt {
@@ -140,39 +140,13 @@ public:
     void validate_inputs(const ForwardInputs& in) const override { check_token_inputs(in, c_.vocab, c_.max_pos); }
 
     ForwardOutputs forward(const ForwardInputs& in) override {
-        const auto B = in.input_ids.size(0), T0 = in.input_ids.size(1);
-        const auto lopts = in.input_ids.options().dtype(torch::kLong);
-        at::Tensor ids = in.input_ids.to(torch::kLong);
-        at::Tensor mask = in.attention_mask.defined() ? in.attention_mask.to(torch::kLong) : torch::ones({B, T0}, lopts);
-        at::Tensor tok = wte->forward(ids);
-        if (prompt_fn_) {
-            const at::Tensor p = prompt_fn_();
-            tok = torch::cat({p.unsqueeze(0).expand({B, p.size(0), c_.hidden}).to(tok.dtype()), tok}, 1);
-            mask = torch::cat({torch::ones({B, p.size(0)}, lopts), mask}, 1);
-        }
-        const auto T = tok.size(1);
-        std::vector<std::pair<at::Tensor, at::Tensor>> pkv(blocks.size());
-        std::int64_t past = 0;
-        for (std::size_t i = 0; i < blocks.size(); ++i)
-            if (blocks[i]->attn->prefix) {
-                pkv[i] = blocks[i]->attn->prefix(B);
-                past = pkv[i].first.size(2);
-            }
-        if (past + T > c_.max_pos)
-            throw Error(std::to_string(T) + " positions" + (past ? " after " + std::to_string(past) + " prefix positions" : std::string()) +
-                            " exceed n_positions " + std::to_string(c_.max_pos), "input_ids");
+        const DecoderInputs d = prepare_decoder(in, wte->forward(in.input_ids.to(torch::kLong)), prompt_fn_, attentions_, c_.max_pos, "n_positions");
         // Positions past..past+T-1, whatever the padding (as transformers does without position_ids).
-        at::Tensor h = tok + wpe->forward(torch::arange(past, past + T, lopts)).unsqueeze(0);
-        const float neg = std::numeric_limits<float>::lowest();
-        at::Tensor causal = torch::ones({T, T}, torch::kBool).triu(1);
-        at::Tensor blocked = causal.unsqueeze(0) | (mask == 0).unsqueeze(1);  // (B, T, T)
-        at::Tensor mask_real = torch::zeros({B, T, T}, h.options()).masked_fill(blocked, neg).unsqueeze(1);
-        at::Tensor mask_prefixed = past > 0 ? torch::cat({torch::zeros({B, 1, T, past}, h.options()), mask_real}, 3) : mask_real;
+        at::Tensor h = d.h + wpe->forward(torch::arange(d.past, d.past + d.h.size(1), in.input_ids.options().dtype(torch::kLong))).unsqueeze(0);
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         for (std::size_t i = 0; i < blocks.size(); ++i) {
-            const bool has = pkv[i].first.defined();
-            h = blocks[i]->forward(h, has ? mask_prefixed : mask_real, pkv[i].first, pkv[i].second);
+            h = blocks[i]->forward(h, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second);
             if (in.output_hidden_states && i + 1 < blocks.size()) out.hidden_states.push_back(h);
         }
         h = ln_f->forward(h);

@@ -4,12 +4,12 @@
 #include "models/llama.h"
 
 #include "core/error.h"
+#include "models/decoder.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cmath>
-#include <limits>
 #include <set>
 
 namespace dt {
@@ -183,27 +183,10 @@ public:
     void validate_inputs(const ForwardInputs& in) const override { check_token_inputs(in, c_.vocab, c_.max_pos); }
 
     ForwardOutputs forward(const ForwardInputs& in) override {
-        const auto B = in.input_ids.size(0), T0 = in.input_ids.size(1);
-        const auto lopts = in.input_ids.options().dtype(torch::kLong);
-        at::Tensor ids = in.input_ids.to(torch::kLong);
-        at::Tensor mask = in.attention_mask.defined() ? in.attention_mask.to(torch::kLong) : torch::ones({B, T0}, lopts);
-        at::Tensor h = embed_tokens->forward(ids);
-        if (prompt_fn_) {
-            const at::Tensor p = prompt_fn_();
-            h = torch::cat({p.unsqueeze(0).expand({B, p.size(0), c_.hidden}).to(h.dtype()), h}, 1);
-            mask = torch::cat({torch::ones({B, p.size(0)}, lopts), mask}, 1);
-        }
-        const auto T = h.size(1);
-        std::vector<std::pair<at::Tensor, at::Tensor>> pkv(layers.size());
-        std::int64_t past = 0;
-        for (std::size_t i = 0; i < layers.size(); ++i)
-            if (layers[i]->self_attn->prefix) {
-                pkv[i] = layers[i]->self_attn->prefix(B);
-                past = pkv[i].first.size(2);
-            }
-        if (past + T > c_.max_pos)
-            throw Error(std::to_string(T) + " positions" + (past ? " after " + std::to_string(past) + " prefix positions" : std::string()) +
-                            " exceed max_position_embeddings " + std::to_string(c_.max_pos), "input_ids");
+        const DecoderInputs d = prepare_decoder(in, embed_tokens->forward(in.input_ids.to(torch::kLong)), prompt_fn_, attentions_, c_.max_pos,
+                                                "max_position_embeddings");
+        at::Tensor h = d.h;
+        const auto B = h.size(0), T = h.size(1), past = d.past;
         // Rotary tables for positions past..past+T-1.
         const auto D = c_.hidden / c_.heads;
         at::Tensor inv = 1.0 / torch::pow(c_.theta, torch::arange(0, D, 2, torch::kFloat) / static_cast<double>(D));
@@ -212,17 +195,10 @@ public:
         at::Tensor emb = torch::cat({freqs, freqs}, -1);
         at::Tensor cos = emb.cos().to(h.dtype()).unsqueeze(0).expand({B, T, D});
         at::Tensor sin = emb.sin().to(h.dtype()).unsqueeze(0).expand({B, T, D});
-        // Additive mask (B, 1, T, P + T): future keys and padded keys get finfo(float32).min.
-        const float neg = std::numeric_limits<float>::lowest();
-        at::Tensor causal = torch::ones({T, T}, torch::kBool).triu(1);
-        at::Tensor blocked = causal.unsqueeze(0) | (mask == 0).unsqueeze(1);  // (B, T, T)
-        at::Tensor mask_real = torch::zeros({B, T, T}, h.options()).masked_fill(blocked, neg).unsqueeze(1);
-        at::Tensor mask_prefixed = past > 0 ? torch::cat({torch::zeros({B, 1, T, past}, h.options()), mask_real}, 3) : mask_real;
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         for (std::size_t i = 0; i < layers.size(); ++i) {
-            const bool has = pkv[i].first.defined();
-            h = layers[i]->forward(h, cos, sin, has ? mask_prefixed : mask_real, pkv[i].first, pkv[i].second);
+            h = layers[i]->forward(h, cos, sin, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second);
             if (in.output_hidden_states && i + 1 < layers.size()) out.hidden_states.push_back(h);
         }
         h = norm->forward(h);

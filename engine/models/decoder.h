@@ -1,0 +1,27 @@
+// What the causal decoders (Llama, GPT-2) do alike before their blocks: prepend a soft prompt,
+// gather each layer's prefix keys/values, check the positions, and build the additive masks.
+#pragma once
+
+#include "models/model.h"
+
+#include <utility>
+#include <vector>
+
+namespace dt {
+
+struct DecoderInputs {
+    at::Tensor h;     // (B, P + T, C): the prompt (if any) and the token embeddings
+    at::Tensor mask;  // (B, P + T) 1 = attend
+    std::vector<std::pair<at::Tensor, at::Tensor>> prefix_kv;  // per layer, undefined without a prefix
+    std::int64_t past = 0;  // prefix length
+    // Additive masks (B, 1, T, T) and (B, 1, T, past + T): future and padded keys get finfo(float32).min.
+    at::Tensor mask_real, mask_prefixed;
+    const at::Tensor& mask_for(std::size_t layer) const { return prefix_kv[layer].first.defined() ? mask_prefixed : mask_real; }
+};
+
+// `embeddings` are the token embeddings of in.input_ids; `max_positions_field` names the config field
+// in the error when past + T exceeds `max_positions`.
+DecoderInputs prepare_decoder(const ForwardInputs& in, const at::Tensor& embeddings, const PromptProvider& prompt,
+                              const std::vector<AttentionRef>& attentions, std::int64_t max_positions, const char* max_positions_field);
+
+}  // namespace dt
