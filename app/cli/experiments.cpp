@@ -104,6 +104,9 @@ int cmd_ablate(const Args& a) {
     if (control.cancel) return 130;
     std::printf("%s with the delta: %.4f, without: %.4f; row i, column j: delta removed from layers i..j\n", r.matrix.metric.c_str(),
                 r.with_delta, r.without_delta);
+    if (r.outside_layers > 0)
+        std::printf("%lld delta parameters are in no layer (%s%s) and stay in every cell\n", static_cast<long long>(r.outside_layers),
+                    r.outside_layer_tensors.front().c_str(), r.outside_layer_tensors.size() > 1 ? ", ..." : "");
     print_table(r.matrix, nullptr);
     return 0;
 }

@@ -137,8 +137,8 @@ CompareTab::~CompareTab() {
 void CompareTab::setTasks(const QStringList& taskFiles) {
     m_task->clear();
     for (const QString& t : taskFiles) m_task->addItem(QFileInfo(t).dir().dirName(), t);
-    const int reviews = m_task->findText(QStringLiteral("quantifiers"));
-    if (reviews >= 0) m_task->setCurrentIndex(reviews);
+    const int negation = m_task->findText(QStringLiteral("negation"));  // methods differ most there
+    if (negation >= 0) m_task->setCurrentIndex(negation);
 }
 
 bool CompareTab::start(const QString& taskFile, const QStringList& methods, qint64 budget, int steps, const QString& outDir) {

@@ -530,9 +530,15 @@ QStringList MainWindow::demoTasks() {
     const QString d = demoDir();
     if (d.isEmpty()) return out;
     // The order of docs/demo.md: categories together.
-    const QStringList order = {QStringLiteral("reviews"),    QStringLiteral("opinions"),    QStringLiteral("negation"),
-                               QStringLiteral("news"),       QStringLiteral("questions"),   QStringLiteral("attributes"),
-                               QStringLiteral("quantifiers"), QStringLiteral("synonyms"),   QStringLiteral("question-pairs")};
+    const QStringList order = {QStringLiteral("reviews"),
+                               QStringLiteral("opinions"),
+                               QStringLiteral("negation"),
+                               QStringLiteral("news"),
+                               QStringLiteral("questions"),
+                               QStringLiteral("adjective-entailment"),
+                               QStringLiteral("opinion-entailment"),
+                               QStringLiteral("review-pairs"),
+                               QStringLiteral("agreement")};
     for (const QString& t : order) {
         const QString f = d + QStringLiteral("/tasks/") + t + QStringLiteral("/task.json");
         if (QFileInfo::exists(f)) out << f;

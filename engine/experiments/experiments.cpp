@@ -80,13 +80,13 @@ std::string primary_metric(const Dataset& d) { return d.regression ? "pearson" :
 
 namespace {
 
-double evaluate_on(TransformerModel& m, const Dataset& data, const TrainConfig& cfg) {
+double evaluate_on(TransformerModel& m, const Dataset& data, const TrainConfig& cfg, const std::string& metric = "") {
     TrainConfig c = cfg;
     c.run_dir.clear();
     c.save_best = false;
     Trainer t(m, data, nullptr, c);
     const auto metrics = t.evaluate(data);
-    return metrics.at(primary_metric(data));
+    return metrics.at(metric.empty() ? primary_metric(data) : metric);
 }
 
 Dataset first_n(Dataset d, std::size_t n) {
@@ -227,9 +227,9 @@ TransferSpec TransferSpec::from_json(const nlohmann::json& j, const std::string&
     if (!j.is_object()) throw Error("a transfer spec must be a JSON object", source);
     for (auto it = j.begin(); it != j.end(); ++it)
         if (it.key() != "model" && it.key() != "tasks" && it.key() != "delta" && it.key() != "training" && it.key() != "sources" &&
-            it.key() != "output_dir" && it.key() != "max_eval_examples")
+            it.key() != "output_dir" && it.key() != "max_eval_examples" && it.key() != "metric")
             throw Error("unknown field '" + it.key() + "'", source,
-                        "accepted: model, tasks, delta, training, sources, output_dir, max_eval_examples");
+                        "accepted: model, tasks, delta, training, sources, output_dir, max_eval_examples, metric");
     TransferSpec s;
     s.source = source;
     s.model = resolve(json::get_string(j, "model", source));
@@ -252,6 +252,11 @@ TransferSpec TransferSpec::from_json(const nlohmann::json& j, const std::string&
     const auto n = json::get_int_or(j, "max_eval_examples", 0, source);
     if (n < 0) throw Error("field 'max_eval_examples' must be >= 0", source);
     s.max_eval_examples = static_cast<std::size_t>(n);
+    if (j.contains("metric")) {
+        s.metric = json::get_string(j, "metric", source);
+        if (s.metric != "accuracy" && s.metric != "exact_match")
+            throw Error("field 'metric' must be \"accuracy\" or \"exact_match\", not '" + s.metric + "'", source);
+    }
     return s;
 }
 
@@ -320,7 +325,11 @@ ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs, Tra
         const std::string m = primary_metric(valid.back());
         if (!metric.empty() && m != metric) throw Error("tasks mix metrics (" + metric + ", " + m + ")", t.task_file, "transfer compares tasks with one metric");
         metric = m;
+        if (spec.metric == "exact_match" && valid.back().label_word_ids.empty())
+            throw Error("metric 'exact_match' needs label words, and this task has none", t.task_file,
+                        "give the task \"label_words\" and a template, or leave 'metric' out");
     }
+    if (!spec.metric.empty()) metric = spec.metric;
     ResultMatrix M = empty_matrix("transfer", metric, rows, names);
     M.row_categories = {""};
     M.row_categories.insert(M.row_categories.end(), categories.begin(), categories.end());
@@ -332,6 +341,7 @@ ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs, Tra
         for (std::size_t c = 0; c < names.size(); ++c) {
             const auto it = done.find({rows[r], names[c]});
             if (it == done.end()) continue;
+            if (it->second.value("metric", metric) != metric) continue;  // the spec's metric changed: computed again
             M.value[r][c] = it->second["value"].is_null() ? NAN : it->second["value"].get<double>();
             M.note[r][c] = it->second.value("note", "");
             if (obs) obs->on_cell(r, c, M.value[r][c], M.note[r][c]);
@@ -374,13 +384,13 @@ ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs, Tra
             } else {
                 Slot& s = slot_for(c);
                 assign(s.live, r == 0 ? s.init : read_checkpoint(s.live, checkpoints[src]));
-                v = evaluate_on(*s.model.model, valid[c], tasks[c].training);
+                v = evaluate_on(*s.model.model, valid[c], tasks[c].training, spec.metric);
             }
             M.value[r][c] = v;
             M.note[r][c] = why;
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             nlohmann::json cell = {{"row", rows[r]}, {"col", names[c]}, {"value", std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr)},
-                                   {"seconds", secs}};
+                                   {"metric", metric}, {"seconds", secs}};
             if (!why.empty()) cell["note"] = why;
             append_line(cells_path, cell.dump());
             write_matrix(M, spec.output_dir);
@@ -413,6 +423,11 @@ AblationResult run_layer_ablation(const std::string& run_spec_path, const std::s
     std::vector<std::string> layers;
     for (std::int64_t i = 0; i < L; ++i) layers.push_back(std::to_string(i));
     AblationResult res;
+    for (const auto& [name, value] : trained)
+        if (layer_of(name) < 0) {
+            res.outside_layers += value.numel();
+            res.outside_layer_tensors.push_back(name);
+        }
     res.matrix = empty_matrix("ablation", primary_metric(data), layers, layers);
     if (obs) obs->on_matrix(res.matrix);
     auto eval_with = [&](std::int64_t from, std::int64_t to) {
@@ -447,6 +462,8 @@ AblationResult run_layer_ablation(const std::string& run_spec_path, const std::s
             nlohmann::json out = res.matrix.to_json();
             out["with_delta"] = res.with_delta;
             out["without_delta"] = res.without_delta;
+            out["outside_layers"] = res.outside_layers;
+            out["outside_layer_tensors"] = res.outside_layer_tensors;
             write_file_atomic(output_dir + "/matrix.json", out.dump(1) + "\n");
             write_file_atomic(output_dir + "/matrix.csv", res.matrix.to_csv());
         }

@@ -49,6 +49,9 @@ struct TransferSpec {
     nlohmann::json delta, training;
     std::vector<std::pair<std::string, std::string>> sources;  // task name -> checkpoint folder
     std::size_t max_eval_examples = 0;                          // 0: the whole validation file
+    // "accuracy" (the label words compared with each other; the default for classification) or
+    // "exact_match" (the model's top word over the whole vocabulary must be the gold label word).
+    std::string metric;
     static TransferSpec from_json(const nlohmann::json& j, const std::string& source, const std::string& base_dir);
     static TransferSpec load(const std::string& path);
 };
@@ -67,6 +70,10 @@ ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs = nu
 struct AblationResult {
     ResultMatrix matrix;
     double with_delta = NAN, without_delta = NAN;
+    // Delta parameters in no layer (an LM-head transform, a classifier in modules_to_save, a soft
+    // prompt): they stay in every cell, so cell (0, L-1) is the base model only when this is 0.
+    std::int64_t outside_layers = 0;
+    std::vector<std::string> outside_layer_tensors;
 };
 AblationResult run_layer_ablation(const std::string& run_spec_path, const std::string& checkpoint_dir, const std::string& output_dir,
                                   std::size_t max_eval_examples = 0, ExperimentObserver* obs = nullptr,

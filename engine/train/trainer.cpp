@@ -251,13 +251,15 @@ struct Trainer::Impl {
     }
 
     // Label words: the LM logits at each example's mask position, restricted to the label words.
-    at::Tensor class_logits(const ForwardOutputs& out, const Batch& b, const Dataset& d) const {
+    // `vocab_top`, when given, receives the top token over the whole vocabulary at the mask.
+    at::Tensor class_logits(const ForwardOutputs& out, const Batch& b, const Dataset& d, at::Tensor* vocab_top = nullptr) const {
         if (d.label_word_ids.empty()) return out.logits;
         if (!out.logits.defined() || out.logits.dim() != 3)
             throw Error("label words need a model with a language-modelling head", "task.label_words", "load a *ForMaskedLM model");
         const auto T = b.inputs.input_ids.size(1), shift = out.logits.size(1) - T;  // a soft prompt adds positions in front
         at::Tensor pos = (b.mask_pos + shift).view({-1, 1, 1}).expand({-1, 1, out.logits.size(2)});
         at::Tensor at_mask = out.logits.gather(1, pos).squeeze(1);  // (B, V)
+        if (vocab_top) *vocab_top = at_mask.argmax(1);
         return at_mask.index_select(1, torch::tensor(d.label_word_ids, torch::kLong));
     }
 
@@ -308,7 +310,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     I.model.eval();
     std::vector<std::int64_t> pred, gold;
     std::vector<double> yhat, y;
-    std::int64_t K = 2, lm_tokens = 0, mlm_correct = 0;
+    std::int64_t K = 2, lm_tokens = 0, mlm_correct = 0, word_hits = 0;
     double loss_sum = 0;
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
         std::vector<std::size_t> idx;
@@ -334,10 +336,14 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
             lm_tokens += b.lm_labels.narrow(1, 1, b.lm_labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
             continue;
         }
-        at::Tensor logits;
+        at::Tensor logits, top;
         {
             AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
-            logits = I.class_logits(I.model.forward(b.inputs), b, data).to(torch::kFloat);
+            logits = I.class_logits(I.model.forward(b.inputs), b, data, &top).to(torch::kFloat);
+        }
+        if (top.defined()) {  // the gold label word is the top word over the whole vocabulary
+            const at::Tensor gold_word = torch::tensor(data.label_word_ids, torch::kLong).to(top.device()).index_select(0, b.labels);
+            word_hits += top.eq(gold_word).sum().item<std::int64_t>();
         }
         K = logits.size(1);
         if (data.regression) {
@@ -363,6 +369,10 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     }
     if (data.regression) m = {{"pearson", pearson(yhat, y)}, {"spearman", spearman(yhat, y)}};
     else m = classification_metrics(pred, gold, K);
+    // Label-word tasks: how often the model's own top word at the mask is the gold label word, as a
+    // text-to-text model's answer would be judged; accuracy only compares the label words.
+    if (!data.label_word_ids.empty() && !data.regression)
+        m["exact_match"] = static_cast<double>(word_hits) / static_cast<double>(std::max<std::size_t>(1, data.size()));
     m["loss"] = loss_sum / static_cast<double>(std::max<std::size_t>(1, data.size()));
     return m;
 }

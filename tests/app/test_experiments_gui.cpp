@@ -153,7 +153,7 @@ private Q_SLOTS:
         CompareTab* tab = w.compareTab();
         QString task;
         for (const QString& t : MainWindow::demoTasks())
-            if (t.contains(QStringLiteral("/quantifiers/"))) task = t;
+            if (t.contains(QStringLiteral("/negation/"))) task = t;
         QVERIFY(!task.isEmpty());
         const QStringList methods = {QStringLiteral("lora"), QStringLiteral("bitfit"), QStringLiteral("prefix")};
         QSignalSpy finished(tab, &CompareTab::finished);

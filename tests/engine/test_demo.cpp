@@ -1,9 +1,10 @@
-// The shipped demo (resources/demo) as evidence: after the same number of steps, LoRA on the
-// pretrained demo model against LoRA on a randomly initialised model of the same shape, on every demo
-// task (real trainings on the real files, a few seconds on 2 cores). The curriculum pretraining taught
-// the model polarity (the three sentiment tasks) and the topics (the two topic tasks), not yet
-// entailment or synonymy, so the test asserts a clear margin on those five and prints the table for
-// all nine; a margin on every task is open (docs/demo.md, "What the model knows").
+// The shipped demo (resources/demo) as evidence, on the real files with real trainings:
+//  - after the same number of steps, LoRA on the pretrained demo model beats LoRA on a randomly
+//    initialised model of the same shape by a clear margin on every demo task;
+//  - in the transfer matrix over the nine tasks, a delta scores higher on the other tasks of its
+//    own category than deltas from other categories do, in every category;
+//  - the larger demo model learns faster than the small one (the study's power of scale).
+// Numbers and design: docs/demo.md.
 #include "test_registry.h"
 #include "test_util.h"
 
@@ -21,19 +22,36 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 namespace {
 
-const char* kTasks[] = {"reviews", "opinions", "negation", "news", "questions", "attributes", "quantifiers", "synonyms", "question-pairs"};
+// Single-sentence tasks and the inference tasks learn in 200 steps; the similarity tasks compare
+// two sentences through the "the two are [MASK]" template and need 1,000 steps at a lower rate.
+struct DemoTask {
+    const char* name;
+    int steps;
+    double lr;
+};
+const DemoTask kTasks[] = {{"reviews", 200, 0.01},
+                           {"opinions", 200, 0.01},
+                           {"negation", 200, 0.01},
+                           {"news", 200, 0.01},
+                           {"questions", 200, 0.01},
+                           {"adjective-entailment", 200, 0.01},
+                           {"opinion-entailment", 200, 0.01},
+                           {"review-pairs", 1000, 0.003},
+                           {"agreement", 1000, 0.003}};
 
 std::string demo() { return std::string(DT_SOURCE_DIR) + "/resources/demo"; }
 
 nlohmann::json loraSpec() { return {{"method", "lora"}, {"r", 8}, {"target_modules", {"query", "key", "value", "dense"}}}; }
 nlohmann::json training() { return {{"max_steps", 200}, {"batch_size", 16}, {"lr", 0.01}, {"seed", 0}}; }
 
-double tuneAndEvaluate(const std::string& model, const std::string& task, int steps = 200) {
+double tuneAndEvaluate(const std::string& model, const std::string& task, int steps = 200, double lr = 0.01) {
     nlohmann::json tr = training();
     tr["max_steps"] = steps;
+    tr["lr"] = lr;
     nlohmann::json j = {{"model", model}, {"task", demo() + "/tasks/" + task + "/task.json"}, {"delta", loraSpec()}, {"training", tr}};
     auto p = dt::prepare_run(dt::RunSpec::from_json(j, "test", ""));
     dt::Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
@@ -54,7 +72,7 @@ struct OneThread {
 class TestDemo : public QObject {
     Q_OBJECT
 private Q_SLOTS:
-    void pretrainedBeatsRandomOnSentimentAndTopic() {
+    void pretrainedBeatsRandomOnEveryTask() {
         OneThread one;
         const std::string pretrained = demo() + "/models/synth-bert-small";
         QVERIFY2(QFile::exists(QString::fromStdString(pretrained + "/model.safetensors")), "the demo model is missing");
@@ -65,30 +83,74 @@ private Q_SLOTS:
         auto fresh = dt::create_model(loaded.model->config(), 1);
         dt::save_model(*fresh, random);
         QVERIFY(QFile::copy(QString::fromStdString(pretrained + "/tokenizer.json"), QString::fromStdString(random + "/tokenizer.json")));
-        for (const char* task : kTasks) {
-            const double p = tuneAndEvaluate(pretrained, task), r = tuneAndEvaluate(random, task);
-            std::printf("%-15s pretrained %.3f  random %.3f\n", task, p, r);
-            const std::string t = task;
-            const bool learned = t == "reviews" || t == "opinions" || t == "negation" || t == "news" || t == "questions";
-            if (learned) QVERIFY2(p >= r + 0.2, qPrintable(QStringLiteral("%1: pretrained %2 vs random %3").arg(task).arg(p).arg(r)));
+        for (const DemoTask& task : kTasks) {
+            // One after the other: dropout draws from LibTorch's global generator, so two trainings
+            // running at once would change each other's masks.
+            const double p = tuneAndEvaluate(pretrained, task.name, task.steps, task.lr);
+            const double rv = tuneAndEvaluate(random, task.name, task.steps, task.lr);
+            std::printf("%-21s %4d steps  pretrained %.3f  random %.3f\n", task.name, task.steps, p, rv);
+            QVERIFY2(p >= rv + 0.15, qPrintable(QStringLiteral("%1: pretrained %2 vs random %3").arg(task.name).arg(p).arg(rv)));
         }
     }
 
+    void transferIsBetterWithinACategory() {
+        // One LoRA delta per task (400 steps), every delta on every task: for each category, the
+        // mean over cells whose delta comes from another task of the same category is above the
+        // mean over cells whose delta comes from another category.
+        OneThread one;
+        QTemporaryDir tmp;
+        nlohmann::json tasks = nlohmann::json::array();
+        for (const DemoTask& t : kTasks) tasks.push_back(demo() + "/tasks/" + t.name + "/task.json");
+        const nlohmann::json j = {{"model", demo() + "/models/synth-bert-small"},
+                                  {"tasks", tasks},
+                                  {"delta", loraSpec()},
+                                  {"training", {{"max_steps", 400}, {"batch_size", 16}, {"lr", 0.005}, {"seed", 1}}},
+                                  {"output_dir", tmp.path().toStdString() + "/transfer"}};
+        const auto m = dt::run_transfer(dt::TransferSpec::from_json(j, "test", ""), nullptr, nullptr);
+        std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by_category;  // within, across
+        std::vector<double> all_within, all_across;
+        for (std::size_t c = 0; c < m.cols.size(); ++c)
+            for (std::size_t r = 1; r < m.rows.size(); ++r) {
+                if (m.rows[r] == m.cols[c]) continue;
+                QVERIFY(m.has(r, c));
+                const bool same = m.row_categories[r] == m.col_categories[c];
+                (same ? by_category[m.col_categories[c]].first : by_category[m.col_categories[c]].second).push_back(m.at(r, c));
+                (same ? all_within : all_across).push_back(m.at(r, c));
+            }
+        auto mean = [](const std::vector<double>& v) {
+            double s = 0;
+            for (double x : v) s += x;
+            return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+        };
+        QCOMPARE(by_category.size(), std::size_t(4));
+        for (const auto& [category, cells] : by_category) {
+            std::printf("%-10s within %.3f  across %.3f\n", category.c_str(), mean(cells.first), mean(cells.second));
+            QVERIFY2(mean(cells.first) > mean(cells.second),
+                     qPrintable(QStringLiteral("%1: within %2, across %3").arg(QString::fromStdString(category)).arg(mean(cells.first)).arg(mean(cells.second))));
+        }
+        std::printf("all        within %.3f  across %.3f\n", mean(all_within), mean(all_across));
+        QVERIFY(mean(all_within) >= mean(all_across) + 0.1);
+    }
+
     void theLargerModelLearnsFaster() {
-        // The study's "power of scale" in miniature: after only 40 LoRA steps, the larger demo model
-        // (hidden 128, 4 layers) is at least as good as the small one on each task both models
-        // learned, and better on some.
+        // The study's "power of scale" in miniature: with few steps, the larger demo model (hidden
+        // 128, 4 layers) is at least as good as the small one on the single-sentence tasks (40 steps)
+        // and the similarity tasks (400 steps), and better on several. The inference tasks are left
+        // out, and docs/demo.md says why: there the larger model is erratic (it does not learn
+        // opinion-entailment at these settings).
         OneThread one;
         const std::string small = demo() + "/models/synth-bert-small", base = demo() + "/models/synth-bert-base";
         QVERIFY2(QFile::exists(QString::fromStdString(base + "/model.safetensors")), "the larger demo model is missing");
+        const DemoTask tasks[] = {{"reviews", 40, 0.01},   {"opinions", 40, 0.01},      {"negation", 40, 0.01}, {"news", 40, 0.01},
+                                  {"questions", 40, 0.01}, {"review-pairs", 400, 0.003}, {"agreement", 400, 0.003}};
         int better = 0;
-        for (const char* task : {"reviews", "opinions", "negation", "news", "questions"}) {
-            const double s = tuneAndEvaluate(small, task, 40), b = tuneAndEvaluate(base, task, 40);
-            std::printf("%-15s 40 steps: small %.3f  base %.3f\n", task, s, b);
-            QVERIFY2(b >= s - 1e-9, qPrintable(QStringLiteral("%1: base %2 < small %3").arg(task).arg(b).arg(s)));
+        for (const DemoTask& t : tasks) {
+            const double s = tuneAndEvaluate(small, t.name, t.steps, t.lr), b = tuneAndEvaluate(base, t.name, t.steps, t.lr);
+            std::printf("%-21s %3d steps: small %.3f  base %.3f\n", t.name, t.steps, s, b);
+            QVERIFY2(b >= s - 1e-9, qPrintable(QStringLiteral("%1: base %2 < small %3").arg(t.name).arg(b).arg(s)));
             if (b > s + 0.02) ++better;
         }
-        QVERIFY(better >= 2);
+        QVERIFY(better >= 3);
     }
 };
 

@@ -223,7 +223,7 @@ private Q_SLOTS:
         QTemporaryDir a, b;
         dt::demo::write_demo_data(a.path().toStdString(), 5, 200, 20, 10);
         dt::demo::write_demo_data(b.path().toStdString(), 5, 200, 20, 10);
-        for (const char* f : {"/tokenizer.json", "/corpus.txt", "/tasks/reviews/train.jsonl", "/tasks/synonyms/validation.jsonl"})
+        for (const char* f : {"/tokenizer.json", "/corpus.txt", "/tasks/reviews/train.jsonl", "/tasks/agreement/validation.jsonl"})
             QCOMPARE(readAll(a.path().toStdString() + f), readAll(b.path().toStdString() + f));
         const auto tk = dt::tok::Tokenizer::from_file(a.path().toStdString() + "/tokenizer.json");
         // Every corpus word is in the vocabulary (no [UNK]); plurals and past tenses are word + suffix.
@@ -236,7 +236,7 @@ private Q_SLOTS:
         }
         QCOMPARE(lines, 200);
         // Nine tasks in four categories, each readable through the run spec with its label words.
-        const char* names[] = {"reviews", "opinions", "negation", "news", "questions", "attributes", "quantifiers", "synonyms", "question-pairs"};
+        const char* names[] = {"reviews", "opinions", "negation", "news", "questions", "adjective-entailment", "opinion-entailment", "review-pairs", "agreement"};
         std::set<std::string> categories;
         for (const char* n : names) {
             const std::string file = a.path().toStdString() + "/tasks/" + n + "/task.json";
@@ -312,6 +312,24 @@ private Q_SLOTS:
             }
         }
         QCOMPARE(file.col_categories, (std::vector<std::string>{"sentiment", "sentiment", "topic"}));
+
+        // The same experiment scored by exact match (the top word over the whole vocabulary must be
+        // the gold label word): every cell is computed again, none is above its accuracy (an exact
+        // match is also a win among the label words), and the file says which metric it holds.
+        j["metric"] = "exact_match";
+        StopAfter again(1000, &control);
+        const auto em = dt::run_transfer(dt::TransferSpec::from_json(j, "test", ""), &again, &control);
+        QCOMPARE(again.seen, 12);
+        QCOMPARE(em.metric, std::string("exact_match"));
+        bool below = false;
+        for (std::size_t r = 0; r < 4; ++r)
+            for (std::size_t c = 0; c < 3; ++c) {
+                QVERIFY(em.has(r, c));
+                QVERIFY2(em.at(r, c) <= m.at(r, c) + 1e-12, qPrintable(QStringLiteral("cell %1,%2: %3 > %4").arg(r).arg(c).arg(em.at(r, c)).arg(m.at(r, c))));
+                below = below || em.at(r, c) < m.at(r, c);
+            }
+        QVERIFY(below);  // a barely trained tiny model seldom puts a label word on top of the whole vocabulary
+        QCOMPARE(dt::json::load_file(d + "/exp/matrix.json").at("metric").get<std::string>(), std::string("exact_match"));
     }
 
     void transferSpecErrorsNameTheField() {
@@ -327,14 +345,22 @@ private Q_SLOTS:
         } catch (const dt::Error& e) {
             QVERIFY(std::string(e.what()).find("colour") != std::string::npos);
         }
+        try {
+            dt::TransferSpec::from_json({{"model", "m"}, {"tasks", {"a", "b"}}, {"output_dir", "o"}, {"metric", "f1"}}, "t.json", "");
+            QFAIL("expected an error");
+        } catch (const dt::Error& e) {
+            QVERIFY(std::string(e.what()).find("'metric'") != std::string::npos);
+        }
     }
 
     void ablationWithEveryLayerRemovedIsTheBaseModel() {
         QTemporaryDir tmp;
         const std::string d = makeDemo(tmp.path(), 64, 48);
         // Train a delta through the transfer queue (one task is enough for its checkpoint).
+        // "dense" also names the MLM head's transform, which is in no layer: it is left out here
+        // and added below.
         nlohmann::json spec = {{"model", d + "/model"}, {"task", d + "/demo/tasks/reviews/task.json"},
-                               {"delta", {{"method", "lora"}, {"r", 4}, {"target_modules", {"query", "value", "dense"}}}},
+                               {"delta", {{"method", "lora"}, {"r", 4}, {"target_modules", R"(.*layer\.\d+\..*\.(query|value|dense))"}}},
                                {"training", {{"max_steps", 15}, {"batch_size", 8}, {"lr", 0.05}}}};
         const std::string spec_path = d + "/run.json";
         std::ofstream(spec_path) << spec.dump();
@@ -348,11 +374,27 @@ private Q_SLOTS:
         QCOMPARE(r.matrix.rows.size(), std::size_t(2));
         QVERIFY(r.matrix.has(0, 0) && r.matrix.has(0, 1) && r.matrix.has(1, 1));
         QVERIFY(!r.matrix.has(1, 0));  // i > j is not an experiment
+        QCOMPARE(r.outside_layers, std::int64_t(0));
         QCOMPARE(r.matrix.at(0, 1), r.without_delta);
         QVERIFY(QFile::exists(QString::fromStdString(d + "/abl/matrix.csv")));
         // The file reports the same base metric.
         const auto j = dt::json::load_file(d + "/abl/matrix.json");
         QCOMPARE(j["without_delta"].get<double>(), r.without_delta);
+
+        // With the head's transform in the delta, that part is in no layer and is reported.
+        spec["delta"]["target_modules"] = nlohmann::json::array({"query", "value", "dense"});
+        std::ofstream(spec_path) << spec.dump();
+        {
+            auto p = dt::prepare_run(dt::RunSpec::load(spec_path));
+            dt::Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
+            t.run();
+            t.save_checkpoint(d + "/ckpt2");
+        }
+        const auto r2 = dt::run_layer_ablation(spec_path, d + "/ckpt2", d + "/abl2");
+        QCOMPARE(r2.outside_layers, std::int64_t(2 * 4 * 32));  // LoRA A (4 x 32) and B (32 x 4) of the 32-wide transform
+        QCOMPARE(r2.outside_layer_tensors.size(), std::size_t(2));
+        QVERIFY(QString::fromStdString(r2.outside_layer_tensors[0]).contains("transform.dense"));
+        QCOMPARE(dt::json::load_file(d + "/abl2/matrix.json")["outside_layers"].get<std::int64_t>(), r2.outside_layers);
     }
 
     void paretoFront() {
