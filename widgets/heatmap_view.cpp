@@ -137,6 +137,13 @@ double HeatmapView::cell(int row, int col) const {
     return m_values[row * m_cols.size() + col];
 }
 
+QString HeatmapView::cellLabel(double v, int columns) {
+    QString s = QString::number(v, 'f', 2);
+    // Past six columns the cells are narrow: "0.83" is written ".83" (and "-0.25" "-.25").
+    if (columns > 6 && (s.startsWith(QLatin1String("0.")) || s.startsWith(QLatin1String("-0.")))) s.remove(s.indexOf(QLatin1Char('0')), 1);
+    return s;
+}
+
 QString HeatmapView::cellText(int row, int col) const {
     if (row < 0 || col < 0 || row >= m_rows.size() || col >= m_cols.size()) return {};
     return m_texts[row * m_cols.size() + col]->text();
@@ -153,7 +160,7 @@ void HeatmapView::refreshCell(int row, int col) {
     const double v = cell(row, col);
     m_map->data()->setCell(col, row, v);
     auto* t = m_texts[row * m_cols.size() + col];
-    t->setText(std::isfinite(v) ? QString::number(v, 'f', 2) : QString());
+    t->setText(std::isfinite(v) ? cellLabel(v, m_cols.size()) : QString());
     if (!m_fixedRange) {
         double lo = 1e300, hi = -1e300;
         for (double x : m_values)

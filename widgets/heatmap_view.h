@@ -38,6 +38,8 @@ public:
     bool hasCell(int row, int col) const;
     double cell(int row, int col) const;  // NaN when empty
     QString cellText(int row, int col) const;  // the text drawn in the cell ("" when empty)
+    // A cell's text: two decimals, without the leading zero when there are more than six columns.
+    static QString cellLabel(double v, int columns);
     QString toolTipAt(int row, int col) const;
 
     QString toCsv() const;

@@ -628,7 +628,7 @@ QWidget* MainWindow::buildExperimentsTab() {
     }
     m_transferSteps = new QSpinBox(page);
     m_transferSteps->setRange(1, 100000);
-    m_transferSteps->setValue(150);
+    m_transferSteps->setValue(400);
     m_transferSteps->setToolTip(tr("Training steps per task delta (the method panel's delta, batch 16)"));
     m_relative = new QCheckBox(tr("Relative to the target's own delta"), page);
     m_relative->setToolTip(tr("Divide each cell by the column task's own delta on it (the study's presentation)"));

@@ -122,7 +122,7 @@ private Q_SLOTS:
             for (int c = 0; c < 3; ++c) {
                 QVERIFY(h->hasCell(r, c));
                 QCOMPARE(h->cell(r, c), m.at(static_cast<std::size_t>(r), static_cast<std::size_t>(c)));
-                QCOMPARE(h->cellText(r, c), QString::number(m.at(static_cast<std::size_t>(r), static_cast<std::size_t>(c)), 'f', 2));
+                QCOMPARE(h->cellText(r, c), HeatmapView::cellLabel(m.at(static_cast<std::size_t>(r), static_cast<std::size_t>(c)), static_cast<int>(m.cols.size())));
                 QVERIFY(h->toolTipAt(r, c).contains(QStringLiteral("accuracy")));
             }
         // The widget's CSV export and the engine's CSV carry the same values.
@@ -269,6 +269,12 @@ private Q_SLOTS:
         QVERIFY(h.toolTipAt(1, 0).contains(QStringLiteral("label sets differ")));
         QVERIFY(h.toolTipAt(0, 0).contains(QStringLiteral("not computed")));
         QCOMPARE(h.toCsv(), QStringLiteral("row,x,y\na,,0.5\nb,,\n"));
+        QCOMPARE(h.cellText(0, 1), QStringLiteral("0.50"));  // two columns: room for the zero
+        // Nine columns: no leading zero, but a value that rounds to 1 keeps its digit.
+        QCOMPARE(HeatmapView::cellLabel(0.834, 9), QStringLiteral(".83"));
+        QCOMPARE(HeatmapView::cellLabel(-0.25, 9), QStringLiteral("-.25"));
+        QCOMPARE(HeatmapView::cellLabel(0.996, 9), QStringLiteral("1.00"));
+        QCOMPARE(HeatmapView::cellLabel(0.834, 6), QStringLiteral("0.83"));
     }
 };
 

@@ -104,7 +104,7 @@ private Q_SLOTS:
         const nlohmann::json j = {{"model", demo() + "/models/synth-bert-small"},
                                   {"tasks", tasks},
                                   {"delta", loraSpec()},
-                                  {"training", {{"max_steps", 400}, {"batch_size", 16}, {"lr", 0.005}, {"seed", 1}}},
+                                  {"training", {{"max_steps", 400}, {"batch_size", 16}, {"lr", 0.005}}},
                                   {"output_dir", tmp.path().toStdString() + "/transfer"}};
         const auto m = dt::run_transfer(dt::TransferSpec::from_json(j, "test", ""), nullptr, nullptr);
         std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by_category;  // within, across
