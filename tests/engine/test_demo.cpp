@@ -9,6 +9,9 @@
 #include "test_util.h"
 
 #include "experiments/experiments.h"
+#include "io/json_util.h"
+#include "io/safetensors.h"
+#include "tokenizers/tokenizer.h"
 #include "models/loader.h"
 #include "train/run_spec.h"
 
@@ -23,6 +26,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <regex>
 
 namespace {
 
@@ -72,6 +76,41 @@ struct OneThread {
 class TestDemo : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void shippedModelsHaveTransformersLayout() {
+        // transformers is not installed here, so the check is against what it writes: the tensor
+        // names of the BertForMaskedLM fixture saved by save_pretrained (layer numbers aside), F32,
+        // shapes that follow config.json, and the config fields BertConfig needs.
+        auto names = [](const std::string& file) {
+            std::map<std::string, std::vector<std::int64_t>> out;
+            static const std::regex layer(R"(\.\d+\.)");
+            const auto f = dt::st::File::open(file);
+            for (const auto& t : f->tensors()) {
+                if (t.dtype != "F32") throw std::runtime_error(file + ": " + t.name + " is " + t.dtype);
+                out[std::regex_replace(t.name, layer, ".N.")] = t.shape;
+            }
+            return out;
+        };
+        const auto reference = names(std::string(DT_SOURCE_DIR) + "/tests/data/hf/bert-mlm/model.safetensors");
+        for (const char* m : {"synth-bert-small", "synth-bert-base"}) {
+            const std::string dir = demo() + "/models/" + m;
+            const auto ours = names(dir + "/model.safetensors");
+            for (const auto& [name, shape] : ours) QVERIFY2(reference.count(name), (std::string(m) + " has " + name + ", which transformers does not write").c_str());
+            QCOMPARE(ours.size(), reference.size());
+            for (const auto& [name, shape] : reference) QVERIFY2(ours.count(name), (std::string(m) + " lacks " + name).c_str());
+            const auto cfg = dt::json::load_file(dir + "/config.json");
+            for (const char* key : {"architectures", "model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                    "intermediate_size", "max_position_embeddings", "type_vocab_size", "hidden_act", "layer_norm_eps"})
+                QVERIFY2(cfg.contains(key), (std::string(m) + "/config.json lacks " + key).c_str());
+            QCOMPARE(cfg["architectures"][0].get<std::string>(), std::string("BertForMaskedLM"));
+            const std::int64_t V = cfg["vocab_size"], H = cfg["hidden_size"], I = cfg["intermediate_size"];
+            QCOMPARE(ours.at("bert.embeddings.word_embeddings.weight"), (std::vector<std::int64_t>{V, H}));
+            QCOMPARE(ours.at("bert.encoder.layer.N.intermediate.dense.weight"), (std::vector<std::int64_t>{I, H}));
+            QCOMPARE(ours.at("cls.predictions.bias"), (std::vector<std::int64_t>{V}));
+            // The tokenizer beside it covers the vocabulary.
+            QCOMPARE(static_cast<std::int64_t>(dt::tok::Tokenizer::from_file(dir + "/tokenizer.json").vocab_size()), V);
+        }
+    }
+
     void pretrainedBeatsRandomOnEveryTask() {
         OneThread one;
         const std::string pretrained = demo() + "/models/synth-bert-small";
