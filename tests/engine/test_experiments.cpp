@@ -363,13 +363,14 @@ private Q_SLOTS:
                                {"delta", {{"method", "lora"}, {"r", 4}, {"target_modules", R"(.*layer\.\d+\..*\.(query|value|dense))"}}},
                                {"training", {{"max_steps", 15}, {"batch_size", 8}, {"lr", 0.05}}}};
         const std::string spec_path = d + "/run.json";
-        std::ofstream(spec_path) << spec.dump();
-        {
+        auto trainTo = [&](const std::string& ckpt) {
+            std::ofstream(spec_path) << spec.dump();
             auto p = dt::prepare_run(dt::RunSpec::load(spec_path));
             dt::Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
             t.run();
-            t.save_checkpoint(d + "/ckpt");
-        }
+            t.save_checkpoint(ckpt);
+        };
+        trainTo(d + "/ckpt");
         const auto r = dt::run_layer_ablation(spec_path, d + "/ckpt", d + "/abl");
         QCOMPARE(r.matrix.rows.size(), std::size_t(2));
         QVERIFY(r.matrix.has(0, 0) && r.matrix.has(0, 1) && r.matrix.has(1, 1));
@@ -383,13 +384,7 @@ private Q_SLOTS:
 
         // With the head's transform in the delta, that part is in no layer and is reported.
         spec["delta"]["target_modules"] = nlohmann::json::array({"query", "value", "dense"});
-        std::ofstream(spec_path) << spec.dump();
-        {
-            auto p = dt::prepare_run(dt::RunSpec::load(spec_path));
-            dt::Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
-            t.run();
-            t.save_checkpoint(d + "/ckpt2");
-        }
+        trainTo(d + "/ckpt2");
         const auto r2 = dt::run_layer_ablation(spec_path, d + "/ckpt2", d + "/abl2");
         QCOMPARE(r2.outside_layers, std::int64_t(2 * 4 * 32));  // LoRA A (4 x 32) and B (32 x 4) of the 32-wide transform
         QCOMPARE(r2.outside_layer_tensors.size(), std::size_t(2));
