@@ -14,7 +14,12 @@ inline void stylePlot(QCustomPlot* p) {
         ax->setTickLabelColor(pal.text().color());
         ax->setLabelColor(pal.text().color());
     }
-    p->legend->setBrush(pal.base());
+    // A see-through legend: the curves it covers stay visible underneath.
+    QColor legendBg = pal.base().color(), legendBorder = pal.text().color();
+    legendBg.setAlpha(190);
+    legendBorder.setAlpha(90);
+    p->legend->setBrush(legendBg);
+    p->legend->setBorderPen(QPen(legendBorder));
     p->legend->setTextColor(pal.text().color());
     p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
 }
