@@ -342,14 +342,7 @@ public:
         prefix_ = base ? "" : (c.roberta ? "roberta" : "bert");
         // RoBERTa's head models drop the pooler; BERT's MLM does too.
         const bool pooler = base || (!c.roberta && head == EncoderHead::SequenceClassification);
-        torch::nn::Module* host = this;
-        std::shared_ptr<torch::nn::Module> inner;
-        if (!base) {
-            inner = std::make_shared<torch::nn::Module>(c.roberta ? "RobertaModel" : "BertModel");
-            register_module(prefix_, inner);
-            host = inner.get();
-        }
-        core_ = std::make_unique<BertCore>(*host, c, pooler);
+        core_ = std::make_unique<BertCore>(base_host(!base, prefix_, c.roberta ? "RobertaModel" : "BertModel"), c, pooler);
         core_->register_points(blocks_, sites_, attentions_, prefix_);
         prompt_ = &prompt_fn_;
         build_head();

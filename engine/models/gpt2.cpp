@@ -112,12 +112,7 @@ public:
         : TransformerModel(cfg.architecture.empty() ? (head ? "GPT2LMHeadModel" : "GPT2Model") : cfg.architecture), c_(c), head_(head) {
         config_ = cfg;
         prefix_ = head ? "transformer" : "";
-        torch::nn::Module* host = this;
-        std::shared_ptr<torch::nn::Module> inner;
-        if (head) {
-            inner = register_module("transformer", std::make_shared<torch::nn::Module>("GPT2Model"));
-            host = inner.get();
-        }
+        torch::nn::Module* host = &base_host(head, prefix_, "GPT2Model");
         wte = host->register_module("wte", Embedding(c.vocab, c.hidden));
         wpe = host->register_module("wpe", Embedding(c.max_pos, c.hidden));
         auto list = host->register_module("h", torch::nn::ModuleList());
@@ -126,11 +121,8 @@ public:
             auto b = Gpt2Block(c);
             list->push_back(b);
             blocks.push_back(b);
-            const std::string lp = base + "h." + std::to_string(i);
-            blocks_.push_back(lp);
-            sites_.push_back({lp + ".attn", "after_attention", static_cast<int>(i), &b->after_attention});
-            sites_.push_back({lp + ".mlp", "after_ffn", static_cast<int>(i), &b->after_ffn});
-            attentions_.push_back({lp + ".attn", static_cast<int>(i), c.heads, c.hidden / c.heads, &b->attn->prefix});
+            add_decoder_block(base + "h." + std::to_string(i), static_cast<int>(i), "attn", "mlp", c.heads, c.hidden / c.heads, &b->attn->prefix,
+                              &b->after_attention, &b->after_ffn);
         }
         ln_f = host->register_module("ln_f", LayerNorm(c.hidden, c.eps));
         if (head) lm_head = register_module("lm_head", Linear(wte->weight, at::Tensor()));  // GPT-2 always ties

@@ -153,12 +153,7 @@ public:
         : TransformerModel(cfg.architecture.empty() ? (head ? "LlamaForCausalLM" : "LlamaModel") : cfg.architecture), c_(c), head_(head) {
         config_ = cfg;
         prefix_ = head ? "model" : "";
-        torch::nn::Module* host = this;
-        std::shared_ptr<torch::nn::Module> inner;
-        if (head) {
-            inner = register_module("model", std::make_shared<torch::nn::Module>("LlamaModel"));
-            host = inner.get();
-        }
+        torch::nn::Module* host = &base_host(head, prefix_, "LlamaModel");
         embed_tokens = host->register_module("embed_tokens", Embedding(c.vocab, c.hidden));
         auto list = host->register_module("layers", torch::nn::ModuleList());
         const std::string base = prefix_.empty() ? "" : prefix_ + ".";
@@ -166,11 +161,8 @@ public:
             auto l = LlamaDecoderLayer(c);
             list->push_back(l);
             layers.push_back(l);
-            const std::string lp = base + "layers." + std::to_string(i);
-            blocks_.push_back(lp);
-            sites_.push_back({lp + ".self_attn", "after_attention", static_cast<int>(i), &l->after_attention});
-            sites_.push_back({lp + ".mlp", "after_ffn", static_cast<int>(i), &l->after_ffn});
-            attentions_.push_back({lp + ".self_attn", static_cast<int>(i), c.kv_heads, c.hidden / c.heads, &l->self_attn->prefix});
+            add_decoder_block(base + "layers." + std::to_string(i), static_cast<int>(i), "self_attn", "mlp", c.kv_heads, c.hidden / c.heads,
+                              &l->self_attn->prefix, &l->after_attention, &l->after_ffn);
         }
         norm = host->register_module("norm", RMSNorm(c.hidden, c.eps));
         if (head) {

@@ -83,6 +83,23 @@ public:
     PromptProvider* prompt() { return prompt_; }
 
 protected:
+    // Where the base model's parts go: this model itself, or for a head model a submodule under
+    // `prefix` typed like HF's base class ("BertModel", "LlamaModel"), as HF names parameters.
+    torch::nn::Module& base_host(bool head, const std::string& prefix, const std::string& type) {
+        if (!head) return *this;
+        return *register_module(prefix, std::make_shared<torch::nn::Module>(type));
+    }
+    // Records a decoder block and its injection points: the attention's prefix slot and the Sites
+    // after the attention and after the feed-forward part.
+    void add_decoder_block(const std::string& path, int layer, const std::string& attention, const std::string& ffn,
+                           std::int64_t prefix_heads, std::int64_t head_dim, PrefixProvider* prefix, Site* after_attention,
+                           Site* after_ffn) {
+        blocks_.push_back(path);
+        sites_.push_back({path + "." + attention, "after_attention", layer, after_attention});
+        sites_.push_back({path + "." + ffn, "after_ffn", layer, after_ffn});
+        attentions_.push_back({path + "." + attention, layer, prefix_heads, head_dim, prefix});
+    }
+
     ModelConfig config_;
     std::vector<std::string> blocks_;
     std::vector<SiteRef> sites_;
