@@ -28,6 +28,18 @@
 #include <QTest>
 #include <QTreeView>
 
+namespace {
+
+// LoRA ticked on tiny-bert's four query projections.
+void loraOnFourQueries(MainWindow& w) {
+    w.methodPanel()->setMethod(QStringLiteral("lora"));
+    QStringList queries;
+    for (int l = 0; l < 4; ++l) queries << QStringLiteral("bert.encoder.layer.%1.attention.self.query").arg(l);
+    w.modelPanel()->model()->setCheckedPaths(queries);
+}
+
+}  // namespace
+
 class TestWorkbench : public QObject {
     Q_OBJECT
 private Q_SLOTS:
@@ -50,10 +62,7 @@ private Q_SLOTS:
     void budgetFollowsTicksAndMethod() {
         MainWindow w;
         QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
-        w.methodPanel()->setMethod(QStringLiteral("lora"));
-        QStringList queries;
-        for (int l = 0; l < 4; ++l) queries << QStringLiteral("bert.encoder.layer.%1.attention.self.query").arg(l);
-        w.modelPanel()->model()->setCheckedPaths(queries);
+        loraOnFourQueries(w);
         QTRY_COMPARE(w.budgetText(), QStringLiteral("4096 trainable"));  // 4 x r (64 + 64), r = 8
         QCOMPARE(w.targetModules(), QStringLiteral("[\"query\"]"));  // the short name selects exactly the ticks
         w.modelPanel()->model()->setCheckedPaths({});
@@ -65,8 +74,7 @@ private Q_SLOTS:
         QVERIFY(spin);
         spin->setValue(9);
         QTRY_VERIFY(w.budgetText().contains("num_layers"));  // 4 blocks only: the engine's message, inline
-        w.methodPanel()->setMethod(QStringLiteral("lora"));
-        w.modelPanel()->model()->setCheckedPaths(queries);
+        loraOnFourQueries(w);
         w.resize(1280, 800);
         w.show();
         QVERIFY(QTest::qWaitForWindowExposed(&w));
@@ -105,10 +113,7 @@ private Q_SLOTS:
         // counted together; removing the LoRA leaves BitFit alone. A clash is shown inline.
         MainWindow w;
         QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
-        w.methodPanel()->setMethod(QStringLiteral("lora"));
-        QStringList queries;
-        for (int l = 0; l < 4; ++l) queries << QStringLiteral("bert.encoder.layer.%1.attention.self.query").arg(l);
-        w.modelPanel()->model()->setCheckedPaths(queries);
+        loraOnFourQueries(w);
         QTRY_COMPARE(w.budgetText(), QStringLiteral("4096 trainable"));
         Q_EMIT w.methodPanel()->combineRequested();
         QCOMPARE(w.methodPanel()->combination().size(), std::size_t(1));
@@ -124,8 +129,7 @@ private Q_SLOTS:
         QCOMPARE(spec["methods"][0]["method"].get<std::string>(), std::string("lora"));
         QCOMPARE(spec["methods"][0]["target_modules"].size(), std::size_t(4));
         // LoRA twice on the same modules is refused, naming the module.
-        w.methodPanel()->setMethod(QStringLiteral("lora"));
-        w.modelPanel()->model()->setCheckedPaths(queries);
+        loraOnFourQueries(w);
         QTRY_VERIFY(w.budgetText().contains(QStringLiteral("already has LoRA")));
         w.methodPanel()->removeFromCombination(0);
         QTRY_COMPARE(w.budgetText(), QStringLiteral("4096 trainable"));
