@@ -81,10 +81,7 @@ int main(int argc, char** argv) {
     const bool opened = w.openModel(!pos.isEmpty() ? pos.first() : !demo.isEmpty() ? demo : QStringLiteral("tiny-bert"));
     // On the demo model, start from LoRA on every linear layer: the setting docs/demo.md measures
     // with (LoRA on query and value alone does not learn the demo's inference tasks).
-    if (opened && pos.isEmpty() && !demo.isEmpty()) {
-        w.modelPanel()->quickSelect(QStringLiteral("all-linear"));
-        QCoreApplication::processEvents();  // the method panel's spec follows the ticks on a queued update
-    }
+    if (opened && pos.isEmpty() && !demo.isEmpty()) w.modelPanel()->quickSelect(QStringLiteral("all-linear"));
     w.show();
     if (parser.isSet(tab))
         for (int i = 0; i < w.tabs()->count(); ++i)

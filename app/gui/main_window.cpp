@@ -79,6 +79,7 @@ MainWindow::MainWindow(QWidget* parent)
         if (m_budgetQueued) return;  // coalesce bursts of tick changes into one update
         m_budgetQueued = true;
         QTimer::singleShot(0, this, [this] {
+            if (!m_budgetQueued) return;  // deltaReady() already brought it up to date
             m_budgetQueued = false;
             updateBudget();
         });
@@ -550,6 +551,10 @@ QString MainWindow::currentDeltaSpecJson() const { return QString::fromStdString
 
 bool MainWindow::deltaReady() {
     if (m_modelSource.isEmpty()) return false;
+    if (m_budgetQueued) {  // ticks changed since the last update: the spec must follow them first
+        m_budgetQueued = false;
+        updateBudget();
+    }
     if (!m_deltaSpec.empty() || !m_importedDelta.isEmpty()) return true;
     m_lastError = tr("The method panel's delta is not valid: %1").arg(m_budgetText);
     log(m_lastError);
