@@ -325,9 +325,9 @@ ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs, Tra
         const std::string m = primary_metric(valid.back());
         if (!metric.empty() && m != metric) throw Error("tasks mix metrics (" + metric + ", " + m + ")", t.task_file, "transfer compares tasks with one metric");
         metric = m;
-        if (spec.metric == "exact_match" && valid.back().label_word_ids.empty())
-            throw Error("metric 'exact_match' needs label words, and this task has none", t.task_file,
-                        "give the task \"label_words\" and a template, or leave 'metric' out");
+        if (!spec.metric.empty() && spec.metric != m && !(spec.metric == "exact_match" && !valid.back().label_word_ids.empty()))
+            throw Error("metric '" + spec.metric + "' does not apply to this task (its metric is " + m + ")", t.task_file,
+                        "exact_match needs label words and a template; or leave 'metric' out");
     }
     if (!spec.metric.empty()) metric = spec.metric;
     ResultMatrix M = empty_matrix("transfer", metric, rows, names);

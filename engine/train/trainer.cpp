@@ -260,7 +260,7 @@ struct Trainer::Impl {
         at::Tensor pos = (b.mask_pos + shift).view({-1, 1, 1}).expand({-1, 1, out.logits.size(2)});
         at::Tensor at_mask = out.logits.gather(1, pos).squeeze(1);  // (B, V)
         if (vocab_top) *vocab_top = at_mask.argmax(1);
-        return at_mask.index_select(1, torch::tensor(d.label_word_ids, torch::kLong));
+        return at_mask.index_select(1, torch::tensor(d.label_word_ids, torch::kLong).to(at_mask.device()));
     }
 
     // Next-token loss over the scored positions (logits at t predict the token at t + 1).
@@ -312,6 +312,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     std::vector<double> yhat, y;
     std::int64_t K = 2, lm_tokens = 0, mlm_correct = 0, word_hits = 0;
     double loss_sum = 0;
+    const at::Tensor word_ids = torch::tensor(data.label_word_ids, torch::kLong).to(I.device);  // label k's word
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
         std::vector<std::size_t> idx;
         for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
@@ -341,10 +342,8 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
             AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
             logits = I.class_logits(I.model.forward(b.inputs), b, data, &top).to(torch::kFloat);
         }
-        if (top.defined()) {  // the gold label word is the top word over the whole vocabulary
-            const at::Tensor gold_word = torch::tensor(data.label_word_ids, torch::kLong).to(top.device()).index_select(0, b.labels);
-            word_hits += top.eq(gold_word).sum().item<std::int64_t>();
-        }
+        if (top.defined())  // the gold label word is the top word over the whole vocabulary
+            word_hits += top.eq(word_ids.index_select(0, b.labels)).sum().item<std::int64_t>();
         K = logits.size(1);
         if (data.regression) {
             at::Tensor p = logits.view({-1}).to(torch::kDouble), t = b.targets.to(torch::kDouble);
