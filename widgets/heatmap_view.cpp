@@ -21,6 +21,12 @@ QString csvField(const QString& s) {
     o.replace(QLatin1String("\""), QLatin1String("\"\""));
     return QLatin1Char('"') + o + QLatin1Char('"');
 }
+
+// Dark cells get white text. The shade depends on the colour range, so a range change recolours all.
+void colourText(QCPItemText* t, double v, const QCPRange& range) {
+    const double frac = range.size() > 0 ? (v - range.lower) / range.size() : 0.5;
+    t->setColor(std::isfinite(v) && frac < 0.55 ? Qt::white : Qt::black);
+}
 }  // namespace
 
 HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), m_plot(new QCustomPlot(this)) {
@@ -45,6 +51,16 @@ void HeatmapView::setTitle(const QString& title, const QString& metric) {
     m_title = title;
     m_metric = metric;
     m_scale->axis()->setLabel(metric);
+    // Drawn above the map (two heatmaps side by side, and exports, are told apart by it).
+    auto* text = qobject_cast<QCPTextElement*>(m_plot->plotLayout()->element(0, 0));
+    if (!text) {
+        m_plot->plotLayout()->insertRow(0);
+        QFont bold = font();
+        bold.setBold(true);
+        text = new QCPTextElement(m_plot, QString(), bold);
+        m_plot->plotLayout()->addElement(0, 0, text);
+    }
+    text->setText(title);
     scheduleReplot();
 }
 
@@ -52,7 +68,10 @@ void HeatmapView::setRange(double lo, double hi) {
     m_fixedRange = true;
     m_lo = lo;
     m_hi = hi;
-    if (m_map) m_map->setDataRange(QCPRange(lo, hi));
+    if (m_map) {
+        m_map->setDataRange(QCPRange(lo, hi));
+        for (int i = 0; i < m_texts.size(); ++i) colourText(m_texts[i], m_values[i], m_map->dataRange());
+    }
     scheduleReplot();
 }
 
@@ -161,16 +180,17 @@ void HeatmapView::refreshCell(int row, int col) {
     m_map->data()->setCell(col, row, v);
     auto* t = m_texts[row * m_cols.size() + col];
     t->setText(std::isfinite(v) ? cellLabel(v, m_cols.size()) : QString());
+    const QCPRange before = m_map->dataRange();
     if (!m_fixedRange) {
         double lo = 1e300, hi = -1e300;
         for (double x : m_values)
             if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
         if (lo <= hi) m_map->setDataRange(QCPRange(lo, hi > lo ? hi : lo + 1e-9));
     }
-    // Dark cells get white text.
     const QCPRange range = m_map->dataRange();
-    const double frac = range.size() > 0 ? (v - range.lower) / range.size() : 0.5;
-    t->setColor(std::isfinite(v) && frac < 0.55 ? Qt::white : Qt::black);
+    if (range == before) colourText(t, v, range);
+    else
+        for (int i = 0; i < m_texts.size(); ++i) colourText(m_texts[i], m_values[i], range);
     scheduleReplot();
 }
 

@@ -132,10 +132,22 @@ void MethodComparisonView::redrawCurves() {
 
 void MethodComparisonView::fitCurves() {
     m_curves->rescaleAxes();
-    // Flat curves (every method at 1.0) still get a readable value range.
-    const QCPRange y = m_curves->yAxis->range();
+    // Flat curves (every method at 1.0) still get a readable value range. The span comes from the
+    // data: rescaleAxes keeps the old span for constant data, which the 10% margin would grow on
+    // every fit.
+    QCPRange y;
+    bool any = false;
+    for (int i = 0; i < m_curves->graphCount(); ++i) {
+        bool found = false;
+        const QCPRange r = m_curves->graph(i)->getValueRange(found);
+        if (!found) continue;
+        if (any) y.expand(r);
+        else y = r;
+        any = true;
+    }
+    if (!any) return;
     if (y.size() < 0.1) m_curves->yAxis->setRange(y.center() - 0.05, y.center() + 0.05);
-    else m_curves->yAxis->scaleRange(1.1, y.center());
+    else m_curves->yAxis->setRange(y.lower - 0.05 * y.size(), y.upper + 0.05 * y.size());
 }
 
 void MethodComparisonView::redrawScatter() {
@@ -148,7 +160,12 @@ void MethodComparisonView::redrawScatter() {
             names << m;
             pts.emplace_back(static_cast<double>(std::max<qint64>(1, m_results[m].params)), m_results[m].value);
         }
-    const auto front = dt::pareto_front(pts);
+    // A method without a finite metric (diverged) is never on the front, as in the engine's comparison.
+    std::vector<std::pair<double, double>> ranked = pts;
+    for (auto& p : ranked)
+        if (!std::isfinite(p.second)) p.second = -1e300;
+    auto front = dt::pareto_front(ranked);
+    for (std::size_t i = 0; i < pts.size(); ++i) front[i] = front[i] && std::isfinite(pts[i].second);
     m_pareto = QVector<bool>(front.begin(), front.end());
     // The front: a dashed step line through the non-dominated points, by parameter count.
     std::vector<std::size_t> onFront;
@@ -165,6 +182,7 @@ void MethodComparisonView::redrawScatter() {
     }
     double lo = 1e300, hi = -1e300, vlo = 1e300, vhi = -1e300;
     for (int i = 0; i < names.size(); ++i) {
+        if (!std::isfinite(pts[i].second)) continue;  // nothing to place; the CSV still lists it
         auto* g = m_scatter->addGraph();
         const QColor c = m_curveData.contains(names[i]) ? m_curveData[names[i]].color : methodColor(i);
         g->setLineStyle(QCPGraph::lsNone);
@@ -178,7 +196,7 @@ void MethodComparisonView::redrawScatter() {
         lo = std::min(lo, pts[i].first), hi = std::max(hi, pts[i].first);
         vlo = std::min(vlo, pts[i].second), vhi = std::max(vhi, pts[i].second);
     }
-    if (!names.isEmpty()) {
+    if (lo <= hi) {
         m_scatter->xAxis->setRange(lo / 2, hi * 4);
         const double pad = std::max(0.02, (vhi - vlo) * 0.15);
         m_scatter->yAxis->setRange(vlo - pad, vhi + pad);

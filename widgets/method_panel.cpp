@@ -16,31 +16,15 @@
 
 namespace {
 
-struct Field {
-    const char* method;
-    const char* name;
-    const char* kind;  // int | double | bool | choice
-    double def, lo, hi;
-    const char* choices;  // comma-separated for choice
-    const char* tip;
-};
+// An int option without a default (adapter size, selective k) shows one step below its minimum as
+// "auto"/"off", and the spec then leaves it out so the engine derives it.
+QString unsetText(const dt::OptionDecl& o) { return o.name == "k" ? QObject::tr("off") : QObject::tr("auto"); }
 
-// Hyperparameters shown per method, with PEFT's defaults and a one-line explanation each.
-const Field kFields[] = {
-    {"lora", "r", "int", 8, 1, 1024, "", "Rank of the update B·A: parameters grow linearly with it"},
-    {"lora", "lora_alpha", "double", 8, 0.1, 4096, "", "Scale of the update is alpha / r (alpha / sqrt(r) with rsLoRA)"},
-    {"lora", "lora_dropout", "double", 0.0, 0, 0.9, "", "Dropout on the LoRA branch's input during training"},
-    {"lora", "use_rslora", "bool", 0, 0, 1, "", "Rank-stabilised scaling alpha / sqrt(r)"},
-    {"lora", "use_dora", "bool", 0, 0, 1, "", "DoRA: also learn a magnitude per output feature"},
-    {"adapter", "size", "int", 64, 1, 4096, "", "Bottleneck width m: 2·m·d + d + m parameters per site"},
-    {"adapter", "placement", "choice", 0, 0, 0, "houlsby,pfeiffer,parallel", "Houlsby: after attention and FFN; Pfeiffer: after FFN; parallel: beside the FFN"},
-    {"bitfit", "groups", "choice", 0, 0, 0, "all,query,key,value,attention_output,intermediate,output,layernorm", "Which biases train"},
-    {"prefix", "num_virtual_tokens", "int", 20, 1, 512, "", "Prefix length P per layer (keys and values)"},
-    {"prefix", "prefix_projection", "bool", 0, 0, 1, "", "Reparameterise the prefixes with an MLP while training"},
-    {"prompt", "num_virtual_tokens", "int", 20, 1, 512, "", "Number of soft prompt vectors before the input"},
-    {"last_layers", "num_layers", "int", 1, 1, 256, "", "How many of the last blocks train fully"},
-    {"selective", "k", "int", 4, 1, 4096, "", "Modules drawn at random when none are ticked"},
-};
+QString tooltipOf(const dt::OptionDecl& o) {
+    QString tip = QString::fromStdString(o.help);
+    if (!o.peft.empty()) tip += QObject::tr("\nPEFT: %1").arg(QString::fromStdString(o.peft));
+    return tip;
+}
 
 }  // namespace
 
@@ -95,10 +79,7 @@ void MethodPanel::setMethod(const QString& name) {
 
 bool MethodPanel::usesTargets() const {
     const std::string m = method().toStdString();
-    for (const auto& info : dt::method_table())
-        if (info.name == m)
-            return std::find(info.fields.begin(), info.fields.end(), "target_modules") != info.fields.end();
-    return false;
+    return dt::find_method(m, "method panel").has_option("target_modules");
 }
 
 void MethodPanel::setBudgetText(const QString& html) { m_budget->setText(html); }
@@ -127,53 +108,60 @@ void MethodPanel::rebuildForm() {
     const std::string m = method().toStdString();
     for (const auto& info : dt::method_table())
         if (info.name == m) m_summary->setText(QStringLiteral("%1. Trains %2.").arg(QString::fromStdString(info.summary), QString::fromStdString(info.formula)));
-    for (const auto& f : kFields) {
-        if (m != f.method) continue;
-        QWidget* w = nullptr;
-        const QString kind = QString::fromLatin1(f.kind);
-        if (kind == QLatin1String("int")) {
-            auto* s = new QSpinBox(m_formHost);
-            s->setRange(static_cast<int>(f.lo), static_cast<int>(f.hi));
-            s->setValue(static_cast<int>(f.def));
-            connect(s, &QSpinBox::valueChanged, this, &MethodPanel::specChanged);
-            w = s;
-        } else if (kind == QLatin1String("double")) {
-            auto* s = new QDoubleSpinBox(m_formHost);
-            s->setRange(f.lo, f.hi);
-            s->setDecimals(3);
-            s->setValue(f.def);
-            connect(s, &QDoubleSpinBox::valueChanged, this, &MethodPanel::specChanged);
-            w = s;
-        } else if (kind == QLatin1String("bool")) {
-            auto* c = new QCheckBox(m_formHost);
-            c->setChecked(f.def != 0);
-            connect(c, &QCheckBox::toggled, this, &MethodPanel::specChanged);
-            w = c;
-        } else {
-            auto* c = new QComboBox(m_formHost);
-            c->addItems(QString::fromLatin1(f.choices).split(QLatin1Char(',')));
-            connect(c, &QComboBox::currentIndexChanged, this, &MethodPanel::specChanged);
-            w = c;
-        }
-        w->setToolTip(QString::fromUtf8(f.tip));
-        m_form->addRow(QString::fromLatin1(f.name), w);
-        m_fields.emplace_back(f.name, w);
+    for (const auto& o : dt::find_method(m, "method panel").options)
+        if (o.in_form) addField(o);
+}
+
+// One row of the form, built from the engine's declaration of the option.
+void MethodPanel::addField(const dt::OptionDecl& o) {
+    QWidget* w = nullptr;
+    if (o.kind == "int") {
+        auto* s = new QSpinBox(m_formHost);
+        const bool unset = o.default_value.is_null();
+        s->setRange(static_cast<int>(o.min) - (unset ? 1 : 0), static_cast<int>(std::min(o.max, 1e9)));
+        if (unset) s->setSpecialValueText(unsetText(o));
+        s->setValue(unset ? s->minimum() : o.default_value.get<int>());
+        connect(s, &QSpinBox::valueChanged, this, &MethodPanel::specChanged);
+        w = s;
+    } else if (o.kind == "number") {
+        auto* s = new QDoubleSpinBox(m_formHost);
+        s->setRange(o.min, o.max);
+        s->setDecimals(3);
+        s->setValue(o.default_value.get<double>());
+        connect(s, &QDoubleSpinBox::valueChanged, this, &MethodPanel::specChanged);
+        w = s;
+    } else if (o.kind == "bool") {
+        auto* c = new QCheckBox(m_formHost);
+        c->setChecked(o.default_value.get<bool>());
+        connect(c, &QCheckBox::toggled, this, &MethodPanel::specChanged);
+        w = c;
+    } else {  // choice, or choices shown as "all" or one of them
+        auto* c = new QComboBox(m_formHost);
+        if (o.kind == "choices") c->addItem(tr("all"), QString());
+        for (const auto& v : o.choices) c->addItem(QString::fromStdString(v), QString::fromStdString(v));
+        if (o.default_value.is_string()) c->setCurrentIndex(c->findData(QString::fromStdString(o.default_value.get<std::string>())));
+        connect(c, &QComboBox::currentIndexChanged, this, &MethodPanel::specChanged);
+        w = c;
     }
+    w->setToolTip(tooltipOf(o));
+    w->setObjectName(QString::fromStdString(o.name));
+    m_form->addRow(QString::fromStdString(o.name), w);
+    m_fields.emplace_back(o.name, w);
 }
 
 nlohmann::json MethodPanel::spec() const {
     nlohmann::json j = {{"method", method().toStdString()}};
     for (const auto& [name, w] : m_fields) {
-        if (auto* s = qobject_cast<QSpinBox*>(w)) j[name] = s->value();
-        else if (auto* d = qobject_cast<QDoubleSpinBox*>(w)) j[name] = d->value();
-        else if (auto* c = qobject_cast<QCheckBox*>(w)) j[name] = c->isChecked();
-        else if (auto* b = qobject_cast<QComboBox*>(w)) {
-            const std::string v = b->currentText().toStdString();
-            if (name == "groups") {
-                if (v != "all") j[name] = {v};
-            } else {
-                j[name] = v;
-            }
+        if (auto* s = qobject_cast<QSpinBox*>(w)) {
+            if (s->specialValueText().isEmpty() || s->value() != s->minimum()) j[name] = s->value();
+        } else if (auto* d = qobject_cast<QDoubleSpinBox*>(w)) {
+            j[name] = d->value();
+        } else if (auto* c = qobject_cast<QCheckBox*>(w)) {
+            j[name] = c->isChecked();
+        } else if (auto* b = qobject_cast<QComboBox*>(w)) {
+            const std::string v = b->currentData().toString().toStdString();
+            if (b->itemText(0) == tr("all") && b->currentIndex() == 0) continue;  // a list option left at "all"
+            j[name] = b->itemText(0) == tr("all") ? nlohmann::json::array({v}) : nlohmann::json(v);
         }
     }
     return j;

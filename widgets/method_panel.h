@@ -1,5 +1,5 @@
-// MethodPanel: pick a delta method from the engine's table and set its hyperparameters (PEFT's
-// defaults, one-line tooltips). It produces the method's JSON spec; targets come from the module tree.
+// MethodPanel: pick a delta method from the engine's table and set its hyperparameters. The form is
+// built from the engine's option declarations (kinds, ranges, PEFT's defaults, one-line tooltips). It produces the method's JSON spec; targets come from the module tree.
 #pragma once
 
 #include <QWidget>
@@ -10,6 +10,9 @@ class QComboBox;
 class QFormLayout;
 class QLabel;
 class BudgetChart;
+namespace dt {
+struct OptionDecl;
+}
 
 class MethodPanel : public QWidget {
     Q_OBJECT
@@ -37,6 +40,7 @@ Q_SIGNALS:
 
 private:
     void rebuildForm();
+    void addField(const dt::OptionDecl& o);
 
     QComboBox* m_method;
     QFormLayout* m_form;

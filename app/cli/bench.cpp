@@ -3,7 +3,7 @@
 #include "cli.h"
 
 #include "core/error.h"
-#include "io/checkpoint.h"
+#include "io/weight_set.h"
 #include "models/loader.h"
 
 #include <algorithm>
@@ -44,11 +44,6 @@ double time_cat(const std::vector<std::string>& files) {
     const double dt = seconds_since(t0);
     posix_spawn_file_actions_destroy(&fa);
     return dt;
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "core/error.h"
+#include "train/defaults.h"
 #include "delta/delta_set.h"
 #include "models/loader.h"
 #include "tree/module_tree.h"
@@ -40,11 +41,6 @@ at::Tensor loss_of(const ForwardOutputs& out, const at::Tensor& labels) {
     return out.last_hidden_state.pow(2).mean();
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
 }  // namespace
 
 int cmd_bench_step(const Args& a) {
@@ -64,7 +60,7 @@ int cmd_bench_step(const Args& a) {
         r.model = load_model(model_arg);
         r.deltas = DeltaSet::apply(*r.model.model, delta_spec_arg(s));
         r.model.model->train();
-        r.opt = std::make_unique<torch::optim::AdamW>(trainable_parameters(*r.model.model), torch::optim::AdamWOptions(1e-4));
+        r.opt = std::make_unique<torch::optim::AdamW>(trainable_parameters(*r.model.model), torch::optim::AdamWOptions(TrainingDefaults::lr));
         r.acc = r.deltas.accounting(*r.model.model);
         runs.push_back(std::move(r));
     }

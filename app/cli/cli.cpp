@@ -4,6 +4,7 @@
 #include "core/threads.h"
 #include "core/torch_compat.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -13,6 +14,8 @@ static const char* kUsage =
     "usage: deltatune [--threads N] COMMAND ...\n"
     "\n"
     "commands:\n"
+    "  methods [--json]                             the delta methods and their options (defaults, ranges,\n"
+    "                                               PEFT names); --json: the engine's declarations\n"
     "  inspect MODEL [--delta SPEC] [--json]        module tree with parameter counts, dtypes, bytes;\n"
     "                                               with --delta, trainable counts and memory\n"
     "  select MODEL (--targets NAME... | --regex RE | --all-linear)\n"
@@ -27,6 +30,10 @@ static const char* kUsage =
     "  train --spec RUN.json [--out DIR] [--delta SPEC|FOLDER] [--json]\n"
     "                                               train a delta (run spec: docs/run-spec.md); an\n"
     "                                               exported delta FOLDER continues from its values\n"
+    "  spec --model MODEL --task TASK.json [--delta SPEC.json|FOLDER|METHOD] [--steps N] [--lr X]\n"
+    "       [--batch B] [--device D] [--precision P] [--seed N] [--out DIR]\n"
+    "                                               print the run spec the workbench writes for these\n"
+    "                                               choices (a classification head on a masked-LM model)\n"
     "  resume RUN_DIR [--json]                      continue a stopped or killed run exactly\n"
     "  eval --spec RUN.json [--checkpoint DIR | --delta FOLDER]\n"
     "                                               metrics on the validation file\n"
@@ -74,6 +81,20 @@ std::vector<std::string> Args::values(const std::string& f) const {
 std::string Args::value(const std::string& f, const std::string& fallback) const {
     auto v = values(f);
     return v.empty() ? fallback : v.back();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+double Args::number_value(const std::string& f, double fallback) const {
+    if (!has(f)) return fallback;
+    const std::string v = value(f);
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0') throw Error("expected a number, got '" + v + "'", f);
+    return d;
 }
 
 int Args::int_value(const std::string& f, int fallback) const {
@@ -139,6 +160,9 @@ int run(const std::vector<std::string>& all) {
     configure_threads(threads);
     const std::string cmd = args[0];
     const std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (cmd == "spec")
+        return cmd_spec(parse_args(rest, {"--model", "--task", "--delta", "--steps", "--batch", "--lr", "--device", "--precision", "--seed", "--out"}, {}));
+    if (cmd == "methods") return cmd_methods(parse_args(rest, {}, {"--json"}));
     if (cmd == "inspect") return cmd_inspect(parse_args(rest, {"--seed", "--delta"}, {"--json"}));
     if (cmd == "select")
         return cmd_select(parse_args(rest, {"--targets", "--regex", "--exclude", "--exclude-regex", "--layers",

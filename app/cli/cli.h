@@ -24,7 +24,11 @@ struct Args {
     std::vector<std::string> values(const std::string& f) const;
     std::string value(const std::string& f, const std::string& fallback = {}) const;
     int int_value(const std::string& f, int fallback) const;
+    double number_value(const std::string& f, double fallback) const;
 };
+// The median of timings (the benchmarks report medians).
+double median(std::vector<double> v);
+
 // `known` lists the flags taking values; `switches` those that take none.
 Args parse_args(const std::vector<std::string>& args, const std::vector<std::string>& known,
                 const std::vector<std::string>& switches);
@@ -34,6 +38,8 @@ DeltaSpec delta_spec_arg(const std::string& arg);
 // --delta ARG on a loaded model: also accepts an adapter folder saved by Hugging Face PEFT.
 DeltaSet attach_delta(TransformerModel& model, const std::string& arg);
 
+int cmd_methods(const Args& a);
+int cmd_spec(const Args& a);
 int cmd_inspect(const Args& a);
 int cmd_select(const Args& a);
 int cmd_forward(const Args& a);

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "delta/delta_set.h"
+#include "delta/method.h"
 #include "export/delta_format.h"
 #include "export/peft_import.h"
 #include "io/safetensors.h"
@@ -45,6 +46,24 @@ LoadedModel load(const Args& a, const char* cmd) {
 }
 
 }  // namespace
+
+int cmd_methods(const Args& a) {
+    if (a.has("--json")) {
+        nlohmann::json all = nlohmann::json::array();
+        for (const auto& m : method_table()) all.push_back(m.to_json());
+        std::printf("%s\n", all.dump(2).c_str());
+        return 0;
+    }
+    for (const auto& m : method_table()) {
+        std::printf("%s (%s): %s\n  trains %s\n", m.name.c_str(), m.family.c_str(), m.summary.c_str(), m.formula.c_str());
+        for (const auto& o : m.options) {
+            const std::string def = o.default_value.is_null() ? "-" : o.default_value.dump();
+            std::printf("  %-22s %-8s default %-10s %s%s\n", o.name.c_str(), o.kind.c_str(), def.c_str(), o.help.c_str(),
+                        o.peft.empty() ? "" : (" [PEFT: " + o.peft + "]").c_str());
+        }
+    }
+    return 0;
+}
 
 DeltaSet attach_delta(TransformerModel& model, const std::string& arg) {
     if (is_exported_delta(arg)) {  // PEFT's adapter folder or DeltaTune's

@@ -36,15 +36,6 @@ nlohmann::json bert_mlm_config(std::int64_t vocab, int hidden, int layers, int h
             {"tie_word_embeddings", true}};
 }
 
-double number(const Args& a, const std::string& f, double fallback) {
-    if (!a.has(f)) return fallback;
-    const std::string v = a.value(f);
-    char* end = nullptr;
-    const double d = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end != '\0') throw Error("expected a number, got '" + v + "'", f);
-    return d;
-}
-
 class PretrainPrinter : public TrainObserver {
 public:
     explicit PretrainPrinter(std::int64_t steps) : steps_(steps) {}
@@ -92,11 +83,11 @@ int cmd_pretrain(const Args& a) {
         if (v->empty()) throw Error("missing option", f, "deltatune pretrain --model CONFIG.json --corpus FILE --tokenizer tokenizer.json --out DIR");
     o.seq_len = static_cast<std::size_t>(a.int_value("--seq", 64));
     o.max_lines = static_cast<std::size_t>(a.int_value("--lines", 0));
-    o.mlm_probability = number(a, "--mask-prob", 0.15);
+    o.mlm_probability = a.number_value("--mask-prob", 0.15);
     auto& c = o.training;
     c.max_steps = a.int_value("--steps", 1000);
     c.batch_size = a.int_value("--batch", 64);
-    c.lr = number(a, "--lr", 1e-3);
+    c.lr = a.number_value("--lr", 1e-3);
     c.seed = static_cast<std::uint64_t>(a.int_value("--seed", 0));
     c.schedule = "linear";
     c.warmup_ratio = 0.05;

@@ -8,7 +8,8 @@
 #include "experiments/experiments.h"
 #include "experiments/inspection.h"
 #include "io/atomic_file.h"
-#include "io/checkpoint.h"
+#include "io/weight_set.h"
+#include "train/run_folder.h"
 
 #include <algorithm>
 #include <csignal>
@@ -148,10 +149,7 @@ int cmd_compare(const Args& a) {
 int cmd_inspect_delta(const Args& a) {
     if (a.positional.size() != 1) throw Error("needs RUN_DIR", "inspect-delta", "deltatune inspect-delta RUN_DIR [--checkpoint NAME] [--json]");
     const std::string run = a.positional[0];
-    std::string name = a.value("--checkpoint", "final");
-    if (!is_plain_file_name(name) || !path_exists(run + "/checkpoints/" + name + "/trainable.safetensors"))
-        throw Error("no checkpoint '" + name + "'", run + "/checkpoints", "train first, or pass --checkpoint NAME");
-    const ResultMatrix m = inspect_run_delta(run + "/spec.json", run + "/checkpoints/" + name);
+    const ResultMatrix m = inspect_run_delta(run, a.value("--checkpoint", run_folder::kFinal));
     if (a.has("--json")) {
         std::printf("%s\n", m.to_json().dump().c_str());
         return 0;

@@ -1,15 +1,17 @@
-// `deltatune train --spec RUN.json`, `deltatune resume RUN_DIR`, `deltatune eval --spec RUN.json`.
-// A run folder holds spec.json (paths resolved), events.jsonl and checkpoints/ (latest names the
-// newest). Ctrl+C stops between micro-batches and writes a checkpoint to resume from.
+// `deltatune train --spec RUN.json`, `deltatune resume RUN_DIR`, `deltatune eval --spec RUN.json`,
+// `deltatune spec ...` (the run builder's spec for the same choices the workbench offers). The run
+// folder's layout is train/run_folder.h; Ctrl+C stops between micro-batches and writes a checkpoint
+// to resume from.
 #include "cli.h"
 
 #include "core/error.h"
 #include "delta/delta_set.h"
 #include "io/atomic_file.h"
-#include "io/checkpoint.h"
+#include "io/weight_set.h"
 #include "io/json_util.h"
 #include "tokenizers/tokenizer.h"
-#include "train/run_spec.h"
+#include "train/run.h"
+#include "train/run_folder.h"
 #include "tree/module_tree.h"
 
 #include <torch/torch.h>
@@ -27,21 +29,13 @@ extern "C" void on_sigint(int) {
     if (g_control) g_control->cancel = true;
 }
 
-std::string absolute(const std::string& p) {
-    if (p.empty() || p[0] == '/' || is_builtin_model(p)) return p;
-    char buf[4096];
-    if (!::getcwd(buf, sizeof buf)) return p;
-    return std::string(buf) + "/" + p;
-}
 
 class Printer : public TrainObserver {
 public:
     Printer(bool json, std::int64_t max_steps) : json_(json), max_(max_steps), tty_(::isatty(2)) {}
     void on_step(const StepEvent& e) override {
         if (json_) {
-            std::printf("{\"event\":\"step\",\"step\":%lld,\"loss\":%s,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f}\n",
-                        static_cast<long long>(e.step), e.skipped ? "null" : std::to_string(e.loss).c_str(), e.lr, e.grad_norm,
-                        e.tokens_per_s, e.elapsed_s);
+            std::printf("%s\n", e.to_json().dump().c_str());
             std::fflush(stdout);
             return;
         }
@@ -57,8 +51,7 @@ public:
         }
     }
     void on_eval(const EvalEvent& e) override {
-        nlohmann::json j = {{"event", "eval"}, {"step", e.step}};
-        for (const auto& [k, v] : e.metrics) j[k] = v;
+        const nlohmann::json j = e.to_json();
         if (json_) std::printf("%s\n", j.dump().c_str());
         else std::fprintf(stderr, "%seval at step %lld: %s\n", tty_ ? "\n" : "", static_cast<long long>(e.step), j.dump().c_str());
     }
@@ -80,20 +73,14 @@ void warn_skipped(const PreparedRun& p) {
 
 int run_training(PreparedRun& p, const std::string& dir, const std::string& resume_from, bool json) {
     warn_skipped(p);
-    TrainConfig cfg = p.spec.training;
-    cfg.run_dir = dir;
-    if (cfg.checkpoint_every <= 0) cfg.checkpoint_every = std::max<std::int64_t>(1, cfg.max_steps / 10);
-    Printer printer(json, cfg.max_steps);
-    Trainer trainer(*p.model.model, p.train, p.spec.validation_file.empty() ? nullptr : &p.valid, cfg, &printer);
-    if (!resume_from.empty()) trainer.load_checkpoint(resume_from);
-    const Accounting acc = p.deltas.accounting(*p.model.model);
-    if (!json) std::fprintf(stderr, "%s\n", acc.summary().c_str());
+    Printer printer(json, p.spec.training.max_steps);
+    if (!json) std::fprintf(stderr, "%s\n", p.deltas.accounting(*p.model.model).summary().c_str());
     TrainControl control;
     g_control = &control;
     auto old = std::signal(SIGINT, on_sigint);
     TrainResult res;
     try {
-        res = trainer.run(&control);
+        res = train_run(p, dir, &printer, &control, {resume_from});
     } catch (...) {
         std::signal(SIGINT, old);
         g_control = nullptr;
@@ -101,8 +88,6 @@ int run_training(PreparedRun& p, const std::string& dir, const std::string& resu
     }
     std::signal(SIGINT, old);
     g_control = nullptr;
-    if (res.status != "stopped_nonfinite")
-        trainer.save_checkpoint(dir + "/checkpoints/" + (res.status == "finished" ? std::string("final") : "step-" + std::to_string(res.steps)));
     nlohmann::json summary = {{"event", "done"}, {"status", res.status}, {"steps", res.steps}, {"skipped", res.skipped}, {"run_dir", dir}};
     for (const auto& [k, v] : res.last_metrics) summary[k] = v;
     if (json) std::printf("%s\n", summary.dump().c_str());
@@ -116,31 +101,25 @@ int cmd_train(const Args& a) {
     if (!a.has("--spec")) throw Error("needs --spec RUN.json", "train");
     RunSpec spec = RunSpec::load(a.value("--spec"));
     // Continue from an exported delta (or train another method) without editing the spec.
-    if (a.has("--delta")) spec.set_delta(absolute(a.value("--delta")), ".", "--delta");
-    const std::string dir = absolute(a.has("--out") ? a.value("--out") : spec.output_dir);
+    if (a.has("--delta")) spec.set_delta(absolute_path(a.value("--delta")), ".", "--delta");
+    const std::string dir = absolute_path(a.has("--out") ? a.value("--out") : spec.output_dir);
     if (dir.empty()) throw Error("no output folder", a.value("--spec") + ": output_dir", "set output_dir or pass --out DIR");
-    if (path_exists(dir + "/checkpoints"))
+    if (run_folder::holds_run(dir))
         throw Error("the run folder already holds a run", dir, "resume it with 'deltatune resume " + dir + "' or choose another folder");
     PreparedRun p = prepare_run(spec);
-    ::mkdir(dir.c_str(), 0755);
-    if (!path_exists(dir)) throw Error("cannot create the run folder", dir);
-    nlohmann::json saved = spec.resolved_json();
-    saved["output_dir"] = dir;
-    write_file_atomic(dir + "/spec.json", saved.dump(2) + "\n");
+    create_run_folder(dir, p.spec);
     return run_training(p, dir, "", a.has("--json"));
 }
 
 int cmd_resume(const Args& a) {
     if (a.positional.size() != 1) throw Error("needs RUN_DIR", "resume");
-    const std::string dir = absolute(a.positional[0]);
-    RunSpec spec = RunSpec::load(dir + "/spec.json");
-    const std::string latest = dir + "/checkpoints/latest";
-    std::string name = json::read_text_file(latest, 4096);
-    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    if (!is_plain_file_name(name)) throw Error("does not name a checkpoint folder", latest);
-    if (name == "final") throw Error("the run already finished", dir);
+    const std::string dir = absolute_path(a.positional[0]);
+    RunSpec spec = RunSpec::load(run_folder::spec_path(dir));
+    const std::string name = run_folder::latest_name(dir);
+    if (name.empty()) throw Error("no checkpoint to resume from", run_folder::latest_path(dir), "train it again with 'deltatune train'");
+    if (name == run_folder::kFinal) throw Error("the run already finished", dir);
     PreparedRun p = prepare_run(spec);
-    return run_training(p, dir, dir + "/checkpoints/" + name, a.has("--json"));
+    return run_training(p, dir, run_folder::checkpoint_path(dir, name), a.has("--json"));
 }
 
 int cmd_eval(const Args& a) {
@@ -148,14 +127,39 @@ int cmd_eval(const Args& a) {
     RunSpec spec = RunSpec::load(a.value("--spec"));
     if (a.has("--delta") && a.has("--checkpoint"))
         throw Error("--delta and --checkpoint both name the delta to evaluate", "eval", "pass one of them");
-    if (a.has("--delta")) spec.set_delta(absolute(a.value("--delta")), ".", "--delta");
+    if (a.has("--delta")) spec.set_delta(absolute_path(a.value("--delta")), ".", "--delta");
     PreparedRun p = prepare_run(std::move(spec));
     for (const auto& w : p.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-    if (p.spec.validation_file.empty()) throw Error("the spec has no validation file", a.value("--spec") + ": task.validation");
-    Trainer t(*p.model.model, p.train, &p.valid, p.spec.training);
-    if (a.has("--checkpoint")) t.load_checkpoint(a.value("--checkpoint"));
-    nlohmann::json j = t.evaluate(p.valid);
+    const Dataset* valid = validation_set(p);
+    if (!valid)
+        throw Error("the spec has no validation file", a.value("--spec") + ": task.validation", "add task.validation or task.validation_split");
+    if (a.has("--checkpoint")) run_folder::load_trainable(*p.model.model, a.value("--checkpoint"));
+    Trainer t(*p.model.model, p.train, valid, p.spec.training);
+    nlohmann::json j = t.evaluate(*valid);
     std::printf("%s\n", j.dump().c_str());
+    return 0;
+}
+
+int cmd_spec(const Args& a) {
+    if (!a.has("--model") || !a.has("--task")) throw Error("needs --model MODEL and --task TASK.json", "spec");
+    RunChoices c;
+    c.model = absolute_path(a.value("--model"));
+    c.task_file = absolute_path(a.value("--task"));
+    const std::string delta = a.value("--delta", "lora");
+    // A .json file is embedded (a method or delta spec, as the workbench writes it); a folder stays a
+    // path (an exported delta to continue from); anything else names a method with its defaults.
+    if (delta.size() > 5 && delta.compare(delta.size() - 5, 5, ".json") == 0) c.delta = json::load_file(delta);
+    else if (path_exists(delta)) c.delta = absolute_path(delta);
+    else c.delta = {{"method", delta}};
+    c.steps = a.int_value("--steps", static_cast<int>(c.steps));
+    c.batch_size = a.int_value("--batch", static_cast<int>(c.batch_size));
+    c.lr = a.number_value("--lr", c.lr);
+    c.device = a.value("--device", c.device);
+    c.precision = a.value("--precision", c.precision);
+    c.seed = static_cast<std::uint64_t>(a.int_value("--seed", 0));
+    nlohmann::json spec = build_run_spec(c);
+    if (a.has("--out")) spec["output_dir"] = absolute_path(a.value("--out"));
+    std::printf("%s\n", spec.dump(2).c_str());
     return 0;
 }
 

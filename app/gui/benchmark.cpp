@@ -1,10 +1,16 @@
 #include "benchmark.h"
 
 #include "main_window.h"
+#include "model_controller.h"
+#include "training_tab.h"
+#include "transfer_tab.h"
+#include "workbench.h"
 #include "model_panel.h"
 #include "module_tree_model.h"
 #include "training_controller.h"
 #include "training_plot.h"
+
+#include "train/defaults.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -41,15 +47,15 @@ int runWorkbenchBenchmark(MainWindow& w) {
     for (int rep = 0; rep < 7; ++rep) {
         tree->setCheckedPaths({});
         QCoreApplication::processEvents();
-        const QString before = w.budgetText();
+        const QString before = w.models()->budgetText();
         QElapsedTimer t;
         t.start();
         tree->setCheckedPaths(linear);
-        while (w.budgetText() == before) QCoreApplication::processEvents();
+        while (w.models()->budgetText() == before) QCoreApplication::processEvents();
         tick.push_back(static_cast<double>(t.nsecsElapsed()) / 1e6);
     }
     std::printf("{\"benchmark\":\"tick_all_linear_budget\",\"model\":\"bert-base-shape\",\"modules\":%lld,\"budget\":\"%s\",\"median_ms\":%.1f,\"max_ms\":%.1f}\n",
-                static_cast<long long>(linear.size()), qPrintable(w.budgetText()), quantile(tick, 0.5), quantile(tick, 1.0));
+                static_cast<long long>(linear.size()), qPrintable(w.models()->budgetText()), quantile(tick, 0.5), quantile(tick, 1.0));
     std::fflush(stdout);
 
     // 2. Repaint of a loss curve with a million points.
@@ -66,8 +72,8 @@ int runWorkbenchBenchmark(MainWindow& w) {
 
     // 3. Main-thread event latency while the demo model trains in the worker thread: a 10 ms timer's
     // lateness, measured over the whole run.
-    const QStringList tasks = MainWindow::demoTasks();
-    if (MainWindow::demoModel().isEmpty() || tasks.isEmpty() || !w.openModel(MainWindow::demoModel())) {
+    const QStringList tasks = Workbench::demoTasks();
+    if (Workbench::demoModel().isEmpty() || tasks.isEmpty() || !w.openModel(Workbench::demoModel())) {
         std::fprintf(stderr, "error: the demo model is missing; no latency measurement\n");
         return 1;
     }
@@ -84,9 +90,9 @@ int runWorkbenchBenchmark(MainWindow& w) {
         last = now;
     });
     QEventLoop loop;
-    QObject::connect(w.training(), &TrainingController::finished, &loop, &QEventLoop::quit);
-    QObject::connect(w.training(), &TrainingController::failed, &loop, &QEventLoop::quit);
-    if (!w.startTaskTraining(tasks.first(), 400, 0.005, dir.filePath(QStringLiteral("run")))) return 1;
+    QObject::connect(w.trainingTab()->controller(), &TrainingController::finished, &loop, &QEventLoop::quit);
+    QObject::connect(w.trainingTab()->controller(), &TrainingController::failed, &loop, &QEventLoop::quit);
+    if (!w.trainingTab()->startTaskTraining(tasks.first(), 400, dt::TrainingDefaults::lr, dir.filePath(QStringLiteral("run")))) return 1;
     clock.start();
     tickTimer.start();
     QElapsedTimer wall;

@@ -1,6 +1,7 @@
 #include "compare_tab.h"
 
 #include "core/error.h"
+#include "train/defaults.h"
 #include "method_comparison_view.h"
 #include "worker_thread.h"
 
@@ -157,7 +158,11 @@ bool CompareTab::start(const QString& taskFile, const QStringList& methods, qint
                         {"task", QFileInfo(taskFile).absoluteFilePath().toStdString()},
                         {"methods", nlohmann::json::array()},
                         {"budget", budget},
-                        {"training", {{"max_steps", steps}, {"batch_size", 16}, {"lr", 0.01}, {"eval_every", std::max(1, steps / 10)}}},
+                        {"training",
+                         {{"max_steps", steps},
+                          {"batch_size", dt::TrainingDefaults::batch_size},
+                          {"lr", dt::TrainingDefaults::lr},
+                          {"eval_every", dt::TrainingDefaults::eval_every(steps)}}},
                         {"output_dir", m_outDir.toStdString()}};
     for (const QString& m : methods) j["methods"].push_back(m.toStdString());
     dt::CompareSpec spec;

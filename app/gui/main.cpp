@@ -5,10 +5,15 @@
 #include "benchmark.h"
 #include "experiment_controller.h"
 #include "main_window.h"
+#include "model_controller.h"
+#include "training_tab.h"
+#include "transfer_tab.h"
+#include "workbench.h"
 #include "model_panel.h"
 #include "training_controller.h"
 
 #include "core/threads.h"
+#include "train/defaults.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -77,7 +82,7 @@ int main(int argc, char** argv) {
     }
     const QStringList pos = parser.positionalArguments();
     // Default: the pretrained demo model (resources/demo), else the random built-in tiny BERT.
-    const QString demo = MainWindow::demoModel();
+    const QString demo = Workbench::demoModel();
     const bool opened = w.openModel(!pos.isEmpty() ? pos.first() : !demo.isEmpty() ? demo : QStringLiteral("tiny-bert"));
     // On the demo model, start from LoRA on every linear layer: the setting docs/demo.md measures
     // with (LoRA on query and value alone does not learn the demo's inference tasks).
@@ -95,14 +100,14 @@ int main(int argc, char** argv) {
             });
         };
         const int steps = parser.value(trainSteps).toInt(), transfer = parser.value(transferSteps).toInt();
-        const QStringList tasks = MainWindow::demoTasks();
+        const QStringList tasks = Workbench::demoTasks();
         if (transfer > 0 && tasks.size() >= 2) {
-            QObject::connect(w.experiments(), &ExperimentController::finished, &w, save);
-            QObject::connect(w.experiments(), &ExperimentController::failed, &w, [](const QString& m) {
+            QObject::connect(w.transferTab()->experiments(), &ExperimentController::finished, &w, save);
+            QObject::connect(w.transferTab()->experiments(), &ExperimentController::failed, &w, [](const QString& m) {
                 qWarning("transfer failed: %s", qPrintable(m));
                 QApplication::exit(1);
             });
-            if (!w.startTransfer(tasks, transfer)) {
+            if (!w.transferTab()->startTransfer(tasks, transfer)) {
                 qWarning("cannot start the transfer: %s", qPrintable(w.lastError()));
                 return 1;
             }
@@ -110,12 +115,12 @@ int main(int argc, char** argv) {
             QString task = tasks.first();
             for (const QString& t : tasks)
                 if (t.contains(QStringLiteral("/opinions/"))) task = t;
-            QObject::connect(w.training(), &TrainingController::finished, &w, save);
-            QObject::connect(w.training(), &TrainingController::failed, &w, [](const QString& m) {
+            QObject::connect(w.trainingTab()->controller(), &TrainingController::finished, &w, save);
+            QObject::connect(w.trainingTab()->controller(), &TrainingController::failed, &w, [](const QString& m) {
                 qWarning("training failed: %s", qPrintable(m));
                 QApplication::exit(1);
             });
-            if (!w.startTaskTraining(task, steps, 0.01)) {
+            if (!w.trainingTab()->startTaskTraining(task, steps, dt::TrainingDefaults::lr)) {
                 qWarning("cannot start training: %s", qPrintable(w.lastError()));
                 return 1;
             }

@@ -1,12 +1,14 @@
 #include "run_history.h"
 
+#include "train/events.h"
+#include "train/run_folder.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
-#include <QJsonDocument>
-#include <QJsonObject>
 
 #include <algorithm>
+#include <cmath>
 
 RunHistory::RunHistory(QWidget* parent) : QListWidget(parent) {
     setToolTip(tr("Earlier runs: tick one to overlay its smoothed training loss"));
@@ -35,7 +37,7 @@ void RunHistory::addRun(const QString& runDir, const QString& label) {
 void RunHistory::scan(const QString& folder, int limit) {
     QFileInfoList runs;
     for (const QFileInfo& f : QDir(folder).entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot))
-        if (QFile::exists(f.absoluteFilePath() + QStringLiteral("/events.jsonl"))) runs << f;
+        if (QFile::exists(QString::fromStdString(dt::run_folder::events_path(f.absoluteFilePath().toStdString())))) runs << f;
     std::sort(runs.begin(), runs.end(), [](const QFileInfo& a, const QFileInfo& b) { return a.lastModified() < b.lastModified(); });
     if (runs.size() > limit) runs = runs.mid(runs.size() - limit);
     for (const QFileInfo& f : runs) addRun(f.absoluteFilePath());
@@ -48,16 +50,24 @@ QStringList RunHistory::runDirs() const {
 }
 
 bool RunHistory::readCurve(const QString& runDir, QVector<double>& steps, QVector<double>& smoothed) {
-    QFile f(runDir + QStringLiteral("/events.jsonl"));
+    QFile f(QString::fromStdString(dt::run_folder::events_path(runDir.toStdString())));
     if (!f.open(QIODevice::ReadOnly)) return false;
     steps.clear();
     smoothed.clear();
     double ema = 0;
     while (!f.atEnd()) {
-        const QJsonObject o = QJsonDocument::fromJson(f.readLine()).object();
-        if (o.value(QStringLiteral("event")).toString() != QLatin1String("step") || !o.value(QStringLiteral("loss")).isDouble()) continue;
-        const double loss = o.value(QStringLiteral("loss")).toDouble();
-        const double step = o.value(QStringLiteral("step")).toDouble();
+        const QByteArray line = f.readLine();
+        const nlohmann::json j = nlohmann::json::parse(line.constData(), line.constData() + line.size(), nullptr, false);
+        if (dt::event_kind(j) != "step") continue;  // also a torn last line of a killed run
+        dt::StepEvent e;
+        try {
+            e = dt::StepEvent::from_json(j);
+        } catch (const nlohmann::json::exception&) {
+            continue;
+        }
+        if (e.skipped || !std::isfinite(e.loss)) continue;
+        const double loss = e.loss;
+        const double step = static_cast<double>(e.step);
         // A resumed run repeats steps after its checkpoint: keep the later ones.
         while (!steps.isEmpty() && steps.last() >= step) steps.removeLast(), smoothed.removeLast();
         ema = smoothed.isEmpty() ? loss : 0.9 * smoothed.last() + 0.1 * loss;

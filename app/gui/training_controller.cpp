@@ -3,11 +3,11 @@
 #include "core/error.h"
 #include "experiments/inspection.h"
 #include "models/model.h"
-#include "train/run_spec.h"
+#include "train/run.h"
+#include "train/run_folder.h"
 
 #include <torch/torch.h>
 
-#include <QDir>
 #include "worker_thread.h"
 
 #include <QThread>
@@ -18,25 +18,21 @@ TrainingWorker::TrainingWorker(QString specPath, QString runDir, dt::TrainContro
 void TrainingWorker::run() {
     try {
         dt::RunSpec spec = dt::RunSpec::load(m_spec.toStdString());
-        if (QDir(m_runDir + QStringLiteral("/checkpoints")).exists())
-            throw dt::Error("the run folder already holds a run", m_runDir.toStdString(), "choose another folder");
-        if (!QDir().mkpath(m_runDir)) throw dt::Error("cannot create the run folder", m_runDir.toStdString());
+        const std::string dir = m_runDir.toStdString();
+        if (dt::run_folder::holds_run(dir)) throw dt::Error("the run folder already holds a run", dir, "choose another folder");
         Q_EMIT status(tr("Loading %1").arg(QString::fromStdString(spec.model)));
         dt::PreparedRun p = dt::prepare_run(spec);
-        dt::TrainConfig cfg = p.spec.training;
-        cfg.run_dir = m_runDir.toStdString();
-        m_maxSteps = cfg.max_steps;
-        // Inspection about 50 times per run (at least every 5 steps): gradient norms per tensor
-        // from the trainer, delta magnitudes computed here between steps.
-        cfg.grad_norms_every = std::max<std::int64_t>(5, cfg.max_steps / 50);
+        dt::create_run_folder(dir, p.spec);
+        m_maxSteps = p.spec.training.max_steps;
         m_model = p.model.model.get();
         m_deltas = &p.deltas;
         m_start = dt::snapshot_trainable(*p.model.model);
-        dt::Trainer trainer(*p.model.model, p.train, p.valid.size() ? &p.valid : nullptr, cfg, this);
         Q_EMIT status(QString::fromStdString(p.deltas.accounting(*p.model.model).summary()));
-        const dt::TrainResult res = trainer.run(m_control);
-        if (res.status != "stopped_nonfinite")
-            trainer.save_checkpoint(cfg.run_dir + "/checkpoints/" + (res.status == "finished" ? std::string("final") : "step-" + std::to_string(res.steps)));
+        // Inspection about 50 times per run (at least every 5 steps): gradient norms per tensor
+        // from the trainer, delta magnitudes computed here between steps.
+        dt::TrainRunOptions options;
+        options.grad_norms_every = std::max<std::int64_t>(5, m_maxSteps / 50);
+        const dt::TrainResult res = dt::train_run(p, dir, this, m_control, options);
         m_model = nullptr;
         m_deltas = nullptr;
         Q_EMIT finished(QString::fromStdString(res.status), res.steps);
@@ -45,6 +41,8 @@ void TrainingWorker::run() {
         m_deltas = nullptr;
         Q_EMIT failed(QString::fromStdString(e.what()));
     } catch (const std::exception& e) {
+        m_model = nullptr;
+        m_deltas = nullptr;
         Q_EMIT failed(tr("Internal error: %1").arg(QString::fromUtf8(e.what())));
     }
 }

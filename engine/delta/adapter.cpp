@@ -34,14 +34,14 @@ TORCH_MODULE(Bottleneck);
 class AdapterMethod : public DeltaMethod {
 public:
     AdapterMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        delta::check_fields(spec, method_fields("adapter"), where);
-        size_ = delta::int_field(spec, "size", 0, where, 1);
-        reduction_ = delta::int_field(spec, "reduction_factor", 16, where, 1);
-        placement_ = delta::string_field(spec, "placement", "houlsby", where, {"houlsby", "pfeiffer", "parallel"});
-        act_ = delta::string_field(spec, "activation", "relu", where);
+        const nlohmann::json o = resolve_options("adapter", spec, where);
+        size_ = o.value("size", std::int64_t(0));  // 0: hidden size / reduction_factor
+        reduction_ = o["reduction_factor"].get<std::int64_t>();
+        placement_ = o["placement"].get<std::string>();
+        act_ = o["activation"].get<std::string>();
         activation(act_, where + ": activation");
-        scaling_ = delta::number_field(spec, "scaling", 1.0, where);
-        seed_ = static_cast<std::uint64_t>(delta::int_field(spec, "seed", 0, where, 0));
+        scaling_ = o["scaling"].get<double>();
+        seed_ = o["seed"].get<std::uint64_t>();
         if (spec.contains("layers_to_transform")) {
             const auto& l = spec["layers_to_transform"];
             if (l.is_number_integer()) layers_.push_back(l.get<int>());

@@ -10,7 +10,7 @@ namespace {
 class FullMethod : public DeltaMethod {
 public:
     FullMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        delta::check_fields(spec, method_fields("full"), where);
+        resolve_options("full", spec, where);
     }
     std::string name() const override { return "full"; }
     void attach(AttachContext& ctx) override { delta::unfreeze_module(ctx, "", "full", unfrozen_); }

@@ -53,7 +53,7 @@ private:
 class Ia3Method : public DeltaMethod {
 public:
     Ia3Method(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        delta::check_fields(spec, method_fields("ia3"), where);
+        resolve_options("ia3", spec, where);
         if (spec.contains("feedforward_modules")) {
             const auto& f = spec["feedforward_modules"];
             if (f.is_string()) ff_.target_regex = f.get<std::string>();
@@ -70,9 +70,9 @@ public:
     std::string name() const override { return "ia3"; }
 
     void attach(AttachContext& ctx) override {
-        const std::string type = ctx.model.config().model_type;
-        if (use_default_ff_) ff_.targets = default_targets("ia3", type, true);
-        for (const auto& path : delta::select_targets(ctx, spec_, default_targets("ia3", type), true)) {
+        const RoleTable& roles = ctx.model.roles();
+        if (use_default_ff_) ff_.targets = default_targets("ia3", roles, true);
+        for (const auto& path : delta::select_targets(ctx, spec_, default_targets("ia3", roles), true)) {
             LinearImpl& host = delta::linear_at(ctx.model, path, ctx.where);
             if (host.named_parameters(false).contains("ia3_l"))
                 throw Error("module '" + path + "' already has IA3 vectors", ctx.where);

@@ -12,8 +12,7 @@ namespace {
 class LastLayersMethod : public DeltaMethod {
 public:
     LastLayersMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        delta::check_fields(spec, method_fields("last_layers"), where);
-        n_ = delta::int_field(spec, "num_layers", 1, where, 1);
+        n_ = resolve_options("last_layers", spec, where)["num_layers"].get<std::int64_t>();
     }
     std::string name() const override { return "last_layers"; }
     void attach(AttachContext& ctx) override {

@@ -13,7 +13,7 @@ namespace {
 class LayerNormMethod : public DeltaMethod {
 public:
     LayerNormMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        delta::check_fields(spec, method_fields("layernorm"), where);
+        resolve_options("layernorm", spec, where);
     }
     std::string name() const override { return "layernorm"; }
     void attach(AttachContext& ctx) override {

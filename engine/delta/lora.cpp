@@ -104,16 +104,15 @@ private:
 class LoraMethod : public DeltaMethod {
 public:
     LoraMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        delta::check_fields(spec, method_fields("lora"), where);
-        o_.r = delta::int_field(spec, "r", 8, where, 1);
-        o_.alpha = delta::number_field(spec, "lora_alpha", static_cast<double>(o_.r), where);
-        o_.dropout = delta::number_field(spec, "lora_dropout", 0.0, where);
-        if (o_.dropout < 0 || o_.dropout >= 1) throw Error("field 'lora_dropout' must be in [0, 1)", where);
-        o_.rslora = delta::bool_field(spec, "use_rslora", false, where);
-        o_.dora = delta::bool_field(spec, "use_dora", false, where);
-        o_.init = delta::string_field(spec, "init_lora_weights", "kaiming", where, {"kaiming", "gaussian"});
-        o_.bias = delta::string_field(spec, "bias", "none", where, {"none", "all", "lora_only"});
-        o_.seed = static_cast<std::uint64_t>(delta::int_field(spec, "seed", 0, where, 0));
+        const nlohmann::json o = resolve_options("lora", spec, where);  // types, ranges and PEFT's defaults
+        o_.r = o["r"].get<std::int64_t>();
+        o_.alpha = o["lora_alpha"].get<double>();
+        o_.dropout = o["lora_dropout"].get<double>();
+        o_.rslora = o["use_rslora"].get<bool>();
+        o_.dora = o["use_dora"].get<bool>();
+        o_.init = o["init_lora_weights"].get<std::string>();
+        o_.bias = o["bias"].get<std::string>();
+        o_.seed = o["seed"].get<std::uint64_t>();
         for (const char* f : {"rank_pattern", "alpha_pattern"})
             if (spec.contains(f) && !spec[f].is_object() && !spec[f].is_null())
                 throw Error(std::string("field '") + f + "' must be an object of pattern -> number", where);
@@ -124,7 +123,7 @@ public:
     void attach(AttachContext& ctx) override {
         auto gen = delta::make_generator(o_.seed);
         const nlohmann::json rp = spec_.value("rank_pattern", nlohmann::json()), ap = spec_.value("alpha_pattern", nlohmann::json());
-        for (const auto& path : delta::select_targets(ctx, spec_, default_targets("lora", ctx.model.config().model_type), true)) {
+        for (const auto& path : delta::select_targets(ctx, spec_, default_targets("lora", ctx.model.roles()), true)) {
             LinearImpl& host = delta::linear_at(ctx.model, path, ctx.where);
             for (const char* n : {"lora_A", "lora_B"})
                 if (host.named_children().contains(n))

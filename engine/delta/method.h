@@ -69,16 +69,41 @@ protected:
 
 using MethodFactory = std::function<std::unique_ptr<DeltaMethod>(const nlohmann::json& spec, const std::string& where)>;
 
+// One option of a method, declared once: JSON parsing (type, range, choices, default), the method
+// panel's form and tooltip, PEFT export and `deltatune methods --json` all read this declaration.
+// Defaults are PEFT's where PEFT has the option.
+struct OptionDecl {
+    std::string name;              // spec field
+    std::string kind;              // int | number | bool | choice | choices (a list) | json (checked by the method)
+    nlohmann::json default_value;  // null: no default (optional, or derived: see help)
+    double min = 0, max = 0;       // inclusive range of int/number options (ignored when min > max)
+    std::vector<std::string> choices;
+    std::string help;              // one line, shown as tooltip and by `deltatune methods`
+    std::string peft;              // PEFT config field, empty when PEFT has none
+    bool in_form = false;          // shown in the method panel's form
+    nlohmann::json to_json() const;
+};
+
 struct MethodInfo {
     std::string name;
     std::string family;   // "addition", "specification", "reparameterization", "baseline"
     std::string summary;  // one line, for tooltips and --help
     std::string formula;  // added or trained parameters, e.g. "r (d_in + d_out) per target"
-    std::vector<std::string> fields;  // accepted spec fields besides "method"
+    std::vector<OptionDecl> options;
     MethodFactory make;
+
+    const OptionDecl& option(const std::string& field) const;  // throws dt::Error for an undeclared one
+    bool has_option(const std::string& field) const;
+    std::vector<std::string> fields() const;                  // option names, in declaration order
+    nlohmann::json to_json() const;                           // for `deltatune methods --json`
 };
 
 const std::vector<MethodInfo>& method_table();
 const MethodInfo& find_method(const std::string& name, const std::string& where);
+
+// Checks `spec` against the method's declarations (unknown fields, types, ranges, choices) and
+// returns every declared option with its value: the spec's, else the declared default (options
+// without a default and absent from the spec are left out). Errors name the field.
+nlohmann::json resolve_options(const std::string& method, const nlohmann::json& spec, const std::string& where);
 
 }  // namespace dt

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "delta/method.h"
+#include "models/roles.h"
 
 namespace dt {
 
@@ -16,11 +17,14 @@ std::unique_ptr<DeltaMethod> make_last_layers(const nlohmann::json& spec, const 
 std::unique_ptr<DeltaMethod> make_selective(const nlohmann::json& spec, const std::string& where);
 std::unique_ptr<DeltaMethod> make_full(const nlohmann::json& spec, const std::string& where);
 
-// PEFT's default target_modules for a method and model_type ("lora", "llama" -> q_proj, v_proj);
-// `feedforward` gives IA3's feed-forward defaults.
-std::vector<std::string> default_targets(const std::string& method, const std::string& model_type, bool feedforward = false);
+// PEFT's default target_modules for a method, from the model's role table: LoRA attn_q + attn_v,
+// IA3 attn_k + attn_v + ffn_down; `feedforward` gives IA3's feed-forward defaults (ffn_down).
+std::vector<std::string> default_targets(const std::string& method, const RoleTable& roles, bool feedforward = false);
 
 // The spec fields `method` accepts (from the method table).
-const std::vector<std::string>& method_fields(const std::string& method);
+std::vector<std::string> method_fields(const std::string& method);
+
+// BitFit's bias groups, in the order the method panel lists them.
+extern const std::vector<std::string> kBiasGroups;
 
 }  // namespace dt

@@ -17,12 +17,12 @@ namespace {
 class PrefixMethod : public DeltaMethod {
 public:
     PrefixMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        delta::check_fields(spec, method_fields("prefix"), where);
-        p_ = delta::int_field(spec, "num_virtual_tokens", 20, where, 1);
-        projection_ = delta::bool_field(spec, "prefix_projection", false, where);
-        k_ = delta::int_field(spec, "encoder_hidden_size", 0, where, 1);
-        std_ = delta::number_field(spec, "init_std", 1.0, where);
-        seed_ = static_cast<std::uint64_t>(delta::int_field(spec, "seed", 0, where, 0));
+        const nlohmann::json o = resolve_options("prefix", spec, where);
+        p_ = o["num_virtual_tokens"].get<std::int64_t>();
+        projection_ = o["prefix_projection"].get<bool>();
+        k_ = o.value("encoder_hidden_size", std::int64_t(0));  // 0: the hidden size
+        std_ = o["init_std"].get<double>();
+        seed_ = o["seed"].get<std::uint64_t>();
     }
     std::string name() const override { return "prefix"; }
 

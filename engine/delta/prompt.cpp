@@ -16,11 +16,11 @@ namespace {
 class PromptMethod : public DeltaMethod {
 public:
     PromptMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        delta::check_fields(spec, method_fields("prompt"), where);
-        p_ = delta::int_field(spec, "num_virtual_tokens", 20, where, 1);
-        init_ = delta::string_field(spec, "prompt_tuning_init", "random", where, {"random", "vocab", "ids"});
-        std_ = delta::number_field(spec, "init_std", 1.0, where);
-        seed_ = static_cast<std::uint64_t>(delta::int_field(spec, "seed", 0, where, 0));
+        const nlohmann::json o = resolve_options("prompt", spec, where);
+        p_ = o["num_virtual_tokens"].get<std::int64_t>();
+        init_ = o["prompt_tuning_init"].get<std::string>();
+        std_ = o["init_std"].get<double>();
+        seed_ = o["seed"].get<std::uint64_t>();
         if (init_ == "ids") {
             if (!spec.contains("init_token_ids") || !spec["init_token_ids"].is_array() || spec["init_token_ids"].empty())
                 throw Error("prompt_tuning_init 'ids' needs a non-empty list 'init_token_ids'", where);

@@ -16,9 +16,9 @@ namespace {
 class SelectiveMethod : public DeltaMethod {
 public:
     SelectiveMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        delta::check_fields(spec, method_fields("selective"), where);
-        k_ = delta::int_field(spec, "k", 0, where, 1);
-        seed_ = static_cast<std::uint64_t>(delta::int_field(spec, "seed", 0, where, 0));
+        const nlohmann::json o = resolve_options("selective", spec, where);
+        k_ = o.value("k", std::int64_t(0));  // 0: every selected module
+        seed_ = o["seed"].get<std::uint64_t>();
         if (k_ == 0 && !spec.contains("target_modules"))
             throw Error("give target_modules or k (modules drawn at random)", where);
     }

@@ -6,11 +6,13 @@
 #include "io/atomic_file.h"
 #include "io/json_util.h"
 #include "models/model.h"
-#include "train/run_spec.h"
+#include "train/run.h"
+#include "train/run_folder.h"
 
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -226,7 +228,7 @@ ComparisonResult run_method_comparison(const CompareSpec& spec, ComparisonObserv
         }
         if (obs) obs->on_status("training " + m.name);
         PreparedRun p = prepare_run(r);
-        if (p.spec.validation_file.empty()) throw Error("the task has no validation data", spec.source + ": task", "method comparison evaluates on it");
+        if (!validation_set(p)) throw Error("the task has no validation data", spec.source + ": task", "method comparison evaluates on it");
         const std::string metric = primary_metric(p.valid);
         out.metric = metric;
         nlohmann::json delta = m.delta;
@@ -240,14 +242,14 @@ ComparisonResult run_method_comparison(const CompareSpec& spec, ComparisonObserv
         const Accounting acc = p.deltas.accounting(*p.model.model);
         const std::string run_dir = spec.output_dir + "/runs/" + m.name;
         make_dirs(run_dir);
-        TrainConfig cfg = p.spec.training;
-        if (cfg.eval_every <= 0) cfg.eval_every = std::max<std::int64_t>(1, cfg.max_steps / 10);
-        cfg.checkpoint_every = 0;
-        cfg.save_best = false;
+        std::remove(run_folder::events_path(run_dir).c_str());  // a method stopped earlier trains again from the start
+        if (p.spec.training.eval_every <= 0) p.spec.training.eval_every = TrainingDefaults::eval_every(p.spec.training.max_steps);
         CurveRecorder rec(obs, m.name, metric);
-        Trainer t(*p.model.model, p.train, &p.valid, cfg, &rec);
+        TrainRunOptions options;
+        options.periodic_checkpoints = false;
+        options.save_best = false;
         const auto t0 = std::chrono::steady_clock::now();
-        const TrainResult res = t.run(control);
+        const TrainResult res = train_run(p, run_dir, &rec, control, options);  // final checkpoint when finished
         if (res.status == "cancelled") break;
         MethodResult mr;
         mr.name = m.name;
@@ -263,11 +265,9 @@ ComparisonResult run_method_comparison(const CompareSpec& spec, ComparisonObserv
             for (const auto& c : mr.curve) mr.best = metric == "loss" ? std::min(mr.best, c.value) : std::max(mr.best, c.value);
         }
         // The trained delta, exportable like any run: spec.json + checkpoints/final.
-        nlohmann::json saved = p.spec.resolved_json();
+        nlohmann::json saved = run_folder_spec(p.spec, run_dir);
         saved["delta"] = delta;
-        saved["output_dir"] = run_dir;
-        write_file_atomic(run_dir + "/spec.json", saved.dump(2) + "\n");
-        t.save_checkpoint(run_dir + "/checkpoints/final");
+        write_file_atomic(run_folder::spec_path(run_dir), saved.dump(2) + "\n");
         {
             std::ofstream f(results_path, std::ios::app);
             f << mr.to_json().dump() << "\n";

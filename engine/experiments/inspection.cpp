@@ -4,7 +4,8 @@
 #include "delta/method.h"
 #include "delta/util.h"
 #include "models/model.h"
-#include "train/run_spec.h"
+#include "train/run.h"
+#include "train/run_folder.h"
 
 #include <torch/torch.h>
 
@@ -139,12 +140,11 @@ ResultMatrix layer_module_grid(const std::vector<NamedValue>& values, std::int64
     return r;
 }
 
-ResultMatrix inspect_run_delta(const std::string& run_spec_path, const std::string& checkpoint_dir) {
-    PreparedRun p = prepare_run(RunSpec::load(run_spec_path));
-    const auto start = snapshot_trainable(*p.model.model);
-    Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
-    t.load_checkpoint(checkpoint_dir);
-    return layer_module_grid(delta_magnitudes(*p.model.model, p.deltas, start), p.model.model->num_layers(), "delta_magnitude",
+ResultMatrix inspect_run_delta(const std::string& run_dir, const std::string& checkpoint) {
+    LoadedRun r = open_run(run_dir);
+    const auto start = snapshot_trainable(*r.model.model);
+    run_folder::load_trainable(*r.model.model, run_folder::checkpoint_path(run_dir, run_folder::pick_checkpoint(run_dir, checkpoint)));
+    return layer_module_grid(delta_magnitudes(*r.model.model, r.deltas, start), r.model.model->num_layers(), "delta_magnitude",
                              "relative change");
 }
 

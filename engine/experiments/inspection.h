@@ -54,7 +54,7 @@ ResultMatrix layer_module_grid(const std::vector<NamedValue>& values, std::int64
 
 // A trained run's delta against its starting point (the same spec applied afresh, whose
 // initialisation is seeded): delta_magnitudes as a layer-by-module grid. `checkpoint_dir` is one of
-// the run's checkpoints/<name> folders.
-ResultMatrix inspect_run_delta(const std::string& run_spec_path, const std::string& checkpoint_dir);
+// the run's checkpoints/<name> names (empty: final, else the latest).
+ResultMatrix inspect_run_delta(const std::string& run_dir, const std::string& checkpoint);
 
 }  // namespace dt

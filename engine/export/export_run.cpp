@@ -4,9 +4,10 @@
 #include "export/delta_format.h"
 #include "export/peft_export.h"
 #include "io/atomic_file.h"
-#include "io/checkpoint.h"
+#include "io/weight_set.h"
 #include "io/json_util.h"
-#include "train/run_spec.h"
+#include "train/run.h"
+#include "train/run_folder.h"
 
 #include <fstream>
 
@@ -31,17 +32,9 @@ std::string export_run(const std::string& run, const std::string& format, const 
                        std::uint64_t max_shard_bytes) {
     if (format != "peft" && format != "merged" && format != "deltatune")
         throw Error("unknown format '" + format + "'", "--format", "peft, deltatune or merged");
-    std::string name = checkpoint;
-    if (name.empty()) {
-        name = path_exists(run + "/checkpoints/final") ? "final" : path_exists(run + "/checkpoints/latest") ? json::read_text_file(run + "/checkpoints/latest", 4096) : "";
-        while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-    }
-    if (!is_plain_file_name(name) || !path_exists(run + "/checkpoints/" + name))
-        throw Error("no checkpoint '" + name + "'", run + "/checkpoints", "train first, or pass --checkpoint NAME");
+    const std::string name = run_folder::pick_checkpoint(run, checkpoint);
     if (format == "merged" && path_exists(out)) throw Error("the destination exists", out, "choose a new folder; nothing was written there");
-    PreparedRun p = prepare_run(RunSpec::load(run + "/spec.json"));
-    Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
-    t.load_checkpoint(run + "/checkpoints/" + name);
+    LoadedRun p = load_run(run, name);  // the model, its delta and the checkpoint's values; no data read
     if (format == "deltatune") {
         export_deltatune(*p.model.model, p.deltas, out, p.spec.model);
     } else if (format == "peft") {

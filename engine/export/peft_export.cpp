@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "delta/delta_set.h"
+#include "delta/method.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/model.h"
@@ -77,13 +78,15 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
         cfg["target_modules"] = short_names(m.targets(), linear_pool);
         for (const auto& name : m.added()) tensors.emplace_back("base_model.model." + name, params[name].detach());
         if (method == "lora") {
-            const auto r = spec.value("r", 8);
-            cfg.update({{"r", r}, {"lora_alpha", spec.value("lora_alpha", static_cast<double>(r))}, {"lora_dropout", spec.value("lora_dropout", 0.0)},
-                        {"bias", spec.value("bias", std::string("none"))}, {"init_lora_weights", true}, {"layers_pattern", nullptr},
-                        {"layers_to_transform", nullptr}, {"rank_pattern", spec.value("rank_pattern", nlohmann::json::object())},
-                        {"alpha_pattern", spec.value("alpha_pattern", nlohmann::json::object())}});
-            if (spec.value("use_rslora", false)) cfg["use_rslora"] = true;  // only when in use: peft < 0.8 rejects the field
-            if (spec.value("use_dora", false)) cfg["use_dora"] = true;
+            // The method's declared options (with their defaults) under their PEFT names.
+            const nlohmann::json o = resolve_options("lora", spec, out_dir);
+            const MethodInfo& info = find_method("lora", out_dir);
+            for (const char* f : {"r", "lora_alpha", "lora_dropout", "bias", "rank_pattern", "alpha_pattern"})
+                cfg[info.option(f).peft] = o[f];
+            cfg.update({{"init_lora_weights", true}, {"layers_pattern", nullptr}, {"layers_to_transform", nullptr}});
+            // only when in use: peft < 0.8 rejects the fields
+            for (const char* f : {"use_rslora", "use_dora"})
+                if (o[f].get<bool>()) cfg[info.option(f).peft] = true;
         } else {
             std::vector<std::string> ff;
             for (const auto& t : m.targets())
@@ -93,7 +96,7 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
         }
     } else {
         const auto& atts = model.attentions();
-        cfg.update({{"num_virtual_tokens", spec.value("num_virtual_tokens", 20)}, {"num_layers", model.num_layers()},
+        cfg.update({{"num_virtual_tokens", resolve_options(method, spec, out_dir)["num_virtual_tokens"]}, {"num_layers", model.num_layers()},
                     {"num_transformer_submodules", 1}});
         if (method == "prefix") {
             if (m.can_fold()) throw Error("the prefix still has its projection MLP", out_dir, "fold() it before exporting");

@@ -13,6 +13,26 @@
 #include <limits>
 
 namespace dt {
+
+// Block-relative names, as PEFT's default targets spell them ("query", "output.dense"). ffn_down's
+// output.dense also matches attention.output.dense as a target-list entry (PEFT's IA3 default
+// relies on that); role_of() gives that module to attn_out, the longer name.
+const RoleTable& bert_family_roles() {
+    static const RoleTable roles = RoleTable()
+                                       .set(Role::AttnQ, {"query"})
+                                       .set(Role::AttnK, {"key"})
+                                       .set(Role::AttnV, {"value"})
+                                       .set(Role::AttnOut, {"attention.output.dense"})
+                                       .set(Role::FfnUp, {"intermediate.dense"})
+                                       .set(Role::FfnDown, {"output.dense"})
+                                       .set(Role::Norm, {"LayerNorm", "layer_norm"})
+                                       .set(Role::Embed, {"embeddings.word_embeddings"})
+                                       // MLM decoders (BERT, RoBERTa); classifiers (BERT's Linear, RoBERTa's two).
+                                       .set(Role::Head, {"cls.predictions.decoder", "lm_head.decoder", "classifier",
+                                                         "classifier.dense", "classifier.out_proj"});
+    return roles;
+}
+
 namespace {
 
 struct BertConfig {
@@ -371,25 +391,13 @@ public:
     bool is_base_model() const override { return head_ == EncoderHead::None; }
     std::int64_t num_layers() const override { return c_.layers; }
     std::int64_t hidden_size() const override { return c_.hidden; }
-    std::string word_embeddings_path() const override {
-        return (prefix_.empty() ? "" : prefix_ + ".") + "embeddings.word_embeddings";
-    }
+    const RoleTable& roles() const override { return bert_family_roles(); }
 
     std::map<std::string, std::string> tied_parameters() const override {
         if (head_ != EncoderHead::MaskedLM) return {};
         const std::string word = prefix_ + ".embeddings.word_embeddings.weight";
         if (c_.roberta) return {{"lm_head.decoder.weight", word}, {"lm_head.decoder.bias", "lm_head.bias"}};
         return {{"cls.predictions.decoder.weight", word}, {"cls.predictions.decoder.bias", "cls.predictions.bias"}};
-    }
-
-    std::vector<std::string> output_head_paths() const override {
-        switch (head_) {
-            case EncoderHead::MaskedLM: return {c_.roberta ? "lm_head.decoder" : "cls.predictions.decoder"};
-            case EncoderHead::SequenceClassification:
-                return c_.roberta ? std::vector<std::string>{"classifier.dense", "classifier.out_proj"}
-                                  : std::vector<std::string>{"classifier"};
-            default: return {};
-        }
     }
 
     void init_weights(std::uint64_t seed, const std::set<std::string>* only) override {

@@ -13,4 +13,7 @@ enum class EncoderHead { None, MaskedLM, SequenceClassification };
 
 std::shared_ptr<TransformerModel> make_bert_family(const ModelConfig& cfg, EncoderHead head);
 
+// BERT's and RoBERTa's module roles (one table for both: their names differ only in the heads).
+const RoleTable& bert_family_roles();
+
 }  // namespace dt

@@ -11,6 +11,19 @@
 #include <set>
 
 namespace dt {
+
+const RoleTable& gpt2_roles() {
+    static const RoleTable roles = RoleTable()
+                                       .set(Role::AttnQKV, {"c_attn"})
+                                       .set(Role::AttnOut, {"attn.c_proj"})
+                                       .set(Role::FfnUp, {"mlp.c_fc"})
+                                       .set(Role::FfnDown, {"mlp.c_proj"})
+                                       .set(Role::Norm, {"ln_1", "ln_2", "ln_f"})
+                                       .set(Role::Embed, {"wte"})
+                                       .set(Role::Head, {"lm_head"});
+    return roles;
+}
+
 namespace {
 
 struct Gpt2Config {
@@ -152,12 +165,11 @@ public:
     bool is_base_model() const override { return !head_; }
     std::int64_t num_layers() const override { return c_.layers; }
     std::int64_t hidden_size() const override { return c_.hidden; }
-    std::string word_embeddings_path() const override { return (prefix_.empty() ? "" : prefix_ + ".") + "wte"; }
+    const RoleTable& roles() const override { return gpt2_roles(); }
     std::map<std::string, std::string> tied_parameters() const override {
         if (head_) return {{"lm_head.weight", "transformer.wte.weight"}};
         return {};
     }
-    std::vector<std::string> output_head_paths() const override { return head_ ? std::vector<std::string>{"lm_head"} : std::vector<std::string>{}; }
     bool stored_transposed(const std::string& name) const override {
         for (const char* s : {".c_attn.weight", ".c_proj.weight", ".c_fc.weight"}) {
             const std::string suf = s;

@@ -12,4 +12,7 @@ namespace dt {
 
 std::shared_ptr<TransformerModel> make_gpt2(const ModelConfig& cfg, bool with_lm_head);
 
+// GPT-2's roles: one fused attn_qkv (c_attn) instead of attn_q/k/v.
+const RoleTable& gpt2_roles();
+
 }  // namespace dt

@@ -13,6 +13,22 @@
 #include <set>
 
 namespace dt {
+
+const RoleTable& llama_roles() {
+    static const RoleTable roles = RoleTable()
+                                       .set(Role::AttnQ, {"q_proj"})
+                                       .set(Role::AttnK, {"k_proj"})
+                                       .set(Role::AttnV, {"v_proj"})
+                                       .set(Role::AttnOut, {"o_proj"})
+                                       .set(Role::FfnUp, {"up_proj"})
+                                       .set(Role::FfnGate, {"gate_proj"})
+                                       .set(Role::FfnDown, {"down_proj"})
+                                       .set(Role::Norm, {"input_layernorm", "post_attention_layernorm", "norm"})
+                                       .set(Role::Embed, {"embed_tokens"})
+                                       .set(Role::Head, {"lm_head"});
+    return roles;
+}
+
 namespace {
 
 struct LlamaConfig {
@@ -204,12 +220,11 @@ public:
     bool is_base_model() const override { return !head_; }
     std::int64_t num_layers() const override { return c_.layers; }
     std::int64_t hidden_size() const override { return c_.hidden; }
-    std::string word_embeddings_path() const override { return (prefix_.empty() ? "" : prefix_ + ".") + "embed_tokens"; }
+    const RoleTable& roles() const override { return llama_roles(); }
     std::map<std::string, std::string> tied_parameters() const override {
         if (head_ && c_.tie) return {{"lm_head.weight", "model.embed_tokens.weight"}};
         return {};
     }
-    std::vector<std::string> output_head_paths() const override { return head_ ? std::vector<std::string>{"lm_head"} : std::vector<std::string>{}; }
 
     void init_weights(std::uint64_t seed, const std::set<std::string>* only) override {
         torch::NoGradGuard ng;

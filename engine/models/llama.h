@@ -10,4 +10,6 @@ namespace dt {
 
 std::shared_ptr<TransformerModel> make_llama(const ModelConfig& cfg, bool with_lm_head);
 
+const RoleTable& llama_roles();
+
 }  // namespace dt

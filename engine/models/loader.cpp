@@ -2,7 +2,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
-#include "io/checkpoint.h"
+#include "io/weight_set.h"
 #include "models/registry.h"
 
 #include <torch/torch.h>

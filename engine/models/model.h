@@ -4,6 +4,7 @@
 
 #include "models/config.h"
 #include "models/layers.h"
+#include "models/roles.h"
 
 #include <torch/nn/module.h>
 
@@ -64,8 +65,14 @@ public:
     virtual std::int64_t num_layers() const = 0;
     // Alias parameter name -> canonical name (not saved; e.g. the MLM decoder tied to the embeddings).
     virtual std::map<std::string, std::string> tied_parameters() const { return {}; }
-    // Modules that make up the output layer (excluded by `all-linear`).
-    virtual std::vector<std::string> output_head_paths() const { return {}; }
+    // The architecture's role table (models/roles.h): the one place that names its modules for
+    // delta methods. Without one a model has no default targets, head or embed role.
+    virtual const RoleTable& roles() const {
+        static const RoleTable none;
+        return none;
+    }
+    // The Linear modules of the output layer (excluded by `all-linear`): those with the head role.
+    std::vector<std::string> output_head_paths() const { return roles().find(*this, Role::Head, true); }
     // Parameters a checkpoint stores transposed (GPT-2's Conv1D keeps weights as (in, out)); the
     // loader and the writer transpose them.
     virtual bool stored_transposed(const std::string&) const { return false; }
@@ -75,7 +82,8 @@ public:
 
     // The repeated blocks in order (e.g. bert.encoder.layer.0 ... .11) and the word embedding module.
     const std::vector<std::string>& block_paths() const { return blocks_; }
-    virtual std::string word_embeddings_path() const = 0;
+    // By default the first module with the embed role; throws dt::Error if there is none.
+    virtual std::string word_embeddings_path() const;
     virtual std::int64_t hidden_size() const = 0;
 
     const std::vector<SiteRef>& sites() const { return sites_; }

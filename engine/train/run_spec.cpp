@@ -15,6 +15,12 @@ std::string resolve_path(const std::string& p, const std::string& base) {
     return base + "/" + p;
 }
 
+std::string absolute_path(const std::string& p) {
+    if (p.empty() || p[0] == '/' || is_builtin_model(p)) return p;
+    char buf[4096];
+    return ::getcwd(buf, sizeof buf) ? std::string(buf) + "/" + p : p;
+}
+
 namespace {
 
 void only_fields(const nlohmann::json& j, const std::vector<std::string>& allowed, const std::string& where) {
@@ -26,31 +32,26 @@ void only_fields(const nlohmann::json& j, const std::vector<std::string>& allowe
         }
 }
 
+// Ranges and choices of the training fields; errors name the field.
+void check_training(const TrainConfig& c, const std::string& w) {
+    if (c.precision != "fp32" && c.precision != "bf16" && c.precision != "fp16")
+        throw Error("field 'precision' is '" + c.precision + "'", w, "fp32, bf16 or fp16 (CUDA)");
+    auto positive = [&](std::int64_t v, const char* f) {
+        if (v <= 0) throw Error(std::string("field '") + f + "' must be positive", w);
+    };
+    positive(c.max_steps, "max_steps");
+    positive(c.batch_size, "batch_size");
+    positive(c.grad_accum, "grad_accum");
+    if (!(c.lr > 0)) throw Error("field 'lr' must be positive", w);
+    if (c.schedule != "constant" && c.schedule != "linear" && c.schedule != "cosine")
+        throw Error("field 'schedule' is '" + c.schedule + "'", w, "constant, linear or cosine");
+    if (c.warmup_ratio < 0 || c.warmup_ratio >= 1) throw Error("field 'warmup_ratio' must be in [0, 1)", w);
+}
+
 }  // namespace
 
-RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, const std::string& base) {
-    RunSpec r;
-    r.source = source;
-    r.raw = j;
-    if (!j.is_object()) throw Error("a run spec must be a JSON object", source);
-    only_fields(j, {"model", "architecture", "num_labels", "task", "delta", "training", "output_dir"}, source);
-    r.model = resolve_path(json::get_string(j, "model", source), base);
-    r.load_options.architecture = json::get_string_or(j, "architecture", "", source);
-    r.load_options.num_labels = json::get_int_or(j, "num_labels", 0, source);
-    if (!j.contains("task") || !(j["task"].is_object() || j["task"].is_string()))
-        throw Error("missing field 'task'", source, "a task object or the path of a task.json file");
-    // A task may live in its own file (the demo tasks do): its paths are relative to that file.
-    nlohmann::json task_from_file;
-    std::string task_base = base, tw = source + ": task";
-    if (j["task"].is_string()) {
-        r.task_file = resolve_path(j["task"].get<std::string>(), base);
-        task_from_file = json::load_file(r.task_file);
-        if (!task_from_file.is_object()) throw Error("a task file must hold a JSON object", r.task_file);
-        const auto slash = r.task_file.find_last_of('/');
-        task_base = slash == std::string::npos ? std::string(".") : r.task_file.substr(0, slash);
-        tw = r.task_file;
-    }
-    const auto& t = j["task"].is_string() ? task_from_file : j["task"];
+// The task's data files and their format; `base` is the folder its paths are relative to.
+static void read_task_files(RunSpec& r, const nlohmann::json& t, const std::string& base, const std::string& tw) {
     only_fields(t, {"train", "validation", "format", "labels", "tokenizer", "fields", "header", "regression", "skip_bad_lines",
                     "max_length", "validation_split", "template", "label_words", "mask_token", "type", "name", "category",
                     "description"},
@@ -58,8 +59,8 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     r.task_name = json::get_string_or(t, "name", "", tw);
     r.task_category = json::get_string_or(t, "category", "", tw);
     r.format = json::get_string_or(t, "format", "", tw);
-    r.train_file = resolve_path(json::get_string(t, "train", tw), task_base);
-    r.validation_file = resolve_path(json::get_string_or(t, "validation", "", tw), task_base);
+    r.train_file = resolve_path(json::get_string(t, "train", tw), base);
+    r.validation_file = resolve_path(json::get_string_or(t, "validation", "", tw), base);
     if (r.format.empty()) {
         const auto dot = r.train_file.find_last_of('.');
         const std::string ext = dot == std::string::npos ? "" : r.train_file.substr(dot + 1);
@@ -68,7 +69,13 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (r.format != "tokenized-jsonl" && r.format != "jsonl" && r.format != "csv" && r.format != "tsv")
         throw Error("field 'format' is '" + r.format + "'", tw, "tokenized-jsonl, jsonl, csv or tsv");
     r.text.format = r.format == "tokenized-jsonl" ? "" : r.format;
-    r.tokenizer_file = resolve_path(json::get_string_or(t, "tokenizer", "", tw), task_base);
+    r.tokenizer_file = resolve_path(json::get_string_or(t, "tokenizer", "", tw), base);
+    r.validation_split = json::get_number_or(t, "validation_split", 0.0, tw);
+    if (r.validation_split < 0 || r.validation_split >= 1) throw Error("field 'validation_split' must be in [0, 1)", tw);
+}
+
+// How text is read: fields, the task type, the template and label words, the label list.
+static void read_task_text(RunSpec& r, const nlohmann::json& t, const std::string& tw) {
     if (t.contains("fields")) {
         const auto& f = t["fields"];
         const std::string fw = tw + ".fields";
@@ -83,7 +90,6 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (t.contains("regression")) r.text.regression = t["regression"].get<bool>();
     if (t.contains("skip_bad_lines")) r.text.skip_bad_lines = t["skip_bad_lines"].get<bool>();
     r.text.max_length = static_cast<std::size_t>(json::get_int_or(t, "max_length", 128, tw));
-    r.validation_split = json::get_number_or(t, "validation_split", 0.0, tw);
     r.task_type = json::get_string_or(t, "type", r.text.regression ? "regression" : "classification", tw);
     if (r.task_type != "classification" && r.task_type != "regression" && r.task_type != "causal_lm")
         throw Error("field 'type' is '" + r.task_type + "'", tw, "classification, regression or causal_lm");
@@ -100,7 +106,6 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
         }
         if (r.text.template_text.empty()) throw Error("label_words need a 'template' with the mask token", tw);
     }
-    if (r.validation_split < 0 || r.validation_split >= 1) throw Error("field 'validation_split' must be in [0, 1)", tw);
     if (t.contains("labels")) {
         if (!t["labels"].is_array()) throw Error("field 'labels' must be a list of strings", tw);
         for (const auto& l : t["labels"]) {
@@ -108,15 +113,31 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
             r.labels.push_back(l.get<std::string>());
         }
     }
-    if (!j.contains("delta")) throw Error("missing field 'delta'", source, "a method name such as \"lora\" or a spec object");
-    if (j["delta"].is_string()) r.set_delta(j["delta"].get<std::string>(), base, source + ": delta");
-    else r.delta = DeltaSpec::from_json(j["delta"], source + ": delta");
-    const nlohmann::json tr = j.value("training", nlohmann::json::object());
-    const std::string w = source + ": training";
+}
+
+// "task": an object, or the path of a task.json whose paths are relative to its own folder.
+static void read_task(RunSpec& r, const nlohmann::json& j, const std::string& source, const std::string& base) {
+    if (!j.contains("task") || !(j["task"].is_object() || j["task"].is_string()))
+        throw Error("missing field 'task'", source, "a task object or the path of a task.json file");
+    if (j["task"].is_object()) {
+        read_task_files(r, j["task"], base, source + ": task");
+        read_task_text(r, j["task"], source + ": task");
+        return;
+    }
+    r.task_file = resolve_path(j["task"].get<std::string>(), base);
+    const nlohmann::json t = json::load_file(r.task_file);
+    if (!t.is_object()) throw Error("a task file must hold a JSON object", r.task_file);
+    const auto slash = r.task_file.find_last_of('/');
+    read_task_files(r, t, slash == std::string::npos ? std::string(".") : r.task_file.substr(0, slash), r.task_file);
+    read_task_text(r, t, r.task_file);
+}
+
+// "training": TrainConfig's fields, each checked; absent ones keep TrainingDefaults.
+static TrainConfig read_training(const nlohmann::json& tr, const std::string& w) {
     only_fields(tr, {"max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "schedule", "warmup_ratio", "max_grad_norm",
                      "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints", "precision", "device"},
                 w);
-    auto& c = r.training;
+    TrainConfig c;
     c.max_steps = json::get_int_or(tr, "max_steps", c.max_steps, w);
     c.batch_size = json::get_int_or(tr, "batch_size", c.batch_size, w);
     c.grad_accum = json::get_int_or(tr, "grad_accum", c.grad_accum, w);
@@ -132,24 +153,30 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     c.patience = static_cast<int>(json::get_int_or(tr, "patience", c.patience, w));
     c.pad_id = json::get_int_or(tr, "pad_id", c.pad_id, w);
     c.precision = json::get_string_or(tr, "precision", c.precision, w);
-    if (c.precision != "fp32" && c.precision != "bf16" && c.precision != "fp16")
-        throw Error("field 'precision' is '" + c.precision + "'", w, "fp32, bf16 or fp16 (CUDA)");
     c.device = json::get_string_or(tr, "device", c.device, w);
     c.keep_checkpoints = static_cast<int>(json::get_int_or(tr, "keep_checkpoints", c.keep_checkpoints, w));
     if (tr.contains("length_bucketing")) {
         if (!tr["length_bucketing"].is_boolean()) throw Error("field 'length_bucketing' must be true or false", w);
         c.length_bucketing = tr["length_bucketing"].get<bool>();
     }
-    auto positive = [&](std::int64_t v, const char* f) {
-        if (v <= 0) throw Error(std::string("field '") + f + "' must be positive", w);
-    };
-    positive(c.max_steps, "max_steps");
-    positive(c.batch_size, "batch_size");
-    positive(c.grad_accum, "grad_accum");
-    if (!(c.lr > 0)) throw Error("field 'lr' must be positive", w);
-    if (c.schedule != "constant" && c.schedule != "linear" && c.schedule != "cosine")
-        throw Error("field 'schedule' is '" + c.schedule + "'", w, "constant, linear or cosine");
-    if (c.warmup_ratio < 0 || c.warmup_ratio >= 1) throw Error("field 'warmup_ratio' must be in [0, 1)", w);
+    check_training(c, w);
+    return c;
+}
+
+RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, const std::string& base) {
+    RunSpec r;
+    r.source = source;
+    r.raw = j;
+    if (!j.is_object()) throw Error("a run spec must be a JSON object", source);
+    only_fields(j, {"model", "architecture", "num_labels", "task", "delta", "training", "output_dir"}, source);
+    r.model = resolve_path(json::get_string(j, "model", source), base);
+    r.load_options.architecture = json::get_string_or(j, "architecture", "", source);
+    r.load_options.num_labels = json::get_int_or(j, "num_labels", 0, source);
+    read_task(r, j, source, base);
+    if (!j.contains("delta")) throw Error("missing field 'delta'", source, "a method name such as \"lora\" or a spec object");
+    if (j["delta"].is_string()) r.set_delta(j["delta"].get<std::string>(), base, source + ": delta");
+    else r.delta = DeltaSpec::from_json(j["delta"], source + ": delta");
+    r.training = read_training(j.value("training", nlohmann::json::object()), source + ": training");
     r.output_dir = resolve_path(json::get_string_or(j, "output_dir", "", source), base);
     return r;
 }
@@ -201,6 +228,16 @@ PreparedRun prepare_run(RunSpec spec) {
         if (p.train.regression) spec.load_options.num_labels = 1;
         else if (!p.train.labels.empty()) spec.load_options.num_labels = static_cast<std::int64_t>(p.train.labels.size());
     }
+    PreparedModel m = prepare_model(spec);
+    p.model = std::move(m.model);
+    p.deltas = std::move(m.deltas);
+    p.warnings = std::move(m.warnings);
+    p.spec = std::move(spec);
+    return p;
+}
+
+PreparedModel prepare_model(RunSpec& spec) {
+    PreparedModel p;
     p.model = load_model(spec.model, spec.load_options);
     const auto& tr = spec.raw.value("training", nlohmann::json::object());
     if (!tr.contains("pad_id")) spec.training.pad_id = p.model.model->config().get_int_or("pad_token_id", 0);
@@ -212,16 +249,15 @@ PreparedRun prepare_run(RunSpec spec) {
     } else {
         p.deltas = DeltaSet::apply(*p.model.model, spec.delta);
     }
-    p.spec = std::move(spec);
     return p;
 }
 
+bool model_needs_data(const RunSpec& spec) {
+    return spec.load_options.num_labels <= 0 && spec.task_type != "causal_lm" && spec.text.label_words.empty();
+}
+
 nlohmann::json RunSpec::resolved_json() const {
-    auto absolute = [](const std::string& p) {
-        if (p.empty() || p[0] == '/' || is_builtin_model(p)) return p;
-        char buf[4096];
-        return ::getcwd(buf, sizeof buf) ? std::string(buf) + "/" + p : p;
-    };
+    const auto absolute = absolute_path;
     nlohmann::json saved = raw;
     saved["model"] = absolute(model);
     if (!task_file.empty()) {

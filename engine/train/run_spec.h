@@ -16,6 +16,8 @@ namespace dt {
 // A path from a spec file: absolute paths and built-in model names as they are, others relative to
 // `base_dir` (the spec file's folder).
 std::string resolve_path(const std::string& path, const std::string& base_dir);
+// `path` made absolute against the working directory; built-in model names as they are.
+std::string absolute_path(const std::string& path);
 
 struct RunSpec {
     std::string model;          // folder or built-in
@@ -68,5 +70,19 @@ struct PreparedRun {
     std::vector<std::string> warnings;  // e.g. an exported delta trained on other base weights
 };
 PreparedRun prepare_run(RunSpec spec);
+
+// The model part of prepare_run(): the spec's model with its overrides and the delta applied, no
+// data read. Sets spec.training.pad_id from the config unless given, and spec.delta from an imported
+// delta folder. The head's label count must already be in spec.load_options (see model_needs_data).
+struct PreparedModel {
+    LoadedModel model;
+    DeltaSet deltas;
+    std::vector<std::string> warnings;
+};
+PreparedModel prepare_model(RunSpec& spec);
+
+// Whether the head's size comes from the data (a classification head whose label count the spec
+// does not give), so that only prepare_run() can build the model.
+bool model_needs_data(const RunSpec& spec);
 
 }  // namespace dt

@@ -7,6 +7,7 @@
 #include "io/safetensors.h"
 #include "models/model.h"
 #include "train/metrics.h"
+#include "train/run_folder.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
@@ -106,13 +107,6 @@ bool no_decay(const std::string& name) {
            name.find("layer_norm") != std::string::npos || name.find("norm.") != std::string::npos;
 }
 
-std::string fmt(double v) {
-    if (!std::isfinite(v)) return "null";
-    char b[64];
-    std::snprintf(b, sizeof b, "%.9g", v);
-    return b;
-}
-
 }  // namespace
 
 struct Trainer::Impl {
@@ -151,9 +145,7 @@ struct Trainer::Impl {
         if (train.size() == 0) throw Error("the training set is empty", train.source);
         check_fits(train);
         if (eval) check_fits(*eval);
-        std::set<const void*> seen;
-        for (const auto& p : model.named_parameters(true))
-            if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second) params.emplace_back(p.key(), p.value());
+        params = run_folder::checkpointed_parameters(model);
         if (params.empty()) throw Error("nothing to train: every parameter is frozen", "delta spec");
         for (auto& p : params) tensors.push_back(p.second);
         std::vector<at::Tensor> decay, plain;
@@ -168,7 +160,7 @@ struct Trainer::Impl {
         new_epoch();
         if (!cfg.run_dir.empty()) {
             make_dirs(cfg.run_dir);
-            events.open(cfg.run_dir + "/events.jsonl", std::ios::app);
+            events.open(run_folder::events_path(cfg.run_dir), std::ios::app);
             if (!events) throw Error("cannot write events.jsonl", cfg.run_dir);
         }
     }
@@ -243,9 +235,9 @@ struct Trainer::Impl {
         return idx;
     }
 
-    void emit(const std::string& line) {
+    void emit(const nlohmann::json& event) {
         if (events) {
-            events << line << "\n";
+            events << event.dump() << "\n";
             events.flush();
         }
     }
@@ -376,9 +368,129 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     return m;
 }
 
+namespace {
+
+// One optimizer step's micro-batches, summed.
+struct MicroBatches {
+    double loss = 0;
+    std::int64_t tokens = 0, positions = 0;
+    bool bad = false;        // a non-finite loss: the step is skipped
+    bool cancelled = false;  // asked to stop between micro-batches
+};
+
+// The gradients after unscaling and clipping.
+struct Gradients {
+    double norm = 0;
+    bool overflow = false;  // fp16: the loss scale was too large; the step is skipped
+    bool bad = false;       // a non-finite norm
+    std::vector<std::pair<std::string, double>> per_tensor;
+};
+
+}  // namespace
+
+// Forward and backward over the step's micro-batches; waits while paused.
+static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainControl* control) {
+    const auto& cfg = I.cfg;
+    MicroBatches m;
+    for (std::int64_t micro = 0; micro < cfg.grad_accum; ++micro) {
+        while (control && control->pause.load() && !control->cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (control && control->cancel.load()) {
+            m.cancelled = true;
+            return m;
+        }
+        Batch b = collate(I.train, I.next_indices(), cfg.pad_id);
+        if (I.train.masked_lm)  // a fresh mask per step, reproducible on resume
+            mask_batch(b, I.train, cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step) * 131u + static_cast<std::uint64_t>(micro));
+        to_device(b, I.device);
+        m.tokens += b.tokens;
+        m.positions += b.inputs.input_ids.numel();
+        at::Tensor loss;
+        {
+            AutocastScope autocast(cfg.precision, I.device.is_cuda());
+            loss = I.loss_of(I.model.forward(b.inputs), b).to(torch::kFloat) / static_cast<double>(cfg.grad_accum);
+        }
+        if (cfg.loss_hook) cfg.loss_hook(step, loss);
+        const double lv = loss.item<double>();  // the one synchronisation a step needs
+        if (!std::isfinite(lv)) {
+            m.bad = true;
+            continue;
+        }
+        (cfg.precision == "fp16" ? loss * I.loss_scale : loss).backward();
+        m.loss += lv;
+    }
+    return m;
+}
+
+// Unscales fp16 gradients, records per-tensor norms when asked, clips, and adapts the loss scale.
+static Gradients unscale_and_clip(Trainer::Impl& I, std::int64_t step) {
+    const auto& cfg = I.cfg;
+    Gradients g;
+    if (cfg.precision == "fp16") {
+        torch::NoGradGuard ng;
+        for (auto& t : I.tensors)
+            if (t.grad().defined()) t.mutable_grad().div_(I.loss_scale);
+    }
+    if (cfg.grad_norms_every > 0 && (step + 1) % cfg.grad_norms_every == 0) {
+        torch::NoGradGuard ng;
+        std::vector<at::Tensor> norms;
+        for (const auto& t : I.tensors) norms.push_back(t.grad().defined() ? t.grad().norm().to(at::kFloat) : torch::zeros({}, t.options().dtype(at::kFloat)));
+        const at::Tensor all = torch::stack(norms).to(at::kCPU).to(at::kDouble).contiguous();
+        const double* v = all.data_ptr<double>();
+        for (std::size_t i = 0; i < I.params.size(); ++i) g.per_tensor.emplace_back(I.params[i].first, v[i]);
+    }
+    g.norm = torch::nn::utils::clip_grad_norm_(I.tensors, cfg.max_grad_norm > 0 ? cfg.max_grad_norm : 1e30);
+    if (!std::isfinite(g.norm) && cfg.precision == "fp16") {
+        // Dynamic loss scaling: an overflow skips the step and halves the scale; the scale
+        // doubles after 2000 clean steps (the usual GradScaler schedule).
+        g.overflow = true;
+        I.loss_scale /= 2;
+        I.good_steps = 0;
+        ++I.overflow_skips;
+    } else if (!std::isfinite(g.norm)) {
+        g.bad = true;
+    } else if (cfg.precision == "fp16" && ++I.good_steps % 2000 == 0) {
+        I.loss_scale *= 2;
+    }
+    return g;
+}
+
+// Takes the optimizer step, or skips it (overflow, non-finite); returns the step's event.
+static StepEvent apply_step(Trainer::Impl& I, std::int64_t step, const MicroBatches& m, Gradients& g) {
+    StepEvent ev;
+    ev.step = step + 1;
+    ev.lr = scheduled_lr(I.cfg, step);
+    const bool bad = m.bad || g.bad;
+    if (g.overflow) {
+        I.opt->zero_grad();
+        ev.skipped = true;
+        ev.loss = m.loss;
+    } else if (bad) {
+        I.opt->zero_grad();
+        ++I.skipped;
+        ++I.consecutive_bad;
+        ev.skipped = true;
+        ev.loss = std::nan("");
+    } else {
+        for (auto& group : I.opt->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(ev.lr);
+        I.opt->step();
+        I.consecutive_bad = 0;
+        ev.loss = m.loss;
+    }
+    I.losses.push_back(ev.loss);
+    ev.grad_norm = g.norm;
+    ev.grad_norms = std::move(g.per_tensor);
+    ev.pad_fraction = m.positions ? 1.0 - static_cast<double>(m.tokens) / static_cast<double>(m.positions) : 0.0;
+    return ev;
+}
+
+// The score an evaluation is ranked by: accuracy, else pearson, else the negated loss (causal LM).
+static double eval_score(const std::map<std::string, double>& m) {
+    return m.count("accuracy") ? m.at("accuracy") : m.count("pearson") ? m.at("pearson") : -m.at("loss");
+}
+
 TrainResult Trainer::run(TrainControl* control) {
     auto& I = *impl_;
-    auto& cfg = I.cfg;
+    const auto& cfg = I.cfg;
     TrainResult res;
     I.model.train();
     if (step_ == 0) torch::manual_seed(cfg.seed);  // dropout; restored from checkpoints on resume
@@ -387,147 +499,65 @@ TrainResult Trainer::run(TrainControl* control) {
     res.status = "finished";
     while (step_ < cfg.max_steps) {
         const auto ts = std::chrono::steady_clock::now();
-        double loss_total = 0;
-        std::int64_t tokens = 0, positions = 0;
-        bool bad = false;
         I.opt->zero_grad();
-        for (std::int64_t micro = 0; micro < cfg.grad_accum; ++micro) {
-            while (control && control->pause.load() && !control->cancel.load()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            if (control && control->cancel.load()) {
-                res.status = "cancelled";
-                break;
-            }
-            Batch b = collate(I.train, I.next_indices(), cfg.pad_id);
-            if (I.train.masked_lm)  // a fresh mask per step, reproducible on resume
-                mask_batch(b, I.train, cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step_) * 131u + static_cast<std::uint64_t>(micro));
-            to_device(b, I.device);
-            tokens += b.tokens;
-            positions += b.inputs.input_ids.numel();
-            at::Tensor loss;
-            {
-                AutocastScope autocast(cfg.precision, I.device.is_cuda());
-                loss = I.loss_of(I.model.forward(b.inputs), b).to(torch::kFloat) / static_cast<double>(cfg.grad_accum);
-            }
-            if (cfg.loss_hook) cfg.loss_hook(step_, loss);
-            const double lv = loss.item<double>();  // the one synchronisation a step needs
-            if (!std::isfinite(lv)) {
-                bad = true;
-                continue;
-            }
-            (cfg.precision == "fp16" ? loss * I.loss_scale : loss).backward();
-            loss_total += lv;
+        const MicroBatches m = forward_backward(I, step_, control);
+        if (m.cancelled) {
+            res.status = "cancelled";
+            break;
         }
-        if (res.status == "cancelled") break;
-        double gnorm = 0;
-        bool overflow = false;
-        std::vector<std::pair<std::string, double>> grad_norms;
-        if (!bad) {
-            if (cfg.precision == "fp16") {
-                torch::NoGradGuard ng;
-                for (auto& t : I.tensors)
-                    if (t.grad().defined()) t.mutable_grad().div_(I.loss_scale);
-            }
-            if (cfg.grad_norms_every > 0 && (step_ + 1) % cfg.grad_norms_every == 0) {
-                torch::NoGradGuard ng;
-                std::vector<at::Tensor> norms;
-                for (const auto& t : I.tensors) norms.push_back(t.grad().defined() ? t.grad().norm().to(at::kFloat) : torch::zeros({}, t.options().dtype(at::kFloat)));
-                const at::Tensor all = torch::stack(norms).to(at::kCPU).to(at::kDouble).contiguous();
-                const double* v = all.data_ptr<double>();
-                for (std::size_t i = 0; i < I.params.size(); ++i) grad_norms.emplace_back(I.params[i].first, v[i]);
-            }
-            gnorm = torch::nn::utils::clip_grad_norm_(I.tensors, cfg.max_grad_norm > 0 ? cfg.max_grad_norm : 1e30);
-            if (!std::isfinite(gnorm) && cfg.precision == "fp16") {
-                // Dynamic loss scaling: an overflow skips the step and halves the scale; the scale
-                // doubles after 2000 clean steps (the usual GradScaler schedule).
-                overflow = true;
-                I.loss_scale /= 2;
-                I.good_steps = 0;
-                ++I.overflow_skips;
-            } else if (!std::isfinite(gnorm)) {
-                bad = true;
-            } else if (cfg.precision == "fp16" && ++I.good_steps % 2000 == 0) {
-                I.loss_scale *= 2;
-            }
-        }
-        StepEvent ev;
-        ev.step = step_ + 1;
-        ev.lr = scheduled_lr(cfg, step_);
-        if (overflow) {
-            I.opt->zero_grad();
-            ev.skipped = true;
-            ev.loss = loss_total;
-            I.losses.push_back(loss_total);
-        } else if (bad) {
-            I.opt->zero_grad();
-            ++I.skipped;
-            ++I.consecutive_bad;
-            ev.skipped = true;
-            ev.loss = std::nan("");
-            I.losses.push_back(ev.loss);
-        } else {
-            for (auto& g : I.opt->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(ev.lr);
-            I.opt->step();
-            I.consecutive_bad = 0;
-            ev.loss = loss_total;
-            I.losses.push_back(loss_total);
-        }
-        ev.grad_norm = gnorm;
-        ev.grad_norms = std::move(grad_norms);
-        ev.pad_fraction = positions ? 1.0 - static_cast<double>(tokens) / static_cast<double>(positions) : 0.0;
+        Gradients g = m.bad ? Gradients{} : unscale_and_clip(I, step_);
+        StepEvent ev = apply_step(I, step_, m, g);
         ++step_;
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
-        ev.tokens_per_s = dt > 0 ? static_cast<double>(tokens) / dt : 0;
+        ev.tokens_per_s = dt > 0 ? static_cast<double>(m.tokens) / dt : 0;
         ev.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (I.obs) I.obs->on_step(ev);
-        I.emit("{\"event\":\"step\",\"step\":" + std::to_string(ev.step) + ",\"loss\":" + fmt(ev.loss) + ",\"lr\":" + fmt(ev.lr) +
-               ",\"grad_norm\":" + fmt(ev.grad_norm) + ",\"tokens_per_s\":" + fmt(ev.tokens_per_s) + ",\"skipped\":" +
-               (ev.skipped ? "true" : "false") + "}");
+        I.emit(ev.to_json());
         if (I.consecutive_bad >= cfg.max_nonfinite) {
             res.status = "stopped_nonfinite";
             if (I.obs) I.obs->on_error("stopped after " + std::to_string(I.consecutive_bad) + " non-finite steps in a row");
             break;
         }
-        const bool last = step_ == cfg.max_steps;
-        if (I.eval && ((cfg.eval_every > 0 && step_ % cfg.eval_every == 0) || last)) {
-            EvalEvent e{step_, evaluate(*I.eval)};
-            res.last_metrics = e.metrics;
-            if (I.obs) I.obs->on_eval(e);
-            std::string line = "{\"event\":\"eval\",\"step\":" + std::to_string(step_);
-            for (const auto& [k, v] : e.metrics) line += ",\"" + k + "\":" + fmt(v);
-            I.emit(line + "}");
-            const double score = e.metrics.count("accuracy") ? e.metrics["accuracy"]
-                                 : e.metrics.count("pearson") ? e.metrics["pearson"] : -e.metrics["loss"];  // causal LM: lower loss
-            if (score > I.best) {
-                I.best = score;
-                I.evals_without_gain = 0;
-                if (cfg.save_best && !cfg.run_dir.empty()) {
-                    save_checkpoint(cfg.run_dir + "/checkpoints/best");  // a full checkpoint: resumable too
-                }
-            } else if (cfg.patience > 0 && ++I.evals_without_gain >= cfg.patience) {
-                res.status = "early_stopped";
-                break;
-            }
-        }
-        if (!cfg.run_dir.empty() && cfg.checkpoint_every > 0 && step_ % cfg.checkpoint_every == 0) {
-            const std::string dir = cfg.run_dir + "/checkpoints/step-" + std::to_string(step_);
-            save_checkpoint(dir);
-            I.saved.push_back(dir);
-            while (cfg.keep_checkpoints > 0 && static_cast<int>(I.saved.size()) > cfg.keep_checkpoints) {
-                const std::string old = I.saved.front();
-                I.saved.erase(I.saved.begin());
-                std::remove((old + "/trainable.safetensors").c_str());
-                std::remove((old + "/state.json").c_str());
-                ::rmdir(old.c_str());
-            }
-        }
+        if (I.eval && ((cfg.eval_every > 0 && step_ % cfg.eval_every == 0) || step_ == cfg.max_steps) && !evaluate_step(res)) break;
+        if (!cfg.run_dir.empty() && cfg.checkpoint_every > 0 && step_ % cfg.checkpoint_every == 0) save_periodic_checkpoint();
     }
     res.steps = step_;
     res.skipped = I.skipped;
     res.overflow_skips = I.overflow_skips;
     res.losses = I.losses;
     if (I.obs) I.obs->on_status(res.status);
-    I.emit("{\"event\":\"status\",\"status\":\"" + res.status + "\",\"step\":" + std::to_string(step_) + "}");
+    I.emit(StatusEvent{res.status, step_}.to_json());
     return res;
+}
+
+bool Trainer::evaluate_step(TrainResult& res) {
+    auto& I = *impl_;
+    EvalEvent e{step_, evaluate(*I.eval)};
+    res.last_metrics = e.metrics;
+    if (I.obs) I.obs->on_eval(e);
+    I.emit(e.to_json());
+    const double score = eval_score(e.metrics);
+    if (score > I.best) {
+        I.best = score;
+        I.evals_without_gain = 0;
+        if (I.cfg.save_best && !I.cfg.run_dir.empty())
+            save_checkpoint(run_folder::checkpoint_path(I.cfg.run_dir, run_folder::kBest));  // a full checkpoint: resumable too
+    } else if (I.cfg.patience > 0 && ++I.evals_without_gain >= I.cfg.patience) {
+        res.status = "early_stopped";
+        return false;
+    }
+    return true;
+}
+
+void Trainer::save_periodic_checkpoint() {
+    auto& I = *impl_;
+    const std::string dir = run_folder::checkpoint_path(I.cfg.run_dir, run_folder::step_name(step_));
+    save_checkpoint(dir);
+    I.saved.push_back(dir);
+    while (I.cfg.keep_checkpoints > 0 && static_cast<int>(I.saved.size()) > I.cfg.keep_checkpoints) {
+        run_folder::remove_checkpoint(I.saved.front());
+        I.saved.erase(I.saved.begin());
+    }
 }
 
 void Trainer::save_checkpoint(const std::string& dir) {
@@ -537,7 +567,7 @@ void Trainer::save_checkpoint(const std::string& dir) {
         const auto& [name, p] = I.params[i];
         if (!torch::isfinite(p).all().item<bool>())
             throw Error("parameter '" + name + "' is not finite; checkpoint not written", dir);
-        t.emplace_back("param." + name, p.detach());
+        t.emplace_back(run_folder::param_key(name), p.detach());
         auto& state = I.opt->state();
         auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
         if (it != state.end()) {
@@ -561,30 +591,28 @@ void Trainer::save_checkpoint(const std::string& dir) {
         if (l.is_number_float() && !std::isfinite(l.get<double>())) l = nullptr;
     const std::string tmp = dir + ".tmp";
     make_dirs(tmp);
-    st::save(tmp + "/trainable.safetensors", t, {{"format", "pt"}});
-    write_file_atomic(tmp + "/state.json", s.dump(1) + "\n");
+    st::save(run_folder::trainable_path(tmp), t, {{"format", "pt"}});
+    write_file_atomic(run_folder::state_path(tmp), s.dump(1) + "\n");
     std::string old = dir + ".old";
     std::rename(dir.c_str(), old.c_str());  // may not exist
     if (std::rename(tmp.c_str(), dir.c_str()) != 0) throw Error("cannot move checkpoint into place", dir);
-    std::remove((old + "/trainable.safetensors").c_str());
-    std::remove((old + "/state.json").c_str());
-    ::rmdir(old.c_str());
-    write_file_atomic(dir + "/../latest", dir.substr(dir.find_last_of('/') + 1) + "\n");
+    run_folder::remove_checkpoint(old);
+    run_folder::set_latest(dir);
 }
 
 void Trainer::load_checkpoint(const std::string& dir) {
     auto& I = *impl_;
-    const std::string file = dir + "/trainable.safetensors";
+    const std::string file = run_folder::trainable_path(dir);
     auto f = st::File::open(file);
-    nlohmann::json s = json::load_file(dir + "/state.json");
+    nlohmann::json s = json::load_file(run_folder::state_path(dir));
     torch::NoGradGuard ng;
     for (const auto& [name, p] : I.params) {
-        if (!f->contains("param." + name))
+        if (!f->contains(run_folder::param_key(name)))
             throw Error("the checkpoint has no tensor for trainable parameter '" + name + "'", file,
                         "was it written with another delta spec?");
-        at::Tensor v = f->tensor("param." + name);
+        at::Tensor v = f->tensor(run_folder::param_key(name));
         if (v.sizes() != p.sizes())
-            throw Error("tensor 'param." + name + "' has shape " + c10::str(v.sizes()) + ", expected " + c10::str(p.sizes()), file);
+            throw Error("tensor '" + run_folder::param_key(name) + "' has shape " + c10::str(v.sizes()) + ", expected " + c10::str(p.sizes()), file);
         p.copy_(v);
         if (f->contains("exp_avg." + name)) {
             auto st = std::make_unique<torch::optim::AdamWParamState>();

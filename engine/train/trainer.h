@@ -5,6 +5,8 @@
 #pragma once
 
 #include "data/dataset.h"
+#include "train/defaults.h"
+#include "train/events.h"
 
 #include <atomic>
 #include <cstdint>
@@ -23,13 +25,13 @@ class DeltaSet;
 std::vector<std::string> available_devices();
 
 struct TrainConfig {
-    std::int64_t max_steps = 100;      // optimizer steps
-    std::int64_t batch_size = 8;
+    std::int64_t max_steps = TrainingDefaults::max_steps;  // optimizer steps
+    std::int64_t batch_size = TrainingDefaults::batch_size;
     std::int64_t grad_accum = 1;       // micro-batches per optimizer step
-    double lr = 5e-4;
-    double weight_decay = 0.01;
+    double lr = TrainingDefaults::lr;
+    double weight_decay = TrainingDefaults::weight_decay;
     std::string schedule = "linear";   // constant | linear | cosine
-    double warmup_ratio = 0.06;
+    double warmup_ratio = TrainingDefaults::warmup_ratio;
     double max_grad_norm = 1.0;        // <= 0: no clipping
     std::int64_t eval_every = 0;       // 0: only at the end
     std::int64_t checkpoint_every = 0; // 0: none (needs run_dir)
@@ -47,20 +49,6 @@ struct TrainConfig {
     std::string run_dir;               // events.jsonl and checkpoints/ go here when set
     // Testing aid: may overwrite the loss of a micro-batch (e.g. with NaN) before backward.
     std::function<void(std::int64_t step, at::Tensor& loss)> loss_hook;
-};
-
-struct StepEvent {
-    std::int64_t step = 0;
-    double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, elapsed_s = 0;
-    double pad_fraction = 0;  // share of padding positions in the step's batches
-    bool skipped = false;
-    // Per trainable tensor, before clipping; filled on the steps TrainConfig::grad_norms_every asks for.
-    std::vector<std::pair<std::string, double>> grad_norms;
-};
-
-struct EvalEvent {
-    std::int64_t step = 0;
-    std::map<std::string, double> metrics;
 };
 
 class TrainObserver {
@@ -104,8 +92,11 @@ public:
     void load_checkpoint(const std::string& dir);
     std::int64_t step() const { return step_; }
 
+    struct Impl;  // the optimizer, data order and run state (trainer.cpp)
+
 private:
-    struct Impl;
+    bool evaluate_step(TrainResult& res);  // false: stop early (patience)
+    void save_periodic_checkpoint();        // step-N, the oldest beyond keep_checkpoints removed
     std::unique_ptr<Impl> impl_;
     std::int64_t step_ = 0;
 };

@@ -129,4 +129,17 @@ std::vector<std::string> select_modules(const ModuleTree& tree, const SelectionS
     return out;
 }
 
+std::vector<std::string> target_modules_for(const ModuleTree& tree, const std::vector<std::string>& ticked, bool linear_only) {
+    if (ticked.empty()) return {};
+    SelectionSpec sel;
+    for (const auto& p : ticked) sel.targets.push_back(p.substr(p.find_last_of('.') + 1));  // npos + 1: the whole path
+    std::sort(sel.targets.begin(), sel.targets.end());
+    sel.targets.erase(std::unique(sel.targets.begin(), sel.targets.end()), sel.targets.end());
+    sel.linear_only = linear_only;
+    std::vector<std::string> selected = select_modules(tree, sel), wanted = ticked;
+    std::sort(selected.begin(), selected.end());
+    std::sort(wanted.begin(), wanted.end());
+    return selected == wanted ? sel.targets : ticked;
+}
+
 }  // namespace dt

@@ -39,4 +39,9 @@ int layer_index_of(const std::string& path, const std::vector<std::string>& laye
 // Matched module paths in tree order. Throws dt::Error for an invalid regex or an empty spec.
 std::vector<std::string> select_modules(const ModuleTree& tree, const SelectionSpec& spec);
 
+// The shortest PEFT target_modules that selects exactly the `ticked` module paths: their last name
+// components ("query") when those select exactly the ticks (only Linear modules when linear_only),
+// else the full paths, each of which matches itself. Empty for no ticks.
+std::vector<std::string> target_modules_for(const ModuleTree& tree, const std::vector<std::string>& ticked, bool linear_only);
+
 }  // namespace dt

@@ -2,6 +2,7 @@
 #include "test_registry.h"
 #include "test_util.h"
 
+#include "delta/method.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
 
@@ -22,17 +23,7 @@ using namespace dttest;
 
 namespace {
 
-struct Result {
-    int code = -1;
-    QString out, err;
-};
-
-Result runCli(const QStringList& args) {
-    QProcess p;
-    p.start(cliPath(), args);
-    if (!p.waitForFinished(120000)) return {};
-    return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
-}
+using Result = CliResult;
 
 // Bad input: exit 2, exactly one line on stderr naming what is wrong, no stack trace.
 void expectBadInput(const Result& r, const QStringList& needles) {
@@ -48,6 +39,34 @@ void expectBadInput(const Result& r, const QStringList& needles) {
 class TestCli : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void methodsJsonIsTheEngineTable() {
+        // `deltatune methods --json` prints the engine's declarations: what the panel and PEFT export read.
+        auto r = runCli({"methods", "--json"});
+        QCOMPARE(r.code, 0);
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j.size(), dt::method_table().size());
+        for (std::size_t i = 0; i < j.size(); ++i) {
+            const dt::MethodInfo& m = dt::method_table()[i];
+            QCOMPARE(j[i], m.to_json());
+            std::vector<std::string> names;
+            for (const auto& o : j[i]["options"]) {
+                QVERIFY2(!o["help"].get<std::string>().empty(), o.dump().c_str());
+                names.push_back(o["name"].get<std::string>());
+            }
+            QCOMPARE(names, m.fields());
+        }
+        const auto& lora = j[0];
+        QCOMPARE(lora["name"].get<std::string>(), std::string("lora"));
+        for (const auto& o : lora["options"])
+            if (o["name"] == "lora_alpha") {
+                QCOMPARE(o["default"].get<double>(), 8.0);  // PEFT's, whatever r is
+                QCOMPARE(o["peft"].get<std::string>(), std::string("lora_alpha"));
+            }
+        r = runCli({"methods"});
+        QCOMPARE(r.code, 0);
+        QVERIFY(r.out.contains(QLatin1String("lora_alpha")) && r.out.contains(QLatin1String("[PEFT: lora_alpha]")));
+    }
+
     void inspectJson() {
         auto r = runCli({"inspect", hf("bert-seqcls"), "--json"});
         QCOMPARE(r.code, 0);

@@ -6,6 +6,7 @@
 #include "test_util.h"
 
 #include "compare_tab.h"
+#include "delta_files.h"
 #include "delta_tab.h"
 #include "experiment_controller.h"
 #include "method_comparison_view.h"
@@ -14,6 +15,9 @@
 #include "qcustomplot_compat.h"
 #include "main_window.h"
 #include "training_controller.h"
+#include "training_tab.h"
+#include "transfer_tab.h"
+#include "workbench.h"
 
 #include "experiments/comparison.h"
 #include "experiments/experiments.h"
@@ -33,19 +37,19 @@ class TestExperimentsGui : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void demoIsFoundAndTrains() {
-        QVERIFY2(!MainWindow::demoModel().isEmpty(), "resources/demo/models/synth-bert-small is missing");
-        QCOMPARE(MainWindow::demoTasks().size(), 9);
+        QVERIFY2(!Workbench::demoModel().isEmpty(), "resources/demo/models/synth-bert-small is missing");
+        QCOMPARE(Workbench::demoTasks().size(), 9);
         QTemporaryDir dir;
         MainWindow w;
         w.resize(1280, 800);
         w.show();
-        QVERIFY(w.openModel(MainWindow::demoModel()));
-        QVERIFY(!w.currentDeltaSpecJson().isEmpty());  // LoRA with the defaults is valid
-        QSignalSpy finished(w.training(), &TrainingController::finished);
-        QSignalSpy evals(w.training(), &TrainingController::evaluated);
-        const QString news = MainWindow::demoTasks()[3];
+        QVERIFY(w.openModel(Workbench::demoModel()));
+        QVERIFY(!w.workbench()->deltaSpecJson().isEmpty());  // LoRA with the defaults is valid
+        QSignalSpy finished(w.trainingTab()->controller(), &TrainingController::finished);
+        QSignalSpy evals(w.trainingTab()->controller(), &TrainingController::evaluated);
+        const QString news = Workbench::demoTasks()[3];
         QVERIFY(news.endsWith(QStringLiteral("news/task.json")));
-        QVERIFY(w.startTaskTraining(news, 60, 0.005, dir.filePath("run")));
+        QVERIFY(w.trainingTab()->startTaskTraining(news, 60, 0.005, dir.filePath("run")));
         QVERIFY(finished.wait(120000));
         QCOMPARE(finished.first().at(0).toString(), QStringLiteral("finished"));
         QVERIFY(!evals.isEmpty());
@@ -70,24 +74,26 @@ private Q_SLOTS:
         w.grab().save(QDir(DT_BUILD_DIR).filePath("workbench-delta.png"));
         // File > Export Delta in the background, then File > Import Delta of the export: the next
         // run starts from it (its spec names the folder), and a folder that is no delta is refused.
-        QSignalSpy exported(&w, &MainWindow::exported);
-        QVERIFY(w.exportLastRun(QStringLiteral("peft"), dir.filePath("peft")));
+        QSignalSpy exported(w.deltaFiles(), &DeltaFiles::exported);
+        QVERIFY(w.deltaFiles()->exportLastRun(QStringLiteral("peft"), dir.filePath("peft")));
         QVERIFY(exported.wait(60000));
         QVERIFY(QFile::exists(dir.filePath("peft/adapter_model.safetensors")));
         QVERIFY(QFile::exists(dir.filePath("peft/adapter_config.json")));
-        QVERIFY(!w.importDelta(dir.filePath("run")));
+        QVERIFY(!w.deltaFiles()->importDelta(dir.filePath("run")));
         QVERIFY(w.lastError().contains(QStringLiteral("not an exported delta")));
-        QVERIFY(w.importDelta(dir.filePath("peft")));
-        QVERIFY(w.startTaskTraining(news, 5, 0.005, dir.filePath("run2")));
+        QSignalSpy imported(w.deltaFiles(), &DeltaFiles::imported);  // the model is loaded to check it in a worker thread
+        QVERIFY(w.deltaFiles()->importDelta(dir.filePath("peft")));
+        QVERIFY(imported.wait(60000));
+        QVERIFY(w.trainingTab()->startTaskTraining(news, 5, 0.005, dir.filePath("run2")));
         QVERIFY(finished.wait(120000));
         const auto saved = dt::json::load_file(dir.filePath("run2/spec.json").toStdString());
         QCOMPARE(QString::fromStdString(saved["delta"].get<std::string>()), dir.filePath("peft"));
         // Layer ablation of that run, in the worker thread, into the heatmap: a 2x2 upper triangle.
-        QSignalSpy done(w.experiments(), &ExperimentController::finished);
-        QVERIFY(!w.startAblation(dir.filePath("nothing-here")));
-        QVERIFY(w.startAblation(dir.filePath("run"), dir.filePath("ablation")));
+        QSignalSpy done(w.transferTab()->experiments(), &ExperimentController::finished);
+        QVERIFY(!w.transferTab()->startAblation(dir.filePath("nothing-here")));
+        QVERIFY(w.transferTab()->startAblation(dir.filePath("run"), dir.filePath("ablation")));
         QVERIFY(done.wait(120000));
-        HeatmapView* h = w.heatmap();
+        HeatmapView* h = w.transferTab()->heatmap();
         QCOMPARE(h->rowCount(), 2);
         QVERIFY(h->hasCell(0, 0) && h->hasCell(0, 1) && h->hasCell(1, 1));
         QVERIFY(!h->hasCell(1, 0));
@@ -104,16 +110,16 @@ private Q_SLOTS:
         MainWindow w;
         w.resize(1280, 800);
         w.show();
-        QVERIFY(w.openModel(MainWindow::demoModel()));
-        const QStringList all = MainWindow::demoTasks();
+        QVERIFY(w.openModel(Workbench::demoModel()));
+        const QStringList all = Workbench::demoTasks();
         const QStringList tasks = {all[0], all[1], all[3]};  // reviews, opinions, news
-        QSignalSpy cells(w.experiments(), &ExperimentController::cell);
-        QSignalSpy finished(w.experiments(), &ExperimentController::finished);
-        QVERIFY(w.startTransfer(tasks, 20, dir.filePath("exp")));
-        QVERIFY(!w.startTransfer(tasks, 20, dir.filePath("other")));  // one experiment at a time
+        QSignalSpy cells(w.transferTab()->experiments(), &ExperimentController::cell);
+        QSignalSpy finished(w.transferTab()->experiments(), &ExperimentController::finished);
+        QVERIFY(w.transferTab()->startTransfer(tasks, 20, dir.filePath("exp")));
+        QVERIFY(!w.transferTab()->startTransfer(tasks, 20, dir.filePath("other")));  // one experiment at a time
         QVERIFY(finished.wait(180000));
         QCOMPARE(cells.size(), 12);
-        HeatmapView* h = w.heatmap();
+        HeatmapView* h = w.transferTab()->heatmap();
         QCOMPARE(h->plot()->xAxis->label(), QStringLiteral("evaluated on"));
         QCOMPARE(h->rowCount(), 4);
         QCOMPARE(h->colCount(), 3);
@@ -149,10 +155,10 @@ private Q_SLOTS:
         MainWindow w;
         w.resize(1280, 800);
         w.show();
-        QVERIFY(w.openModel(MainWindow::demoModel()));
+        QVERIFY(w.openModel(Workbench::demoModel()));
         CompareTab* tab = w.compareTab();
         QString task;
-        for (const QString& t : MainWindow::demoTasks())
+        for (const QString& t : Workbench::demoTasks())
             if (t.contains(QStringLiteral("/negation/"))) task = t;
         QVERIFY(!task.isEmpty());
         const QStringList methods = {QStringLiteral("lora"), QStringLiteral("bitfit"), QStringLiteral("prefix")};
@@ -199,7 +205,7 @@ private Q_SLOTS:
         // classification head. A malformed file is refused naming file and line.
         QTemporaryDir dir;
         QString csv = QStringLiteral("id,sentence,sentiment\n");
-        std::ifstream in((MainWindow::demoDir() + QStringLiteral("/tasks/reviews/train.jsonl")).toStdString());
+        std::ifstream in((Workbench::demoDir() + QStringLiteral("/tasks/reviews/train.jsonl")).toStdString());
         std::string line;
         int n = 0;
         while (std::getline(in, line) && n < 300) {
@@ -211,7 +217,7 @@ private Q_SLOTS:
         MainWindow w;
         w.resize(1280, 800);
         w.show();
-        QVERIFY(w.openModel(MainWindow::demoModel()));
+        QVERIFY(w.openModel(Workbench::demoModel()));
         TaskPanel* t = w.taskPanel();
         QVERIFY(t->loadFile(dir.filePath("mine.csv")));
         QCOMPARE(t->columns(), (QStringList{QStringLiteral("id"), QStringLiteral("sentence"), QStringLiteral("sentiment")}));
@@ -224,11 +230,11 @@ private Q_SLOTS:
         const auto j = t->taskJson();
         QCOMPARE(j["label_words"], nlohmann::json({{"neg", "bad"}, {"pos", "good"}}));
         QCOMPARE(j["fields"], nlohmann::json({{"text", "sentence"}, {"label", "sentiment"}}));
-        const QString task = w.useTaskPanel();
+        const QString task = w.trainingTab()->useTaskData(w.taskPanel());
         QVERIFY2(!task.isEmpty(), qPrintable(w.lastError()));
-        QSignalSpy finished(w.training(), &TrainingController::finished);
-        QSignalSpy evals(w.training(), &TrainingController::evaluated);
-        QVERIFY(w.startTaskTraining(task, 30, 0.01, dir.filePath("run")));
+        QSignalSpy finished(w.trainingTab()->controller(), &TrainingController::finished);
+        QSignalSpy evals(w.trainingTab()->controller(), &TrainingController::evaluated);
+        QVERIFY(w.trainingTab()->startTaskTraining(task, 30, 0.01, dir.filePath("run")));
         QVERIFY(finished.wait(120000));
         QCOMPARE(finished.last().at(0).toString(), QStringLiteral("finished"));
         QVERIFY(!evals.isEmpty() && evals.last().at(1).toMap().contains(QStringLiteral("accuracy")));
@@ -236,9 +242,9 @@ private Q_SLOTS:
         // trains and saves the head with the delta.
         t->setLabelWords(false);
         QVERIFY(!t->taskJson().contains("label_words"));
-        const QString headTask = w.useTaskPanel();
+        const QString headTask = w.trainingTab()->useTaskData(w.taskPanel());
         QVERIFY(!headTask.isEmpty());
-        QVERIFY(w.startTaskTraining(headTask, 10, 0.01, dir.filePath("head")));
+        QVERIFY(w.trainingTab()->startTaskTraining(headTask, 10, 0.01, dir.filePath("head")));
         QVERIFY(finished.wait(120000));
         QCOMPARE(finished.last().at(0).toString(), QStringLiteral("finished"));
         const auto spec = dt::json::load_file(dir.filePath("head/spec.json").toStdString());

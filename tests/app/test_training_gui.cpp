@@ -8,6 +8,7 @@
 #include "run_history.h"
 #include "training_controller.h"
 #include "training_plot.h"
+#include "training_tab.h"
 
 #include <nlohmann/json.hpp>
 
@@ -57,15 +58,15 @@ private Q_SLOTS:
         MainWindow w;
         w.resize(1280, 800);
         w.show();
-        QSignalSpy finished(w.training(), &TrainingController::finished);
-        QSignalSpy failed(w.training(), &TrainingController::failed);
-        QSignalSpy steps(w.training(), &TrainingController::step);
+        QSignalSpy finished(w.trainingTab()->controller(), &TrainingController::finished);
+        QSignalSpy failed(w.trainingTab()->controller(), &TrainingController::failed);
+        QSignalSpy steps(w.trainingTab()->controller(), &TrainingController::step);
         // The spec and its data are written once: rewriting task.jsonl while the worker reads it
         // made this test fail now and then ("task.jsonl:130: invalid JSON").
         const QString spec = writeRun(dir, 120);
-        QVERIFY(w.startTraining(spec, dir.filePath("out")));
-        QVERIFY(w.training()->isRunning());
-        QVERIFY(!w.startTraining(spec, dir.filePath("other")));  // one run at a time
+        QVERIFY(w.trainingTab()->startTraining(spec, dir.filePath("out")));
+        QVERIFY(w.trainingTab()->controller()->isRunning());
+        QVERIFY(!w.trainingTab()->startTraining(spec, dir.filePath("other")));  // one run at a time
         QVERIFY(!QFileInfo::exists(dir.filePath("other")));
         QTRY_VERIFY_WITH_TIMEOUT(finished.size() + failed.size() > 0, 120000);
         QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
@@ -73,8 +74,8 @@ private Q_SLOTS:
         QCOMPARE(finished.first().at(1).toLongLong(), 120);
         QCOMPARE(steps.size(), 120);
         QTest::qWait(100);  // the last coalesced repaint
-        QCOMPARE(w.trainingPlot()->pointCount(), 120);
-        QVERIFY2(w.trainingPlot()->replotCount() < 120, "every step repainted the plot");
+        QCOMPARE(w.trainingTab()->plot()->pointCount(), 120);
+        QVERIFY2(w.trainingTab()->plot()->replotCount() < 120, "every step repainted the plot");
         QVERIFY(QFile::exists(dir.filePath("out/checkpoints/final/trainable.safetensors")));
         QVERIFY(w.grab().save(QStringLiteral(DT_BUILD_DIR "/workbench_training.png")));
     }
@@ -82,29 +83,29 @@ private Q_SLOTS:
     void pauseResumeAndStopWithinOneStep() {
         QTemporaryDir dir;
         MainWindow w;
-        QSignalSpy finished(w.training(), &TrainingController::finished);
-        QSignalSpy steps(w.training(), &TrainingController::step);
-        QVERIFY(w.startTraining(writeRun(dir, 100000), dir.filePath("out")));
+        QSignalSpy finished(w.trainingTab()->controller(), &TrainingController::finished);
+        QSignalSpy steps(w.trainingTab()->controller(), &TrainingController::step);
+        QVERIFY(w.trainingTab()->startTraining(writeRun(dir, 100000), dir.filePath("out")));
         QTRY_VERIFY_WITH_TIMEOUT(steps.size() >= 2, 60000);
-        w.training()->setPaused(true);
+        w.trainingTab()->controller()->setPaused(true);
         QTest::qWait(300);  // a step in flight may still land
         const auto paused = steps.size();
         QTest::qWait(500);
         QCOMPARE(steps.size(), paused);  // no progress while paused
-        w.training()->setPaused(false);
+        w.trainingTab()->controller()->setPaused(false);
         QTRY_VERIFY_WITH_TIMEOUT(steps.size() > paused + 2, 60000);
         // Paused again until every step's signal has arrived, then stopped: the run ends where it
         // stood, at most one step later, with a checkpoint.
-        w.training()->setPaused(true);
+        w.trainingTab()->controller()->setPaused(true);
         QTest::qWait(300);
         const qint64 lastSeen = steps.last().at(0).toLongLong();
-        w.training()->stop();
+        w.trainingTab()->controller()->stop();
         QVERIFY(finished.wait(60000));
         QCOMPARE(finished.first().at(0).toString(), QStringLiteral("cancelled"));
         QVERIFY2(finished.first().at(1).toLongLong() <= lastSeen + 1,
                  qPrintable(QStringLiteral("%1 vs %2").arg(finished.first().at(1).toLongLong()).arg(lastSeen)));
         QVERIFY(QFile::exists(dir.filePath(QStringLiteral("out/checkpoints/step-%1/state.json").arg(finished.first().at(1).toLongLong()))));
-        QVERIFY(!w.training()->isRunning());
+        QVERIFY(!w.trainingTab()->controller()->isRunning());
     }
 
     void fiftyStartStopCycles() {
@@ -115,54 +116,54 @@ private Q_SLOTS:
         std::mt19937 rng(7);
         const QString spec = writeRun(dir, 100000);
         for (int i = 0; i < 50; ++i) {
-            QSignalSpy ended(w.training(), &TrainingController::finished);
-            QSignalSpy failed(w.training(), &TrainingController::failed);
-            QVERIFY(w.startTraining(spec, dir.filePath(QStringLiteral("cycle-%1").arg(i))));
+            QSignalSpy ended(w.trainingTab()->controller(), &TrainingController::finished);
+            QSignalSpy failed(w.trainingTab()->controller(), &TrainingController::failed);
+            QVERIFY(w.trainingTab()->startTraining(spec, dir.filePath(QStringLiteral("cycle-%1").arg(i))));
             QTest::qWait(static_cast<int>(rng() % 40));
-            w.training()->stop();
+            w.trainingTab()->controller()->stop();
             QTRY_VERIFY_WITH_TIMEOUT(ended.size() + failed.size() == 1, 60000);
             QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
-            QVERIFY(!w.training()->isRunning());
+            QVERIFY(!w.trainingTab()->controller()->isRunning());
         }
-        QCOMPARE(w.training()->findChildren<QThread*>().size(), 0);
+        QCOMPARE(w.trainingTab()->controller()->findChildren<QThread*>().size(), 0);
     }
 
     void historyOverlaysEarlierRuns() {
         QTemporaryDir dir;
         MainWindow w;
-        QSignalSpy finished(w.training(), &TrainingController::finished);
-        QVERIFY(w.startTraining(writeRun(dir, 30), dir.filePath("first")));
+        QSignalSpy finished(w.trainingTab()->controller(), &TrainingController::finished);
+        QVERIFY(w.trainingTab()->startTraining(writeRun(dir, 30), dir.filePath("first")));
         QVERIFY(finished.wait(60000));
-        RunHistory* h = w.runHistory();
+        RunHistory* h = w.trainingTab()->history();
         QVERIFY(h->runDirs().contains(QFileInfo(dir.filePath("first")).absoluteFilePath()));
         QVector<double> steps, losses;
         QVERIFY(RunHistory::readCurve(dir.filePath("first"), steps, losses));
         QCOMPARE(steps.size(), 30);
-        QVERIFY(std::abs(losses.last() - w.trainingPlot()->smoothedLosses().last()) < 1e-6);  // the same EMA as the live plot
+        QVERIFY(std::abs(losses.last() - w.trainingTab()->plot()->smoothedLosses().last()) < 1e-6);  // the same EMA as the live plot
         h->item(0)->setCheckState(Qt::Checked);
-        QCOMPARE(w.trainingPlot()->overlays(), QStringList{QStringLiteral("first")});
+        QCOMPARE(w.trainingTab()->plot()->overlays(), QStringList{QStringLiteral("first")});
         h->item(0)->setCheckState(Qt::Unchecked);
-        QVERIFY(w.trainingPlot()->overlays().isEmpty());
+        QVERIFY(w.trainingTab()->plot()->overlays().isEmpty());
     }
 
     void stopAndBadSpec() {
         QTemporaryDir dir;
         MainWindow w;
-        QSignalSpy finished(w.training(), &TrainingController::finished);
-        QSignalSpy steps(w.training(), &TrainingController::step);
-        QVERIFY(w.startTraining(writeRun(dir, 100000), dir.filePath("out")));
+        QSignalSpy finished(w.trainingTab()->controller(), &TrainingController::finished);
+        QSignalSpy steps(w.trainingTab()->controller(), &TrainingController::step);
+        QVERIFY(w.trainingTab()->startTraining(writeRun(dir, 100000), dir.filePath("out")));
         QTRY_VERIFY_WITH_TIMEOUT(steps.size() >= 3, 60000);
-        w.training()->stop();
+        w.trainingTab()->controller()->stop();
         QVERIFY(finished.wait(60000));
         QCOMPARE(finished.first().at(0).toString(), QStringLiteral("cancelled"));
         const qint64 n = finished.first().at(1).toLongLong();
         QVERIFY(QFile::exists(dir.filePath(QStringLiteral("out/checkpoints/step-%1/state.json").arg(n))));
-        QSignalSpy failed(w.training(), &TrainingController::failed);
+        QSignalSpy failed(w.trainingTab()->controller(), &TrainingController::failed);
         dttest::writeBytes(dir.filePath("bad.json"), R"({"model": "tiny-bert", "task": {"train": "task.jsonl"}, "delta": "loraa"})");
-        QVERIFY(w.startTraining(dir.filePath("bad.json"), dir.filePath("out2")));
+        QVERIFY(w.trainingTab()->startTraining(dir.filePath("bad.json"), dir.filePath("out2")));
         QVERIFY(failed.wait(60000));
         QVERIFY2(failed.first().at(0).toString().contains("unknown method 'loraa'"), qPrintable(failed.first().at(0).toString()));
-        QVERIFY(!w.training()->isRunning());
+        QVERIFY(!w.trainingTab()->controller()->isRunning());
     }
 };
 

@@ -7,7 +7,11 @@
 #include "method_panel.h"
 #include "model_panel.h"
 #include "module_tree_model.h"
+#include "model_controller.h"
+#include "training_tab.h"
+#include "workbench.h"
 
+#include "io/json_util.h"
 #include "train/run_spec.h"
 
 #include <nlohmann/json.hpp>
@@ -63,17 +67,17 @@ private Q_SLOTS:
         MainWindow w;
         QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
         loraOnFourQueries(w);
-        QTRY_COMPARE(w.budgetText(), QStringLiteral("4096 trainable"));  // 4 x r (64 + 64), r = 8
-        QCOMPARE(w.targetModules(), QStringLiteral("[\"query\"]"));  // the short name selects exactly the ticks
+        QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("4096 trainable"));  // 4 x r (64 + 64), r = 8
+        QCOMPARE(w.models()->targetModules(), QStringLiteral("[\"query\"]"));  // the short name selects exactly the ticks
         w.modelPanel()->model()->setCheckedPaths({});
-        QTRY_COMPARE(w.budgetText(), QStringLiteral("8192 trainable"));  // defaults: query and value
+        QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("8192 trainable"));  // defaults: query and value
         w.methodPanel()->setMethod(QStringLiteral("bitfit"));
-        QTRY_COMPARE(w.budgetText(), QStringLiteral("4032 trainable"));
+        QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("4032 trainable"));
         w.methodPanel()->setMethod(QStringLiteral("last_layers"));
         auto* spin = w.methodPanel()->findChild<QSpinBox*>();
         QVERIFY(spin);
         spin->setValue(9);
-        QTRY_VERIFY(w.budgetText().contains("num_layers"));  // 4 blocks only: the engine's message, inline
+        QTRY_VERIFY(w.models()->budgetText().contains("num_layers"));  // 4 blocks only: the engine's message, inline
         loraOnFourQueries(w);
         w.resize(1280, 800);
         w.show();
@@ -85,7 +89,7 @@ private Q_SLOTS:
     void screenshotCommandWritesAnImage() {
         // The README's look-at-it command, as a user runs it: a real process, offscreen, after a
         // few training steps on a demo task, showing the Delta tab.
-        if (MainWindow::demoModel().isEmpty()) QSKIP("no demo model");
+        if (Workbench::demoModel().isEmpty()) QSKIP("no demo model");
         QTemporaryDir dir;
         QProcess p;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
@@ -114,25 +118,25 @@ private Q_SLOTS:
         MainWindow w;
         QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
         loraOnFourQueries(w);
-        QTRY_COMPARE(w.budgetText(), QStringLiteral("4096 trainable"));
+        QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("4096 trainable"));
         Q_EMIT w.methodPanel()->combineRequested();
         QCOMPARE(w.methodPanel()->combination().size(), std::size_t(1));
         QVERIFY(w.modelPanel()->model()->checkedPaths().isEmpty());
         w.methodPanel()->setMethod(QStringLiteral("bitfit"));
-        QTRY_COMPARE(w.budgetText(), QStringLiteral("8128 trainable"));  // 4096 + BitFit's 4032
+        QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("8128 trainable"));  // 4096 + BitFit's 4032
         w.resize(1280, 800);
         w.show();
         QTest::qWait(100);
         w.grab().save(QStringLiteral(DT_BUILD_DIR "/workbench_combination.png"));
-        const auto spec = nlohmann::json::parse(w.currentDeltaSpecJson().toStdString());
+        const auto spec = nlohmann::json::parse(w.workbench()->deltaSpecJson().toStdString());
         QCOMPARE(spec["methods"].size(), std::size_t(2));
         QCOMPARE(spec["methods"][0]["method"].get<std::string>(), std::string("lora"));
         QCOMPARE(spec["methods"][0]["target_modules"].size(), std::size_t(4));
         // LoRA twice on the same modules is refused, naming the module.
         loraOnFourQueries(w);
-        QTRY_VERIFY(w.budgetText().contains(QStringLiteral("already has LoRA")));
+        QTRY_VERIFY(w.models()->budgetText().contains(QStringLiteral("already has LoRA")));
         w.methodPanel()->removeFromCombination(0);
-        QTRY_COMPARE(w.budgetText(), QStringLiteral("4096 trainable"));
+        QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("4096 trainable"));
     }
 
     void trainableColumnFollowsTheDelta() {
@@ -140,7 +144,7 @@ private Q_SLOTS:
         QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
         w.methodPanel()->setMethod(QStringLiteral("lora"));
         w.modelPanel()->model()->setCheckedPaths({QStringLiteral("bert.encoder.layer.1.attention.self.query")});
-        QTRY_COMPARE(w.budgetText(), QStringLiteral("1024 trainable"));
+        QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("1024 trainable"));
         auto* m = w.modelPanel()->model();
         QCOMPARE(m->trainable(QStringLiteral("bert.encoder.layer.1.attention.self.query")), qint64(1024));
         QCOMPARE(m->trainable(QStringLiteral("bert.encoder.layer.1")), qint64(1024));
@@ -151,7 +155,7 @@ private Q_SLOTS:
         QCOMPARE(m->headerData(ModuleTreeModel::TrainableColumn, Qt::Horizontal).toString(), QStringLiteral("Trainable"));
         w.modelPanel()->quickSelect(QStringLiteral("biases"));  // biases are parameters: BitFit
         QCOMPARE(w.methodPanel()->method(), QStringLiteral("bitfit"));
-        QTRY_COMPARE(w.budgetText(), QStringLiteral("4032 trainable"));
+        QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("4032 trainable"));
         QCOMPARE(m->trainable(QStringLiteral("bert.encoder.layer.1.attention.self.query")), qint64(64));  // its bias
     }
 
@@ -175,17 +179,56 @@ private Q_SLOTS:
         text.setText(QStringLiteral("not a folder"));
         QVERIFY(!w.openDropped(&text));
         // Save Run Spec writes the JSON the CLI reads back, with the method panel's delta.
-        if (MainWindow::demoModel().isEmpty()) QSKIP("no demo tasks");
-        QVERIFY(w.openModel(MainWindow::demoModel()));
+        if (Workbench::demoModel().isEmpty()) QSKIP("no demo tasks");
+        QVERIFY(w.openModel(Workbench::demoModel()));
         w.methodPanel()->setMethod(QStringLiteral("ia3"));
-        QTRY_VERIFY(w.currentDeltaSpecJson().contains(QStringLiteral("ia3")));
+        QTRY_VERIFY(w.workbench()->deltaSpecJson().contains(QStringLiteral("ia3")));
         QTemporaryDir dir;
-        QVERIFY(w.saveRunSpec(dir.filePath("run.json")));
+        QVERIFY(w.trainingTab()->saveRunSpec(dir.filePath("run.json")));
         const dt::RunSpec spec = dt::RunSpec::load(dir.filePath("run.json").toStdString());
         QCOMPARE(QString::fromStdString(spec.delta.methods.at(0)["method"].get<std::string>()), QStringLiteral("ia3"));
-        QCOMPARE(QString::fromStdString(spec.model), QFileInfo(MainWindow::demoModel()).absoluteFilePath());
+        QCOMPARE(QString::fromStdString(spec.model), QFileInfo(Workbench::demoModel()).absoluteFilePath());
         QVERIFY(!spec.task_file.empty());
         QCOMPARE(spec.training.batch_size, std::int64_t(16));
+    }
+
+    void guiAndCliSpecsAreIdentical() {
+        // The workbench and `deltatune spec` go through one run builder: for the same choices the
+        // file Save Run Spec writes and the CLI's output are the same bytes, with a label-word task
+        // and with a plain classification task (a head on the masked-LM model).
+        if (Workbench::demoModel().isEmpty()) QSKIP("no demo model");
+        MainWindow w;
+        QVERIFY(w.openModel(Workbench::demoModel()));
+        w.methodPanel()->setMethod(QStringLiteral("lora"));
+        w.modelPanel()->model()->setCheckedPaths({QStringLiteral("bert.encoder.layer.0.attention.self.query"),
+                                                  QStringLiteral("bert.encoder.layer.1.attention.self.value")});
+        QTRY_VERIFY(w.workbench()->deltaSpecJson().contains(QStringLiteral("layer.1.attention.self.value")));
+        QTemporaryDir dir;
+        dttest::writeBytes(dir.filePath("delta.json"), w.workbench()->deltaSpecJson().toUtf8());
+        QVERIFY(w.trainingTab()->saveRunSpec(dir.filePath("gui.json")));
+        QFile gui(dir.filePath("gui.json"));
+        QVERIFY(gui.open(QIODevice::ReadOnly));
+        const QByteArray guiBytes = gui.readAll();
+        const std::string task = dt::RunSpec::load(dir.filePath("gui.json").toStdString()).task_file;
+        const QString lr = QString::number(dt::TrainingDefaults::lr, 'g', 17);
+        const QStringList common = {"spec", "--model", Workbench::demoModel(), "--delta", dir.filePath("delta.json"),
+                                    "--steps", QString::number(dt::TrainingDefaults::max_steps), "--lr", lr};
+        auto r = dttest::runCli(common + QStringList{"--task", QString::fromStdString(task)});
+        QCOMPARE(r.code, 0);
+        QCOMPARE(r.out.toUtf8(), guiBytes);
+
+        nlohmann::json plain = dt::json::load_file(task);
+        plain.erase("label_words");
+        plain.erase("template");
+        const std::string taskDir = task.substr(0, task.find_last_of('/'));
+        plain["train"] = taskDir + "/" + plain["train"].get<std::string>();
+        plain["validation"] = taskDir + "/" + plain["validation"].get<std::string>();
+        dttest::writeBytes(dir.filePath("plain.json"), QByteArray::fromStdString(plain.dump(2)));
+        const nlohmann::json guiSpec = w.trainingTab()->taskRunSpec(dir.filePath("plain.json"), static_cast<int>(dt::TrainingDefaults::max_steps), dt::TrainingDefaults::lr);
+        QCOMPARE(guiSpec["architecture"].get<std::string>(), std::string("BertForSequenceClassification"));
+        r = dttest::runCli(common + QStringList{"--task", dir.filePath("plain.json")});
+        QCOMPARE(r.code, 0);
+        QCOMPARE(r.out.toStdString(), guiSpec.dump(2) + "\n");
     }
 };
 

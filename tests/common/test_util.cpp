@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <QFile>
+#include <QProcess>
 
 namespace dttest {
 
@@ -16,6 +17,13 @@ dt::ForwardInputs referenceInputs(const dt::st::File& ref, bool hidden_states) {
     if (ref.contains("token_type_ids")) in.token_type_ids = ref.tensor("token_type_ids");
     in.output_hidden_states = hidden_states;
     return in;
+}
+
+CliResult runCli(const QStringList& args) {
+    QProcess p;
+    p.start(cliPath(), args);
+    if (!p.waitForFinished(120000)) return {};
+    return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
 }
 
 void writeBytes(const QString& path, const QByteArray& bytes) {

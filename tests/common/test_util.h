@@ -8,6 +8,7 @@
 
 #include <QByteArray>
 #include <QString>
+#include <QStringList>
 
 #include <string>
 
@@ -17,6 +18,13 @@ namespace dttest {
 QString hf(const QString& name);
 // The inputs stored in a fixture's reference.safetensors (input_ids, attention_mask, token_type_ids).
 dt::ForwardInputs referenceInputs(const dt::st::File& ref, bool hidden_states = false);
+
+// The `deltatune` CLI run to completion (2 minutes at most): exit code, stdout, stderr.
+struct CliResult {
+    int code = -1;
+    QString out, err;
+};
+CliResult runCli(const QStringList& args);
 
 // Writes bytes to a file (test fixtures made on the fly).
 void writeBytes(const QString& path, const QByteArray& bytes);

@@ -7,7 +7,7 @@
 #include "delta/delta_set.h"
 #include "export/peft_export.h"
 #include "export/peft_import.h"
-#include "io/checkpoint.h"
+#include "io/weight_set.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
 #include "models/loader.h"

@@ -9,7 +9,7 @@
 #include "export/peft_export.h"
 #include "export/peft_import.h"
 #include "io/json_util.h"
-#include "io/checkpoint.h"
+#include "io/weight_set.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
 

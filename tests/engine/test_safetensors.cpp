@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/torch_compat.h"
-#include "io/checkpoint.h"
+#include "io/weight_set.h"
 #include "io/safetensors.h"
 
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-#include "io/checkpoint.h"
+#include "io/weight_set.h"
 
 #include "core/error.h"
 #include "io/json_util.h"

@@ -1,0 +1,123 @@
+// DeltaFiles: delta export and import in worker threads (see delta_files.h).
+#include "delta_files.h"
+
+#include "training_tab.h"
+#include "workbench.h"
+#include "worker_thread.h"
+
+#include "core/error.h"
+#include "delta/delta_set.h"
+#include "export/delta_format.h"
+#include "export/export_run.h"
+#include "models/loader.h"
+
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QInputDialog>
+#include <QMessageBox>
+
+#include <memory>
+
+DeltaFiles::DeltaFiles(Workbench* session, const TrainingTab* training, QObject* parent)
+    : QObject(parent), m_session(session), m_training(training) {}
+
+DeltaFiles::~DeltaFiles() {
+    gui::endWorker(m_exportThread);
+    gui::endWorker(m_importThread);
+}
+
+bool DeltaFiles::exportLastRun(const QString& format, const QString& outDir) {
+    const QString run = m_training->lastRunDir();
+    if (m_exportThread) {
+        m_session->fail(tr("An export is already running"));
+        return false;
+    }
+    if (run.isEmpty() || m_training->isRunning()) {
+        m_session->fail(tr("No finished run to export"));
+        return false;
+    }
+    const std::string runDir = run.toStdString(), fmt = format.toStdString(), out = outDir.toStdString();
+    gui::runJob(this, m_exportThread, [runDir, fmt, out] { dt::export_run(runDir, fmt, out); },
+                [this, run, format, outDir](const QString& error) {
+                    if (!error.isEmpty()) {
+                        m_session->fail(error);
+                        Q_EMIT exportFailed(error);
+                        return;
+                    }
+                    m_session->log(tr("Exported %1 (%2) to %3").arg(run, format, outDir));
+                    m_session->showStatus(tr("Exported %1").arg(outDir));
+                    Q_EMIT exported(outDir);
+                });
+    m_session->log(tr("Exporting %1 as %2…").arg(run, format));
+    return true;
+}
+
+bool DeltaFiles::importDelta(const QString& folder) {
+    if (m_session->modelSource().isEmpty()) {
+        m_session->fail(tr("Open a model before importing a delta"));
+        return false;
+    }
+    if (m_importThread) {
+        m_session->fail(tr("An import is already running"));
+        return false;
+    }
+    if (!dt::is_exported_delta(folder.toStdString())) {
+        m_session->fail(QString::fromStdString(dt::Error("not an exported delta folder (no adapter_config.json or delta_config.json)",
+                                                         folder.toStdString(), "choose a folder saved by PEFT or exported by DeltaTune")
+                                                   .what()));
+        return false;
+    }
+    const QString path = QFileInfo(folder).absoluteFilePath(), source = m_session->modelSource();
+    const std::string model = m_session->modelForSpec();
+    struct Result {
+        std::string summary, warning;
+    };
+    auto result = std::make_shared<Result>();
+    // Checked on a fresh copy of the open model, so a delta for another base fails here, by tensor.
+    auto job = [model, dir = path.toStdString(), result] {
+        dt::LoadedModel copy = dt::load_model(model);
+        dt::DeltaImport d = dt::import_exported_delta(*copy.model, dir);
+        result->summary = d.deltas.accounting(*copy.model).summary();
+        result->warning = d.warning;
+    };
+    gui::runJob(this, m_importThread, job, [this, path, source, result](const QString& error) {
+        QString failure = error;
+        if (failure.isEmpty() && m_session->modelSource() != source)
+            failure = tr("The model changed while %1 was checked against %2: import it again").arg(path, source);
+        if (!failure.isEmpty()) {
+            m_session->fail(failure);
+            Q_EMIT importFailed(failure);
+            return;
+        }
+        m_session->setImportedDelta(path);
+        m_session->log(tr("Imported %1: %2. Training starts from it until the method panel changes.")
+                           .arg(path, QString::fromStdString(result->summary)));
+        if (!result->warning.empty()) m_session->log(tr("Warning: %1").arg(QString::fromStdString(result->warning)));
+        m_session->showStatus(tr("Imported %1").arg(path));
+        Q_EMIT imported(path);
+    });
+    m_session->log(tr("Checking %1 against %2…").arg(path, source));
+    return true;
+}
+
+void DeltaFiles::chooseExport(QWidget* window) {
+    if (m_training->lastRunDir().isEmpty()) {
+        QMessageBox::information(window, tr("Export Delta"), tr("Train a delta first: the export takes the Training tab's last run."));
+        return;
+    }
+    const QStringList formats = {tr("PEFT adapter (LoRA, IA3, prefix, prompt)"), tr("DeltaTune delta (every method)"),
+                                 tr("Merged model (LoRA, IA3, BitFit, LayerNorm, selective, full)")};
+    bool ok = false;
+    const QString choice = QInputDialog::getItem(window, tr("Export Delta of %1").arg(QFileInfo(m_training->lastRunDir()).fileName()),
+                                                 tr("Format:"), formats, 0, false, &ok);
+    if (!ok) return;
+    const QString dir = QFileDialog::getSaveFileName(window, tr("Export Into a New Folder"), QStringLiteral("delta"));
+    if (dir.isEmpty()) return;
+    const QString format = choice == formats[0] ? QStringLiteral("peft") : choice == formats[1] ? QStringLiteral("deltatune") : QStringLiteral("merged");
+    if (!exportLastRun(format, dir)) QMessageBox::warning(window, tr("Cannot export"), m_session->lastError());
+}
+
+void DeltaFiles::chooseImport(QWidget* window) {
+    const QString dir = QFileDialog::getExistingDirectory(window, tr("Import Delta Folder"));
+    if (!dir.isEmpty() && !importDelta(dir)) QMessageBox::warning(window, tr("Cannot import the delta"), m_session->lastError());
+}

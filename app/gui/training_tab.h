@@ -1,0 +1,78 @@
+// TrainingTab: the Training tab. Pick a task (a demo task, the Task Data tab's, or a run spec file),
+// steps, learning rate, device and precision; Start trains the session's delta in a worker thread
+// (its TrainingController) while the live plot, the progress bar and the run history follow. Run
+// specs are written by the engine's run builder, so a GUI run is a CLI run.
+#pragma once
+
+#include <QString>
+#include <QWidget>
+
+#include <nlohmann/json_fwd.hpp>
+
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class RunHistory;
+class TaskPanel;
+class TrainingController;
+class TrainingPlot;
+class Workbench;
+
+class TrainingTab : public QWidget {
+    Q_OBJECT
+public:
+    explicit TrainingTab(Workbench* session, QWidget* parent = nullptr);
+    // Starts training from a run spec into runDir (default: runs/<time> beside the spec); false
+    // while a run is going.
+    bool startTraining(const QString& specPath, const QString& runDir = QString());
+    // Trains the open model on a task file with the session's delta; the run spec is written into
+    // the run folder (default: a new work folder named after the task).
+    bool startTaskTraining(const QString& taskFile, int steps, double lr, const QString& runDir = QString());
+    // The tab's settings for a task as the run spec `deltatune train --spec` takes.
+    nlohmann::json taskRunSpec(const QString& taskFile, int steps, double lr) const;
+    // Writes the current task's run spec (File > Save Run Spec); false with the session's lastError.
+    bool saveRunSpec(const QString& path);
+    // Writes the Task Data tab's task.json into the work folder and selects it; returns its path
+    // (empty on error, see the session's lastError()).
+    QString useTaskData(TaskPanel* panel);
+    QString lastRunDir() const { return m_lastRunDir; }
+    double learningRate() const;
+    bool isRunning() const;
+    TrainingController* controller() const { return m_training; }
+    TrainingPlot* plot() const { return m_plot; }
+    RunHistory* history() const { return m_history; }
+    QProgressBar* progressBar() const { return m_progress; }
+
+public Q_SLOTS:
+    void chooseRunSpec();     // File > Open Run Spec
+    void chooseSaveRunSpec();  // File > Save Run Spec
+    void chooseCurvesFile();  // File > Export Training Curves
+
+Q_SIGNALS:
+    void runStarted(QString runDir);
+
+private:
+    QWidget* buildSettingsRow();
+    void connectController();
+    void syncButtons();
+    QString currentTask() const;
+
+    Workbench* m_session;
+    TrainingController* m_training;
+    TrainingPlot* m_plot;
+    RunHistory* m_history;
+    QProgressBar* m_progress;
+    QLabel* m_specLabel;
+    QPushButton* m_startButton;
+    QPushButton* m_pauseButton;
+    QPushButton* m_stopButton;
+    QComboBox* m_taskCombo = nullptr;
+    QSpinBox* m_stepsSpin = nullptr;
+    QDoubleSpinBox* m_lrSpin = nullptr;
+    QComboBox* m_device = nullptr;
+    QComboBox* m_precision = nullptr;
+    QString m_specPath, m_lastRunDir;
+};

@@ -1,0 +1,48 @@
+// What a training run reports, as structs with to_json/from_json: the trainer writes them to the run
+// folder's events.jsonl, `deltatune train --json` prints them, and the workbench's run history reads
+// them back, all through these two functions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dt {
+
+struct StepEvent {
+    std::int64_t step = 0;
+    double loss = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, elapsed_s = 0;
+    double pad_fraction = 0;  // share of padding positions in the step's batches
+    bool skipped = false;
+    // Per trainable tensor, before clipping; filled on the steps TrainConfig::grad_norms_every asks for
+    // (not written to events.jsonl).
+    std::vector<std::pair<std::string, double>> grad_norms;
+
+    nlohmann::json to_json() const;  // {"event": "step", ...}; loss null for a skipped step
+    static StepEvent from_json(const nlohmann::json& j);
+};
+
+struct EvalEvent {
+    std::int64_t step = 0;
+    std::map<std::string, double> metrics;
+
+    nlohmann::json to_json() const;  // {"event": "eval", "step": N, "<metric>": value, ...}
+    static EvalEvent from_json(const nlohmann::json& j);
+};
+
+struct StatusEvent {
+    std::string status;  // finished | cancelled | early_stopped | stopped_nonfinite
+    std::int64_t step = 0;
+
+    nlohmann::json to_json() const;
+    static StatusEvent from_json(const nlohmann::json& j);
+};
+
+// The kind of an events.jsonl line ("step", "eval", "status"), or "" when it is none of them.
+std::string event_kind(const nlohmann::json& j);
+
+}  // namespace dt

@@ -1,0 +1,87 @@
+// The run folder's names and the few operations on them (see run_folder.h).
+#include "train/run_folder.h"
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/weight_set.h"
+#include "io/json_util.h"
+#include "io/safetensors.h"
+#include "models/model.h"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <set>
+#include <unistd.h>
+
+namespace dt::run_folder {
+
+std::string spec_path(const std::string& run) { return run + "/spec.json"; }
+std::string events_path(const std::string& run) { return run + "/events.jsonl"; }
+std::string checkpoints_path(const std::string& run) { return run + "/checkpoints"; }
+std::string checkpoint_path(const std::string& run, const std::string& name) { return checkpoints_path(run) + "/" + name; }
+std::string latest_path(const std::string& run) { return checkpoints_path(run) + "/latest"; }
+std::string step_name(std::int64_t step) { return "step-" + std::to_string(step); }
+std::string end_name(const std::string& status, std::int64_t steps) { return status == "finished" ? kFinal : step_name(steps); }
+
+std::string trainable_path(const std::string& checkpoint) { return checkpoint + "/trainable.safetensors"; }
+std::string state_path(const std::string& checkpoint) { return checkpoint + "/state.json"; }
+std::string param_key(const std::string& parameter) { return "param." + parameter; }
+
+bool holds_run(const std::string& run) { return path_exists(checkpoints_path(run)); }
+bool has_checkpoint(const std::string& checkpoint) { return path_exists(trainable_path(checkpoint)); }
+
+std::string latest_name(const std::string& run) {
+    const std::string file = latest_path(run);
+    if (!path_exists(file)) return "";
+    std::string name = json::read_text_file(file, 4096);
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    if (!is_plain_file_name(name)) throw Error("does not name a checkpoint folder", file, "delete it, or write a checkpoint's folder name");
+    return name;
+}
+
+void set_latest(const std::string& checkpoint) {
+    const auto slash = checkpoint.find_last_of('/');
+    const std::string parent = slash == std::string::npos ? "." : checkpoint.substr(0, slash);
+    write_file_atomic(parent + "/latest", checkpoint.substr(slash + 1) + "\n");
+}
+
+void remove_checkpoint(const std::string& checkpoint) {
+    std::remove(trainable_path(checkpoint).c_str());
+    std::remove(state_path(checkpoint).c_str());
+    ::rmdir(checkpoint.c_str());
+}
+
+std::string pick_checkpoint(const std::string& run, const std::string& name) {
+    std::string n = name;
+    if (n.empty()) n = path_exists(checkpoint_path(run, kFinal)) ? kFinal : latest_name(run);
+    if (n.empty() || !is_plain_file_name(n) || !has_checkpoint(checkpoint_path(run, n)))
+        throw Error("no checkpoint '" + n + "'", checkpoints_path(run), "train first, or pass --checkpoint NAME");
+    return n;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> checkpointed_parameters(const TransformerModel& model) {
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    std::set<const void*> seen;
+    for (const auto& p : model.named_parameters(true))
+        if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second) out.emplace_back(p.key(), p.value());
+    return out;
+}
+
+void load_trainable(TransformerModel& model, const std::string& checkpoint) {
+    const std::string file = trainable_path(checkpoint);
+    if (!path_exists(file)) throw Error("no trainable.safetensors in the checkpoint folder", checkpoint, "pass a run's checkpoints/<name> folder");
+    auto f = st::File::open(file);
+    torch::NoGradGuard ng;
+    for (auto& [name, t] : checkpointed_parameters(model)) {
+        const std::string key = param_key(name);
+        if (!f->contains(key))
+            throw Error("the checkpoint has no tensor for trainable parameter '" + name + "'", file,
+                        "it was trained with another delta spec or model");
+        at::Tensor v = f->tensor(key);
+        if (v.sizes() != t.sizes()) throw Error("tensor '" + key + "' has shape " + c10::str(v.sizes()) + ", expected " + c10::str(t.sizes()), file);
+        t.copy_(v);
+    }
+}
+
+}  // namespace dt::run_folder

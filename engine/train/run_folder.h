@@ -1,0 +1,58 @@
+// The run folder, declared in one place. Every reader and writer of a run asks here:
+//   RUN/spec.json                      the run spec with every path absolute (what `resume` reads)
+//   RUN/events.jsonl                   one StepEvent / EvalEvent / StatusEvent per line (train/events.h)
+//   RUN/checkpoints/<name>/            trainable.safetensors (param.<name>, AdamW moments, RNG) + state.json
+//   RUN/checkpoints/latest             the name of the newest checkpoint
+// Checkpoint names: step-N (periodic or stopped), best (best evaluation), final (finished).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace dt {
+class TransformerModel;
+}
+
+namespace dt::run_folder {
+
+inline const std::string kFinal = "final";
+inline const std::string kBest = "best";
+
+std::string spec_path(const std::string& run);
+std::string events_path(const std::string& run);
+std::string checkpoints_path(const std::string& run);
+std::string checkpoint_path(const std::string& run, const std::string& name);
+std::string latest_path(const std::string& run);
+std::string step_name(std::int64_t step);  // "step-120"
+// The checkpoint a run ends with: final when it finished, else step-N (resumable).
+std::string end_name(const std::string& status, std::int64_t steps);
+
+// Inside a checkpoint folder.
+std::string trainable_path(const std::string& checkpoint);
+std::string state_path(const std::string& checkpoint);
+std::string param_key(const std::string& parameter);  // "param.<name>" in trainable.safetensors
+
+bool holds_run(const std::string& run);              // a checkpoints/ folder exists
+bool has_checkpoint(const std::string& checkpoint);  // its trainable.safetensors exists
+// The name in checkpoints/latest ("" when absent); throws dt::Error when it names no plain folder.
+std::string latest_name(const std::string& run);
+// Records `checkpoint`'s folder name as the run's latest.
+void set_latest(const std::string& checkpoint);
+// Removes a checkpoint folder (oldest periodic checkpoints are trimmed this way).
+void remove_checkpoint(const std::string& checkpoint);
+// `name`, or when empty final, else the latest; throws dt::Error naming the folder when there is none.
+std::string pick_checkpoint(const std::string& run, const std::string& name);
+
+// The trainable parameters a checkpoint stores, each tensor once (under its first name), in the
+// model's order.
+std::vector<std::pair<std::string, at::Tensor>> checkpointed_parameters(const TransformerModel& model);
+
+// Copies the trained values of a checkpoint into the model's trainable parameters (the delta must
+// be attached as it was trained). Reads no data set. Throws dt::Error naming the tensor and file.
+void load_trainable(TransformerModel& model, const std::string& checkpoint);
+
+}  // namespace dt::run_folder

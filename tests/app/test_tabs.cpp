@@ -1,0 +1,184 @@
+// The window's parts on their own, without a MainWindow: the Training tab (one run at a time, the run
+// folder it names), the Transfer tab's refusals, the model controller's PEFT target_modules, and the
+// one worker helper that export and import run on (off the GUI thread; failures reach the status bar
+// and change nothing).
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "delta_files.h"
+#include "experiment_controller.h"
+#include "method_panel.h"
+#include "model_controller.h"
+#include "model_panel.h"
+#include "module_tree_model.h"
+#include "training_controller.h"
+#include "training_tab.h"
+#include "transfer_tab.h"
+#include "workbench.h"
+#include "worker_thread.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QThread>
+
+#include <stdexcept>
+
+class TestTabs : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void trainingTabRefusesASecondStartAndNamesTheRunFolder() {
+        if (Workbench::demoModel().isEmpty()) QSKIP("no demo model");
+        QTemporaryDir dir;
+        const QByteArray oldWork = qgetenv("DELTATUNE_WORK_DIR");
+        qputenv("DELTATUNE_WORK_DIR", dir.filePath("work").toUtf8());
+        Workbench session;
+        TrainingTab tab(&session);
+        const QString task = Workbench::demoTasks().first();
+        QVERIFY(task.endsWith(QStringLiteral("reviews/task.json")));
+        QVERIFY(!tab.startTaskTraining(task, 5, 0.01));  // no model yet: refused, saying so
+        QVERIFY2(session.lastError().contains(QStringLiteral("Open a model")), qPrintable(session.lastError()));
+        session.setModel(nullptr, Workbench::demoModel());
+        session.setDeltaSpec(R"({"method": "lora"})", QString());
+        QSignalSpy started(&tab, &TrainingTab::runStarted);
+        QSignalSpy finished(tab.controller(), &TrainingController::finished);
+        QSignalSpy failed(tab.controller(), &TrainingController::failed);
+        QVERIFY2(tab.startTaskTraining(task, 100000, 0.01), qPrintable(session.lastError()));
+        QVERIFY(tab.isRunning());
+        // A new work folder named after the task, holding the run spec, announced to the Delta tab.
+        const QString run = tab.lastRunDir();
+        QVERIFY2(run.startsWith(dir.filePath("work/runs/reviews-")), qPrintable(run));
+        QVERIFY(QFile::exists(run + QStringLiteral("/spec.json")));
+        QCOMPARE(started.size(), 1);
+        QCOMPARE(started.first().at(0).toString(), run);
+        // One run at a time: a second start is refused with a message, the first run untouched.
+        QVERIFY(!tab.startTaskTraining(task, 5, 0.01));
+        QVERIFY(session.lastError().contains(QStringLiteral("already training")));
+        QVERIFY(!tab.startTraining(run + QStringLiteral("/spec.json"), dir.filePath("other")));
+        QVERIFY(!QFileInfo::exists(dir.filePath("other")));
+        QCOMPARE(tab.lastRunDir(), run);
+        QCOMPARE(started.size(), 1);
+        tab.controller()->stop();
+        QTRY_VERIFY_WITH_TIMEOUT(finished.size() + failed.size() == 1, 60000);
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
+        QVERIFY(!tab.isRunning());
+        if (oldWork.isNull()) qunsetenv("DELTATUNE_WORK_DIR");
+        else qputenv("DELTATUNE_WORK_DIR", oldWork);
+    }
+
+    void transferTabRefusesFewerThanTwoTasks() {
+        Workbench session;
+        TrainingTab training(&session);
+        TransferTab tab(&session, &training);
+        QSignalSpy status(&session, &Workbench::statusMessage);
+        QCOMPARE(tab.checkedTasks(), Workbench::demoTasks());  // every demo task ticked at first
+        QVERIFY(!tab.startTransfer({}, 5));
+        QVERIFY(!tab.startTransfer({QStringLiteral("/tmp/a/task.json")}, 5));
+        QCOMPARE(session.lastError(), QStringLiteral("Tick at least two tasks"));
+        QCOMPARE(status.size(), 2);  // each refusal reached the status bar
+        QVERIFY(!tab.startTransfer({QStringLiteral("/tmp/a/task.json"), QStringLiteral("/tmp/b/task.json")}, 5));
+        QVERIFY(session.lastError().contains(QStringLiteral("Open a model")));  // two tasks, but no model
+        QTemporaryDir dir;
+        QVERIFY(!tab.startAblation(dir.path()));
+        QVERIFY(session.lastError().contains(QStringLiteral("no finished run")));
+        QVERIFY(!tab.experiments()->isRunning());
+    }
+
+    void modelControllerWritesTheShortestTargetModules() {
+        // The engine's target_modules_for(): the short name when it selects exactly the ticks, else
+        // the full paths; Linear modules only, except for selective tuning.
+        Workbench session;
+        ModelPanel panel;
+        MethodPanel method;
+        ModelController models(&session, &panel, &method);
+        QVERIFY(models.openModel(QStringLiteral("tiny-bert")));
+        method.setMethod(QStringLiteral("lora"));
+        QStringList values;
+        for (int l = 0; l < 4; ++l) values << QStringLiteral("bert.encoder.layer.%1.attention.self.value").arg(l);
+        panel.model()->setCheckedPaths(values);
+        QTRY_COMPARE(models.targetModules(), QStringLiteral("[\"value\"]"));
+        const QString first = QStringLiteral("bert.encoder.layer.0.attention.self.value");
+        panel.model()->setCheckedPaths({first});
+        QTRY_COMPARE(models.targetModules(), QStringLiteral("[\"%1\"]").arg(first));
+        QVERIFY(session.deltaReady());  // brings the spec up to date with the ticks at once
+        QVERIFY(session.deltaSpecJson().contains(first));
+        // A model that fails to open leaves the session's model as it was.
+        QVERIFY(!models.openModel(QStringLiteral("/no/such/model")));
+        QCOMPARE(session.modelSource(), QStringLiteral("tiny-bert"));
+        QVERIFY(session.lastError().contains(QStringLiteral("/no/such/model")));
+    }
+
+    void workerHelperRunsJobsOffTheGuiThread() {
+        QObject owner;
+        QThread* thread = nullptr;
+        QThread* ranOn = nullptr;
+        QString result = QStringLiteral("not called");
+        QThread* calledBackOn = nullptr;
+        QVERIFY(gui::runJob(&owner, thread, [&ranOn] { ranOn = QThread::currentThread(); },
+                            [&](const QString& error) {
+                                result = error;
+                                calledBackOn = QThread::currentThread();
+                                QVERIFY(thread == nullptr);  // joined before the callback
+                            }));
+        QVERIFY(thread != nullptr);
+        QVERIFY(!gui::runJob(&owner, thread, [] {}, [](const QString&) {}));  // one job per slot
+        QTRY_COMPARE(result, QString());
+        QVERIFY(ranOn != nullptr && ranOn != QThread::currentThread());
+        QCOMPARE(calledBackOn, QThread::currentThread());
+        // An exception stops at the thread boundary and comes back as the error.
+        QVERIFY(gui::runJob(&owner, thread, [] { throw std::runtime_error("disk full"); }, [&](const QString& error) { result = error; }));
+        QTRY_COMPARE(result, QStringLiteral("disk full"));
+        QCOMPARE(owner.findChildren<QThread*>().size(), 0);
+    }
+
+    void exportAndImportRunOnTheWorkerAndFailVisibly() {
+        QTemporaryDir dir;
+        Workbench session;
+        TrainingTab training(&session);
+        DeltaFiles files(&session, &training);
+        QSignalSpy status(&session, &Workbench::statusMessage);
+        QVERIFY(!files.exportLastRun(QStringLiteral("peft"), dir.filePath("out")));  // no run yet
+        QVERIFY(session.lastError().contains(QStringLiteral("No finished run")));
+        // A run that fails at once leaves a run folder without a checkpoint: the export starts in the
+        // background and its failure comes back as a signal and a status message.
+        QSignalSpy trainFailed(training.controller(), &TrainingController::failed);
+        dttest::writeBytes(dir.filePath("bad.json"), R"({"model": "tiny-bert", "task": {"train": "none.jsonl"}, "delta": "loraa"})");
+        QVERIFY(training.startTraining(dir.filePath("bad.json"), dir.filePath("run")));
+        QVERIFY(trainFailed.wait(60000));
+        QSignalSpy exportFailed(&files, &DeltaFiles::exportFailed);
+        QSignalSpy exported(&files, &DeltaFiles::exported);
+        QVERIFY(files.exportLastRun(QStringLiteral("peft"), dir.filePath("out")));
+        QVERIFY(files.isExporting());
+        QVERIFY(!files.exportLastRun(QStringLiteral("peft"), dir.filePath("out2")));  // one export at a time
+        QVERIFY(exportFailed.wait(60000));
+        QVERIFY(exported.isEmpty());
+        QVERIFY(!files.isExporting());
+        QCOMPARE(session.lastError(), exportFailed.first().at(0).toString());
+        // Import: refused at once without a model or for a folder that is no delta; a delta folder
+        // that does not fit is checked in the worker, and the session keeps what it had.
+        QVERIFY(!files.importDelta(dir.path()));
+        session.setModel(nullptr, QStringLiteral("tiny-bert"));
+        QVERIFY(!files.importDelta(dir.path()));
+        QVERIFY(session.lastError().contains(QStringLiteral("not an exported delta")));
+        QDir().mkpath(dir.filePath("broken"));
+        dttest::writeBytes(dir.filePath("broken/adapter_config.json"), R"({"peft_type": "LORA", "r": 8, "target_modules": ["query"]})");
+        QSignalSpy imported(&files, &DeltaFiles::imported);
+        QSignalSpy importFailed(&files, &DeltaFiles::importFailed);
+        const int messages = status.size();
+        QVERIFY(files.importDelta(dir.filePath("broken")));
+        QVERIFY(files.isImporting());
+        QVERIFY(importFailed.isEmpty() && imported.isEmpty());  // the window is free while the model loads
+        QVERIFY(importFailed.wait(60000));
+        QVERIFY(imported.isEmpty());
+        QVERIFY(session.importedDelta().isEmpty());
+        QCOMPARE(session.modelSource(), QStringLiteral("tiny-bert"));
+        QCOMPARE(session.lastError(), importFailed.first().at(0).toString());
+        QVERIFY(status.size() > messages);
+    }
+};
+
+DT_REGISTER_TEST(TestTabs);
+#include "test_tabs.moc"
