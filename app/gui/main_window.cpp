@@ -44,8 +44,6 @@ MainWindow::MainWindow(QWidget* parent)
     restoreLayout();
 }
 
-MainWindow::~MainWindow() = default;
-
 bool MainWindow::openModel(const QString& source) { return m_models->openModel(source); }
 
 QString MainWindow::lastError() const { return m_session->lastError(); }

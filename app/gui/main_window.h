@@ -24,7 +24,6 @@ class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
     explicit MainWindow(QWidget* parent = nullptr);
-    ~MainWindow() override;
     // Loads a model folder or built-in name; on bad input shows the message and keeps the old model.
     bool openModel(const QString& source);
     // A folder dropped on the window: an exported delta is imported, anything else opened as a model.

@@ -34,6 +34,7 @@ TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
     : QWidget(parent), m_session(session), m_training(new TrainingController(this)) {
     m_plot = new TrainingPlot(this);
     m_specLabel = new QLabel(this);
+    m_specLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);  // a long description must not widen the window
     m_startButton = new QPushButton(tr("Start"), this);
     m_startButton->setToolTip(tr("Train the run spec's delta in the background"));
     m_pauseButton = new QPushButton(tr("Pause"), this);
@@ -173,6 +174,7 @@ void TrainingTab::syncButtons() {
     const bool task = !currentTask().isEmpty();
     if (task) m_specLabel->setText(m_taskCombo->currentData(Qt::ToolTipRole).toString());
     else m_specLabel->setText(m_specPath.isEmpty() ? tr("No run spec: File > Open Run Spec") : m_specPath);
+    m_specLabel->setToolTip(m_specLabel->text());
     m_startButton->setEnabled(!m_training->isRunning() && (task || !m_specPath.isEmpty()));
     m_stepsSpin->setEnabled(task);
     m_lrSpin->setEnabled(task);

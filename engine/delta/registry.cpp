@@ -11,7 +11,7 @@ namespace dt {
 namespace {
 
 using J = nlohmann::json;
-constexpr double kNoRange = -1;  // min > max: no range check
+constexpr double kNoRange = 1;  // as min, with max 0: no range check
 const double kMaxInt = 1e9;
 
 OptionDecl opt(std::string name, std::string kind, J def, double min, double max, std::string help, std::string peft = "",

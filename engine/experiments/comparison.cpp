@@ -170,7 +170,10 @@ nlohmann::json match_budget(TransformerModel& model, const nlohmann::json& metho
         if (field == "r" && !spec.contains("lora_alpha")) s["lora_alpha"] = 2 * v;  // keep PEFT's usual alpha = 2r ratio
         return s;
     };
-    std::int64_t hi_limit = field == "num_layers" ? model.num_layers() : 4096;
+    // The search stays inside the option's declared range (and the model's depth for num_layers).
+    const OptionDecl& decl = find_method(spec.value("method", std::string()), "budget matching").option(field);
+    std::int64_t hi_limit = static_cast<std::int64_t>(decl.max);
+    if (field == "num_layers") hi_limit = std::min<std::int64_t>(hi_limit, model.num_layers());
     // The count grows with the field: find the first value at or above the target, then take
     // whichever of it and its predecessor lands closer.
     std::int64_t lo = 1, hi = hi_limit;
