@@ -1,5 +1,6 @@
 #include "heatmap_view.h"
 
+#include "plot_style.h"
 #include "qcustomplot_compat.h"
 #include "save_text.h"
 
@@ -44,6 +45,15 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), m_plot(new QCustomP
     auto* group = new QCPMarginGroup(m_plot);
     m_plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, group);
     m_scale->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+    // The palette's colours (dark mode too), without the drag and zoom a cell grid does not need.
+    stylePlot(m_plot);
+    m_plot->setInteractions({});
+    const QColor text = palette().text().color();
+    m_scale->axis()->setBasePen(QPen(text));
+    m_scale->axis()->setTickPen(QPen(text));
+    m_scale->axis()->setSubTickPen(QPen(text));
+    m_scale->axis()->setTickLabelColor(text);
+    m_scale->axis()->setLabelColor(text);
     setMinimumSize(360, 280);
 }
 
@@ -58,6 +68,7 @@ void HeatmapView::setTitle(const QString& title, const QString& metric) {
         QFont bold = font();
         bold.setBold(true);
         text = new QCPTextElement(m_plot, QString(), bold);
+        text->setTextColor(palette().text().color());
         m_plot->plotLayout()->addElement(0, 0, text);
     }
     text->setText(title);
@@ -124,7 +135,7 @@ void HeatmapView::rebuild() {
             m_texts << t;
         }
     // Category groups: a line between neighbouring rows/columns of different categories.
-    QPen sep(QColor(40, 40, 40), 2);
+    QPen sep(palette().text().color(), 2);  // category separators in the text colour: visible in dark mode too
     for (int c = 1; c < C && m_colCats.size() == C; ++c)
         if (m_colCats[c] != m_colCats[c - 1]) {
             auto* l = new QCPItemStraightLine(m_plot);

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/json_util.h"
+#include "train/run_folder.h"
 #include "train/run.h"
 #include "train/trainer.h"
 
@@ -244,7 +245,7 @@ bool TrainingTab::startTaskTraining(const QString& taskFile, int steps, double l
         m_session->fail(tr("Cannot create the run folder %1").arg(dir));
         return false;
     }
-    const QString specPath = dir + QStringLiteral("/spec.json");
+    const QString specPath = QString::fromStdString(dt::run_folder::spec_path(dir.toStdString()));
     try {
         nlohmann::json spec = taskRunSpec(taskFile, steps, lr);
         spec["output_dir"] = dir.toStdString();

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "train/defaults.h"
+#include "train/run_folder.h"
 
 #include <nlohmann/json.hpp>
 
@@ -207,8 +208,9 @@ bool TransferTab::startAblation(const QString& runDir, const QString& outDir) {
         m_session->fail(tr("An experiment is already running: stop it first"));
         return false;
     }
-    const QString spec = runDir + QStringLiteral("/spec.json"), ckpt = runDir + QStringLiteral("/checkpoints/final");
-    if (!QFileInfo::exists(spec) || !QFileInfo::exists(ckpt + QStringLiteral("/trainable.safetensors"))) {
+    const std::string run = runDir.toStdString(), final_ckpt = dt::run_folder::checkpoint_path(run, dt::run_folder::kFinal);
+    const QString spec = QString::fromStdString(dt::run_folder::spec_path(run)), ckpt = QString::fromStdString(final_ckpt);
+    if (!QFileInfo::exists(spec) || !dt::run_folder::has_checkpoint(final_ckpt)) {
         m_session->fail(tr("%1 has no finished run (spec.json and checkpoints/final)").arg(runDir));
         return false;
     }

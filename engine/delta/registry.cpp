@@ -194,7 +194,7 @@ nlohmann::json resolve_option(const OptionDecl& o, const nlohmann::json& spec, c
     if (o.kind == "number") {
         const double x = delta::number_field(spec, o.name, 0, where);
         if (o.min <= o.max && (x < o.min || x > o.max))
-            throw Error("field '" + o.name + "' must be in [" + c10::str(o.min) + ", " + c10::str(o.max) + "], got " + v.dump(), where);
+            throw Error("field '" + o.name + "' must be in [" + num_str(o.min) + ", " + num_str(o.max) + "], got " + v.dump(), where);
         return x;
     }
     if (o.kind == "bool") return delta::bool_field(spec, o.name, false, where);

@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 
+#include <QApplication>
 #include <QFile>
 #include <QProcess>
 
@@ -18,6 +19,17 @@ dt::ForwardInputs referenceInputs(const dt::st::File& ref, bool hidden_states) {
     in.output_hidden_states = hidden_states;
     return in;
 }
+
+DarkPalette::DarkPalette() : m_old(QApplication::palette()) {
+    QPalette dark;
+    dark.setColor(QPalette::Window, QColor(35, 35, 35));
+    dark.setColor(QPalette::Base, QColor(25, 25, 25));
+    dark.setColor(QPalette::Text, QColor(230, 230, 230));
+    dark.setColor(QPalette::WindowText, QColor(230, 230, 230));
+    QApplication::setPalette(dark);
+}
+
+DarkPalette::~DarkPalette() { QApplication::setPalette(m_old); }
 
 CliResult runCli(const QStringList& args) {
     QProcess p;

@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <QByteArray>
+#include <QPalette>
 #include <QString>
 #include <QStringList>
 
@@ -25,6 +26,19 @@ struct CliResult {
     QString out, err;
 };
 CliResult runCli(const QStringList& args);
+
+// A dark application palette (window 35, base 25, text 230) while it lives, for dark-mode checks;
+// the previous palette comes back when it goes.
+class DarkPalette {
+public:
+    DarkPalette();
+    ~DarkPalette();
+    DarkPalette(const DarkPalette&) = delete;
+    DarkPalette& operator=(const DarkPalette&) = delete;
+
+private:
+    QPalette m_old;
+};
 
 // Writes bytes to a file (test fixtures made on the fly).
 void writeBytes(const QString& path, const QByteArray& bytes);

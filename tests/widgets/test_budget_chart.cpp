@@ -2,6 +2,7 @@
 // stack drawn in order (each method's colour at its own height), ticks named after the groups, the
 // value range fitting the tallest stack, clearing, and palette colours under a dark palette.
 #include "test_registry.h"
+#include "test_util.h"
 
 #include "budget_chart.h"
 #include "qcustomplot_compat.h"
@@ -120,14 +121,8 @@ private Q_SLOTS:
     }
 
     void darkPalette() {
-        const QPalette old = QApplication::palette();
-        QPalette dark;
-        dark.setColor(QPalette::Window, QColor(35, 35, 35));
-        dark.setColor(QPalette::Base, QColor(25, 25, 25));
-        dark.setColor(QPalette::Text, QColor(230, 230, 230));
-        dark.setColor(QPalette::WindowText, QColor(230, 230, 230));
-        QApplication::setPalette(dark);
         {
+            const dttest::DarkPalette dark;  // restored at the end of the block
             BudgetChart c;
             c.setBudget({"a", "b"}, {"lora"}, {{3, 4}});
             const QImage img = c.plot()->toPixmap(400, 300).toImage();
@@ -138,7 +133,6 @@ private Q_SLOTS:
             }
             QCOMPARE(c.plot()->legend->textColor(), QColor(230, 230, 230));
         }
-        QApplication::setPalette(old);
     }
 };
 

@@ -2,6 +2,7 @@
 // the colour range (fixed or following the values), text that stays readable on its cell as cells
 // arrive, category separators, title and axis names, tooltips, and the CSV/PNG/PDF exports.
 #include "test_registry.h"
+#include "test_util.h"
 
 #include "heatmap_view.h"
 #include "qcustomplot_compat.h"
@@ -336,14 +337,8 @@ private Q_SLOTS:
     void readableUnderADarkPalette() {
         // The plot may keep its own light background or follow the palette, but its axis text must
         // contrast with whatever background it draws.
-        const QPalette old = QApplication::palette();
-        QPalette dark;
-        dark.setColor(QPalette::Window, QColor(35, 35, 35));
-        dark.setColor(QPalette::Base, QColor(25, 25, 25));
-        dark.setColor(QPalette::Text, QColor(230, 230, 230));
-        dark.setColor(QPalette::WindowText, QColor(230, 230, 230));
-        QApplication::setPalette(dark);
         {
+            const dttest::DarkPalette dark;  // restored at the end of the block
             HeatmapView v;
             v.resize(500, 400);
             v.setMatrix({"a", "b"}, {"x", "y"});
@@ -359,7 +354,6 @@ private Q_SLOTS:
                 QVERIFY2(contrast(ax->labelColor(), bg) >= 4.5, qPrintable(ax->labelColor().name() + " on " + bg.name()));
             }
         }
-        QApplication::setPalette(old);
     }
 };
 

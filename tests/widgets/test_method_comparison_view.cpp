@@ -3,6 +3,7 @@
 // steps or wall time; colours match between the two plots; clear() empties both; CSV/PNG/PDF exports;
 // palette-coloured axes and front line under a dark palette.
 #include "test_registry.h"
+#include "test_util.h"
 
 #include "method_comparison_view.h"
 #include "qcustomplot_compat.h"
@@ -260,14 +261,8 @@ private Q_SLOTS:
     }
 
     void darkPalette() {
-        const QPalette old = QApplication::palette();
-        QPalette dark;
-        dark.setColor(QPalette::Window, QColor(35, 35, 35));
-        dark.setColor(QPalette::Base, QColor(25, 25, 25));
-        dark.setColor(QPalette::Text, QColor(230, 230, 230));
-        dark.setColor(QPalette::WindowText, QColor(230, 230, 230));
-        QApplication::setPalette(dark);
         {
+            const dttest::DarkPalette dark;  // restored at the end of the block
             MethodComparisonView v;
             v.setMethodResult("lora", 100, 0.8);
             v.setMethodResult("bitfit", 10, 0.6);
@@ -286,7 +281,6 @@ private Q_SLOTS:
             for (int i = 0; i < v.scatter()->itemCount(); ++i)
                 if (auto* t = qobject_cast<QCPItemText*>(v.scatter()->item(i))) QCOMPARE(t->color(), QColor(230, 230, 230));
         }
-        QApplication::setPalette(old);
     }
 };
 
