@@ -66,9 +66,7 @@ Budget budget(TransformerModel& model, const ModuleTree& tree, const DeltaSpec& 
     try {
         b.accounting = set.accounting(model);
         std::map<std::string, std::int64_t> numel;  // trainable, each tensor once
-        std::set<const void*> seen;
-        for (const auto& p : model.named_parameters(true))
-            if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second) numel[p.key()] = p.value().numel();
+        for (const auto& [name, t] : named_trainable_parameters(model)) numel[name] = t.numel();
         count_per_node(tree, numel, b);
         count_per_layer(set, model.num_layers(), numel, b);
         b.activation_bytes = estimate_activation_bytes(model, TrainingDefaults::batch_size, 128);

@@ -163,11 +163,17 @@ int DeltaSet::unmerge() {
     return n;
 }
 
+std::vector<std::pair<std::string, at::Tensor>> named_trainable_parameters(const TransformerModel& model) {
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    std::set<const void*> seen;
+    for (const auto& p : model.named_parameters(true))
+        if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second) out.emplace_back(p.key(), p.value());
+    return out;
+}
+
 std::vector<at::Tensor> trainable_parameters(const TransformerModel& model) {
     std::vector<at::Tensor> out;
-    std::set<const void*> seen;
-    for (const auto& p : model.parameters(true))
-        if (p.requires_grad() && seen.insert(p.unsafeGetTensorImpl()).second) out.push_back(p);
+    for (auto& [name, t] : named_trainable_parameters(model)) out.push_back(t);
     return out;
 }
 

@@ -110,5 +110,8 @@ private:
 
 // The parameters an optimiser should update: unique tensors with requires_grad.
 std::vector<at::Tensor> trainable_parameters(const TransformerModel& model);
+// The same with their names (each tensor under its first name, tied aliases left out), in the
+// model's order: what the trainer optimises and a checkpoint stores.
+std::vector<std::pair<std::string, at::Tensor>> named_trainable_parameters(const TransformerModel& model);
 
 }  // namespace dt

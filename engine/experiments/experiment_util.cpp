@@ -3,6 +3,7 @@
 #include "experiments/experiment_util.h"
 
 #include "core/error.h"
+#include "delta/delta_set.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/model.h"
@@ -15,12 +16,7 @@
 namespace dt::expt {
 
 // The trainable tensors (delta parameters and saved modules), by name, in a fixed order.
-Snapshot trainable(TransformerModel& m) {
-    Snapshot s;
-    for (const auto& p : m.named_parameters(true))
-        if (p.value().requires_grad()) s.emplace_back(p.key(), p.value());
-    return s;
-}
+Snapshot trainable(TransformerModel& m) { return named_trainable_parameters(m); }
 
 Snapshot clone(const Snapshot& s) {
     Snapshot c;
@@ -35,19 +31,8 @@ void assign(Snapshot& live, const Snapshot& values) {
 
 // A trainer checkpoint's parameters (not its optimizer state), checked against the live tensors.
 Snapshot read_checkpoint(const Snapshot& live, const std::string& dir) {
-    const std::string file = run_folder::trainable_path(dir);
-    if (!path_exists(file)) throw Error("no trainable.safetensors in the checkpoint folder", dir, "pass a run's checkpoints/<name> folder");
-    auto f = st::File::open(file);
-    Snapshot out;
-    for (const auto& [name, t] : live) {
-        const std::string key = run_folder::param_key(name);
-        if (!f->contains(key))
-            throw Error("the checkpoint has no tensor for trainable parameter '" + name + "'", file,
-                        "it was trained with another delta spec or model");
-        at::Tensor v = f->tensor(key);
-        if (v.sizes() != t.sizes()) throw Error("tensor '" + key + "' has shape " + c10::str(v.sizes()) + ", expected " + c10::str(t.sizes()), file);
-        out.emplace_back(name, v.to(t.device()).clone());
-    }
+    Snapshot out = run_folder::read_trainable(dir, live);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i].second = out[i].second.to(live[i].second.device()).clone();
     return out;
 }
 

@@ -7,11 +7,6 @@
 #include "models/registry.h"
 #include "train/run_folder.h"
 
-#include <torch/torch.h>
-
-#include <sys/stat.h>
-#include <unistd.h>
-
 namespace dt {
 namespace {
 
@@ -85,7 +80,6 @@ TrainResult train_run(PreparedRun& p, const std::string& run_dir, TrainObserver*
 LoadedRun open_run(const std::string& run_dir) {
     RunSpec spec = RunSpec::load(run_folder::spec_path(run_dir));
     LoadedRun r;
-    if (spec.task_type == "regression" && spec.load_options.num_labels <= 0) spec.load_options.num_labels = 1;
     if (!model_needs_data(spec)) {
         PreparedModel m = prepare_model(spec);
         r.model = std::move(m.model);

@@ -2,6 +2,7 @@
 #include "train/run_folder.h"
 
 #include "core/error.h"
+#include "delta/delta_set.h"
 #include "io/atomic_file.h"
 #include "io/weight_set.h"
 #include "io/json_util.h"
@@ -11,7 +12,6 @@
 #include <torch/torch.h>
 
 #include <cstdio>
-#include <set>
 #include <unistd.h>
 
 namespace dt::run_folder {
@@ -60,28 +60,29 @@ std::string pick_checkpoint(const std::string& run, const std::string& name) {
     return n;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> checkpointed_parameters(const TransformerModel& model) {
-    std::vector<std::pair<std::string, at::Tensor>> out;
-    std::set<const void*> seen;
-    for (const auto& p : model.named_parameters(true))
-        if (p.value().requires_grad() && seen.insert(p.value().unsafeGetTensorImpl()).second) out.emplace_back(p.key(), p.value());
-    return out;
-}
-
-void load_trainable(TransformerModel& model, const std::string& checkpoint) {
+std::vector<std::pair<std::string, at::Tensor>> read_trainable(const std::string& checkpoint,
+                                                               const std::vector<std::pair<std::string, at::Tensor>>& like) {
     const std::string file = trainable_path(checkpoint);
     if (!path_exists(file)) throw Error("no trainable.safetensors in the checkpoint folder", checkpoint, "pass a run's checkpoints/<name> folder");
     auto f = st::File::open(file);
-    torch::NoGradGuard ng;
-    for (auto& [name, t] : checkpointed_parameters(model)) {
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    for (const auto& [name, t] : like) {
         const std::string key = param_key(name);
         if (!f->contains(key))
             throw Error("the checkpoint has no tensor for trainable parameter '" + name + "'", file,
                         "it was trained with another delta spec or model");
         at::Tensor v = f->tensor(key);
         if (v.sizes() != t.sizes()) throw Error("tensor '" + key + "' has shape " + c10::str(v.sizes()) + ", expected " + c10::str(t.sizes()), file);
-        t.copy_(v);
+        out.emplace_back(name, v);
     }
+    return out;
+}
+
+void load_trainable(TransformerModel& model, const std::string& checkpoint) {
+    auto live = named_trainable_parameters(model);
+    const auto stored = read_trainable(checkpoint, live);
+    torch::NoGradGuard ng;
+    for (std::size_t i = 0; i < live.size(); ++i) live[i].second.copy_(stored[i].second);
 }
 
 }  // namespace dt::run_folder

@@ -47,9 +47,10 @@ void remove_checkpoint(const std::string& checkpoint);
 // `name`, or when empty final, else the latest; throws dt::Error naming the folder when there is none.
 std::string pick_checkpoint(const std::string& run, const std::string& name);
 
-// The trainable parameters a checkpoint stores, each tensor once (under its first name), in the
-// model's order.
-std::vector<std::pair<std::string, at::Tensor>> checkpointed_parameters(const TransformerModel& model);
+// The stored values (param.<name>) of a checkpoint for each of `like`'s names, checked against
+// their shapes; tensors as stored (on the CPU, not copied). Throws dt::Error naming the tensor and file.
+std::vector<std::pair<std::string, at::Tensor>> read_trainable(const std::string& checkpoint,
+                                                               const std::vector<std::pair<std::string, at::Tensor>>& like);
 
 // Copies the trained values of a checkpoint into the model's trainable parameters (the delta must
 // be attached as it was trained). Reads no data set. Throws dt::Error naming the tensor and file.

@@ -145,7 +145,7 @@ struct Trainer::Impl {
         if (train.size() == 0) throw Error("the training set is empty", train.source);
         check_fits(train);
         if (eval) check_fits(*eval);
-        params = run_folder::checkpointed_parameters(model);
+        params = named_trainable_parameters(model);
         if (params.empty()) throw Error("nothing to train: every parameter is frozen", "delta spec");
         for (auto& p : params) tensors.push_back(p.second);
         std::vector<at::Tensor> decay, plain;
@@ -602,18 +602,13 @@ void Trainer::save_checkpoint(const std::string& dir) {
 
 void Trainer::load_checkpoint(const std::string& dir) {
     auto& I = *impl_;
-    const std::string file = run_folder::trainable_path(dir);
-    auto f = st::File::open(file);
+    const auto stored = run_folder::read_trainable(dir, I.params);
+    auto f = st::File::open(run_folder::trainable_path(dir));
     nlohmann::json s = json::load_file(run_folder::state_path(dir));
     torch::NoGradGuard ng;
-    for (const auto& [name, p] : I.params) {
-        if (!f->contains(run_folder::param_key(name)))
-            throw Error("the checkpoint has no tensor for trainable parameter '" + name + "'", file,
-                        "was it written with another delta spec?");
-        at::Tensor v = f->tensor(run_folder::param_key(name));
-        if (v.sizes() != p.sizes())
-            throw Error("tensor '" + run_folder::param_key(name) + "' has shape " + c10::str(v.sizes()) + ", expected " + c10::str(p.sizes()), file);
-        p.copy_(v);
+    for (std::size_t i = 0; i < I.params.size(); ++i) {
+        const auto& [name, p] = I.params[i];
+        p.copy_(stored[i].second);
         if (f->contains("exp_avg." + name)) {
             auto st = std::make_unique<torch::optim::AdamWParamState>();
             st->exp_avg(f->tensor("exp_avg." + name).to(p.device()).clone());

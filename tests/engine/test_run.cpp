@@ -5,6 +5,7 @@
 #include "test_registry.h"
 
 #include "core/error.h"
+#include "delta/delta_set.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
 #include "models/model.h"
@@ -135,7 +136,7 @@ private Q_SLOTS:
         QCOMPARE(r.checkpoint, final_ckpt);
         auto f = dt::st::File::open(dt::run_folder::trainable_path(final_ckpt));
         int compared = 0;
-        for (const auto& [name, t] : dt::run_folder::checkpointed_parameters(*r.model.model)) {
+        for (const auto& [name, t] : dt::named_trainable_parameters(*r.model.model)) {
             QVERIFY(torch::equal(t, f->tensor(dt::run_folder::param_key(name))));
             ++compared;
         }
