@@ -9,7 +9,8 @@
 namespace dt {
 
 DecoderInputs prepare_decoder(const ForwardInputs& in, const at::Tensor& embeddings, const PromptProvider& prompt,
-                              const std::vector<AttentionRef>& attentions, std::int64_t max_positions, const char* max_positions_field) {
+                              const std::vector<AttentionRef>& attentions, std::int64_t max_positions, const char* max_positions_field,
+                              std::int64_t sliding_window) {
     DecoderInputs d;
     const auto B = in.input_ids.size(0), T0 = in.input_ids.size(1);
     const auto lopts = in.input_ids.options().dtype(torch::kLong);
@@ -32,10 +33,16 @@ DecoderInputs prepare_decoder(const ForwardInputs& in, const at::Tensor& embeddi
                         " exceed " + max_positions_field + " " + std::to_string(max_positions),
                     "input_ids");
     const float neg = std::numeric_limits<float>::lowest();
-    const at::Tensor causal = torch::ones({T, T}, torch::kBool).triu(1);
-    const at::Tensor blocked = causal.unsqueeze(0) | (d.mask == 0).unsqueeze(1);  // (B, T, T)
-    d.mask_real = torch::zeros({B, T, T}, d.h.options()).masked_fill(blocked, neg).unsqueeze(1);
-    d.mask_prefixed = d.past > 0 ? torch::cat({torch::zeros({B, 1, T, d.past}, d.h.options()), d.mask_real}, 3) : d.mask_real;
+    // Keys k in 0..past+T-1 (prefix first), queries q = past + i.
+    const auto S = d.past + T;
+    const at::Tensor q = torch::arange(d.past, S, torch::kLong).unsqueeze(1), k = torch::arange(0, S, torch::kLong).unsqueeze(0);
+    at::Tensor blocked = k > q;
+    if (sliding_window > 0) blocked = blocked | (q - k >= sliding_window);
+    at::Tensor pad = (d.mask == 0).unsqueeze(1);  // (B, 1, T)
+    if (d.past > 0) pad = torch::cat({torch::zeros({B, 1, d.past}, pad.options()), pad}, 2);
+    const at::Tensor all = blocked.unsqueeze(0) | pad;  // (B, T, S)
+    d.mask_prefixed = torch::zeros({B, T, S}, d.h.options()).masked_fill(all, neg).unsqueeze(1);
+    d.mask_real = d.past > 0 ? d.mask_prefixed.narrow(3, d.past, T) : d.mask_prefixed;
     return d;
 }
 

@@ -14,14 +14,17 @@ struct DecoderInputs {
     at::Tensor mask;  // (B, P + T) 1 = attend
     std::vector<std::pair<at::Tensor, at::Tensor>> prefix_kv;  // per layer, undefined without a prefix
     std::int64_t past = 0;  // prefix length
-    // Additive masks (B, 1, T, T) and (B, 1, T, past + T): future and padded keys get finfo(float32).min.
+    // Additive masks (B, 1, T, T) and (B, 1, T, past + T): future and padded keys get finfo(float32).min,
+    // and so do keys `sliding_window` or more positions behind the query (prefix positions count).
     at::Tensor mask_real, mask_prefixed;
     const at::Tensor& mask_for(std::size_t layer) const { return prefix_kv[layer].first.defined() ? mask_prefixed : mask_real; }
 };
 
 // `embeddings` are the token embeddings of in.input_ids; `max_positions_field` names the config field
-// in the error when past + T exceeds `max_positions`.
+// in the error when past + T exceeds `max_positions`. sliding_window 0 = none (Mistral's window:
+// query i sees key j only if i - W < j <= i).
 DecoderInputs prepare_decoder(const ForwardInputs& in, const at::Tensor& embeddings, const PromptProvider& prompt,
-                              const std::vector<AttentionRef>& attentions, std::int64_t max_positions, const char* max_positions_field);
+                              const std::vector<AttentionRef>& attentions, std::int64_t max_positions, const char* max_positions_field,
+                              std::int64_t sliding_window = 0);
 
 }  // namespace dt

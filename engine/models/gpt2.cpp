@@ -158,6 +158,7 @@ public:
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;
         if (head_) out.logits = lm_head->forward(h);
+        if (head_ && in.labels.defined()) out.loss = lm_loss(out.logits, in.labels, true);
         return out;
     }
 

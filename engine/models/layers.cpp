@@ -101,4 +101,19 @@ void check_token_inputs(const ForwardInputs& in, std::int64_t vocab, std::int64_
     }
 }
 
+at::Tensor lm_loss(const at::Tensor& logits, const at::Tensor& labels, bool shift) {
+    if (labels.dim() != 2 || labels.size(0) != logits.size(0) || labels.size(1) > logits.size(1) || labels.size(1) < (shift ? 2 : 1))
+        throw Error("'labels' has shape " + c10::str(labels.sizes()) + " but the logits have " + c10::str(logits.sizes()), "labels",
+                    "give one label per input token");
+    if (at::isFloatingType(labels.scalar_type())) throw Error("'labels' must be an integer tensor", "labels");
+    const auto T = labels.size(1), V = logits.size(2);
+    at::Tensor lg = logits.narrow(1, logits.size(1) - T, T);
+    at::Tensor lb = labels.to(torch::kLong);
+    if (shift) {
+        lg = lg.narrow(1, 0, T - 1);
+        lb = lb.narrow(1, 1, T - 1);
+    }
+    return torch::nll_loss(torch::log_softmax(lg.reshape({-1, V}).to(torch::kFloat), -1), lb.reshape({-1}), {}, at::Reduction::Mean, -100);
+}
+
 }  // namespace dt

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "models/decoder.h"
+#include "models/rope.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -32,13 +33,16 @@ const RoleTable& llama_roles() {
 namespace {
 
 struct LlamaConfig {
-    std::int64_t vocab, hidden, layers, heads, kv_heads, inter, max_pos, pad;
+    std::string family;  // "Llama", "Mistral", "Qwen2": HF class-name prefix
+    std::int64_t vocab, hidden, layers, heads, kv_heads, head_dim, inter, max_pos, pad, sliding_window;
     double eps, theta, init_range;
-    bool tie, attention_bias;
+    bool tie, qkv_bias, o_bias;
     std::string act;
+    RopeConfig rope;
 
-    static LlamaConfig from(const ModelConfig& c) {
+    static LlamaConfig from(const ModelConfig& c, const std::string& family) {
         LlamaConfig l{};
+        l.family = family;
         l.vocab = c.get_positive("vocab_size");
         l.hidden = c.get_positive("hidden_size");
         l.layers = c.get_positive("num_hidden_layers");
@@ -52,14 +56,27 @@ struct LlamaConfig {
         l.init_range = c.get_number_or("initializer_range", 0.02);
         l.act = c.get_string_or("hidden_act", "silu");
         l.tie = c.raw.value("tie_word_embeddings", false);
-        l.attention_bias = c.raw.value("attention_bias", false);
-        if (l.hidden % l.heads != 0) throw Error("hidden_size is not a multiple of num_attention_heads", c.source);
+        // Llama's attention_bias covers q, k, v and o; Qwen2 has biases on q, k, v only.
+        l.qkv_bias = family == "Qwen2" || c.raw.value("attention_bias", false);
+        l.o_bias = family != "Qwen2" && c.raw.value("attention_bias", false);
+        const bool has_head_dim = c.raw.contains("head_dim") && !c.raw["head_dim"].is_null();
+        if (!has_head_dim && l.hidden % l.heads != 0)
+            throw Error("hidden_size is not a multiple of num_attention_heads", c.source, "set head_dim or fix the sizes");
+        l.head_dim = has_head_dim ? c.get_positive("head_dim") : l.hidden / l.heads;
         if (l.kv_heads <= 0 || l.heads % l.kv_heads != 0)
-            throw Error("num_attention_heads (" + std::to_string(l.heads) + ") is not a multiple of num_key_value_heads (" +
-                            std::to_string(l.kv_heads) + ")", c.source);
-        if (c.raw.contains("rope_scaling") && !c.raw["rope_scaling"].is_null())
-            throw Error("rope_scaling is not supported", c.source, "only plain rotary embeddings are");
-        if ((l.hidden / l.heads) % 2 != 0) throw Error("the head size must be even for rotary embeddings", c.source);
+            throw Error("num_key_value_heads (" + std::to_string(l.kv_heads) + ") does not divide num_attention_heads (" +
+                            std::to_string(l.heads) + ")", c.source, "field num_key_value_heads");
+        // Mistral's window (null = none); Qwen2 uses it only with use_sliding_window.
+        l.sliding_window = 0;
+        const bool window_used = family == "Mistral" || (family == "Qwen2" && c.raw.value("use_sliding_window", false));
+        if (window_used && c.raw.contains("sliding_window") && !c.raw["sliding_window"].is_null()) {
+            l.sliding_window = c.get_int("sliding_window");
+            if (l.sliding_window <= 0)
+                throw Error("sliding_window must be positive (or null for none), got " + std::to_string(l.sliding_window), c.source,
+                            "field sliding_window");
+        }
+        if (l.head_dim % 2 != 0) throw Error("the head size must be even for rotary embeddings", c.source);
+        l.rope = RopeConfig::from(c, l.head_dim, l.theta, l.max_pos);
         activation(l.act, c.source);
         return l;
     }
@@ -67,7 +84,7 @@ struct LlamaConfig {
 
 class RMSNormImpl : public torch::nn::Module {
 public:
-    RMSNormImpl(std::int64_t dim, double eps) : torch::nn::Module("LlamaRMSNorm"), eps_(eps) {
+    RMSNormImpl(const std::string& family, std::int64_t dim, double eps) : torch::nn::Module(family + "RMSNorm"), eps_(eps) {
         weight = register_parameter("weight", torch::ones({dim}));
     }
     at::Tensor forward(const at::Tensor& x) {
@@ -82,19 +99,14 @@ private:
 };
 TORCH_MODULE(RMSNorm);
 
-at::Tensor rotate_half(const at::Tensor& x) {
-    const auto half = x.size(-1) / 2;
-    return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
-
 class LlamaAttentionImpl : public torch::nn::Module {
 public:
     explicit LlamaAttentionImpl(const LlamaConfig& c)
-        : torch::nn::Module("LlamaAttention"), H(c.heads), G(c.kv_heads), D(c.hidden / c.heads) {
-        q_proj = register_module("q_proj", Linear(c.hidden, H * D, c.attention_bias));
-        k_proj = register_module("k_proj", Linear(c.hidden, G * D, c.attention_bias));
-        v_proj = register_module("v_proj", Linear(c.hidden, G * D, c.attention_bias));
-        o_proj = register_module("o_proj", Linear(H * D, c.hidden, c.attention_bias));
+        : torch::nn::Module(c.family + "Attention"), H(c.heads), G(c.kv_heads), D(c.head_dim) {
+        q_proj = register_module("q_proj", Linear(c.hidden, H * D, c.qkv_bias));
+        k_proj = register_module("k_proj", Linear(c.hidden, G * D, c.qkv_bias));
+        v_proj = register_module("v_proj", Linear(c.hidden, G * D, c.qkv_bias));
+        o_proj = register_module("o_proj", Linear(H * D, c.hidden, c.o_bias));
     }
     // h (B, T, C); cos/sin (B, T, D); mask_add (B, 1, T, S); prefix k/v (B, G, P, D) used as stored.
     at::Tensor forward(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask_add,
@@ -104,8 +116,8 @@ public:
         at::Tensor k = k_proj->forward(h).view({B, T, G, D}).transpose(1, 2);
         at::Tensor v = v_proj->forward(h).view({B, T, G, D}).transpose(1, 2);
         const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
-        q = q * c + rotate_half(q) * s;
-        k = k * c + rotate_half(k) * s;
+        q = apply_rope(q, c, s);
+        k = apply_rope(k, c, s);
         if (pk.defined()) {
             k = torch::cat({pk.to(k.dtype()), k}, 2);
             v = torch::cat({pv.to(v.dtype()), v}, 2);
@@ -126,7 +138,7 @@ TORCH_MODULE(LlamaAttention);
 
 class LlamaMLPImpl : public torch::nn::Module {
 public:
-    explicit LlamaMLPImpl(const LlamaConfig& c) : torch::nn::Module("LlamaMLP"), act(activation(c.act, "hidden_act")) {
+    explicit LlamaMLPImpl(const LlamaConfig& c) : torch::nn::Module(c.family + "MLP"), act(activation(c.act, "hidden_act")) {
         gate_proj = register_module("gate_proj", Linear(c.hidden, c.inter, false));
         up_proj = register_module("up_proj", Linear(c.hidden, c.inter, false));
         down_proj = register_module("down_proj", Linear(c.inter, c.hidden, false));
@@ -139,11 +151,11 @@ TORCH_MODULE(LlamaMLP);
 
 class LlamaDecoderLayerImpl : public torch::nn::Module {
 public:
-    explicit LlamaDecoderLayerImpl(const LlamaConfig& c) : torch::nn::Module("LlamaDecoderLayer") {
+    explicit LlamaDecoderLayerImpl(const LlamaConfig& c) : torch::nn::Module(c.family + "DecoderLayer") {
         self_attn = register_module("self_attn", LlamaAttention(c));
         mlp = register_module("mlp", LlamaMLP(c));
-        input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden, c.eps));
-        post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden, c.eps));
+        input_layernorm = register_module("input_layernorm", RMSNorm(c.family, c.hidden, c.eps));
+        post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.family, c.hidden, c.eps));
     }
     at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask_add,
                        const at::Tensor& pk, const at::Tensor& pv) {
@@ -166,10 +178,10 @@ TORCH_MODULE(LlamaDecoderLayer);
 class LlamaImpl : public TransformerModel {
 public:
     LlamaImpl(const ModelConfig& cfg, const LlamaConfig& c, bool head)
-        : TransformerModel(cfg.architecture.empty() ? (head ? "LlamaForCausalLM" : "LlamaModel") : cfg.architecture), c_(c), head_(head) {
+        : TransformerModel(cfg.architecture.empty() ? c.family + (head ? "ForCausalLM" : "Model") : cfg.architecture), c_(c), head_(head) {
         config_ = cfg;
         prefix_ = head ? "model" : "";
-        torch::nn::Module* host = &base_host(head, prefix_, "LlamaModel");
+        torch::nn::Module* host = &base_host(head, prefix_, c.family + "Model");
         embed_tokens = host->register_module("embed_tokens", Embedding(c.vocab, c.hidden));
         auto list = host->register_module("layers", torch::nn::ModuleList());
         const std::string base = prefix_.empty() ? "" : prefix_ + ".";
@@ -177,10 +189,10 @@ public:
             auto l = LlamaDecoderLayer(c);
             list->push_back(l);
             layers.push_back(l);
-            add_decoder_block(base + "layers." + std::to_string(i), static_cast<int>(i), "self_attn", "mlp", c.kv_heads, c.hidden / c.heads,
+            add_decoder_block(base + "layers." + std::to_string(i), static_cast<int>(i), "self_attn", "mlp", c.kv_heads, c.head_dim,
                               &l->self_attn->prefix, &l->after_attention, &l->after_ffn);
         }
-        norm = host->register_module("norm", RMSNorm(c.hidden, c.eps));
+        norm = host->register_module("norm", RMSNorm(c.family, c.hidden, c.eps));
         if (head) {
             lm_head = c.tie ? register_module("lm_head", Linear(embed_tokens->weight, at::Tensor()))
                             : register_module("lm_head", Linear(c.hidden, c.vocab, false));
@@ -192,17 +204,14 @@ public:
 
     ForwardOutputs forward(const ForwardInputs& in) override {
         const DecoderInputs d = prepare_decoder(in, embed_tokens->forward(in.input_ids.to(torch::kLong)), prompt_fn_, attentions_, c_.max_pos,
-                                                "max_position_embeddings");
+                                                "max_position_embeddings", c_.sliding_window);
         at::Tensor h = d.h;
         const auto B = h.size(0), T = h.size(1), past = d.past;
         // Rotary tables for positions past..past+T-1.
-        const auto D = c_.hidden / c_.heads;
-        at::Tensor inv = 1.0 / torch::pow(c_.theta, torch::arange(0, D, 2, torch::kFloat) / static_cast<double>(D));
-        at::Tensor pos = torch::arange(past, past + T, torch::kFloat);
-        at::Tensor freqs = torch::outer(pos, inv);
-        at::Tensor emb = torch::cat({freqs, freqs}, -1);
-        at::Tensor cos = emb.cos().to(h.dtype()).unsqueeze(0).expand({B, T, D});
-        at::Tensor sin = emb.sin().to(h.dtype()).unsqueeze(0).expand({B, T, D});
+        auto [cos_t, sin_t] = rope_cos_sin(c_.rope, past, T, past + T);
+        const auto D = c_.head_dim;
+        at::Tensor cos = cos_t.to(h.dtype()).unsqueeze(0).expand({B, T, D});
+        at::Tensor sin = sin_t.to(h.dtype()).unsqueeze(0).expand({B, T, D});
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -213,6 +222,7 @@ public:
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;
         if (head_) out.logits = lm_head->forward(h);
+        if (head_ && in.labels.defined()) out.loss = lm_loss(out.logits, in.labels, true);
         return out;
     }
 
@@ -258,8 +268,8 @@ private:
 
 }  // namespace
 
-std::shared_ptr<TransformerModel> make_llama(const ModelConfig& cfg, bool with_lm_head) {
-    return std::make_shared<LlamaImpl>(cfg, LlamaConfig::from(cfg), with_lm_head);
+std::shared_ptr<TransformerModel> make_llama(const ModelConfig& cfg, bool with_lm_head, const std::string& family) {
+    return std::make_shared<LlamaImpl>(cfg, LlamaConfig::from(cfg, family), with_lm_head);
 }
 
 }  // namespace dt

@@ -21,6 +21,7 @@ struct ForwardInputs {
     at::Tensor attention_mask;     // (B, T), 1 = real token; all ones if undefined
     at::Tensor token_type_ids;     // (B, T); zeros if undefined
     at::Tensor decoder_input_ids;  // (B, T_dec), encoder-decoders only
+    at::Tensor labels;             // LM heads: (B, T) targets, -100 = ignored; sets ForwardOutputs::loss
     bool output_hidden_states = false;
 };
 
@@ -29,7 +30,14 @@ struct ForwardOutputs {
     at::Tensor last_hidden_state;  // (B, T, C)
     at::Tensor pooler_output;      // (B, C) where the model has a pooler
     std::vector<at::Tensor> hidden_states;  // embedding output, then each block's output
+    at::Tensor loss;               // () mean cross-entropy over labels != -100, when labels are given
 };
+
+// transformers' LM loss: the mean cross-entropy of logits (B, T', V) against labels (B, T) over
+// targets != -100, using the last T logit positions (a soft prompt adds positions in front). With
+// `shift` (causal LMs) logits at t predict labels at t + 1. Throws dt::Error naming 'labels' on a
+// shape mismatch.
+at::Tensor lm_loss(const at::Tensor& logits, const at::Tensor& labels, bool shift);
 
 struct SiteRef {
     std::string path;  // the host module, e.g. bert.encoder.layer.0.attention.output

@@ -2,7 +2,9 @@
 
 #include "core/error.h"
 #include "models/bert.h"
+#include "models/distilbert.h"
 #include "models/gpt2.h"
+#include "models/gpt_neox.h"
 #include "models/llama.h"
 #include "models/roles.h"
 
@@ -25,8 +27,19 @@ std::vector<ArchitectureEntry>& architecture_rows() {
          [](const ModelConfig& c) { return make_bert_family(c, EncoderHead::MaskedLM); }},
         {"RobertaForSequenceClassification", "roberta", "sequence-classification", false,
          [](const ModelConfig& c) { return make_bert_family(c, EncoderHead::SequenceClassification); }},
+        {"DistilBertModel", "distilbert", "base", true, [](const ModelConfig& c) { return make_distilbert(c, EncoderHead::None); }},
+        {"DistilBertForMaskedLM", "distilbert", "masked-lm", false,
+         [](const ModelConfig& c) { return make_distilbert(c, EncoderHead::MaskedLM); }},
+        {"DistilBertForSequenceClassification", "distilbert", "sequence-classification", false,
+         [](const ModelConfig& c) { return make_distilbert(c, EncoderHead::SequenceClassification); }},
         {"LlamaModel", "llama", "base", true, [](const ModelConfig& c) { return make_llama(c, false); }},
         {"LlamaForCausalLM", "llama", "causal-lm", false, [](const ModelConfig& c) { return make_llama(c, true); }},
+        {"MistralModel", "mistral", "base", true, [](const ModelConfig& c) { return make_llama(c, false, "Mistral"); }},
+        {"MistralForCausalLM", "mistral", "causal-lm", false, [](const ModelConfig& c) { return make_llama(c, true, "Mistral"); }},
+        {"Qwen2Model", "qwen2", "base", true, [](const ModelConfig& c) { return make_llama(c, false, "Qwen2"); }},
+        {"Qwen2ForCausalLM", "qwen2", "causal-lm", false, [](const ModelConfig& c) { return make_llama(c, true, "Qwen2"); }},
+        {"GPTNeoXModel", "gpt_neox", "base", true, [](const ModelConfig& c) { return make_gpt_neox(c, false); }},
+        {"GPTNeoXForCausalLM", "gpt_neox", "causal-lm", false, [](const ModelConfig& c) { return make_gpt_neox(c, true); }},
         {"GPT2Model", "gpt2", "base", true, [](const ModelConfig& c) { return make_gpt2(c, false); }},
         {"GPT2LMHeadModel", "gpt2", "causal-lm", false, [](const ModelConfig& c) { return make_gpt2(c, true); }},
     };

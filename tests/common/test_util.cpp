@@ -16,6 +16,7 @@ dt::ForwardInputs referenceInputs(const dt::st::File& ref, bool hidden_states) {
     in.input_ids = ref.tensor("input_ids");
     in.attention_mask = ref.tensor("attention_mask");
     if (ref.contains("token_type_ids")) in.token_type_ids = ref.tensor("token_type_ids");
+    if (ref.contains("decoder_input_ids")) in.decoder_input_ids = ref.tensor("decoder_input_ids");
     in.output_hidden_states = hidden_states;
     return in;
 }

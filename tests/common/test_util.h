@@ -17,7 +17,8 @@ namespace dttest {
 
 // tests/data/hf/<name> in the source tree.
 QString hf(const QString& name);
-// The inputs stored in a fixture's reference.safetensors (input_ids, attention_mask, token_type_ids).
+// The inputs stored in a fixture's reference.safetensors (input_ids, attention_mask, token_type_ids,
+// decoder_input_ids).
 dt::ForwardInputs referenceInputs(const dt::st::File& ref, bool hidden_states = false);
 
 // The `deltatune` CLI run to completion (2 minutes at most): exit code, stdout, stderr.

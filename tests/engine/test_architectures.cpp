@@ -1,0 +1,191 @@
+// The families beyond BERT, GPT-2 and Llama: Mistral (sliding window), Llama variants (attention
+// biases, tied head, head_dim, rope_scaling), Qwen2, GPT-NeoX, DistilBERT and T5, against outputs
+// dumped from transformers 4.35 (tests/data/hf); the LM loss against transformers' own; bad configs.
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "models/loader.h"
+#include "models/rope.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace dttest;
+
+namespace {
+
+void archExpectClose(const at::Tensor& got, const at::Tensor& ref, const QString& what) {
+    QVERIFY2(got.defined(), qPrintable(what + " missing"));
+    QVERIFY2(got.sizes() == ref.sizes(), qPrintable(what + ": shape " + QString::fromStdString(c10::str(got.sizes())) + " vs " +
+                                                     QString::fromStdString(c10::str(ref.sizes()))));
+    const double r = toleranceRatio(got, ref);
+    QVERIFY2(r <= 1.0, qPrintable(QStringLiteral("%1 off by %2x the tolerance").arg(what).arg(r)));
+}
+
+// Loads `folder` with its config.json edited (`from` replaced by `to`) and expects a dt::Error
+// whose message holds every needle.
+void archConfigError(const QString& folder, const QByteArray& from, const QByteArray& to, const QStringList& needles) {
+    QTemporaryDir dir;
+    QVERIFY(QFile::copy(hf(folder) + "/model.safetensors", dir.path() + "/model.safetensors"));
+    QFile src(hf(folder) + "/config.json");
+    QVERIFY(src.open(QIODevice::ReadOnly));
+    const QByteArray good = src.readAll();
+    QVERIFY2(good.contains(from), from.constData());
+    writeBytes(dir.path() + "/config.json", QByteArray(good).replace(from, to));
+    try {
+        dt::load_model(dir.path().toStdString());
+        QFAIL(qPrintable("no error for " + QString::fromUtf8(to)));
+    } catch (const dt::Error& e) {
+        const QString msg = QString::fromStdString(e.what());
+        for (const auto& n : needles) QVERIFY2(msg.contains(n), qPrintable("'" + n + "' not in: " + msg));
+    }
+}
+
+// Compares every output of reference.safetensors that the model produces.
+void archCompareReference(const QString& name, const QString& arch) {
+    auto loaded = dt::load_model(hf(name).toStdString());
+    QCOMPARE(QString::fromStdString(loaded.model->name()), arch);
+    QVERIFY(loaded.report.missing.empty());
+    QVERIFY(loaded.report.unexpected.empty());
+    auto ref = dt::st::File::open((hf(name) + "/reference.safetensors").toStdString());
+    torch::NoGradGuard ng;
+    const auto out = loaded.model->forward(referenceInputs(*ref, true));
+    archExpectClose(out.logits, ref->tensor("logits"), "logits");
+    if (ref->contains("last_hidden_state")) archExpectClose(out.last_hidden_state, ref->tensor("last_hidden_state"), "last_hidden_state");
+    int layers = 0;
+    while (ref->contains("hidden_states_" + std::to_string(layers))) ++layers;
+    QCOMPARE(static_cast<int>(out.hidden_states.size()), layers);
+    for (int i = 0; i < layers; ++i)
+        archExpectClose(out.hidden_states[i], ref->tensor("hidden_states_" + std::to_string(i)), QStringLiteral("hidden_states_%1").arg(i));
+}
+
+}  // namespace
+
+class TestArchitectures : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void parity_data() {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<QString>("arch");
+        QTest::newRow("mistral-lm") << "mistral-lm" << "MistralForCausalLM";
+        QTest::newRow("llama-bias-lm") << "llama-bias-lm" << "LlamaForCausalLM";
+        QTest::newRow("gptneox-lm") << "gptneox-lm" << "GPTNeoXForCausalLM";
+        QTest::newRow("distilbert-seqcls") << "distilbert-seqcls" << "DistilBertForSequenceClassification";
+    }
+    void parity() {
+        QFETCH(QString, name);
+        QFETCH(QString, arch);
+        archCompareReference(name, arch);
+    }
+
+    // transformers' loss with labels (generate.safetensors): -100 ignored, shifted for causal LMs.
+    void lossMatchesTransformers_data() {
+        QTest::addColumn<QString>("name");
+        for (const char* n : {"gpt2-lm", "llama-gqa-lm", "mistral-lm", "llama-bias-lm", "gptneox-lm"}) QTest::newRow(n) << QString(n);
+    }
+    void lossMatchesTransformers() {
+        QFETCH(QString, name);
+        auto m = dt::load_model(hf(name).toStdString());
+        auto gen = dt::st::File::open((hf(name) + "/generate.safetensors").toStdString());
+        dt::ForwardInputs in;
+        in.input_ids = gen->tensor("input_ids");
+        in.attention_mask = gen->tensor("attention_mask");
+        if (gen->tensor("labels").size(1) != in.input_ids.size(1)) in.decoder_input_ids = at::Tensor();
+        in.labels = gen->tensor("labels");
+        torch::NoGradGuard ng;
+        const auto out = m.model->forward(in);
+        archExpectClose(out.loss, gen->tensor("loss"), "loss");
+        // Ignored targets matter: counting the -100 positions as class 0 changes the loss.
+        QVERIFY((in.labels == -100).any().item<bool>());
+    }
+
+    void slidingWindowMasks() {
+        // Mistral's window: positions before the window's end see the same keys with or without it,
+        // later ones do not.
+        auto windowed = dt::load_model(hf("mistral-lm").toStdString());
+        QTemporaryDir dir;
+        QVERIFY(QFile::copy(hf("mistral-lm") + "/model.safetensors", dir.path() + "/model.safetensors"));
+        QFile src(hf("mistral-lm") + "/config.json");
+        QVERIFY(src.open(QIODevice::ReadOnly));
+        writeBytes(dir.path() + "/config.json", src.readAll().replace("\"sliding_window\": 4", "\"sliding_window\": null"));
+        auto full = dt::load_model(dir.path().toStdString());
+        dt::ForwardInputs in;
+        in.input_ids = torch::arange(1, 13, torch::kLong).unsqueeze(0);
+        torch::NoGradGuard ng;
+        const at::Tensor a = windowed.model->forward(in).logits, b = full.model->forward(in).logits;
+        QVERIFY(toleranceRatio(a.narrow(1, 0, 4), b.narrow(1, 0, 4)) <= 1.0);
+        QVERIFY((a.narrow(1, 4, 8) - b.narrow(1, 4, 8)).abs().max().item<double>() > 1e-2);
+    }
+
+    void ropeScaling() {
+        dt::ModelConfig c = dt::ModelConfig::from_json({{"model_type", "llama"}}, "test");
+        // linear: positions divided by the factor.
+        c.raw["rope_scaling"] = {{"type", "linear"}, {"factor", 4.0}};
+        auto lin = dt::RopeConfig::from(c, 8, 10000.0, 32);
+        auto plain = dt::RopeConfig::from(dt::ModelConfig::from_json({{"model_type", "llama"}}, "test"), 8, 10000.0, 32);
+        QVERIFY(torch::allclose(dt::rope_cos_sin(lin, 8, 1, 9).first, dt::rope_cos_sin(plain, 2, 1, 3).first));
+        // dynamic NTK: unchanged up to max_position_embeddings, a larger base beyond.
+        c.raw["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+        auto dyn = dt::RopeConfig::from(c, 8, 10000.0, 32);
+        QVERIFY(torch::equal(dt::rope_inv_freq(dyn, 32), dt::rope_inv_freq(plain, 32)));
+        const double base = 10000.0 * std::pow(2.0 * 64 / 32 - 1.0, 8.0 / 6.0);
+        QVERIFY(std::abs(dt::rope_inv_freq(dyn, 64)[1].item<double>() - std::pow(base, -2.0 / 8.0)) < 1e-6);
+        // llama3: high frequencies kept, low ones divided by the factor, the middle band smoothed.
+        c.raw["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
+                                 {"original_max_position_embeddings", 64}};
+        auto l3 = dt::RopeConfig::from(c, 16, 10000.0, 512);
+        const auto plain16 = dt::RopeConfig::from(dt::ModelConfig::from_json({{"model_type", "llama"}}, "test"), 16, 10000.0, 512);
+        const at::Tensor inv = dt::rope_inv_freq(l3, 16), raw = dt::rope_inv_freq(plain16, 16);
+        for (int i = 0; i < 8; ++i) {
+            const double f = raw[i].item<double>(), wavelen = 2 * M_PI / f;
+            double want = f;
+            if (wavelen > 64.0) want = f / 8.0;
+            else if (wavelen >= 16.0) {
+                const double s = (64.0 / wavelen - 1.0) / 3.0;
+                want = (1 - s) * f / 8.0 + s * f;
+            }
+            QVERIFY2(std::abs(inv[i].item<double>() - want) < 1e-7 * std::max(1.0, want), qPrintable(QString::number(i)));
+        }
+        QVERIFY(inv[0].item<double>() == raw[0].item<double>());
+        QVERIFY(inv[7].item<double>() < raw[7].item<double>());
+        c.raw["rope_scaling"] = {{"type", "yarn"}, {"factor", 2.0}};
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::RopeConfig::from(c, 8, 10000.0, 32));
+    }
+
+    void qwen2AndHeadDim() {
+        // Qwen2: biases on q, k, v but not o; head_dim from the config when set.
+        dt::ModelConfig c = dt::ModelConfig::from_json({{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"vocab_size", 50},
+                                                        {"hidden_size", 16}, {"num_hidden_layers", 1}, {"num_attention_heads", 4},
+                                                        {"num_key_value_heads", 2}, {"intermediate_size", 32}, {"head_dim", 6}},
+                                                       "qwen2-config");
+        auto m = dt::create_model(c, 1);
+        auto p = m->named_parameters(true);
+        QVERIFY(p.contains("model.layers.0.self_attn.q_proj.bias"));
+        QVERIFY(p.contains("model.layers.0.self_attn.v_proj.bias"));
+        QVERIFY(!p.contains("model.layers.0.self_attn.o_proj.bias"));
+        QCOMPARE(p["model.layers.0.self_attn.q_proj.weight"].size(0), 24);
+        QCOMPARE(p["model.layers.0.self_attn.k_proj.weight"].size(0), 12);
+        QCOMPARE(p["model.layers.0.self_attn.o_proj.weight"].size(1), 24);
+        dt::ForwardInputs in;
+        in.input_ids = torch::arange(0, 7, torch::kLong).unsqueeze(0);
+        QCOMPARE(m->forward(in).logits.size(2), 50);
+    }
+
+    void badConfigsNameTheField() {
+        archConfigError("mistral-lm", "\"sliding_window\": 4", "\"sliding_window\": 0", {"config.json", "sliding_window"});
+        archConfigError("mistral-lm", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3", {"config.json", "num_key_value_heads"});
+        archConfigError("llama-bias-lm", "\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 0.5}",
+                        {"config.json", "rope_scaling.factor"});
+        archConfigError("gptneox-lm", "\"rotary_pct\": 0.25", "\"rotary_pct\": 1.5", {"config.json", "rotary_pct"});
+    }
+};
+
+DT_REGISTER_TEST(TestArchitectures);
+#include "test_architectures.moc"
