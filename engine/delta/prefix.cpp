@@ -33,7 +33,7 @@ public:
             throw Error("the model already has a prefix encoder", ctx.where, "use one prefix method");
         for (const auto& a : atts)
             if (*a.prefix) throw Error("attention '" + a.path + "' already has a prefix", ctx.where);
-        L_ = static_cast<std::int64_t>(atts.size());
+        L_ = ctx.model.prefix_layers();
         H_ = atts[0].num_heads;
         D_ = atts[0].head_dim;
         const std::int64_t width = 2 * L_ * H_ * D_, d = ctx.model.hidden_size();

@@ -51,6 +51,8 @@ at::Tensor LayerNormImpl::forward(const at::Tensor& x) {
     return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
 }
 
+EmbeddingImpl::EmbeddingImpl(at::Tensor tied_weight) : torch::nn::Module("Embedding") { weight = register_parameter("weight", tied_weight); }
+
 EmbeddingImpl::EmbeddingImpl(std::int64_t num, std::int64_t dim) : torch::nn::Module("Embedding") {
     weight = register_parameter("weight", torch::empty({num, dim}));
 }

@@ -70,6 +70,8 @@ TORCH_MODULE(LayerNorm);
 class EmbeddingImpl : public torch::nn::Module {
 public:
     EmbeddingImpl(std::int64_t num, std::int64_t dim);
+    // Shares another module's table (T5's encoder/decoder embed_tokens and `shared`).
+    explicit EmbeddingImpl(at::Tensor tied_weight);
     at::Tensor forward(const at::Tensor& ids);
     at::Tensor weight;
 };

@@ -29,7 +29,9 @@ struct ForwardOutputs {
     at::Tensor logits;             // (B, T, V) for LM heads, (B, L) for classification; undefined for base models
     at::Tensor last_hidden_state;  // (B, T, C)
     at::Tensor pooler_output;      // (B, C) where the model has a pooler
-    std::vector<at::Tensor> hidden_states;  // embedding output, then each block's output
+    std::vector<at::Tensor> hidden_states;  // embedding output, then each block's output (decoder's for T5)
+    at::Tensor encoder_last_hidden_state;   // encoder-decoders: the encoder output
+    std::vector<at::Tensor> encoder_hidden_states;
     at::Tensor loss;               // () mean cross-entropy over labels != -100, when labels are given
 };
 
@@ -48,7 +50,8 @@ struct SiteRef {
 
 struct AttentionRef {
     std::string path;  // e.g. bert.encoder.layer.0.attention.self
-    int layer = -1;
+    int layer = -1;    // which key/value slot pair of the prefix table this attention reads
+
     std::int64_t num_heads = 0, head_dim = 0;
     PrefixProvider* prefix = nullptr;
 };
@@ -70,7 +73,11 @@ public:
     // base model's names lack it. Checkpoints of either kind load into both.
     virtual std::string base_model_prefix() const = 0;
     virtual bool is_base_model() const = 0;
+    // T5-style models: an encoder and a decoder that reads decoder_input_ids (or shifted labels).
+    virtual bool is_encoder_decoder() const { return false; }
     virtual std::int64_t num_layers() const = 0;
+    // Layers in the prefix table (PEFT's num_layers): attentions()[i].layer indexes into it.
+    virtual std::int64_t prefix_layers() const { return static_cast<std::int64_t>(attentions_.size()); }
     // Alias parameter name -> canonical name (not saved; e.g. the MLM decoder tied to the embeddings).
     virtual std::map<std::string, std::string> tied_parameters() const { return {}; }
     // The architecture's role table (models/roles.h): the one place that names its modules for

@@ -7,6 +7,7 @@
 #include "models/gpt_neox.h"
 #include "models/llama.h"
 #include "models/roles.h"
+#include "models/t5.h"
 
 #include <algorithm>
 #include <torch/nn/module.h>
@@ -40,6 +41,9 @@ std::vector<ArchitectureEntry>& architecture_rows() {
         {"Qwen2ForCausalLM", "qwen2", "causal-lm", false, [](const ModelConfig& c) { return make_llama(c, true, "Qwen2"); }},
         {"GPTNeoXModel", "gpt_neox", "base", true, [](const ModelConfig& c) { return make_gpt_neox(c, false); }},
         {"GPTNeoXForCausalLM", "gpt_neox", "causal-lm", false, [](const ModelConfig& c) { return make_gpt_neox(c, true); }},
+        {"T5Model", "t5", "base", true, [](const ModelConfig& c) { return make_t5(c, T5Kind::Base); }},
+        {"T5ForConditionalGeneration", "t5", "seq2seq-lm", false, [](const ModelConfig& c) { return make_t5(c, T5Kind::ConditionalGeneration); }},
+        {"T5EncoderModel", "t5", "encoder", false, [](const ModelConfig& c) { return make_t5(c, T5Kind::EncoderOnly); }},
         {"GPT2Model", "gpt2", "base", true, [](const ModelConfig& c) { return make_gpt2(c, false); }},
         {"GPT2LMHeadModel", "gpt2", "causal-lm", false, [](const ModelConfig& c) { return make_gpt2(c, true); }},
     };

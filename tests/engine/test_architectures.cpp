@@ -59,11 +59,18 @@ void archCompareReference(const QString& name, const QString& arch) {
     const auto out = loaded.model->forward(referenceInputs(*ref, true));
     archExpectClose(out.logits, ref->tensor("logits"), "logits");
     if (ref->contains("last_hidden_state")) archExpectClose(out.last_hidden_state, ref->tensor("last_hidden_state"), "last_hidden_state");
-    int layers = 0;
-    while (ref->contains("hidden_states_" + std::to_string(layers))) ++layers;
-    QCOMPARE(static_cast<int>(out.hidden_states.size()), layers);
-    for (int i = 0; i < layers; ++i)
-        archExpectClose(out.hidden_states[i], ref->tensor("hidden_states_" + std::to_string(i)), QStringLiteral("hidden_states_%1").arg(i));
+    if (ref->contains("encoder_last_hidden_state"))
+        archExpectClose(out.encoder_last_hidden_state, ref->tensor("encoder_last_hidden_state"), "encoder_last_hidden_state");
+    // Decoder-only and encoder models: hidden_states_<i>; T5: decoder_ and encoder_hidden_states_<i>.
+    const bool seq2seq = ref->contains("decoder_hidden_states_0");
+    for (const auto& [key, got] : {std::make_pair(std::string(seq2seq ? "decoder_hidden_states_" : "hidden_states_"), &out.hidden_states),
+                                   std::make_pair(std::string("encoder_hidden_states_"), &out.encoder_hidden_states)}) {
+        int layers = 0;
+        while (ref->contains(key + std::to_string(layers))) ++layers;
+        QCOMPARE(static_cast<int>(got->size()), layers);
+        for (int i = 0; i < layers; ++i)
+            archExpectClose((*got)[i], ref->tensor(key + std::to_string(i)), QString::fromStdString(key + std::to_string(i)));
+    }
 }
 
 }  // namespace
@@ -78,6 +85,8 @@ private Q_SLOTS:
         QTest::newRow("llama-bias-lm") << "llama-bias-lm" << "LlamaForCausalLM";
         QTest::newRow("gptneox-lm") << "gptneox-lm" << "GPTNeoXForCausalLM";
         QTest::newRow("distilbert-seqcls") << "distilbert-seqcls" << "DistilBertForSequenceClassification";
+        QTest::newRow("t5-cg") << "t5-cg" << "T5ForConditionalGeneration";
+        QTest::newRow("t5-gated-cg") << "t5-gated-cg" << "T5ForConditionalGeneration";
     }
     void parity() {
         QFETCH(QString, name);
@@ -85,10 +94,11 @@ private Q_SLOTS:
         archCompareReference(name, arch);
     }
 
-    // transformers' loss with labels (generate.safetensors): -100 ignored, shifted for causal LMs.
+    // transformers' loss with labels (generate.safetensors): -100 ignored, shifted for causal LMs;
+    // T5 shifts the labels right into decoder_input_ids.
     void lossMatchesTransformers_data() {
         QTest::addColumn<QString>("name");
-        for (const char* n : {"gpt2-lm", "llama-gqa-lm", "mistral-lm", "llama-bias-lm", "gptneox-lm"}) QTest::newRow(n) << QString(n);
+        for (const char* n : {"gpt2-lm", "llama-gqa-lm", "mistral-lm", "llama-bias-lm", "gptneox-lm", "t5-cg", "t5-gated-cg"}) QTest::newRow(n) << QString(n);
     }
     void lossMatchesTransformers() {
         QFETCH(QString, name);
@@ -97,7 +107,6 @@ private Q_SLOTS:
         dt::ForwardInputs in;
         in.input_ids = gen->tensor("input_ids");
         in.attention_mask = gen->tensor("attention_mask");
-        if (gen->tensor("labels").size(1) != in.input_ids.size(1)) in.decoder_input_ids = at::Tensor();
         in.labels = gen->tensor("labels");
         torch::NoGradGuard ng;
         const auto out = m.model->forward(in);
