@@ -43,7 +43,15 @@ std::string task_type_of(const TransformerModel& m) {
     const std::string n = m.name();
     if (n.find("SequenceClassification") != std::string::npos) return "SEQ_CLS";
     if (n.find("CausalLM") != std::string::npos) return "CAUSAL_LM";
+    if (n.find("ConditionalGeneration") != std::string::npos) return "SEQ_2_SEQ_LM";
     return "FEATURE_EXTRACTION";
+}
+
+// PEFT reads the head count under each family's config name.
+std::int64_t attention_heads(const ModelConfig& c) {
+    for (const char* f : {"num_attention_heads", "num_heads", "n_head", "n_heads"})
+        if (c.raw.contains(f) && c.raw[f].is_number_integer()) return c.raw[f].get<std::int64_t>();
+    return 0;
 }
 
 }  // namespace
@@ -96,8 +104,11 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
         }
     } else {
         const auto& atts = model.attentions();
+        // PEFT gives encoder-decoders two "transformer submodules": a prompt table of 2P rows, of
+        // which peft 0.7.1's T5 forward reads the first P (we repeat them).
+        const int submodules = model.is_encoder_decoder() ? 2 : 1;
         cfg.update({{"num_virtual_tokens", resolve_options(method, spec, out_dir)["num_virtual_tokens"]}, {"num_layers", model.num_layers()},
-                    {"num_transformer_submodules", 1}});
+                    {"num_transformer_submodules", submodules}});
         if (method == "prefix") {
             if (m.can_fold()) throw Error("the prefix still has its projection MLP", out_dir, "fold() it before exporting");
             const std::int64_t token_dim = atts.front().num_heads * atts.front().head_dim;  // per key/value head
@@ -106,9 +117,10 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
             tensors.emplace_back("prompt_embeddings", params["prefix_encoder.embedding.weight"].detach());
         } else {
             cfg.update({{"peft_type", "PROMPT_TUNING"}, {"token_dim", model.hidden_size()},
-                        {"num_attention_heads", model.config().get_int_or("num_attention_heads", 0)}, {"prompt_tuning_init", "RANDOM"},
+                        {"num_attention_heads", attention_heads(model.config())}, {"prompt_tuning_init", "RANDOM"},
                         {"prompt_tuning_init_text", nullptr}, {"tokenizer_name_or_path", nullptr}, {"tokenizer_kwargs", nullptr}});
-            tensors.emplace_back("prompt_embeddings", params["prompt_encoder.embedding.weight"].detach());
+            const at::Tensor rows = params["prompt_encoder.embedding.weight"].detach();
+            tensors.emplace_back("prompt_embeddings", submodules == 2 ? torch::cat({rows, rows}, 0) : rows);
         }
     }
     // A head trained in full (PEFT's modules_to_save for SEQ_CLS) is saved under its own name.

@@ -78,6 +78,8 @@ DeltaSet import_peft(TransformerModel& model, const std::string& dir) {
     try {
         auto params = model.named_parameters(true);
         std::vector<std::pair<at::Tensor, std::string>> plan;  // destination, source name
+        // Encoder-decoders (num_transformer_submodules 2) save 2P prompt rows; peft 0.7.1 reads P.
+        const bool two_tables = type == "PROMPT_TUNING" && cfg.value("num_transformer_submodules", 1) == 2;
         for (const auto& t : f->tensors()) {
             std::string name = t.name;
             for (const char* prefix : {"base_model.model.", "base_model."})
@@ -96,7 +98,9 @@ DeltaSet import_peft(TransformerModel& model, const std::string& dir) {
             if (!dst)
                 throw Error("tensor '" + t.name + "' has no place in " + model.name() + " with this adapter", file,
                             "maybe the adapter was trained on another base model?");
-            if (c10::IntArrayRef(t.shape) != dst->sizes())
+            const bool first_half = two_tables && name == "prompt_encoder.embedding.weight" && t.shape.size() == 2 &&
+                                    t.shape[0] == 2 * dst->size(0) && t.shape[1] == dst->size(1);
+            if (!first_half && c10::IntArrayRef(t.shape) != dst->sizes())
                 throw Error("tensor '" + t.name + "' has shape " + c10::str(c10::IntArrayRef(t.shape)) + " but the model expects " +
                                 c10::str(dst->sizes()),
                             file, "maybe the adapter was trained on another base model?");
@@ -109,7 +113,10 @@ DeltaSet import_peft(TransformerModel& model, const std::string& dir) {
                 if (!found) throw Error("the adapter has no tensor for '" + added + "'", file, "the file and adapter_config.json disagree");
             }
         torch::NoGradGuard ng;
-        for (auto& [dst, src] : plan) dst.copy_(f->tensor(src));
+        for (auto& [dst, src] : plan) {
+            const at::Tensor t = f->tensor(src);
+            dst.copy_(t.dim() == 0 || t.size(0) == dst.size(0) ? t : t.narrow(0, 0, dst.size(0)));
+        }
     } catch (...) {
         set.remove(model);
         throw;

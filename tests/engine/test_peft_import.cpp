@@ -37,6 +37,9 @@ private Q_SLOTS:
             QTest::newRow(a) << QString::fromLatin1(a) << "bert-seqcls";
         for (const char* a : {"llama-gqa-lm-lora", "llama-gqa-lm-ia3", "llama-gqa-lm-prefix", "llama-gqa-lm-prompt"})
             QTest::newRow(a) << QString::fromLatin1(a) << "llama-gqa-lm";
+        for (const char* base : {"t5-cg", "t5-gated-cg"})
+            for (const char* method : {"prefix", "prompt", "ia3"})
+                QTest::newRow(qPrintable(QStringLiteral("%1-%2").arg(base, method))) << QStringLiteral("%1-%2").arg(base, method) << QString(base);
     }
     void reproducesPeft() {
         QFETCH(QString, adapter);
