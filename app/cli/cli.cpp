@@ -62,7 +62,7 @@ static const char* kUsage =
     "format or an adapter saved by Hugging Face PEFT (inspect, forward, train, eval).\n"
     "\n"
     "MODEL is a Hugging Face model folder (config.json + model.safetensors or shards) or a built-in:\n"
-    "tiny-bert, bert-base-shape (random weights, --seed N).\n"
+    "tiny-bert, bert-base-shape, tiny-llama, tiny-t5, tiny-gptneox (random weights, --seed N).\n"
     "Threads: --threads N, else DELTATUNE_THREADS, else every core.\n";
 
 bool Args::has(const std::string& f) const {

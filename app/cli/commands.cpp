@@ -163,6 +163,7 @@ int cmd_forward(const Args& a) {
     in.attention_mask = get("attention_mask");
     in.token_type_ids = get("token_type_ids");
     in.decoder_input_ids = get("decoder_input_ids");
+    in.labels = get("labels");
     in.output_hidden_states = true;
     try {
         m.model->validate_inputs(in);
@@ -176,8 +177,15 @@ int cmd_forward(const Args& a) {
     if (out.logits.defined()) t.emplace_back("logits", out.logits.to(torch::kFloat));
     t.emplace_back("last_hidden_state", out.last_hidden_state.to(torch::kFloat));
     if (out.pooler_output.defined()) t.emplace_back("pooler_output", out.pooler_output.to(torch::kFloat));
-    for (std::size_t i = 0; i < out.hidden_states.size(); ++i)
-        t.emplace_back("hidden_states_" + std::to_string(i), out.hidden_states[i].to(torch::kFloat));
+    // Encoder-decoders (T5) name the decoder's states decoder_hidden_states_<i>, as transformers does.
+    const std::string hs = out.encoder_last_hidden_state.defined() ? "decoder_hidden_states_" : "hidden_states_";
+    for (std::size_t i = 0; i < out.hidden_states.size(); ++i) t.emplace_back(hs + std::to_string(i), out.hidden_states[i].to(torch::kFloat));
+    if (out.encoder_last_hidden_state.defined()) {
+        t.emplace_back("encoder_last_hidden_state", out.encoder_last_hidden_state.to(torch::kFloat));
+        for (std::size_t i = 0; i < out.encoder_hidden_states.size(); ++i)
+            t.emplace_back("encoder_hidden_states_" + std::to_string(i), out.encoder_hidden_states[i].to(torch::kFloat));
+    }
+    if (out.loss.defined()) t.emplace_back("loss", out.loss.to(torch::kFloat));
     st::save(out_path, t, {{"format", "pt"}, {"model", m.source}});
     std::fprintf(stderr, "wrote %zu tensors to %s\n", t.size(), out_path.c_str());
     return 0;

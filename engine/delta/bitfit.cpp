@@ -42,7 +42,18 @@ public:
             delta::unfreeze_param(ctx, k, "bitfit", unfrozen_);
             targets_.push_back(module);
         }
-        if (unfrozen_.empty()) throw Error("no bias matched", ctx.where + ": groups", "this model may have no biases");
+        if (unfrozen_.empty()) {
+            bool any_bias = false;
+            for (const auto& p : ctx.model.named_parameters(true)) {
+                const auto& k = p.key();
+                any_bias = any_bias || (k.size() > 5 && k.compare(k.size() - 5, 5, ".bias") == 0);
+            }
+            // Never train nothing: T5 and bias-free Llamas have no bias terms at all.
+            if (!any_bias)
+                throw Error(ctx.model.name() + " has no bias terms, so BitFit would train nothing", ctx.where,
+                            "use method 'layernorm' to tune its norm gains, or lora / ia3");
+            throw Error("no bias matched", ctx.where + ": groups", "choose other groups");
+        }
     }
     void detach(TransformerModel&) override {}
 

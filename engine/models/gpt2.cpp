@@ -72,7 +72,7 @@ public:
         }
         at::Tensor w = torch::matmul(q, k.transpose(2, 3));
         if (scale) w = w / std::sqrt(static_cast<double>(D));
-        w = torch::softmax((w + mask_add).to(torch::kFloat), -1).to(q.scalar_type());
+        w = torch::softmax(at_least_float(w + mask_add), -1).to(q.scalar_type());
         return c_proj->forward(torch::matmul(w, v).transpose(1, 2).reshape({B, T, C}));
     }
     Linear c_attn{nullptr}, c_proj{nullptr};

@@ -83,7 +83,7 @@ public:
             v = torch::cat({pv.to(v.dtype()), v}, 2);
         }
         at::Tensor w = torch::matmul(q, k.transpose(2, 3)) / std::sqrt(static_cast<double>(D)) + mask_add;
-        w = torch::softmax(w.to(torch::kFloat), -1).to(q.scalar_type());
+        w = torch::softmax(at_least_float(w), -1).to(q.scalar_type());
         return dense->forward(torch::matmul(w, v).transpose(1, 2).reshape({B, T, H * D}));
     }
     Linear query_key_value{nullptr}, dense{nullptr};

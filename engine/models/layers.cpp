@@ -115,7 +115,7 @@ at::Tensor lm_loss(const at::Tensor& logits, const at::Tensor& labels, bool shif
         lg = lg.narrow(1, 0, T - 1);
         lb = lb.narrow(1, 1, T - 1);
     }
-    return torch::nll_loss(torch::log_softmax(lg.reshape({-1, V}).to(torch::kFloat), -1), lb.reshape({-1}), {}, at::Reduction::Mean, -100);
+    return torch::nll_loss(torch::log_softmax(at_least_float(lg.reshape({-1, V})), -1), lb.reshape({-1}), {}, at::Reduction::Mean, -100);
 }
 
 }  // namespace dt

@@ -97,6 +97,12 @@ private:
     int next_id_ = 1;
 };
 
+// x in float32 if it is a 16-bit float (norms and softmax run at least in float32, as transformers
+// does); float32 and float64 tensors pass unchanged, so double-precision checks stay exact.
+inline at::Tensor at_least_float(const at::Tensor& x) {
+    return (x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16) ? x.to(at::kFloat) : x;
+}
+
 // Prefix keys and values for one attention layer: returns (B, H, P, D) tensors for batch size B.
 using PrefixProvider = std::function<std::pair<at::Tensor, at::Tensor>(std::int64_t batch)>;
 // Soft prompt: returns (P, C) vectors placed before the token embeddings.

@@ -88,7 +88,7 @@ public:
         weight = register_parameter("weight", torch::ones({dim}));
     }
     at::Tensor forward(const at::Tensor& x) {
-        at::Tensor h = x.to(torch::kFloat);
+        at::Tensor h = at_least_float(x);
         h = h * torch::rsqrt(h.pow(2).mean(-1, true) + eps_);
         return weight * h.to(x.scalar_type());
     }
@@ -127,7 +127,7 @@ public:
             v = v.repeat_interleave(H / G, 1);
         }
         at::Tensor w = torch::matmul(q, k.transpose(2, 3)) / std::sqrt(static_cast<double>(D)) + mask_add;
-        w = torch::softmax(w.to(torch::kFloat), -1).to(q.scalar_type());
+        w = torch::softmax(at_least_float(w), -1).to(q.scalar_type());
         return o_proj->forward(torch::matmul(w, v).transpose(1, 2).reshape({B, T, H * D}));
     }
     Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};

@@ -53,7 +53,7 @@ std::string with_legacy_names(const std::string& n) {
 
 }  // namespace
 
-std::vector<std::string> builtin_model_names() { return {"tiny-bert", "bert-base-shape", "tiny-llama"}; }
+std::vector<std::string> builtin_model_names() { return {"tiny-bert", "bert-base-shape", "tiny-llama", "tiny-t5", "tiny-gptneox"}; }
 
 bool is_builtin_model(const std::string& name) {
     for (const auto& n : builtin_model_names())
@@ -74,7 +74,21 @@ ModelConfig builtin_config(const std::string& name) {
                                        {"rms_norm_eps", 1e-6}, {"rope_theta", 10000.0}, {"hidden_act", "silu"},
                                        {"pad_token_id", 0}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"tie_word_embeddings", false}},
                                       "builtin:tiny-llama");
-    throw Error("unknown built-in model '" + name + "'", "", "built-ins: tiny-bert, bert-base-shape, tiny-llama");
+    if (name == "tiny-t5")  // T5 v1.1 layout (gated-gelu, untied head), 2 + 2 layers
+        return ModelConfig::from_json({{"architectures", {"T5ForConditionalGeneration"}}, {"model_type", "t5"}, {"vocab_size", 1024},
+                                       {"d_model", 64}, {"d_kv", 16}, {"d_ff", 128}, {"num_layers", 2}, {"num_decoder_layers", 2},
+                                       {"num_heads", 4}, {"relative_attention_num_buckets", 32}, {"relative_attention_max_distance", 128},
+                                       {"feed_forward_proj", "gated-gelu"}, {"tie_word_embeddings", false}, {"layer_norm_epsilon", 1e-6},
+                                       {"pad_token_id", 0}, {"eos_token_id", 1}, {"decoder_start_token_id", 0}, {"is_encoder_decoder", true}},
+                                      "builtin:tiny-t5");
+    if (name == "tiny-gptneox")  // Pythia layout: partial rotary, parallel residual
+        return ModelConfig::from_json({{"architectures", {"GPTNeoXForCausalLM"}}, {"model_type", "gpt_neox"}, {"vocab_size", 1024},
+                                       {"hidden_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"intermediate_size", 256},
+                                       {"max_position_embeddings", 256}, {"rotary_pct", 0.25}, {"rotary_emb_base", 10000},
+                                       {"use_parallel_residual", true}, {"hidden_act", "gelu"}, {"layer_norm_eps", 1e-5},
+                                       {"bos_token_id", 0}, {"eos_token_id", 0}, {"tie_word_embeddings", false}},
+                                      "builtin:tiny-gptneox");
+    throw Error("unknown built-in model '" + name + "'", "", "built-ins: tiny-bert, bert-base-shape, tiny-llama, tiny-t5, tiny-gptneox");
 }
 
 std::shared_ptr<TransformerModel> create_model(const ModelConfig& cfg, std::uint64_t seed) {

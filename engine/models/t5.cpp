@@ -102,7 +102,7 @@ public:
     }
     // RMS norm without a mean or bias, computed in float32.
     at::Tensor forward(const at::Tensor& x) {
-        const at::Tensor var = x.to(torch::kFloat).pow(2).mean(-1, true);
+        const at::Tensor var = at_least_float(x).pow(2).mean(-1, true);
         return weight * (x * torch::rsqrt(var + eps_)).to(weight.scalar_type());
     }
     at::Tensor weight;
@@ -134,7 +134,7 @@ public:
             vh = torch::cat({pv.to(vh.dtype()), vh}, 2);
         }
         at::Tensor scores = torch::matmul(qh, kh.transpose(2, 3)) + bias;  // no 1/sqrt(D) in T5
-        const at::Tensor w = torch::softmax(scores.to(torch::kFloat), -1).to(scores.scalar_type());
+        const at::Tensor w = torch::softmax(at_least_float(scores), -1).to(scores.scalar_type());
         return o->forward(torch::matmul(w, vh).transpose(1, 2).reshape({B, U, H * D}));
     }
     Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};

@@ -161,6 +161,30 @@ private Q_SLOTS:
             QVERIFY2(toleranceRatio(got->tensor(name), ref->tensor(name)) <= 1.0, name);
     }
 
+    void forwardT5WritesEncoderAndDecoderStates() {
+        QTemporaryDir dir;
+        const QString out = dir.filePath("out.safetensors"), ref_path = hf("t5-gated-cg") + "/reference.safetensors";
+        auto r = runCli({"forward", hf("t5-gated-cg"), "--input", ref_path, "--output", out});
+        QCOMPARE(r.code, 0);
+        auto got = dt::st::File::open(out.toStdString());
+        auto ref = dt::st::File::open(ref_path.toStdString());
+        for (const char* name : {"logits", "last_hidden_state", "encoder_last_hidden_state", "encoder_hidden_states_0", "encoder_hidden_states_3",
+                                 "decoder_hidden_states_1", "decoder_hidden_states_2"})
+            QVERIFY2(toleranceRatio(got->tensor(name), ref->tensor(name)) <= 1.0, name);
+        QVERIFY(!got->contains("hidden_states_0"));
+        QVERIFY(!got->contains("loss"));
+        // labels alone: shifted right into decoder_input_ids, and the loss is written.
+        const QString gen = hf("t5-gated-cg") + "/generate.safetensors";
+        QCOMPARE(runCli({"forward", hf("t5-gated-cg"), "--input", gen, "--output", out}).code, 0);
+        auto with_loss = dt::st::File::open(out.toStdString());
+        QVERIFY(toleranceRatio(with_loss->tensor("loss"), dt::st::File::open(gen.toStdString())->tensor("loss")) <= 1.0);
+        // neither decoder_input_ids nor labels: one line naming the input file and the tensor.
+        const QString in = dir.filePath("enc-only.safetensors"), out2 = dir.filePath("out2.safetensors");
+        dt::st::save(in.toStdString(), {{"input_ids", ref->tensor("input_ids")}});
+        expectBadInput(runCli({"forward", hf("t5-gated-cg"), "--input", in, "--output", out2}), {in, "decoder_input_ids"});
+        QVERIFY(!QFile::exists(out2));
+    }
+
     void badInputExitsTwoWithOneLine() {
         QTemporaryDir dir;
         // truncated weights

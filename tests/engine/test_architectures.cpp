@@ -5,6 +5,7 @@
 #include "test_util.h"
 
 #include "core/error.h"
+#include "delta/delta_set.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
 #include "models/rope.h"
@@ -12,6 +13,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <random>
 
 #include <QFile>
 #include <QTemporaryDir>
@@ -71,6 +73,31 @@ void archCompareReference(const QString& name, const QString& arch) {
         for (int i = 0; i < layers; ++i)
             archExpectClose((*got)[i], ref->tensor(key + std::to_string(i)), QString::fromStdString(key + std::to_string(i)));
     }
+}
+
+// tiny-t5 (random, seeded) and a batch with right padding in the encoder input.
+std::shared_ptr<dt::TransformerModel> archTinyT5() { return dt::create_model(dt::builtin_config("tiny-t5"), 4); }
+dt::ForwardInputs archT5Batch() {
+    torch::manual_seed(12);
+    dt::ForwardInputs in;
+    in.input_ids = torch::randint(2, 1024, {2, 7}, torch::kLong);
+    in.attention_mask = torch::ones({2, 7}, torch::kLong);
+    in.attention_mask[1].narrow(0, 5, 2).fill_(0);
+    in.decoder_input_ids = torch::randint(2, 1024, {2, 5}, torch::kLong);
+    in.decoder_input_ids.select(1, 0).fill_(0);
+    return in;
+}
+dt::DeltaSpec archSpec(const nlohmann::json& j) { return dt::DeltaSpec::from_json(j, "spec.json"); }
+void archPerturb(dt::TransformerModel& m, const dt::DeltaSet& d) {
+    torch::NoGradGuard ng;
+    torch::manual_seed(5);
+    auto params = m.named_parameters(true);
+    for (const auto& meth : d.methods())
+        for (const auto& name : meth->added()) {
+            auto& t = params[name];
+            if (name.find("ia3_l") != std::string::npos || name.find("magnitude") != std::string::npos) t.add_(torch::randn_like(t) * 0.1);
+            else t.copy_(torch::randn_like(t) * 0.1);
+        }
 }
 
 }  // namespace
@@ -187,11 +214,142 @@ private Q_SLOTS:
         QCOMPARE(m->forward(in).logits.size(2), 50);
     }
 
+    // Every method on T5 through the injection points: identity at init where the method promises
+    // it, gradients only on its own tensors, and finite differences in double precision.
+    void everyMethodOnT5_data() {
+        QTest::addColumn<QByteArray>("specJson");
+        QTest::addColumn<bool>("identity");
+        const std::vector<std::pair<const char*, nlohmann::json>> rows = {
+            {"lora", {{"method", "lora"}, {"r", 4}}},
+            {"lora-dora-all-linear", {{"method", "lora"}, {"r", 2}, {"use_dora", true}, {"target_modules", "all-linear"}}},
+            {"adapter", {{"method", "adapter"}, {"size", 8}}},
+            {"adapter-parallel", {{"method", "adapter"}, {"size", 8}, {"placement", "parallel"}}},
+            {"ia3", {{"method", "ia3"}}},
+            {"prefix", {{"method", "prefix"}, {"num_virtual_tokens", 3}}},
+            {"prompt", {{"method", "prompt"}, {"num_virtual_tokens", 3}}},
+            {"layernorm", {{"method", "layernorm"}}},
+            {"last_layers", {{"method", "last_layers"}, {"num_layers", 1}}},
+            {"selective", {{"method", "selective"}, {"k", 2}, {"seed", 1}}},
+        };
+        for (const auto& [name, j] : rows) {
+            const std::string n = name;
+            QTest::newRow(name) << QByteArray::fromStdString(j.dump()) << (n.rfind("lora", 0) == 0 || n.rfind("adapter", 0) == 0 || n == "ia3");
+        }
+    }
+    void everyMethodOnT5() {
+        QFETCH(QByteArray, specJson);
+        QFETCH(bool, identity);
+        auto m = archTinyT5();
+        m->to(torch::kDouble);
+        const auto in = archT5Batch();
+        at::Tensor base;
+        {
+            torch::NoGradGuard ng;
+            base = m->forward(in).logits;
+        }
+        auto d = dt::DeltaSet::apply(*m, archSpec(nlohmann::json::parse(specJson.toStdString())));
+        if (identity) {
+            torch::NoGradGuard ng;
+            QVERIFY2((m->forward(in).logits - base).abs().max().item<double>() <= 1e-9, "the delta changed the outputs at init");
+        }
+        archPerturb(*m, d);
+        torch::manual_seed(9);
+        const at::Tensor w = torch::randn({2, 5, 1024}, torch::kDouble);
+        const auto loss = [&] { return (m->forward(in).logits * w).sum(); };
+        loss().backward();
+        std::vector<std::string> names;
+        for (const auto& meth : d.methods()) {
+            names.insert(names.end(), meth->added().begin(), meth->added().end());
+            names.insert(names.end(), meth->unfrozen().begin(), meth->unfrozen().end());
+        }
+        if (QTest::currentDataTag() == QByteArray("lora-dora-all-linear"))  // DoRA's norm is a constant in backward
+            names.erase(std::remove_if(names.begin(), names.end(), [](const std::string& n) { return n.find("magnitude") == std::string::npos; }),
+                        names.end());
+        QVERIFY(!names.empty());
+        auto params = m->named_parameters(true);
+        for (const auto& p : params)  // the frozen base gets no gradient
+            if (!p.value().requires_grad()) QVERIFY2(!p.value().grad().defined(), p.key().c_str());
+        std::mt19937 rng(2);
+        int checked = 0;
+        for (std::size_t k = 0; k < names.size() && checked < 12; k += std::max<std::size_t>(1, names.size() / 4)) {
+            at::Tensor t = params[names[k]];
+            QVERIFY2(t.grad().defined(), names[k].c_str());
+            for (int e = 0; e < 3; ++e) {
+                const auto idx = std::uniform_int_distribution<std::int64_t>(0, t.numel() - 1)(rng);
+                double fp, fm;
+                {
+                    torch::NoGradGuard ng;
+                    auto flat = t.view({-1});
+                    const double orig = flat[idx].item<double>();
+                    flat[idx] = orig + 1e-6;
+                    fp = loss().item<double>();
+                    flat[idx] = orig - 1e-6;
+                    fm = loss().item<double>();
+                    flat[idx] = orig;
+                }
+                const double numeric = (fp - fm) / 2e-6, analytic = t.grad().view({-1})[idx].item<double>();
+                QVERIFY2(std::abs(numeric - analytic) <= 1e-5 + 1e-4 * std::abs(numeric),
+                         qPrintable(QStringLiteral("%1[%2]: %3 vs %4").arg(QString::fromStdString(names[k])).arg(idx).arg(analytic).arg(numeric)));
+                ++checked;
+            }
+        }
+        QVERIFY(checked >= 3);
+    }
+
+    void t5MethodDefaultsFollowPeft() {
+        auto m = archTinyT5();
+        // LoRA: q and v in the encoder's self-attention, the decoder's self- and cross-attention.
+        auto lora = dt::DeltaSet::apply(*m, archSpec({{"method", "lora"}}));
+        QCOMPARE(static_cast<int>(lora.methods()[0]->targets().size()), 2 * 2 + 2 * 2 * 2);
+        QVERIFY(std::find(lora.methods()[0]->targets().begin(), lora.methods()[0]->targets().end(), "decoder.block.1.layer.1.EncDecAttention.v") !=
+                lora.methods()[0]->targets().end());
+        lora.remove(*m);
+        // IA3: k, v and wo, with wo scaling its input (feed-forward).
+        auto ia3 = dt::DeltaSet::apply(*m, archSpec({{"method", "ia3"}}));
+        auto p = m->named_parameters(true);
+        QCOMPARE(p["encoder.block.0.layer.1.DenseReluDense.wo.ia3_l"].sizes(), (c10::IntArrayRef{1, 128}));
+        QCOMPARE(p["decoder.block.0.layer.1.EncDecAttention.k.ia3_l"].sizes(), (c10::IntArrayRef{64, 1}));
+        ia3.remove(*m);
+        // T5 has no biases: BitFit refuses instead of training nothing, and names the way out.
+        try {
+            dt::DeltaSet::apply(*m, archSpec({{"method", "bitfit"}}));
+            QFAIL("bitfit accepted a model without biases");
+        } catch (const dt::Error& e) {
+            QVERIFY2(QString(e.what()).contains("no bias terms"), e.what());
+            QVERIFY2(QString(e.what()).contains("layernorm"), e.what());
+        }
+    }
+
+    void t5MergeMatchesUnmerged_data() {
+        QTest::addColumn<QByteArray>("specJson");
+        QTest::newRow("lora") << QByteArray(R"({"method": "lora", "r": 4})");
+        QTest::newRow("ia3") << QByteArray(R"({"method": "ia3", "target_modules": ["k", "v", "wo", "wi_0"], "feedforward_modules": ["wo", "wi_0"]})");
+    }
+    void t5MergeMatchesUnmerged() {
+        QFETCH(QByteArray, specJson);
+        auto m = archTinyT5();
+        m->to(torch::kDouble);  // T5's unscaled logits are large: compare merges without float32 rounding
+        torch::NoGradGuard ng;
+        std::map<std::string, at::Tensor> before;
+        for (const auto& p : m->named_parameters(true)) before[p.key()] = p.value().clone();
+        auto d = dt::DeltaSet::apply(*m, archSpec(nlohmann::json::parse(specJson.toStdString())));
+        archPerturb(*m, d);
+        const auto in = archT5Batch();
+        const at::Tensor unmerged = m->forward(in).logits;
+        QCOMPARE(d.merge(), 1);
+        QVERIFY(toleranceRatio(m->forward(in).logits, unmerged) <= 1.0);
+        QCOMPARE(d.unmerge(), 1);
+        for (const auto& [name, t] : before)
+            QVERIFY2((m->named_parameters(true)[name] - t).abs().max().item<double>() <= 1e-6, name.c_str());
+    }
+
     void badConfigsNameTheField() {
         archConfigError("mistral-lm", "\"sliding_window\": 4", "\"sliding_window\": 0", {"config.json", "sliding_window"});
         archConfigError("mistral-lm", "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3", {"config.json", "num_key_value_heads"});
         archConfigError("llama-bias-lm", "\"rope_scaling\": null", "\"rope_scaling\": {\"type\": \"linear\", \"factor\": 0.5}",
                         {"config.json", "rope_scaling.factor"});
+        archConfigError("t5-cg", "\"relative_attention_num_buckets\": 32,", "", {"config.json", "relative_attention_num_buckets"});
+        archConfigError("t5-cg", "\"feed_forward_proj\": \"relu\"", "\"feed_forward_proj\": \"gated-frob\"", {"config.json", "frob"});
         archConfigError("gptneox-lm", "\"rotary_pct\": 0.25", "\"rotary_pct\": 1.5", {"config.json", "rotary_pct"});
     }
 };
