@@ -13,6 +13,8 @@
 #include "transfer_tab.h"
 #include "workbench.h"
 
+#include "models/loader.h"
+
 #include <QApplication>
 #include <QClipboard>
 #include <QDockWidget>
@@ -102,8 +104,14 @@ void MainWindow::buildMenus() {
         if (!dir.isEmpty() && !openModel(dir)) QMessageBox::warning(this, tr("Cannot open model"), lastError());
     });
     open->setShortcut(QKeySequence::Open);
-    auto* builtin = fileMenu->addAction(tr("Open Built-in &Tiny BERT"), this, [this] { openModel(QStringLiteral("tiny-bert")); });
-    builtin->setToolTip(tr("A small BERT with random weights, for trying things out"));
+    // The engine's built-ins (random weights), one per family, for trying things out.
+    auto* builtins = fileMenu->addMenu(tr("Open &Built-in Model"));
+    builtins->setToolTipsVisible(true);
+    for (const auto& name : dt::builtin_model_names()) {
+        const QString n = QString::fromStdString(name);
+        auto* a = builtins->addAction(n, this, [this, n] { openModel(n); });
+        a->setToolTip(QString::fromStdString(dt::builtin_config(name).architecture) + tr(" with random weights"));
+    }
     auto* demo = fileMenu->addAction(tr("Open &Demo Model"), this, [this] { openModel(Workbench::demoModel()); });
     demo->setToolTip(tr("The built-in pretrained demo BERT (synthetic language), with its demo tasks"));
     demo->setEnabled(!Workbench::demoModel().isEmpty());

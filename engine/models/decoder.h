@@ -10,14 +10,24 @@
 namespace dt {
 
 struct DecoderInputs {
-    at::Tensor h;     // (B, P + T, C): the prompt (if any) and the token embeddings
-    at::Tensor mask;  // (B, P + T) 1 = attend
-    std::vector<std::pair<at::Tensor, at::Tensor>> prefix_kv;  // per layer, undefined without a prefix
-    std::int64_t past = 0;  // prefix length
-    // Additive masks (B, 1, T, T) and (B, 1, T, past + T): future and padded keys get finfo(float32).min,
+    at::Tensor h;     // (B, P + T, C): the prompt (if any, first step only) and the token embeddings
+    at::Tensor mask;  // (B, P + T) 1 = attend: the new positions
+    // Per layer: the keys/values before the new ones, i.e. the prefix (if any) then the cache (if
+    // any); undefined when there are neither.
+    std::vector<std::pair<at::Tensor, at::Tensor>> prefix_kv;
+    std::vector<bool> has_prefix;
+    std::int64_t prefix = 0;  // prefix length
+    std::int64_t cached = 0;  // cached positions
+    std::int64_t past = 0;    // prefix + cached: the keys before the new tokens
+    at::Tensor positions;     // (B, P + T) positions of the new tokens (position_ids, or past + 0..)
+    // Additive masks (B, 1, T, cached + T) and (B, 1, T, past + T): future and padded keys get finfo(float32).min,
     // and so do keys `sliding_window` or more positions behind the query (prefix positions count).
     at::Tensor mask_real, mask_prefixed;
-    const at::Tensor& mask_for(std::size_t layer) const { return prefix_kv[layer].first.defined() ? mask_prefixed : mask_real; }
+    const at::Tensor& mask_for(std::size_t layer) const { return has_prefix[layer] ? mask_prefixed : mask_real; }
+    // Appends layer `layer`'s new keys/values (as the attention computed them) to in.cache.
+    void record(const ForwardInputs& in, std::size_t layer, const std::pair<at::Tensor, at::Tensor>& present) const;
+    // After the last layer: the cache's mask grows by the new positions.
+    void finish(const ForwardInputs& in) const;
 };
 
 // `embeddings` are the token embeddings of in.input_ids; `max_positions_field` names the config field

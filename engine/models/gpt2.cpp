@@ -60,12 +60,14 @@ public:
         c_proj = register_module("c_proj", Linear(c.hidden, c.hidden, true));
     }
     // h (B, T, C); mask_add (B, 1, T, P + T); prefix k/v (B, H, P, D).
-    at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_add, const at::Tensor& pk, const at::Tensor& pv) {
+    at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_add, const at::Tensor& pk, const at::Tensor& pv,
+                       std::pair<at::Tensor, at::Tensor>* present) {
         const auto B = h.size(0), T = h.size(1), C = H * D;
         const auto qkv = c_attn->forward(h).split(C, 2);
         at::Tensor q = qkv[0].view({B, T, H, D}).transpose(1, 2);
         at::Tensor k = qkv[1].view({B, T, H, D}).transpose(1, 2);
         at::Tensor v = qkv[2].view({B, T, H, D}).transpose(1, 2);
+        if (present) *present = {k, v};
         if (pk.defined()) {
             k = torch::cat({pk.to(k.dtype()), k}, 2);
             v = torch::cat({pv.to(v.dtype()), v}, 2);
@@ -102,9 +104,10 @@ public:
         ln_2 = register_module("ln_2", LayerNorm(c.hidden, c.eps));
         mlp = register_module("mlp", Gpt2MLP(c));
     }
-    at::Tensor forward(const at::Tensor& x, const at::Tensor& mask_add, const at::Tensor& pk, const at::Tensor& pv) {
+    at::Tensor forward(const at::Tensor& x, const at::Tensor& mask_add, const at::Tensor& pk, const at::Tensor& pv,
+                       std::pair<at::Tensor, at::Tensor>* present) {
         const at::Tensor a_in = ln_1->forward(x);
-        at::Tensor a = attn->forward(a_in, mask_add, pk, pv);
+        at::Tensor a = attn->forward(a_in, mask_add, pk, pv, present);
         if (!after_attention.empty()) a = after_attention.apply(a, a_in);
         const at::Tensor h = x + a;
         const at::Tensor f_in = ln_2->forward(h);
@@ -146,14 +149,18 @@ public:
 
     ForwardOutputs forward(const ForwardInputs& in) override {
         const DecoderInputs d = prepare_decoder(in, wte->forward(in.input_ids.to(torch::kLong)), prompt_fn_, attentions_, c_.max_pos, "n_positions");
-        // Positions past..past+T-1, whatever the padding (as transformers does without position_ids).
-        at::Tensor h = d.h + wpe->forward(torch::arange(d.past, d.past + d.h.size(1), in.input_ids.options().dtype(torch::kLong))).unsqueeze(0);
+        // Learned positions: position_ids, else past..past+T-1 whatever the padding (as transformers
+        // does without position_ids).
+        at::Tensor h = d.h + wpe->forward(d.positions);
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
+        std::pair<at::Tensor, at::Tensor> present;
         for (std::size_t i = 0; i < blocks.size(); ++i) {
-            h = blocks[i]->forward(h, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second);
+            h = blocks[i]->forward(h, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second, in.cache ? &present : nullptr);
+            d.record(in, i, present);
             if (in.output_hidden_states && i + 1 < blocks.size()) out.hidden_states.push_back(h);
         }
+        d.finish(in);
         h = ln_f->forward(h);
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;

@@ -70,14 +70,16 @@ public:
         dense = register_module("dense", Linear(c.hidden, c.hidden, true));
     }
     // h (B, T, C); cos/sin (T, R); mask_add (B, 1, T, P + T); prefix k/v (B, H, P, D) used as stored.
+    // cos/sin (B, 1, T, R).
     at::Tensor forward(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask_add, const at::Tensor& pk,
-                       const at::Tensor& pv) {
+                       const at::Tensor& pv, std::pair<at::Tensor, at::Tensor>* present) {
         const auto B = h.size(0), T = h.size(1);
         // Per head: [q_h, k_h, v_h] (not all q, all k, all v).
         const at::Tensor qkv = query_key_value->forward(h).view({B, T, H, 3 * D}).permute({0, 2, 1, 3});
         at::Tensor q = apply_rope(qkv.narrow(3, 0, D), cos, sin);
         at::Tensor k = apply_rope(qkv.narrow(3, D, D), cos, sin);
         at::Tensor v = qkv.narrow(3, 2 * D, D);
+        if (present) *present = {k, v};
         if (pk.defined()) {
             k = torch::cat({pk.to(k.dtype()), k}, 2);
             v = torch::cat({pv.to(v.dtype()), v}, 2);
@@ -113,9 +115,9 @@ public:
         mlp = register_module("mlp", NeoxMLP(c));
     }
     at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask_add, const at::Tensor& pk,
-                       const at::Tensor& pv) {
+                       const at::Tensor& pv, std::pair<at::Tensor, at::Tensor>* present) {
         const at::Tensor a_in = input_layernorm->forward(x);
-        at::Tensor a = attention->forward(a_in, cos, sin, mask_add, pk, pv);
+        at::Tensor a = attention->forward(a_in, cos, sin, mask_add, pk, pv, present);
         if (!after_attention.empty()) a = after_attention.apply(a, a_in);
         // Parallel: x + attn(ln1(x)) + mlp(ln2(x)); sequential: h = x + attn(ln1(x)); h + mlp(ln2(h)).
         const at::Tensor h = parallel ? x : x + a;
@@ -164,15 +166,17 @@ public:
                                                 "max_position_embeddings");
         at::Tensor h = d.h;
         const auto T = h.size(1);
-        auto [cos, sin] = rope_cos_sin(c_.rope, d.past, T, d.past + T);
-        cos = cos.to(h.dtype());
-        sin = sin.to(h.dtype());
+        auto [cos_t, sin_t] = rope_cos_sin_at(c_.rope, d.positions, d.past + T);
+        const at::Tensor cos = cos_t.to(h.dtype()).unsqueeze(1), sin = sin_t.to(h.dtype()).unsqueeze(1);
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
+        std::pair<at::Tensor, at::Tensor> present;
         for (std::size_t i = 0; i < layers.size(); ++i) {
-            h = layers[i]->forward(h, cos, sin, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second);
+            h = layers[i]->forward(h, cos, sin, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second, in.cache ? &present : nullptr);
+            d.record(in, i, present);
             if (in.output_hidden_states && i + 1 < layers.size()) out.hidden_states.push_back(h);
         }
+        d.finish(in);
         h = final_layer_norm->forward(h);
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;

@@ -110,7 +110,7 @@ public:
     }
     // h (B, T, C); cos/sin (B, T, D); mask_add (B, 1, T, S); prefix k/v (B, G, P, D) used as stored.
     at::Tensor forward(const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask_add,
-                       const at::Tensor& pk, const at::Tensor& pv) {
+                       const at::Tensor& pk, const at::Tensor& pv, std::pair<at::Tensor, at::Tensor>* present) {
         const auto B = h.size(0), T = h.size(1);
         at::Tensor q = q_proj->forward(h).view({B, T, H, D}).transpose(1, 2);
         at::Tensor k = k_proj->forward(h).view({B, T, G, D}).transpose(1, 2);
@@ -118,6 +118,7 @@ public:
         const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);
         q = apply_rope(q, c, s);
         k = apply_rope(k, c, s);
+        if (present) *present = {k, v};
         if (pk.defined()) {
             k = torch::cat({pk.to(k.dtype()), k}, 2);
             v = torch::cat({pv.to(v.dtype()), v}, 2);
@@ -158,9 +159,9 @@ public:
         post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.family, c.hidden, c.eps));
     }
     at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask_add,
-                       const at::Tensor& pk, const at::Tensor& pv) {
+                       const at::Tensor& pk, const at::Tensor& pv, std::pair<at::Tensor, at::Tensor>* present) {
         const at::Tensor a_in = input_layernorm->forward(x);
-        at::Tensor a = self_attn->forward(a_in, cos, sin, mask_add, pk, pv);
+        at::Tensor a = self_attn->forward(a_in, cos, sin, mask_add, pk, pv, present);
         if (!after_attention.empty()) a = after_attention.apply(a, a_in);
         const at::Tensor h = x + a;
         const at::Tensor f_in = post_attention_layernorm->forward(h);
@@ -206,18 +207,19 @@ public:
         const DecoderInputs d = prepare_decoder(in, embed_tokens->forward(in.input_ids.to(torch::kLong)), prompt_fn_, attentions_, c_.max_pos,
                                                 "max_position_embeddings", c_.sliding_window);
         at::Tensor h = d.h;
-        const auto B = h.size(0), T = h.size(1), past = d.past;
-        // Rotary tables for positions past..past+T-1.
-        auto [cos_t, sin_t] = rope_cos_sin(c_.rope, past, T, past + T);
-        const auto D = c_.head_dim;
-        at::Tensor cos = cos_t.to(h.dtype()).unsqueeze(0).expand({B, T, D});
-        at::Tensor sin = sin_t.to(h.dtype()).unsqueeze(0).expand({B, T, D});
+        const auto T = h.size(1), past = d.past;
+        // Rotary tables for each row's positions.
+        auto [cos_t, sin_t] = rope_cos_sin_at(c_.rope, d.positions, past + T);
+        const at::Tensor cos = cos_t.to(h.dtype()), sin = sin_t.to(h.dtype());
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
+        std::pair<at::Tensor, at::Tensor> present;
         for (std::size_t i = 0; i < layers.size(); ++i) {
-            h = layers[i]->forward(h, cos, sin, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second);
+            h = layers[i]->forward(h, cos, sin, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second, in.cache ? &present : nullptr);
+            d.record(in, i, present);
             if (in.output_hidden_states && i + 1 < layers.size()) out.hidden_states.push_back(h);
         }
+        d.finish(in);
         h = norm->forward(h);
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;

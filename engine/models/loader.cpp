@@ -74,9 +74,9 @@ ModelConfig builtin_config(const std::string& name) {
                                        {"rms_norm_eps", 1e-6}, {"rope_theta", 10000.0}, {"hidden_act", "silu"},
                                        {"pad_token_id", 0}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"tie_word_embeddings", false}},
                                       "builtin:tiny-llama");
-    if (name == "tiny-t5")  // T5 v1.1 layout (gated-gelu, untied head), 2 + 2 layers
+    if (name == "tiny-t5")  // T5 v1.1 layout (gated-gelu, untied head), 3 + 3 layers
         return ModelConfig::from_json({{"architectures", {"T5ForConditionalGeneration"}}, {"model_type", "t5"}, {"vocab_size", 1024},
-                                       {"d_model", 64}, {"d_kv", 16}, {"d_ff", 128}, {"num_layers", 2}, {"num_decoder_layers", 2},
+                                       {"d_model", 64}, {"d_kv", 16}, {"d_ff", 128}, {"num_layers", 3}, {"num_decoder_layers", 3},
                                        {"num_heads", 4}, {"relative_attention_num_buckets", 32}, {"relative_attention_max_distance", 128},
                                        {"feed_forward_proj", "gated-gelu"}, {"tie_word_embeddings", false}, {"layer_norm_epsilon", 1e-6},
                                        {"pad_token_id", 0}, {"eos_token_id", 1}, {"decoder_start_token_id", 0}, {"is_encoder_decoder", true}},

@@ -16,12 +16,26 @@
 namespace dt {
 
 // Tensor legend: B batch, T tokens, C hidden size, V vocabulary, L labels.
+
+// Keys and values of the tokens seen so far, for incremental decoding (engine/generate): a forward
+// given a cache attends to the cached positions too and appends its new tokens' keys/values.
+struct KVCache {
+    // Per attention point (attentions()): keys (after any rotary embedding) and values, (B, G, S, D).
+    std::vector<std::pair<at::Tensor, at::Tensor>> layers;
+    at::Tensor mask;            // (B, S): 1 = a real token, for every cached position
+    at::Tensor encoder_output;  // encoder-decoders: the encoder's output, computed at the first step
+    at::Tensor encoder_mask;    // and its mask (a soft prompt included)
+    std::int64_t length() const { return mask.defined() ? mask.size(1) : 0; }
+};
+
 struct ForwardInputs {
     at::Tensor input_ids;          // (B, T) int64
     at::Tensor attention_mask;     // (B, T), 1 = real token; all ones if undefined
     at::Tensor token_type_ids;     // (B, T); zeros if undefined
     at::Tensor decoder_input_ids;  // (B, T_dec), encoder-decoders only
     at::Tensor labels;             // LM heads: (B, T) targets, -100 = ignored; sets ForwardOutputs::loss
+    at::Tensor position_ids;       // decoders: (B, T) positions of the new tokens; default past..past+T-1
+    KVCache* cache = nullptr;      // decoders: read and extended (T5: the decoder's self-attention)
     bool output_hidden_states = false;
 };
 

@@ -63,6 +63,14 @@ std::pair<at::Tensor, at::Tensor> rope_cos_sin(const RopeConfig& r, std::int64_t
     return {emb.cos(), emb.sin()};
 }
 
+std::pair<at::Tensor, at::Tensor> rope_cos_sin_at(const RopeConfig& r, const at::Tensor& positions, std::int64_t seq_len) {
+    at::Tensor pos = positions.to(torch::kFloat);
+    if (r.type == "linear") pos = pos / r.factor;
+    const at::Tensor freqs = pos.unsqueeze(-1) * rope_inv_freq(r, seq_len).view({1, 1, -1});
+    const at::Tensor emb = torch::cat({freqs, freqs}, -1);
+    return {emb.cos(), emb.sin()};
+}
+
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
     const auto R = cos.size(-1), D = x.size(-1);
     const at::Tensor rot = R == D ? x : x.narrow(-1, 0, R);

@@ -32,6 +32,9 @@ at::Tensor rope_inv_freq(const RopeConfig& r, std::int64_t seq_len);
 // cos and sin (T, dim) for positions first..first+T-1, with seq_len keys in all.
 std::pair<at::Tensor, at::Tensor> rope_cos_sin(const RopeConfig& r, std::int64_t first, std::int64_t T, std::int64_t seq_len);
 
+// cos and sin (B, T, dim) for per-row positions (B, T) (left-padded batches, cached decoding).
+std::pair<at::Tensor, at::Tensor> rope_cos_sin_at(const RopeConfig& r, const at::Tensor& positions, std::int64_t seq_len);
+
 // x (..., D): rotates the first `cos.size(-1)` dims of the last axis (rotate_half) and passes the
 // rest through; cos/sin broadcast against x's leading axes.
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);

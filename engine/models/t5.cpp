@@ -124,11 +124,12 @@ public:
     // x (B, U, C) queries; kv_in (B, S, C) keys/values source (x itself for self-attention);
     // bias (B or 1, H, U, P + S) position bias plus mask; prefix k/v (B, H, P, D) used as stored.
     at::Tensor forward(const at::Tensor& x, const at::Tensor& kv_in, const at::Tensor& bias, const at::Tensor& pk = {},
-                       const at::Tensor& pv = {}) {
+                       const at::Tensor& pv = {}, std::pair<at::Tensor, at::Tensor>* present = nullptr) {
         const auto B = x.size(0), U = x.size(1), S = kv_in.size(1);
         at::Tensor qh = q->forward(x).view({B, U, H, D}).transpose(1, 2);
         at::Tensor kh = k->forward(kv_in).view({B, S, H, D}).transpose(1, 2);
         at::Tensor vh = v->forward(kv_in).view({B, S, H, D}).transpose(1, 2);
+        if (present) *present = {kh, vh};
         if (pk.defined()) {
             kh = torch::cat({pk.to(kh.dtype()), kh}, 2);
             vh = torch::cat({pv.to(vh.dtype()), vh}, 2);
@@ -153,9 +154,10 @@ public:
         attention = register_module(cross ? "EncDecAttention" : "SelfAttention", T5Attention(c, relative_bias));
         layer_norm = register_module("layer_norm", T5LayerNorm(c.d_model, c.eps));
     }
-    at::Tensor forward(const at::Tensor& x, const at::Tensor& kv_source, const at::Tensor& bias, const at::Tensor& pk, const at::Tensor& pv) {
+    at::Tensor forward(const at::Tensor& x, const at::Tensor& kv_source, const at::Tensor& bias, const at::Tensor& pk, const at::Tensor& pv,
+                       std::pair<at::Tensor, at::Tensor>* present = nullptr) {
         const at::Tensor n = layer_norm->forward(x);
-        at::Tensor a = attention->forward(n, cross_ ? kv_source : n, bias, pk, pv);
+        at::Tensor a = attention->forward(n, cross_ ? kv_source : n, bias, pk, pv, present);
         if (!site.empty()) a = site.apply(a, n);
         return x + a;
     }
@@ -240,30 +242,42 @@ public:
     }
 
     // h (B, L, C) embedded input (a prompt already in front); mask (B, L) 1 = real; for the
-    // decoder, enc (B, T, C) and enc_mask (B, T). Hidden states as transformers collects them:
-    // each block's input, then the final norm's output.
-    at::Tensor run(at::Tensor h, const at::Tensor& mask, const at::Tensor& enc, const at::Tensor& enc_mask, std::vector<at::Tensor>* hidden) {
+    // decoder, enc (B, T, C), enc_mask (B, T) and the self-attention cache (or null). Hidden states
+    // as transformers collects them: each block's input, then the final norm's output.
+    at::Tensor run(at::Tensor h, const at::Tensor& mask, const at::Tensor& enc, const at::Tensor& enc_mask, std::vector<at::Tensor>* hidden,
+                   KVCache* cache = nullptr) {
         const auto B = h.size(0), L = h.size(1);
         const float neg = std::numeric_limits<float>::lowest();
+        const std::int64_t cached = cache ? cache->length() : 0;
+        if (cache && cache->layers.empty()) cache->layers.resize(blocks.size());
         std::vector<std::pair<at::Tensor, at::Tensor>> pkv(blocks.size());
-        std::int64_t past = 0;
+        std::int64_t prefix = 0;
         for (std::size_t i = 0; i < blocks.size(); ++i) {
             const auto& p = blocks[i]->self_attn->attention->prefix;
             if (p) {
                 pkv[i] = p(B);
-                past = pkv[i].first.size(2);
+                prefix = pkv[i].first.size(2);
             }
         }
-        for (std::size_t i = 0; i < blocks.size(); ++i)
-            if (past > 0 && !pkv[i].first.defined())
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+            if (prefix > 0 && !pkv[i].first.defined())
                 throw Error("a T5 prefix must cover every decoder block", "prefix", "apply the prefix to all decoder layers");
-        // Position bias from block 0, queries at past..past+L-1 and keys at 0..past+L-1, plus the mask.
-        const auto S = past + L;
+            if (cached > 0) {
+                const auto& c = cache->layers[i];
+                pkv[i] = prefix > 0 ? std::make_pair(torch::cat({pkv[i].first.to(c.first.dtype()), c.first}, 2),
+                                                     torch::cat({pkv[i].second.to(c.second.dtype()), c.second}, 2))
+                                    : c;
+            }
+        }
+        // Position bias from block 0, queries at past..past+L-1 and keys at 0..past+L-1 (prefix,
+        // cache, new), plus the mask.
+        const auto past = prefix + cached, S = past + L;
         const at::Tensor qpos = torch::arange(past, S, torch::kLong).unsqueeze(1), kpos = torch::arange(0, S, torch::kLong).unsqueeze(0);
         const at::Tensor buckets = t5_relative_bucket(kpos - qpos, !decoder_, c_.buckets, c_.max_distance);  // (L, S)
         at::Tensor bias = blocks[0]->self_attn->attention->relative_attention_bias->forward(buckets).permute({2, 0, 1}).unsqueeze(0);
-        at::Tensor blocked = (mask == 0).view({B, 1, 1, L});
-        if (past > 0) blocked = torch::cat({torch::zeros({B, 1, 1, past}, blocked.options()), blocked}, 3);
+        at::Tensor keys_real = cached > 0 ? torch::cat({cache->mask.to(torch::kLong), mask}, 1) : mask;
+        at::Tensor blocked = (keys_real == 0).view({B, 1, 1, cached + L});
+        if (prefix > 0) blocked = torch::cat({torch::zeros({B, 1, 1, prefix}, blocked.options()), blocked}, 3);
         if (decoder_) blocked = blocked | (kpos > qpos).view({1, 1, L, S});
         bias = bias.to(h.dtype()) + torch::zeros({B, 1, blocked.size(2), S}, h.options()).masked_fill(blocked, neg);
         at::Tensor cross_bias;
@@ -271,13 +285,19 @@ public:
             const auto T = enc.size(1);
             cross_bias = torch::zeros({B, c_.heads, L, T}, h.options()).masked_fill((enc_mask == 0).view({B, 1, 1, T}), neg);
         }
+        std::pair<at::Tensor, at::Tensor> present;
         for (std::size_t i = 0; i < blocks.size(); ++i) {
             if (hidden) hidden->push_back(h);
             auto& b = blocks[i];
-            h = b->self_attn->forward(h, h, bias, pkv[i].first, pkv[i].second);
+            h = b->self_attn->forward(h, h, bias, pkv[i].first, pkv[i].second, cache ? &present : nullptr);
+            if (cache) {
+                auto& c = cache->layers[i];
+                c = cached > 0 ? std::make_pair(torch::cat({c.first, present.first}, 2), torch::cat({c.second, present.second}, 2)) : present;
+            }
             if (decoder_) h = b->cross_attn->forward(h, enc, cross_bias, at::Tensor(), at::Tensor());
             h = b->ff->forward(h);
         }
+        if (cache) cache->mask = cached > 0 ? torch::cat({cache->mask, mask}, 1) : mask;
         h = final_layer_norm->forward(h);
         if (hidden) hidden->push_back(h);
         return h;
@@ -373,16 +393,27 @@ public:
     ForwardOutputs forward(const ForwardInputs& in) override {
         const auto B = in.input_ids.size(0), T = in.input_ids.size(1);
         const auto lopts = in.input_ids.options().dtype(torch::kLong);
-        at::Tensor mask = in.attention_mask.defined() ? in.attention_mask.to(torch::kLong) : torch::ones({B, T}, lopts);
-        at::Tensor h = shared->forward(in.input_ids.to(torch::kLong));
-        if (prompt_fn_) {  // a soft prompt goes in front of the encoder input (and so of the cross-attention keys)
-            const at::Tensor p = prompt_fn_();
-            h = torch::cat({p.unsqueeze(0).expand({B, p.size(0), c_.d_model}).to(h.dtype()), h}, 1);
-            mask = torch::cat({torch::ones({B, p.size(0)}, lopts), mask}, 1);
-        }
         ForwardOutputs out;
-        std::vector<at::Tensor>* enc_hidden = in.output_hidden_states ? &out.encoder_hidden_states : nullptr;
-        const at::Tensor enc = encoder->run(h, mask, at::Tensor(), at::Tensor(), enc_hidden);
+        KVCache* cache = kind_ == T5Kind::EncoderOnly ? nullptr : in.cache;
+        at::Tensor enc, mask;
+        if (cache && cache->encoder_output.defined()) {  // later decoding steps: the encoder ran at the first
+            enc = cache->encoder_output;
+            mask = cache->encoder_mask;
+        } else {
+            mask = in.attention_mask.defined() ? in.attention_mask.to(torch::kLong) : torch::ones({B, T}, lopts);
+            at::Tensor h = shared->forward(in.input_ids.to(torch::kLong));
+            if (prompt_fn_) {  // a soft prompt goes in front of the encoder input (and so of the cross-attention keys)
+                const at::Tensor p = prompt_fn_();
+                h = torch::cat({p.unsqueeze(0).expand({B, p.size(0), c_.d_model}).to(h.dtype()), h}, 1);
+                mask = torch::cat({torch::ones({B, p.size(0)}, lopts), mask}, 1);
+            }
+            std::vector<at::Tensor>* enc_hidden = in.output_hidden_states ? &out.encoder_hidden_states : nullptr;
+            enc = encoder->run(h, mask, at::Tensor(), at::Tensor(), enc_hidden);
+            if (cache) {
+                cache->encoder_output = enc;
+                cache->encoder_mask = mask;
+            }
+        }
         if (kind_ == T5Kind::EncoderOnly) {
             out.last_hidden_state = enc;
             if (in.output_hidden_states) out.hidden_states = out.encoder_hidden_states;
@@ -393,7 +424,7 @@ public:
             throw Error("T5 needs 'decoder_input_ids' or 'labels' for its decoder", "decoder_input_ids");
         const at::Tensor dec_ids = in.decoder_input_ids.defined() ? in.decoder_input_ids.to(torch::kLong) : shift_right(in.labels);
         const at::Tensor dec_mask = torch::ones({B, dec_ids.size(1)}, lopts);
-        at::Tensor d = decoder->run(shared->forward(dec_ids), dec_mask, enc, mask, in.output_hidden_states ? &out.hidden_states : nullptr);
+        at::Tensor d = decoder->run(shared->forward(dec_ids), dec_mask, enc, mask, in.output_hidden_states ? &out.hidden_states : nullptr, cache);
         out.last_hidden_state = d;
         if (kind_ == T5Kind::ConditionalGeneration) {
             // A head tied to the embeddings sees the output rescaled by d_model^-0.5.

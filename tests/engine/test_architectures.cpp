@@ -9,6 +9,7 @@
 #include "io/safetensors.h"
 #include "models/loader.h"
 #include "models/rope.h"
+#include "tree/module_tree.h"
 
 #include <torch/torch.h>
 
@@ -300,7 +301,7 @@ private Q_SLOTS:
         auto m = archTinyT5();
         // LoRA: q and v in the encoder's self-attention, the decoder's self- and cross-attention.
         auto lora = dt::DeltaSet::apply(*m, archSpec({{"method", "lora"}}));
-        QCOMPARE(static_cast<int>(lora.methods()[0]->targets().size()), 2 * 2 + 2 * 2 * 2);
+        QCOMPARE(static_cast<int>(lora.methods()[0]->targets().size()), 3 * 2 + 3 * 2 * 2);
         QVERIFY(std::find(lora.methods()[0]->targets().begin(), lora.methods()[0]->targets().end(), "decoder.block.1.layer.1.EncDecAttention.v") !=
                 lora.methods()[0]->targets().end());
         lora.remove(*m);
@@ -318,6 +319,19 @@ private Q_SLOTS:
             QVERIFY2(QString(e.what()).contains("no bias terms"), e.what());
             QVERIFY2(QString(e.what()).contains("layernorm"), e.what());
         }
+    }
+
+    void t5TreeFoldsEachStack() {
+        // Block 0 of each stack holds the relative position table, so blocks 1.. fold, separately
+        // in the encoder and in the decoder.
+        const std::string text = dt::ModuleTree::build(*archTinyT5()).to_text();
+        QVERIFY2(text.find("encoder  T5Stack") != std::string::npos, text.c_str());
+        const auto enc = text.find("encoder  T5Stack"), dec = text.find("decoder  T5Stack");
+        QVERIFY(dec != std::string::npos && dec > enc);
+        const auto fold_enc = text.find("block.1-2  T5Block x2", enc), fold_dec = text.find("block.1-2  T5Block x2", dec);
+        QVERIFY2(fold_enc != std::string::npos && fold_enc < dec, text.c_str());
+        QVERIFY2(fold_dec != std::string::npos, text.c_str());
+        QVERIFY(text.find("block.0  T5Block") != std::string::npos);
     }
 
     void t5MergeMatchesUnmerged_data() {
