@@ -23,6 +23,9 @@ static const char* kUsage =
     "         [--linear-only] [--json]                 module paths matched with PEFT's rules\n"
     "  forward MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors\n"
     "                                               one eval-mode float32 forward pass\n"
+    "  generate MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors [--max-new-tokens N]\n"
+    "  generate MODEL [--delta SPEC] --prompt TEXT [--tokenizer F] [--stop TEXT] [--temperature T --top-k K --top-p P --seed S]\n"
+    "                                               greedy (or sampled) generation with a KV cache (--no-cache: recompute)\n"
     "  init BUILTIN|CONFIG.json OUT_DIR [--seed N]  write a random-initialised model folder\n"
     "  tokenize TOKENIZER_JSON [--pair] [--no-special]\n"
     "                                               stdin lines (tab-separated pairs) -> JSON id arrays\n"
@@ -169,6 +172,10 @@ int run(const std::vector<std::string>& all) {
                                             "--layers-pattern", "--seed"},
                                      {"--all-linear", "--linear-only", "--json"}));
     if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed", "--delta"}, {}));
+    if (cmd == "generate")
+        return cmd_generate(parse_args(rest, {"--input", "--output", "--seed", "--delta", "--max-new-tokens", "--prompt", "--tokenizer", "--temperature",
+                                              "--top-k", "--top-p", "--stop"},
+                                       {"--no-cache", "--do-sample"}));
     if (cmd == "init") return cmd_init(parse_args(rest, {"--seed"}, {}));
     if (cmd == "tokenize") return cmd_tokenize(parse_args(rest, {}, {"--pair", "--no-special"}));
     if (cmd == "train") return cmd_train(parse_args(rest, {"--spec", "--out", "--delta"}, {"--json"}));

@@ -43,6 +43,7 @@ int cmd_spec(const Args& a);
 int cmd_inspect(const Args& a);
 int cmd_select(const Args& a);
 int cmd_forward(const Args& a);
+int cmd_generate(const Args& a);
 int cmd_init(const Args& a);
 int cmd_bench(const Args& a);
 int cmd_train(const Args& a);

@@ -6,15 +6,18 @@
 #include "delta/method.h"
 #include "export/delta_format.h"
 #include "export/peft_import.h"
+#include "generate/generate.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
 #include "tree/module_tree.h"
 #include "tree/selection.h"
+#include "tokenizers/tokenizer.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 namespace dt::cli {
@@ -188,6 +191,77 @@ int cmd_forward(const Args& a) {
     if (out.loss.defined()) t.emplace_back("loss", out.loss.to(torch::kFloat));
     st::save(out_path, t, {{"format", "pt"}, {"model", m.source}});
     std::fprintf(stderr, "wrote %zu tensors to %s\n", t.size(), out_path.c_str());
+    return 0;
+}
+
+int cmd_generate(const Args& a) {
+    LoadedModel m = load(a, "generate");
+    DeltaSet deltas;
+    if (a.has("--delta")) deltas = attach_delta(*m.model, a.value("--delta"));
+    const std::string folder = std::filesystem::is_directory(m.source) ? m.source : std::string();
+    GenerationOptions g = GenerationOptions::for_model(m.model->config(), folder);
+    g.max_new_tokens = a.int_value("--max-new-tokens", static_cast<int>(g.max_new_tokens));
+    g.use_cache = !a.has("--no-cache");
+    if (a.has("--temperature") || a.has("--top-p") || a.has("--top-k") || a.has("--do-sample")) g.do_sample = true;
+    g.temperature = a.number_value("--temperature", g.temperature);
+    g.top_p = a.number_value("--top-p", g.top_p);
+    g.top_k = a.int_value("--top-k", static_cast<int>(g.top_k));
+    g.seed = static_cast<std::uint64_t>(a.int_value("--seed", 0));
+    g.validate();
+    if (a.has("--input")) {  // ids in, ids out, as transformers' generate returns them
+        const std::string in_path = a.value("--input"), out_path = a.value("--output");
+        if (out_path.empty()) throw Error("needs --output OUT.safetensors with --input", "generate");
+        auto f = st::File::open(in_path);
+        if (!f->contains("input_ids")) throw Error("missing tensor 'input_ids'", in_path);
+        ForwardInputs in;
+        in.input_ids = f->tensor("input_ids").clone();
+        if (f->contains("attention_mask")) in.attention_mask = f->tensor("attention_mask").clone();
+        if (m.model->is_encoder_decoder()) in.decoder_input_ids = torch::zeros({in.input_ids.size(0), 1}, torch::kLong);
+        try {
+            m.model->validate_inputs(in);
+        } catch (const Error& e) {
+            throw e.within(in_path);
+        }
+        const at::Tensor out = generate(*m.model, in.input_ids, in.attention_mask, g);
+        st::save(out_path, {{"generated_ids", out}}, {{"format", "pt"}, {"model", m.source}});
+        std::fprintf(stderr, "wrote generated_ids %s to %s\n", c10::str(out.sizes()).c_str(), out_path.c_str());
+        return 0;
+    }
+    if (!a.has("--prompt")) throw Error("needs --prompt TEXT or --input IN.safetensors", "generate");
+    std::string tok_path = a.value("--tokenizer");
+    if (tok_path.empty()) tok_path = folder.empty() ? std::string() : folder + "/tokenizer.json";
+    if (tok_path.empty() || !std::filesystem::exists(tok_path))
+        throw Error("no tokenizer for the prompt", tok_path.empty() ? m.source : tok_path, "give --tokenizer tokenizer.json");
+    const tok::Tokenizer tokenizer = tok::Tokenizer::from_file(tok_path);
+    const tok::Encoding enc = tokenizer.encode(a.value("--prompt"));
+    if (enc.ids.empty()) throw Error("the prompt encodes to no tokens", "--prompt");
+    const at::Tensor ids = torch::tensor(enc.ids, torch::kLong).unsqueeze(0);
+    ForwardInputs check;
+    check.input_ids = ids;
+    if (m.model->is_encoder_decoder()) check.decoder_input_ids = torch::zeros({1, 1}, torch::kLong);
+    m.model->validate_inputs(check);
+    const std::vector<std::string> stops = a.values("--stop");
+    std::vector<std::int64_t> generated;
+    std::string shown;  // the decoded text printed so far: each step prints what decoding added
+    bool stopped = false;
+    generate(*m.model, ids, {}, g, [&](const at::Tensor& next) {
+        generated.push_back(next[0].item<std::int64_t>());
+        std::string text = tokenizer.decode(generated);
+        for (const auto& s : stops) {
+            const auto at = text.find(s);
+            if (!s.empty() && at != std::string::npos) {
+                text = text.substr(0, at);
+                stopped = true;
+            }
+        }
+        if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+            std::fputs(text.c_str() + shown.size(), stdout);
+            std::fflush(stdout);
+            shown = text;
+        }
+        return !stopped;
+    });
+    std::fputs("\n", stdout);
     return 0;
 }
 
