@@ -185,6 +185,25 @@ private Q_SLOTS:
         QVERIFY(!QFile::exists(out2));
     }
 
+    void generateWritesTransformersIds() {
+        QTemporaryDir dir;
+        for (const char* name : {"gpt2-lm", "t5-gated-cg"}) {
+            const QString gen = hf(name) + "/generate.safetensors", out = dir.filePath(QString(name) + ".safetensors");
+            auto r = runCli({"generate", hf(name), "--input", gen, "--output", out, "--max-new-tokens", "6"});
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+            QVERIFY2(torch::equal(dt::st::File::open(out.toStdString())->tensor("generated_ids"), dt::st::File::open(gen.toStdString())->tensor("generated_ids")),
+                     name);
+        }
+        // No input_ids, a bad sampling option, no tokenizer for a prompt: one line, exit 2, nothing written.
+        const QString empty = dir.filePath("empty.safetensors"), out = dir.filePath("none.safetensors");
+        dt::st::save(empty.toStdString(), {{"attention_mask", torch::ones({1, 3}, torch::kLong)}});
+        expectBadInput(runCli({"generate", hf("gpt2-lm"), "--input", empty, "--output", out}), {empty, "input_ids"});
+        expectBadInput(runCli({"generate", hf("gpt2-lm"), "--input", hf("gpt2-lm") + "/generate.safetensors", "--output", out, "--top-p", "0"}),
+                       {"top_p"});
+        expectBadInput(runCli({"generate", "tiny-llama", "--prompt", "hello"}), {"tokenizer"});
+        QVERIFY(!QFile::exists(out));
+    }
+
     void badInputExitsTwoWithOneLine() {
         QTemporaryDir dir;
         // truncated weights
@@ -460,6 +479,15 @@ private Q_SLOTS:
         QVERIFY2(r.code == 0, qPrintable(r.err));
         auto done = nlohmann::json::parse(r.out.trimmed().split('\n').last().toStdString());
         QVERIFY2(done["perplexity"].get<double>() < 1.2, qPrintable(r.out.trimmed().split('\n').last()));
+        // The tuned model answers through `generate` (merged into a plain folder; "▁", "y", "es", EOS).
+        QCOMPARE(runCli({"export", dir.filePath("out"), "--format", "merged", "--out", dir.filePath("merged")}).code, 0);
+        const QString tok = dataDir() + "/tokenizers/llama-bpe-bytefallback/tokenizer.json";
+        for (const auto& [q, want] : {std::make_pair(QString("Is the cat near the tree? Answer:"), QString("yes")),
+                                      std::make_pair(QString("Is the dog near the river? Answer:"), QString("no"))}) {
+            auto g = runCli({"generate", dir.filePath("merged"), "--prompt", q, "--tokenizer", tok, "--max-new-tokens", "4"});
+            QVERIFY2(g.code == 0, qPrintable(g.err));
+            QCOMPARE(g.out.trimmed(), want);
+        }
         writeBytes(dir.filePath("bad.jsonl"), "{\"prompt\": \"only a prompt\"}\n");
         auto bad = spec;
         bad["task"]["train"] = "bad.jsonl";
