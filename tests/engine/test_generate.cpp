@@ -8,6 +8,7 @@
 #include "generate/generate.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
+#include "train/text_metrics.h"
 
 #include <torch/torch.h>
 
@@ -166,6 +167,37 @@ private Q_SLOTS:
         QVERIFY(torch::equal(dt::generate(*m, ids, {}, g), greedy));
         g.top_p = 0.0;
         QVERIFY_THROWS_EXCEPTION(dt::Error, dt::generate(*m, ids, {}, g));
+    }
+
+    // Hand-worked cases (SQuAD's normalisation; ROUGE-L over the longest common word subsequence).
+    void textMetrics() {
+        QCOMPARE(QString::fromStdString(dt::normalize_answer("The  Cat, sat!  on a mat.")), QString("cat sat on mat"));
+        QCOMPARE(dt::exact_match("the Eiffel Tower.", "Eiffel tower"), 1.0);
+        QCOMPARE(dt::exact_match("Eiffel", "Eiffel tower"), 0.0);
+        // pred {eiffel, tower, paris} vs ref {eiffel, tower}: P 2/3, R 1, F1 0.8.
+        QVERIFY(std::abs(dt::token_f1("Eiffel Tower, Paris", "the Eiffel Tower") - 0.8) < 1e-12);
+        // Repeated words count once per occurrence: pred {a..} "cat cat" vs "cat": P 1/2, R 1.
+        QVERIFY(std::abs(dt::token_f1("cat cat", "cat") - 2.0 / 3.0) < 1e-12);
+        QCOMPARE(dt::token_f1("", ""), 1.0);       // both empty (after normalisation: "the" is empty too)
+        QCOMPARE(dt::token_f1("the", ""), 1.0);
+        QCOMPARE(dt::token_f1("", "cat"), 0.0);    // empty prediction
+        QCOMPARE(dt::token_f1("cat", ""), 0.0);    // empty reference
+        // ROUGE-L: pred "the cat was found under the bed" vs ref "the cat was under the bed":
+        // LCS "the cat was under the bed" = 6, P 6/7, R 6/6, F = 12/13.
+        QVERIFY(std::abs(dt::rouge_l("the cat was found under the bed", "the cat was under the bed") - 12.0 / 13.0) < 1e-12);
+        // Order matters for ROUGE-L, not for F1: "b a" vs "a b" has LCS 1.
+        QVERIFY(std::abs(dt::rouge_l("b a", "a b") - 0.5) < 1e-12);
+        QCOMPARE(dt::token_f1("b a", "a b"), 1.0);
+        QCOMPARE(dt::rouge_l("", "a b"), 0.0);
+        QCOMPARE(dt::rouge_l("a b", "..."), 0.0);
+        // Unicode: letters of every script are words, lower-cased with the Unicode tables.
+        QCOMPARE(dt::exact_match("Ärger im Büro!", "ärger im büro"), 1.0);
+        QVERIFY(std::abs(dt::rouge_l("Москва — столица", "столица Москва") - 0.5) < 1e-12);
+        QCOMPARE(dt::token_f1("東京", "東京"), 1.0);
+        const auto m = dt::text_metrics({"Eiffel Tower", "no"}, {"the eiffel tower", "yes"});
+        QCOMPARE(m.at("exact_match"), 0.5);
+        QCOMPARE(m.at("f1"), 0.5);
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::text_metrics({"a"}, {}));
     }
 
     void eosStopsRowsAndPads() {
