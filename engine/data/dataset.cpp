@@ -107,6 +107,18 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     b.targets = targets;
     b.mask_pos = mask_pos;
     b.lm_labels = lm;
+    if (data.seq2seq) {  // targets padded with -100, given to the model as labels (T5 shifts them right)
+        std::size_t U = 1;
+        for (std::int64_t r = 0; r < B; ++r) U = std::max(U, data.examples[indices[static_cast<std::size_t>(r)]].target_ids.size());
+        at::Tensor tl = torch::full({B, static_cast<std::int64_t>(U)}, -100, torch::kLong);
+        auto tla = tl.accessor<std::int64_t, 2>();
+        for (std::int64_t r = 0; r < B; ++r) {
+            const auto& t = data.examples[indices[static_cast<std::size_t>(r)]].target_ids;
+            for (std::size_t c = 0; c < t.size(); ++c) tla[r][static_cast<std::int64_t>(c)] = t[c];
+        }
+        b.lm_labels = tl;
+        b.inputs.labels = tl;
+    }
     return b;
 }
 

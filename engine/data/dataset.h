@@ -5,10 +5,14 @@
 #include "models/model.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace dt {
+namespace tok {
+class Tokenizer;
+}
 
 struct Example {
     std::vector<std::int64_t> ids;
@@ -17,6 +21,7 @@ struct Example {
     double target = 0.0;                 // regression target
     std::int64_t mask_pos = -1;          // label-word formulation: where the mask token is
     std::vector<std::int64_t> lm_labels; // causal LM: the token to predict at each position, -100 = not scored
+    std::vector<std::int64_t> target_ids; // text-to-text (seq2seq): the decoder's target, EOS included
 };
 
 // Everything about a dataset except its examples: copying this part gives an empty dataset of
@@ -29,6 +34,10 @@ struct DatasetInfo {
     // label_word_ids[k] at the example's mask position. Empty: a classification head is used.
     std::vector<std::int64_t> label_word_ids;
     bool causal_lm = false;  // next-token loss on lm_labels (the response), perplexity
+    // Text-to-text for encoder-decoders: the loss on target_ids (fed as labels, shifted right into the
+    // decoder), and evaluation by greedy generation decoded with `tokenizer` (exact match, F1, ROUGE-L).
+    bool seq2seq = false;
+    std::shared_ptr<const tok::Tokenizer> tokenizer;
     // Masked-LM pretraining: every batch masks `mlm_probability` of its regular tokens (ids >=
     // mlm_first_regular_id): 80% become mask_token_id, 10% a random regular token, 10% stay; the
     // loss is on those positions. See mask_batch().
@@ -51,7 +60,7 @@ struct Batch {
     at::Tensor labels;   // (B) int64 for classification
     at::Tensor targets;  // (B) float for regression
     at::Tensor mask_pos; // (B) int64, label-word formulation
-    at::Tensor lm_labels;  // (B, T) int64, -100 where not scored (causal LM)
+    at::Tensor lm_labels;  // (B, T) int64, -100 where not scored (causal LM); seq2seq: (B, U) the targets
     std::int64_t tokens = 0;
 };
 

@@ -291,6 +291,48 @@ Dataset read_causal_task(const std::string& path, const TextTaskOptions& o, cons
     return d;
 }
 
+Dataset read_seq2seq_task(const std::string& path, const TextTaskOptions& o, const tok::Tokenizer& tk, ReadStats* stats,
+                          const std::string& input_field, const std::string& target_field) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("cannot open data file", path);
+    Dataset d;
+    d.source = path;
+    d.seq2seq = true;
+    ReadStats local;
+    ReadStats& st = stats ? *stats : local;
+    std::string line;
+    std::size_t lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        std::string problem;
+        Example ex;
+        try {
+            const auto j = nlohmann::json::parse(line);
+            for (const auto* f : {&input_field, &target_field})
+                if (!j.is_object() || !j.contains(*f) || !j[*f].is_string()) throw std::runtime_error("needs a string field '" + *f + "'");
+            const std::string input = j[input_field].get<std::string>(), target = j[target_field].get<std::string>();
+            if (target.find_first_not_of(" \t") == std::string::npos) problem = "empty '" + target_field + "'";
+            if (input.find_first_not_of(" \t") == std::string::npos) problem = "empty '" + input_field + "'";
+            ex.ids = tk.encode(input, nullptr, true, o.max_length).ids;
+            ex.target_ids = tk.encode(target, nullptr, true, o.max_length).ids;
+        } catch (const nlohmann::json::parse_error&) {
+            problem = "invalid JSON";
+        } catch (const std::exception& e) {
+            problem = e.what();
+        }
+        if (!problem.empty()) {
+            count_bad_line(problem, path + ":" + std::to_string(lineno), o, st);
+            continue;
+        }
+        ex.label = 0;
+        ++st.read;
+        d.examples.push_back(std::move(ex));
+    }
+    if (d.examples.empty()) throw Error("no usable examples", path);
+    return d;
+}
+
 Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tk, std::size_t max_length, std::size_t max_lines) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot open corpus file", path);

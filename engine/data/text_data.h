@@ -43,6 +43,12 @@ std::pair<Dataset, Dataset> split_dataset(const Dataset& all, double fraction, s
 
 // Causal LM data: JSONL lines with `prompt` and `response` (loss on the response and the end-of-text
 // token only) or just `text` (loss on every token). Errors name file and line, as above.
+// Text-to-text for encoder-decoders (T5): one JSON object per line with `input_field` and
+// `target_field` strings; both are encoded with the tokenizer's special tokens (T5 appends </s>).
+// Bad lines are counted or refused as for the other readers, naming file and line.
+Dataset read_seq2seq_task(const std::string& path, const TextTaskOptions& opts, const tok::Tokenizer& tokenizer, ReadStats* stats,
+                          const std::string& input_field, const std::string& target_field);
+
 Dataset read_causal_task(const std::string& path, const TextTaskOptions& opts, const tok::Tokenizer& tokenizer,
                          std::int64_t eos_id, ReadStats* stats = nullptr, const std::string& prompt_field = "prompt",
                          const std::string& response_field = "response");

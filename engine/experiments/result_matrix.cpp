@@ -25,7 +25,10 @@ std::string matrix_csv_number(double v) {
 
 }  // namespace
 
-std::string primary_metric(const Dataset& d) { return d.regression ? "pearson" : d.causal_lm || d.masked_lm ? "loss" : "accuracy"; }
+std::string primary_metric(const Dataset& d) {
+    if (d.seq2seq) return d.tokenizer ? "exact_match" : "loss";
+    return d.regression ? "pearson" : d.causal_lm || d.masked_lm ? "loss" : "accuracy";
+}
 
 std::vector<std::vector<double>> ResultMatrix::relative() const {
     std::vector<std::vector<double>> out(rows.size(), std::vector<double>(cols.size(), NAN));

@@ -91,8 +91,15 @@ static void read_task_text(RunSpec& r, const nlohmann::json& t, const std::strin
     if (t.contains("skip_bad_lines")) r.text.skip_bad_lines = t["skip_bad_lines"].get<bool>();
     r.text.max_length = static_cast<std::size_t>(json::get_int_or(t, "max_length", 128, tw));
     r.task_type = json::get_string_or(t, "type", r.text.regression ? "regression" : "classification", tw);
-    if (r.task_type != "classification" && r.task_type != "regression" && r.task_type != "causal_lm")
-        throw Error("field 'type' is '" + r.task_type + "'", tw, "classification, regression or causal_lm");
+    if (r.task_type != "classification" && r.task_type != "regression" && r.task_type != "causal_lm" && r.task_type != "seq2seq")
+        throw Error("field 'type' is '" + r.task_type + "'", tw, "classification, regression, causal_lm or seq2seq");
+    if (r.task_type == "seq2seq") {
+        if (r.format != "jsonl") throw Error("seq2seq tasks read JSONL text", tw, "set format to jsonl with input/target fields");
+        // Text-to-text fields default to input/target (fields.prompt / fields.response rename them).
+        const bool named = t.contains("fields") && t["fields"].is_object();
+        if (!named || !t["fields"].contains("prompt")) r.prompt_field = "input";
+        if (!named || !t["fields"].contains("response")) r.response_field = "target";
+    }
     if (r.task_type == "regression") r.text.regression = true;
     if (r.task_type == "causal_lm" && r.format != "jsonl")
         throw Error("causal_lm tasks read JSONL text", tw, "set format to jsonl with prompt/response or text fields");
@@ -193,8 +200,16 @@ TaskData load_task_data(const RunSpec& spec) {
                 throw Error("a text task needs a tokenizer", spec.source + ": task.tokenizer", "set task.tokenizer to a tokenizer.json");
             tk = spec.model + "/tokenizer.json";
         }
-        const auto tokenizer = tok::Tokenizer::from_file(tk);
-        if (spec.task_type == "causal_lm") {
+        const auto shared = std::make_shared<const tok::Tokenizer>(tok::Tokenizer::from_file(tk));
+        const tok::Tokenizer& tokenizer = *shared;
+        if (spec.task_type == "seq2seq") {
+            p.train = read_seq2seq_task(spec.train_file, spec.text, tokenizer, &p.train_stats, spec.prompt_field, spec.response_field);
+            p.train.tokenizer = shared;
+            if (!spec.validation_file.empty()) {
+                p.valid = read_seq2seq_task(spec.validation_file, spec.text, tokenizer, &p.valid_stats, spec.prompt_field, spec.response_field);
+                p.valid.tokenizer = shared;
+            }
+        } else if (spec.task_type == "causal_lm") {
             std::int64_t eos = tokenizer.token_to_id("</s>");
             if (eos < 0) eos = tokenizer.token_to_id("<|end_of_text|>");
             if (eos < 0) eos = tokenizer.token_to_id("<|endoftext|>");
@@ -224,11 +239,14 @@ PreparedRun prepare_run(RunSpec spec) {
     p.train_stats = d.train_stats;
     p.valid_stats = d.valid_stats;
     if (spec.validation_file.empty() && spec.validation_split > 0) spec.validation_file = "(split of " + spec.train_file + ")";
-    if (spec.load_options.num_labels <= 0 && p.train.label_word_ids.empty() && !p.train.causal_lm) {
+    if (spec.load_options.num_labels <= 0 && p.train.label_word_ids.empty() && !p.train.causal_lm && !p.train.seq2seq) {
         if (p.train.regression) spec.load_options.num_labels = 1;
         else if (!p.train.labels.empty()) spec.load_options.num_labels = static_cast<std::int64_t>(p.train.labels.size());
     }
     PreparedModel m = prepare_model(spec);
+    if (p.train.seq2seq && !m.model.model->is_encoder_decoder())
+        throw Error("a seq2seq task needs an encoder-decoder model, not " + m.model.model->name(), spec.source + ": task.type",
+                    "load a T5ForConditionalGeneration, or use type causal_lm with prompt/response fields");
     p.model = std::move(m.model);
     p.deltas = std::move(m.deltas);
     p.warnings = std::move(m.warnings);
@@ -253,7 +271,7 @@ PreparedModel prepare_model(RunSpec& spec) {
 }
 
 bool model_needs_data(const RunSpec& spec) {
-    return spec.load_options.num_labels <= 0 && spec.task_type != "causal_lm" && spec.text.label_words.empty();
+    return spec.load_options.num_labels <= 0 && spec.task_type != "causal_lm" && spec.task_type != "seq2seq" && spec.text.label_words.empty();
 }
 
 nlohmann::json RunSpec::resolved_json() const {

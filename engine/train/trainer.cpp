@@ -2,11 +2,14 @@
 
 #include "core/error.h"
 #include "delta/delta_set.h"
+#include "generate/generate.h"
+#include "tokenizers/tokenizer.h"
 #include "io/atomic_file.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
 #include "models/model.h"
 #include "train/metrics.h"
+#include "train/text_metrics.h"
 #include "train/run_folder.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -143,6 +146,9 @@ struct Trainer::Impl {
         if (cfg.schedule != "constant" && cfg.schedule != "linear" && cfg.schedule != "cosine")
             throw Error("unknown schedule '" + cfg.schedule + "'", "schedule", "constant, linear or cosine");
         if (train.size() == 0) throw Error("the training set is empty", train.source);
+        if (train.seq2seq && !model.is_encoder_decoder())
+            throw Error("a seq2seq task needs an encoder-decoder model, not " + model.name(), "task.type",
+                        "load a T5ForConditionalGeneration, or use type causal_lm with prompt/response fields");
         check_fits(train);
         if (eval) check_fits(*eval);
         params = named_trainable_parameters(model);
@@ -184,6 +190,12 @@ struct Trainer::Impl {
         ForwardInputs in;
         in.input_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_id, torch::kLong);
         in.token_type_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_type, torch::kLong);
+        if (d.seq2seq) {  // the targets' ids must fit the vocabulary too
+            std::int64_t max_target = 0;
+            for (const auto& ex : d.examples)
+                for (auto id : ex.target_ids) max_target = std::max(max_target, id);
+            in.labels = torch::full({1, 1}, max_target, torch::kLong);
+        }
         try {
             model.validate_inputs(in);
         } catch (const Error& e) {
@@ -277,6 +289,10 @@ struct Trainer::Impl {
     }
 
     at::Tensor loss_of(const ForwardOutputs& out, const Batch& b) {
+        if (train.seq2seq) {  // the model's own loss on the targets (given as labels)
+            if (!out.loss.defined()) throw Error("the model returned no loss for the targets", "task", "load a T5ForConditionalGeneration");
+            return out.loss;
+        }
         if (train.masked_lm) return masked_loss(out, b);
         if (train.causal_lm) return causal_loss(out, b);
         if (!train.label_word_ids.empty()) return torch::cross_entropy_loss(class_logits(out, b, train), b.labels);
@@ -303,6 +319,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     std::vector<std::int64_t> pred, gold;
     std::vector<double> yhat, y;
     std::int64_t K = 2, lm_tokens = 0, mlm_correct = 0, word_hits = 0;
+    std::vector<std::string> predictions, references;  // seq2seq: generated and target text
     double loss_sum = 0;
     const at::Tensor word_ids = torch::tensor(data.label_word_ids, torch::kLong).to(I.device);  // label k's word
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
@@ -320,6 +337,32 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
             const auto T = b.lm_labels.size(1);
             const at::Tensor guess = out.logits.narrow(1, out.logits.size(1) - T, T).argmax(2);
             mlm_correct += (guess.eq(b.lm_labels) & scored).sum().item<std::int64_t>();
+            continue;
+        }
+        if (data.seq2seq) {
+            const auto U = b.lm_labels.size(1);
+            at::Tensor logits;
+            {
+                AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
+                logits = I.model.forward(b.inputs).logits;
+            }
+            loss_sum += torch::nll_loss(torch::log_softmax(logits.reshape({-1, logits.size(2)}).to(torch::kFloat), -1), b.lm_labels.reshape({-1}),
+                                        {}, at::Reduction::Sum, -100)
+                            .item<double>();
+            lm_tokens += b.lm_labels.ne(-100).sum().item<std::int64_t>();
+            if (data.tokenizer) {  // scored by greedy generation, as the study and T5 score text-to-text tasks
+                GenerationOptions g = GenerationOptions::for_model(I.model.config(), "");
+                g.max_new_tokens = U + 4;
+                const at::Tensor out = generate(I.model, b.inputs.input_ids, b.inputs.attention_mask, g).cpu();
+                const at::Tensor gold = b.lm_labels.cpu();
+                for (std::int64_t r = 0; r < out.size(0); ++r) {
+                    std::vector<std::int64_t> p(out[r].data_ptr<std::int64_t>() + 1, out[r].data_ptr<std::int64_t>() + out.size(1)), t;
+                    for (std::int64_t c = 0; c < U; ++c)
+                        if (gold[r][c].item<std::int64_t>() != -100) t.push_back(gold[r][c].item<std::int64_t>());
+                    predictions.push_back(data.tokenizer->decode(p));
+                    references.push_back(data.tokenizer->decode(t));
+                }
+            }
             continue;
         }
         if (data.causal_lm) {
@@ -354,9 +397,12 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         const double n = static_cast<double>(std::max<std::int64_t>(1, lm_tokens)), nll = loss_sum / n;
         return {{"loss", nll}, {"perplexity", std::exp(nll)}, {"accuracy", static_cast<double>(mlm_correct) / n}};
     }
-    if (data.causal_lm) {
+    if (data.causal_lm || data.seq2seq) {
         const double nll = loss_sum / static_cast<double>(std::max<std::int64_t>(1, lm_tokens));
-        return {{"loss", nll}, {"perplexity", std::exp(nll)}};
+        m = {{"loss", nll}, {"perplexity", std::exp(nll)}};
+        if (!predictions.empty())
+            for (const auto& [k, v] : text_metrics(predictions, references)) m[k] = v;
+        return m;
     }
     if (data.regression) m = {{"pearson", pearson(yhat, y)}, {"spearman", spearman(yhat, y)}};
     else m = classification_metrics(pred, gold, K);
@@ -485,7 +531,10 @@ static StepEvent apply_step(Trainer::Impl& I, std::int64_t step, const MicroBatc
 
 // The score an evaluation is ranked by: accuracy, else pearson, else the negated loss (causal LM).
 static double eval_score(const std::map<std::string, double>& m) {
-    return m.count("accuracy") ? m.at("accuracy") : m.count("pearson") ? m.at("pearson") : -m.at("loss");
+    return m.count("accuracy")      ? m.at("accuracy")
+           : m.count("pearson")     ? m.at("pearson")
+           : m.count("exact_match") ? m.at("exact_match") - 1e-6 * m.at("loss")  // text-to-text: exact match, ties by loss
+                                    : -m.at("loss");
 }
 
 TrainResult Trainer::run(TrainControl* control) {

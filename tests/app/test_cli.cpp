@@ -495,6 +495,51 @@ private Q_SLOTS:
         expectBadInput(runCli({"train", "--spec", dir.filePath("bad.json"), "--out", dir.filePath("out2")}), {"bad.jsonl:1", "'response'"});
     }
 
+    void trainSeq2SeqScoredByGeneration() {
+        // A small T5 (vocabulary of the T5 Unigram fixture) learns a text-to-text yes/no task with
+        // LoRA: evaluation generates greedily and scores exact match, F1 and ROUGE-L.
+        QTemporaryDir dir;
+        const std::string tok = (dataDir() + "/tokenizers/t5-unigram/tokenizer.json").toStdString();
+        const auto vocab = dt::json::load_file(tok)["model"]["vocab"].size();
+        const nlohmann::json cfg = {{"architectures", {"T5ForConditionalGeneration"}}, {"model_type", "t5"}, {"vocab_size", vocab}, {"d_model", 32},
+                                    {"d_kv", 8}, {"d_ff", 64}, {"num_layers", 2}, {"num_heads", 4}, {"relative_attention_num_buckets", 32},
+                                    {"feed_forward_proj", "gated-gelu"}, {"tie_word_embeddings", false}, {"pad_token_id", 0}, {"eos_token_id", 1},
+                                    {"decoder_start_token_id", 0}};
+        writeBytes(dir.filePath("t5.json"), QByteArray::fromStdString(cfg.dump()));
+        QCOMPARE(runCli({"init", dir.filePath("t5.json"), dir.filePath("t5"), "--seed", "1"}).code, 0);
+        std::mt19937_64 rng(5);
+        const char* nouns[] = {"cat", "dog", "tree", "house", "river", "cloud"};
+        QByteArray jsonl;
+        for (int i = 0; i < 200; ++i) {
+            const std::string n = nouns[rng() % 6], m = nouns[rng() % 6];
+            jsonl += QByteArray::fromStdString(
+                         nlohmann::json({{"input", "question: Is the " + n + " near the " + m + "?"}, {"target", n == "cat" || m == "cat" ? "yes" : "no"}})
+                             .dump()) +
+                     "\n";
+        }
+        writeBytes(dir.filePath("qa.jsonl"), jsonl);
+        const nlohmann::json spec = {{"model", dir.filePath("t5").toStdString()},
+                                     {"task", {{"train", "qa.jsonl"}, {"format", "jsonl"}, {"type", "seq2seq"}, {"validation_split", 0.2}, {"tokenizer", tok}}},
+                                     {"delta", {{"methods", {{{"method", "lora"}, {"target_modules", "all-linear"}, {"r", 16}}}}, {"modules_to_save", {"lm_head"}}}},
+                                     {"training", {{"max_steps", 120}, {"batch_size", 16}, {"lr", 0.01}, {"seed", 3}, {"eval_every", 40}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        // The base (LoRA is the identity at init) answers nothing right.
+        auto base = runCli({"eval", "--spec", dir.filePath("run.json")});
+        QVERIFY2(base.code == 0, qPrintable(base.err));
+        const auto before = nlohmann::json::parse(base.out.trimmed().split('\n').last().toStdString());
+        QCOMPARE(before["exact_match"].get<double>(), 0.0);
+        auto r = runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("out"), "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto done = nlohmann::json::parse(r.out.trimmed().split('\n').last().toStdString());
+        QVERIFY2(done["exact_match"].get<double>() >= 0.95, qPrintable(r.out.trimmed().split('\n').last()));
+        QVERIFY(done.contains("rouge_l") && done.contains("f1"));
+        // A seq2seq task on a decoder-only model is refused, naming the field and the way out.
+        auto causal = spec;
+        causal["model"] = "tiny-llama";
+        writeBytes(dir.filePath("causal.json"), QByteArray::fromStdString(causal.dump()));
+        expectBadInput(runCli({"train", "--spec", dir.filePath("causal.json"), "--out", dir.filePath("out2")}), {"encoder-decoder", "task.type"});
+    }
+
     void trainCausalLmOnGpt2() {
         // A GPT-2 written by `deltatune init` from a config (Conv1D layout on disk) with the GPT-2
         // byte-level tokenizer: LoRA on c_attn (PEFT's default) plus the tied embedding learns the
