@@ -329,28 +329,6 @@ public:
     BertConfig c_;
 };
 
-// HF's _init_weights for BERT: N(0, range) for linears and embeddings, zero biases and padding row,
-// unit LayerNorm gains.
-void init_module_tree(torch::nn::Module& root, double range, std::uint64_t seed, const std::set<std::string>* only) {
-    torch::NoGradGuard ng;
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    for (const auto& m : root.named_modules("", /*include_self=*/true)) {
-        const auto type = m.value()->name();
-        for (auto& p : m.value()->named_parameters(/*recurse=*/false)) {
-            const std::string full = m.key().empty() ? p.key() : m.key() + "." + p.key();
-            if (only && !only->count(full)) continue;
-            auto& t = p.value();
-            if (type == "LayerNorm") {
-                t.fill_(p.key() == "weight" ? 1.0 : 0.0);
-            } else if (p.key() == "weight") {
-                t.normal_(0.0, range, gen);
-            } else {
-                t.zero_();
-            }
-        }
-    }
-}
-
 class BertModelImpl : public TransformerModel {
 public:
     BertModelImpl(const ModelConfig& cfg, const BertConfig& c, EncoderHead head)
@@ -401,7 +379,7 @@ public:
     }
 
     void init_weights(std::uint64_t seed, const std::set<std::string>* only) override {
-        init_module_tree(*this, c_.init_range, seed, only);
+        init_normal_weights(*this, c_.init_range, seed, only);
         torch::NoGradGuard ng;
         if (!only || only->count(prefix_.empty() ? "embeddings.word_embeddings.weight" : prefix_ + ".embeddings.word_embeddings.weight"))
             core_->embeddings->word_embeddings->weight[c_.pad].zero_();

@@ -24,6 +24,20 @@ struct DecoderInputs {
     // and so do keys `sliding_window` or more positions behind the query (prefix positions count).
     at::Tensor mask_real, mask_prefixed;
     const at::Tensor& mask_for(std::size_t layer) const { return has_prefix[layer] ? mask_prefixed : mask_real; }
+    // Runs `n` blocks: h = block(i, h, mask, past keys, past values, present) where `present` (null
+    // without a cache) receives the block's new keys/values, which go into in.cache; `hidden` (if
+    // given) gets every block's output but the last, as transformers collects them before the final norm.
+    template <class Block>
+    at::Tensor run_blocks(const ForwardInputs& in, std::size_t n, at::Tensor h, std::vector<at::Tensor>* hidden, Block&& block) const {
+        std::pair<at::Tensor, at::Tensor> present;
+        for (std::size_t i = 0; i < n; ++i) {
+            h = block(i, h, mask_for(i), prefix_kv[i].first, prefix_kv[i].second, in.cache ? &present : nullptr);
+            record(in, i, present);
+            if (hidden && i + 1 < n) hidden->push_back(h);
+        }
+        finish(in);
+        return h;
+    }
     // Appends layer `layer`'s new keys/values (as the attention computed them) to in.cache.
     void record(const ForwardInputs& in, std::size_t layer, const std::pair<at::Tensor, at::Tensor>& present) const;
     // After the last layer: the cache's mask grows by the new positions.

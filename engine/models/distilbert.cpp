@@ -3,7 +3,6 @@
 
 #include "core/error.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -253,18 +252,8 @@ public:
     // transformers' _init_weights: N(0, initializer_range) for linears and embeddings, zero biases
     // and padding row, unit LayerNorms, the sinusoidal table where the config asks for it.
     void init_weights(std::uint64_t seed, const std::set<std::string>* only) override {
+        init_normal_weights(*this, c_.init_range, seed, only);
         torch::NoGradGuard ng;
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-        for (const auto& m : named_modules("", true)) {
-            const bool norm = m.value()->name() == "LayerNorm";
-            for (auto& p : m.value()->named_parameters(false)) {
-                const std::string full = m.key().empty() ? p.key() : m.key() + "." + p.key();
-                if (only && !only->count(full)) continue;
-                if (norm) p.value().fill_(p.key() == "weight" ? 1.0 : 0.0);
-                else if (p.key() == "weight") p.value().normal_(0.0, c_.init_range, gen);
-                else p.value().zero_();
-            }
-        }
         const std::string base = prefix_.empty() ? "" : prefix_ + ".";
         if (!only || only->count(base + "embeddings.word_embeddings.weight")) embeddings->word_embeddings->weight[c_.pad].zero_();
         if (c_.sinusoidal && (!only || only->count(base + "embeddings.position_embeddings.weight")))

@@ -154,13 +154,10 @@ public:
         at::Tensor h = d.h + wpe->forward(d.positions);
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
-        std::pair<at::Tensor, at::Tensor> present;
-        for (std::size_t i = 0; i < blocks.size(); ++i) {
-            h = blocks[i]->forward(h, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second, in.cache ? &present : nullptr);
-            d.record(in, i, present);
-            if (in.output_hidden_states && i + 1 < blocks.size()) out.hidden_states.push_back(h);
-        }
-        d.finish(in);
+        h = d.run_blocks(in, blocks.size(), h, in.output_hidden_states ? &out.hidden_states : nullptr,
+                         [&](std::size_t i, const at::Tensor& x, const at::Tensor& mask, const at::Tensor& pk, const at::Tensor& pv, auto* present) {
+                             return blocks[i]->forward(x, mask, pk, pv, present);
+                         });
         h = ln_f->forward(h);
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;

@@ -6,7 +6,6 @@
 #include "models/decoder.h"
 #include "models/rope.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -170,13 +169,10 @@ public:
         const at::Tensor cos = cos_t.to(h.dtype()).unsqueeze(1), sin = sin_t.to(h.dtype()).unsqueeze(1);
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
-        std::pair<at::Tensor, at::Tensor> present;
-        for (std::size_t i = 0; i < layers.size(); ++i) {
-            h = layers[i]->forward(h, cos, sin, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second, in.cache ? &present : nullptr);
-            d.record(in, i, present);
-            if (in.output_hidden_states && i + 1 < layers.size()) out.hidden_states.push_back(h);
-        }
-        d.finish(in);
+        h = d.run_blocks(in, layers.size(), h, in.output_hidden_states ? &out.hidden_states : nullptr,
+                         [&](std::size_t i, const at::Tensor& x, const at::Tensor& mask, const at::Tensor& pk, const at::Tensor& pv, auto* present) {
+                             return layers[i]->forward(x, cos, sin, mask, pk, pv, present);
+                         });
         h = final_layer_norm->forward(h);
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;
@@ -198,19 +194,7 @@ public:
     // transformers' _init_weights: N(0, initializer_range) for linear weights and embeddings, zero
     // biases, unit LayerNorms.
     void init_weights(std::uint64_t seed, const std::set<std::string>* only) override {
-        torch::NoGradGuard ng;
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-        for (const auto& m : named_modules("", true)) {
-            const bool norm = m.value()->name() == "LayerNorm" || m.key().find("layernorm") != std::string::npos ||
-                              m.key().find("final_layer_norm") != std::string::npos;
-            for (auto& p : m.value()->named_parameters(false)) {
-                const std::string full = m.key().empty() ? p.key() : m.key() + "." + p.key();
-                if (only && !only->count(full)) continue;
-                if (norm) p.value().fill_(p.key() == "weight" ? 1.0 : 0.0);
-                else if (p.key() == "weight") p.value().normal_(0.0, c_.init_range, gen);
-                else p.value().zero_();
-            }
-        }
+        init_normal_weights(*this, c_.init_range, seed, only);
     }
 
     Embedding embed_in{nullptr};

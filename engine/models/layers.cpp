@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -100,6 +101,21 @@ void check_token_inputs(const ForwardInputs& in, std::int64_t vocab, std::int64_
         if (m.sizes() != ids.sizes())
             throw Error("'attention_mask' has shape " + c10::str(m.sizes()) + " but input_ids has " + c10::str(ids.sizes()));
         if (at::isFloatingType(m.scalar_type())) throw Error("'attention_mask' must be an integer tensor");
+    }
+}
+
+void init_normal_weights(torch::nn::Module& root, double std, std::uint64_t seed, const std::set<std::string>* only) {
+    torch::NoGradGuard ng;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    for (const auto& m : root.named_modules("", /*include_self=*/true)) {
+        const bool norm = m.value()->name() == "LayerNorm";
+        for (auto& p : m.value()->named_parameters(/*recurse=*/false)) {
+            const std::string full = m.key().empty() ? p.key() : m.key() + "." + p.key();
+            if (only && !only->count(full)) continue;
+            if (norm) p.value().fill_(p.key() == "weight" ? 1.0 : 0.0);
+            else if (p.key() == "weight") p.value().normal_(0.0, std, gen);
+            else p.value().zero_();
+        }
     }
 }
 

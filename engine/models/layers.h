@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,10 @@ private:
     std::vector<std::pair<int, Hook>> hooks_;
     int next_id_ = 1;
 };
+
+// transformers' usual _init_weights (BERT, DistilBERT, GPT-NeoX): N(0, std) for every `weight` but
+// LayerNorms', zero biases, unit LayerNorm gains; with `only`, just those parameters.
+void init_normal_weights(torch::nn::Module& root, double std, std::uint64_t seed, const std::set<std::string>* only);
 
 // x in float32 if it is a 16-bit float (norms and softmax run at least in float32, as transformers
 // does); float32 and float64 tensors pass unchanged, so double-precision checks stay exact.

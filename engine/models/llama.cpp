@@ -213,13 +213,10 @@ public:
         const at::Tensor cos = cos_t.to(h.dtype()), sin = sin_t.to(h.dtype());
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
-        std::pair<at::Tensor, at::Tensor> present;
-        for (std::size_t i = 0; i < layers.size(); ++i) {
-            h = layers[i]->forward(h, cos, sin, d.mask_for(i), d.prefix_kv[i].first, d.prefix_kv[i].second, in.cache ? &present : nullptr);
-            d.record(in, i, present);
-            if (in.output_hidden_states && i + 1 < layers.size()) out.hidden_states.push_back(h);
-        }
-        d.finish(in);
+        h = d.run_blocks(in, layers.size(), h, in.output_hidden_states ? &out.hidden_states : nullptr,
+                         [&](std::size_t i, const at::Tensor& x, const at::Tensor& mask, const at::Tensor& pk, const at::Tensor& pv, auto* present) {
+                             return layers[i]->forward(x, cos, sin, mask, pk, pv, present);
+                         });
         h = norm->forward(h);
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;

@@ -354,11 +354,12 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
                 GenerationOptions g = GenerationOptions::for_model(I.model.config(), "");
                 g.max_new_tokens = U + 4;
                 const at::Tensor out = generate(I.model, b.inputs.input_ids, b.inputs.attention_mask, g).cpu();
-                const at::Tensor gold = b.lm_labels.cpu();
+                const at::Tensor gold_t = b.lm_labels.cpu();
+                const auto gold = gold_t.accessor<std::int64_t, 2>();
                 for (std::int64_t r = 0; r < out.size(0); ++r) {
                     std::vector<std::int64_t> p(out[r].data_ptr<std::int64_t>() + 1, out[r].data_ptr<std::int64_t>() + out.size(1)), t;
                     for (std::int64_t c = 0; c < U; ++c)
-                        if (gold[r][c].item<std::int64_t>() != -100) t.push_back(gold[r][c].item<std::int64_t>());
+                        if (gold[r][c] != -100) t.push_back(gold[r][c]);
                     predictions.push_back(data.tokenizer->decode(p));
                     references.push_back(data.tokenizer->decode(t));
                 }
