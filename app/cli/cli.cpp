@@ -25,6 +25,7 @@ static const char* kUsage =
     "                                               one eval-mode float32 forward pass\n"
     "  generate MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors [--max-new-tokens N]\n"
     "  generate MODEL [--delta SPEC] --prompt TEXT [--tokenizer F] [--stop TEXT] [--temperature T --top-k K --top-p P --seed S]\n"
+    "         [--num-beams K [--length-penalty X] [--early-stopping true|false|never]]\n"
     "                                               greedy (or sampled) generation with a KV cache (--no-cache: recompute)\n"
     "  init BUILTIN|CONFIG.json OUT_DIR [--seed N]  write a random-initialised model folder\n"
     "  tokenize TOKENIZER_JSON [--pair] [--no-special]\n"
@@ -48,13 +49,17 @@ static const char* kUsage =
     "                                               how far the trained delta moved, per layer and module\n"
     "  compare --spec COMPARE.json                  methods on one task: metric vs trainable parameters,\n"
     "                                               convergence curves, Pareto front (docs/experiments.md)\n"
+    "  scale --spec SCALE.json                      power of scale: methods x model sizes on one task,\n"
+    "                                               metric per size and convergence curves\n"
     "  ablate --spec RUN.json --checkpoint DIR --out DIR [--max-eval N]\n"
     "                                               layer ablation: the delta removed from layers i..j\n"
     "  demo data OUT_DIR [--seed N] [--corpus-lines N] [--train N] [--valid N]\n"
     "                                               the demo's synthetic language: tokenizer, corpus, tasks\n"
     "  pretrain --model CONFIG.json|MODEL --corpus TEXT --tokenizer TOKENIZER_JSON --out DIR\n"
     "         [--steps N] [--batch B] [--seq T] [--lr X] [--seed N] [--lines N] [--mask-prob P]\n"
-    "                                               masked-LM pretraining of a BERT-family model\n"
+    "         [--noise-density P] [--mean-span L]\n"
+    "                                               masked-LM pretraining of a BERT-family model, span\n"
+    "                                               corruption of a T5ForConditionalGeneration\n"
     "  bench load MODEL [--runs N]                  load throughput vs. reading the files with cat\n"
     "  bench step MODEL --delta SPEC... [--batch B] [--seq T] [--steps N]\n"
     "                                               forward+backward+AdamW step time per method\n"
@@ -174,7 +179,7 @@ int run(const std::vector<std::string>& all) {
     if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed", "--delta"}, {}));
     if (cmd == "generate")
         return cmd_generate(parse_args(rest, {"--input", "--output", "--seed", "--delta", "--max-new-tokens", "--prompt", "--tokenizer", "--temperature",
-                                              "--top-k", "--top-p", "--stop"},
+                                              "--top-k", "--top-p", "--stop", "--num-beams", "--length-penalty", "--early-stopping"},
                                        {"--no-cache", "--do-sample"}));
     if (cmd == "init") return cmd_init(parse_args(rest, {"--seed"}, {}));
     if (cmd == "tokenize") return cmd_tokenize(parse_args(rest, {}, {"--pair", "--no-special"}));
@@ -185,11 +190,12 @@ int run(const std::vector<std::string>& all) {
     if (cmd == "transfer") return cmd_transfer(parse_args(rest, {"--spec"}, {}));
     if (cmd == "inspect-delta") return cmd_inspect_delta(parse_args(rest, {"--checkpoint"}, {"--json"}));
     if (cmd == "compare") return cmd_compare(parse_args(rest, {"--spec"}, {}));
+    if (cmd == "scale") return cmd_scale(parse_args(rest, {"--spec"}, {}));
     if (cmd == "ablate") return cmd_ablate(parse_args(rest, {"--spec", "--checkpoint", "--out", "--max-eval"}, {}));
     if (cmd == "demo") return cmd_demo(parse_args(rest, {"--seed", "--corpus-lines", "--train", "--valid"}, {}));
     if (cmd == "pretrain")
         return cmd_pretrain(parse_args(rest, {"--model", "--corpus", "--tokenizer", "--out", "--seq", "--lines", "--mask-prob", "--steps",
-                                              "--batch", "--lr", "--seed", "--eval-every"},
+                                              "--batch", "--lr", "--seed", "--eval-every", "--noise-density", "--mean-span"},
                                        {}));
     if (cmd == "bench")
         return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision"}, {}));

@@ -56,6 +56,7 @@ int cmd_demo(const Args& a);
 int cmd_transfer(const Args& a);
 int cmd_ablate(const Args& a);
 int cmd_compare(const Args& a);
+int cmd_scale(const Args& a);
 int cmd_inspect_delta(const Args& a);
 int cmd_pretrain(const Args& a);
 

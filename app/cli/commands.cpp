@@ -207,6 +207,9 @@ int cmd_generate(const Args& a) {
     g.top_p = a.number_value("--top-p", g.top_p);
     g.top_k = a.int_value("--top-k", static_cast<int>(g.top_k));
     g.seed = static_cast<std::uint64_t>(a.int_value("--seed", 0));
+    g.num_beams = a.int_value("--num-beams", static_cast<int>(g.num_beams));
+    g.length_penalty = a.number_value("--length-penalty", g.length_penalty);
+    if (a.has("--early-stopping")) g.early_stopping = a.value("--early-stopping");
     g.validate();
     if (a.has("--input")) {  // ids in, ids out, as transformers' generate returns them
         const std::string in_path = a.value("--input"), out_path = a.value("--output");
@@ -241,12 +244,7 @@ int cmd_generate(const Args& a) {
     if (m.model->is_encoder_decoder()) check.decoder_input_ids = torch::zeros({1, 1}, torch::kLong);
     m.model->validate_inputs(check);
     const std::vector<std::string> stops = a.values("--stop");
-    std::vector<std::int64_t> generated;
-    std::string shown;  // the decoded text printed so far: each step prints what decoding added
-    bool stopped = false;
-    generate(*m.model, ids, {}, g, [&](const at::Tensor& next) {
-        generated.push_back(next[0].item<std::int64_t>());
-        std::string text = tokenizer.decode(generated);
+    auto cut_at_stop = [&](std::string text, bool& stopped) {
         for (const auto& s : stops) {
             const auto at = text.find(s);
             if (!s.empty() && at != std::string::npos) {
@@ -254,6 +252,22 @@ int cmd_generate(const Args& a) {
                 stopped = true;
             }
         }
+        return text;
+    };
+    if (g.num_beams > 1) {  // the best beam is known only at the end: printed whole
+        const at::Tensor out = generate(*m.model, ids, {}, g);
+        const std::int64_t from = m.model->is_encoder_decoder() ? 1 : ids.size(1);
+        std::vector<std::int64_t> tokens(out[0].data_ptr<std::int64_t>() + from, out[0].data_ptr<std::int64_t>() + out.size(1));
+        bool stopped = false;
+        std::fputs((cut_at_stop(tokenizer.decode(tokens), stopped) + "\n").c_str(), stdout);
+        return 0;
+    }
+    std::vector<std::int64_t> generated;
+    std::string shown;  // the decoded text printed so far: each step prints what decoding added
+    bool stopped = false;
+    generate(*m.model, ids, {}, g, [&](const at::Tensor& next) {
+        generated.push_back(next[0].item<std::int64_t>());
+        const std::string text = cut_at_stop(tokenizer.decode(generated), stopped);
         if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
             std::fputs(text.c_str() + shown.size(), stdout);
             std::fflush(stdout);

@@ -7,6 +7,7 @@
 #include "experiments/comparison.h"
 #include "experiments/experiments.h"
 #include "experiments/inspection.h"
+#include "experiments/scale.h"
 #include "io/atomic_file.h"
 #include "io/weight_set.h"
 #include "train/run_folder.h"
@@ -156,6 +157,28 @@ int cmd_inspect_delta(const Args& a) {
     }
     std::printf("delta magnitude per layer and module (||dW|| / ||W|| for LoRA and IA3, relative change otherwise):\n");
     print_table(m, nullptr);
+    return 0;
+}
+
+int cmd_scale(const Args& a) {
+    if (!a.has("--spec")) throw Error("needs --spec SCALE.json", "scale", "see docs/experiments.md");
+    const auto spec = ScaleSpec::load(a.value("--spec"));
+    TrainControl control;
+    CompareProgress progress;
+    const ScaleResult r = [&] {
+        SigintStops stops(control);
+        return run_scale(spec, &progress, &control);
+    }();
+    if (control.cancel) {
+        std::fprintf(stderr, "stopped; run the same command again to continue (finished pairs are kept in %s)\n", spec.compare.output_dir.c_str());
+        return 130;
+    }
+    std::printf("%-16s %12s %-16s %12s %10s %8s\n", "model", "parameters", "method", "trainable", r.metric.c_str(), "seconds");
+    for (const auto& s : r.sizes)
+        for (const auto& m : s.methods.methods)
+            std::printf("%-16s %12lld %-16s %12lld %10.4f %8.1f\n", s.name.c_str(), static_cast<long long>(s.parameters), m.name.c_str(),
+                        static_cast<long long>(m.trainable_params), m.value, m.seconds);
+    std::printf("\nwrote %s/scale.json, scale.csv and scale_curves.csv\n", spec.compare.output_dir.c_str());
     return 0;
 }
 

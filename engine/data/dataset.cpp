@@ -7,6 +7,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <fstream>
 
 namespace dt {
@@ -120,6 +122,69 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
         b.inputs.labels = tl;
     }
     return b;
+}
+
+namespace {
+
+// `m` items cut into `k` non-empty runs (1 <= k <= m), the cuts drawn from `state`.
+std::vector<std::size_t> random_segments(std::size_t m, std::size_t k, std::uint64_t& state) {
+    std::vector<std::size_t> cuts(m - 1);
+    std::iota(cuts.begin(), cuts.end(), std::size_t{1});
+    for (std::size_t i = 0; i + 1 < k && i < cuts.size(); ++i) {  // partial Fisher-Yates: k-1 distinct cuts
+        state = splitmix64(state);
+        std::swap(cuts[i], cuts[i + static_cast<std::size_t>(state % (cuts.size() - i))]);
+    }
+    cuts.resize(k - 1);
+    std::sort(cuts.begin(), cuts.end());
+    std::vector<std::size_t> len;
+    std::size_t prev = 0;
+    for (const auto c : cuts) {
+        len.push_back(c - prev);
+        prev = c;
+    }
+    len.push_back(m - prev);
+    return len;
+}
+
+}  // namespace
+
+Batch span_corruption_batch(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id, std::uint64_t key) {
+    if (data.sentinel_id < 0 || data.eos_id < 0) throw Error("a span-corruption dataset needs a sentinel and an EOS token", data.source);
+    Dataset corrupted;
+    static_cast<DatasetInfo&>(corrupted) = data;
+    corrupted.seq2seq = true;
+    std::vector<std::size_t> rows;
+    for (std::size_t r = 0; r < indices.size(); ++r) {
+        const auto& x = data.examples[indices[r]].ids;
+        Example ex;
+        ex.label = 0;
+        const std::size_t n = x.size();
+        std::uint64_t state = splitmix64(key ^ splitmix64(0x5A4Eull + r));
+        if (n < 2) {  // nothing to hide and keep both: the whole text is the target
+            ex.ids = {data.sentinel_id, data.eos_id};
+            ex.target_ids = {data.sentinel_id};
+            ex.target_ids.insert(ex.target_ids.end(), x.begin(), x.end());
+        } else {
+            const std::size_t noise = std::clamp<std::size_t>(static_cast<std::size_t>(std::llround(static_cast<double>(n) * data.noise_density)), 1, n - 1);
+            const std::size_t spans =
+                std::clamp<std::size_t>(static_cast<std::size_t>(std::llround(static_cast<double>(noise) / data.mean_span)), 1, std::min(noise, n - noise));
+            const auto noise_len = random_segments(noise, spans, state), keep_len = random_segments(n - noise, spans, state);
+            std::size_t at = 0;
+            for (std::size_t s = 0; s < spans; ++s) {  // kept text first, then a hidden span, as T5 lays them out
+                ex.ids.insert(ex.ids.end(), x.begin() + static_cast<std::ptrdiff_t>(at), x.begin() + static_cast<std::ptrdiff_t>(at + keep_len[s]));
+                at += keep_len[s];
+                ex.ids.push_back(data.sentinel_id);
+                ex.target_ids.push_back(data.sentinel_id);
+                ex.target_ids.insert(ex.target_ids.end(), x.begin() + static_cast<std::ptrdiff_t>(at), x.begin() + static_cast<std::ptrdiff_t>(at + noise_len[s]));
+                at += noise_len[s];
+            }
+            ex.ids.push_back(data.eos_id);
+        }
+        ex.target_ids.push_back(data.eos_id);
+        corrupted.examples.push_back(std::move(ex));
+        rows.push_back(r);
+    }
+    return collate(corrupted, rows, pad_id);
 }
 
 void mask_batch(Batch& b, const Dataset& data, std::uint64_t key) {

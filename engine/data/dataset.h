@@ -38,12 +38,22 @@ struct DatasetInfo {
     // decoder), and evaluation by greedy generation decoded with `tokenizer` (exact match, F1, ROUGE-L).
     bool seq2seq = false;
     std::shared_ptr<const tok::Tokenizer> tokenizer;
+    // Classification as text-to-text (seq2seq): class k's target word; the generated text is the
+    // class whose word it equals (after SQuAD normalisation), and accuracy is reported.
+    std::vector<std::string> target_words;
     // Masked-LM pretraining: every batch masks `mlm_probability` of its regular tokens (ids >=
     // mlm_first_regular_id): 80% become mask_token_id, 10% a random regular token, 10% stay; the
     // loss is on those positions. See mask_batch().
     bool masked_lm = false;
     double mlm_probability = 0.15;
     std::int64_t mask_token_id = -1, mlm_first_regular_id = 0, mlm_vocab_size = 0;
+    // Span corruption (T5's pretraining objective, with seq2seq): each example holds plain text ids;
+    // every batch replaces `noise_density` of them, in spans of mean length `mean_span`, by
+    // `sentinel_id` in the input, and the target lists the sentinel and the span's tokens for each
+    // span, then `eos_id`. See span_corruption_batch().
+    bool span_corruption = false;
+    double noise_density = 0.15, mean_span = 3.0;
+    std::int64_t sentinel_id = -1, eos_id = -1;
 };
 
 struct Dataset : DatasetInfo {
@@ -68,6 +78,11 @@ struct Batch {
 // at each position is a hash of (key, row, column), so a resumed run or a repeated evaluation masks
 // exactly the same tokens without any RNG state.
 void mask_batch(Batch& b, const Dataset& data, std::uint64_t key);
+
+// Span corruption of the examples at `indices` (a pure function of `key`, so resume and repeated
+// evaluation see the same spans), collated as a seq2seq batch. One sentinel token stands for every
+// span (the spans come in order), where T5 numbers them <extra_id_0>, <extra_id_1>, ...
+Batch span_corruption_batch(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id, std::uint64_t key);
 
 // Pads to the longest example of the batch with `pad_id`; the mask marks real tokens.
 Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id);

@@ -333,7 +333,7 @@ Dataset read_seq2seq_task(const std::string& path, const TextTaskOptions& o, con
     return d;
 }
 
-Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tk, std::size_t max_length, std::size_t max_lines) {
+Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tk, std::size_t max_length, std::size_t max_lines, bool bare) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot open corpus file", path);
     if (max_length < 8) throw Error("sequence length must be at least 8", "max_length");
@@ -355,16 +355,16 @@ Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tk, std::
     auto flush = [&] {
         if (cur.empty()) return;
         Example ex;
-        ex.ids.push_back(cls);
+        if (!bare) ex.ids.push_back(cls);
         ex.ids.insert(ex.ids.end(), cur.begin(), cur.end());
-        ex.ids.push_back(sep);
+        if (!bare) ex.ids.push_back(sep);
         ex.label = 0;
         d.examples.push_back(std::move(ex));
         cur.clear();
     };
     std::string line;
     std::size_t lineno = 0;
-    const std::size_t room = max_length - 2;
+    const std::size_t room = bare ? max_length - 1 : max_length - 2;  // bare: room for the EOS
     while (std::getline(in, line) && (max_lines == 0 || lineno < max_lines)) {
         ++lineno;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -382,6 +382,27 @@ Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tk, std::
     flush();
     if (d.examples.empty()) throw Error("no text in the corpus", path);
     return d;
+}
+
+void as_text_to_text(Dataset& d, const tok::Tokenizer& tk, const std::vector<std::pair<std::string, std::string>>& words) {
+    d.target_words.clear();
+    std::vector<std::vector<std::int64_t>> targets;
+    for (const auto& label : d.labels) {
+        std::string word = label;
+        for (const auto& [l, w] : words)
+            if (l == label) word = w;
+        d.target_words.push_back(word);
+        targets.push_back(tk.encode(word, nullptr, true).ids);
+        if (targets.back().empty()) throw Error("label word '" + word + "' encodes to no tokens", "task.label_words");
+    }
+    for (auto& ex : d.examples) {
+        if (ex.label < 0 || ex.label >= static_cast<std::int64_t>(targets.size())) throw Error("an example has no class label", d.source);
+        ex.target_ids = targets[static_cast<std::size_t>(ex.label)];
+        ex.mask_pos = -1;
+        ex.type_ids.clear();
+    }
+    d.label_word_ids.clear();
+    d.seq2seq = true;
 }
 
 std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::vector<std::string>& labels,

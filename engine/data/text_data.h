@@ -55,7 +55,14 @@ Dataset read_causal_task(const std::string& path, const TextTaskOptions& opts, c
 
 // A plain-text corpus for masked-LM pretraining: lines tokenized without special tokens and packed
 // (whole lines only) into [CLS] ... [SEP] sequences of at most max_length tokens. max_lines 0 = all.
-Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tokenizer, std::size_t max_length, std::size_t max_lines = 0);
+// With `bare`, the sequences have no [CLS]/[SEP] (span corruption adds its own EOS).
+Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tokenizer, std::size_t max_length, std::size_t max_lines = 0,
+                        bool bare = false);
+
+// A label-word classification dataset (read_text_task with a template) turned text-to-text for an
+// encoder-decoder: the rendered template is the input, the label's word (plus EOS, from the
+// tokenizer's post-processor) the target, as T5 and the Delta Tuning study cast classification.
+void as_text_to_text(Dataset& d, const tok::Tokenizer& tk, const std::vector<std::pair<std::string, std::string>>& words);
 
 // Token ids of each label's word, in class order; each word must be exactly one token.
 std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::vector<std::string>& labels,

@@ -344,6 +344,18 @@ nlohmann::json tokenizer_json(const Lexicon& lex) {
     return j;
 }
 
+nlohmann::json tokenizer_t5_json(const Lexicon& lex) {
+    nlohmann::json j = tokenizer_json(lex);
+    const auto sep = j["model"]["vocab"]["[SEP]"];
+    auto seq = [](const char* id, int type) { return nlohmann::json{{"Sequence", {{"id", id}, {"type_id", type}}}}; };
+    const nlohmann::json eos = {{"SpecialToken", {{"id", "[SEP]"}, {"type_id", 0}}}};
+    j["post_processor"] = {{"type", "TemplateProcessing"},
+                           {"single", {seq("A", 0), eos}},
+                           {"pair", {seq("A", 0), eos, seq("B", 0), eos}},
+                           {"special_tokens", {{"[SEP]", {{"id", "[SEP]"}, {"ids", {sep}}, {"tokens", {"[SEP]"}}}}}}};
+    return j;
+}
+
 namespace {
 
 struct TaskDef {
@@ -507,6 +519,69 @@ std::vector<TaskDef> task_defs(const Lexicon& lex) {
     return d;
 }
 
+struct GenerativeDef {
+    std::string name, description;
+    std::function<void(const Pools&, Rng&, std::string&, std::string&)> make;  // input, target
+};
+
+// A review in the sentiment tasks' shapes (an event in front, degree words, negation); `noun` and
+// the verdict (after negation) come back.
+std::vector<std::string> review_words(const Pools& P, Rng& r, std::size_t t, std::string& noun, bool& verdict) {
+    const bool p = r.chance(0.5), neg = r.chance(0.3);
+    std::vector<std::string> w;
+    if (r.chance(0.3)) w = P.event(r, t);
+    noun = r.pick(P.nouns[t]);
+    for (const auto& x : {std::string("the"), noun, std::string("was")}) w.push_back(x);
+    if (neg) w.push_back("not");
+    if (r.chance(0.4)) w.push_back(r.pick(degrees()));
+    w.push_back(P.adj(r, p));
+    w.push_back(".");
+    verdict = p != neg;
+    return w;
+}
+
+std::vector<GenerativeDef> generative_defs() {
+    std::vector<GenerativeDef> d;
+    // Question answering: the answer is a word of the context (extractive, as SQuAD's).
+    d.push_back({"answer", "Answer a question about two sentences with a word from them (who, what thing, what was it like).",
+                 [](const Pools& P, Rng& r, std::string& input, std::string& target) {
+                     const std::size_t t = P.topic(r);
+                     const bool p = r.chance(0.5), q = r.chance(0.5);
+                     const std::string n = r.pick(P.nouns[t]), a = P.adj(r, p), who = r.pick(P.names), v = r.pick(q ? P.posv : P.negv);
+                     std::vector<std::string> c = {"the", n, "was", a, ".", who, v + "ed", "the", n, "."};
+                     if (r.chance(0.5)) c = {who, v + "ed", "the", n, ".", "the", n, "was", a, "."};
+                     std::vector<std::string> question;
+                     const double u = r.unit();
+                     if (u < 1.0 / 3) {
+                         question = {"who", v + "ed", "the", n, "?"};
+                         target = who;
+                     } else if (u < 2.0 / 3) {
+                         question = {"what", "was", "the", n, "?"};
+                         target = a;
+                     } else {
+                         question = {"what", "did", who, v, "?"};
+                         target = n;
+                     }
+                     std::vector<std::string> w = c;  // (the language has no word "context": the question follows)
+                     w.push_back("question");
+                     w.push_back(":");
+                     w.insert(w.end(), question.begin(), question.end());
+                     input = join(w);
+                 }});
+    // Summarization: a review shortened to its keyword phrase, the thing and the verdict.
+    d.push_back({"summary", "Summarize a review as its keyword phrase: the thing reviewed and the verdict (good or bad).",
+                 [](const Pools& P, Rng& r, std::string& input, std::string& target) {
+                     const std::size_t t = P.topic(r);
+                     std::string noun;
+                     bool verdict = false;
+                     std::vector<std::string> w = review_words(P, r, t, noun, verdict);
+                     for (const char* x : {"this", "story", ":"}) w.push_back(x);  // (no word "summarize" in the language)
+                     input = join(w);
+                     target = join({noun, verdict ? "good" : "bad"});
+                 }});
+    return d;
+}
+
 std::string example_line(const TaskDef& d, const std::string& text, const std::string& pair, std::size_t label) {
     nlohmann::json j;
     j["text"] = text;
@@ -560,6 +635,34 @@ std::vector<TaskFiles> make_tasks(const Lexicon& lex, std::uint64_t seed, std::s
         t["label_words"] = words;
         t["template"] = d.template_text;
         t["max_length"] = 64;
+        f.task_json = t.dump(2) + "\n";
+        out.push_back(std::move(f));
+    }
+    // Text-to-text tasks for the demo T5s, after the others so their streams stay as they were.
+    for (const auto& g : generative_defs()) {
+        TaskFiles f;
+        f.name = g.name;
+        f.category = "generation";
+        f.description = g.description;
+        Rng r(seed * 1000003ull + (++k));
+        std::string input, target;
+        auto fill = [&](const Pools& P, std::size_t n, std::vector<std::string>& lines) {
+            for (std::size_t i = 0; i < n; ++i) {
+                g.make(P, r, input, target);
+                lines.push_back(nlohmann::json{{"input", input}, {"target", target}}.dump());
+            }
+        };
+        fill(train_pool, n_train, f.train_lines);
+        fill(valid_pool, n_valid, f.validation_lines);
+        nlohmann::json t = {{"name", g.name},
+                            {"category", f.category},
+                            {"description", g.description},
+                            {"type", "seq2seq"},
+                            {"format", "jsonl"},
+                            {"train", "train.jsonl"},
+                            {"validation", "validation.jsonl"},
+                            {"fields", {{"prompt", "input"}, {"response", "target"}}},
+                            {"max_length", 64}};
         f.task_json = t.dump(2) + "\n";
         out.push_back(std::move(f));
     }

@@ -51,6 +51,9 @@ void write_corpus(const Lexicon& lex, std::uint64_t seed, std::size_t n, const s
 // vocabulary is [PAD] [UNK] [CLS] [SEP] [MASK], punctuation, the suffixes ##s and ##ed, and every word.
 nlohmann::json tokenizer_json(const Lexicon& lex);
 
+// The same vocabulary for the demo T5s: a post-processor that only appends [SEP] (T5's </s>).
+nlohmann::json tokenizer_t5_json(const Lexicon& lex);
+
 struct TaskFiles {
     std::string name, category, description;
     std::vector<std::string> train_lines, validation_lines;  // JSONL

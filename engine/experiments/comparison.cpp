@@ -117,7 +117,7 @@ nlohmann::json MethodResult::to_json() const {
     nlohmann::json c = nlohmann::json::array();
     for (const auto& p : curve) c.push_back({{"step", p.step}, {"elapsed_s", p.elapsed_s}, {"value", p.value}});
     auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
-    return {{"name", name},       {"metric", metric},      {"delta", delta},        {"trainable_params", trainable_params}, {"total_params", total_params},
+    return {{"name", name},       {"metric", metric},      {"delta", delta},        {"trainable_params", trainable_params}, {"total_params", total_params}, {"base_params", base_params},
             {"value", num(value)}, {"best", num(best)},     {"seconds", seconds},                   {"curve", c},
             {"pareto", pareto}};
 }
@@ -129,6 +129,7 @@ MethodResult MethodResult::from_json(const nlohmann::json& j) {
     r.delta = j.at("delta");
     r.trainable_params = j.at("trainable_params").get<std::int64_t>();
     r.total_params = j.at("total_params").get<std::int64_t>();
+    r.base_params = j.value("base_params", std::int64_t{0});
     r.value = j.at("value").is_number() ? j["value"].get<double>() : NAN;
     r.best = j.at("best").is_number() ? j["best"].get<double>() : NAN;
     r.seconds = j.at("seconds").get<double>();
@@ -260,6 +261,7 @@ ComparisonResult run_method_comparison(const CompareSpec& spec, ComparisonObserv
         mr.delta = delta;
         mr.trainable_params = acc.trainable_params;
         mr.total_params = acc.total_params;
+        mr.base_params = acc.base_params;
         mr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         mr.curve = rec.curve;
         if (!mr.curve.empty()) {

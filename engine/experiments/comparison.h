@@ -39,7 +39,7 @@ struct CurvePoint {
 struct MethodResult {
     std::string name, metric;
     nlohmann::json delta;              // as trained (after budget matching)
-    std::int64_t trainable_params = 0, total_params = 0;
+    std::int64_t trainable_params = 0, total_params = 0, base_params = 0;
     double value = NAN, best = NAN;    // metric at the end, best seen
     double seconds = 0;                // training wall time
     std::vector<CurvePoint> curve;     // one point per evaluation

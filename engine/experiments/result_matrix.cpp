@@ -26,7 +26,7 @@ std::string matrix_csv_number(double v) {
 }  // namespace
 
 std::string primary_metric(const Dataset& d) {
-    if (d.seq2seq) return d.tokenizer ? "exact_match" : "loss";
+    if (d.seq2seq) return !d.target_words.empty() ? "accuracy" : d.tokenizer ? "exact_match" : "loss";
     return d.regression ? "pearson" : d.causal_lm || d.masked_lm ? "loss" : "accuracy";
 }
 
@@ -55,6 +55,7 @@ nlohmann::json ResultMatrix::to_json() const {
     nlohmann::json j = {{"kind", kind}, {"metric", metric}, {"rows", rows}, {"cols", cols}, {"row_categories", row_categories},
                         {"col_categories", col_categories}, {"value", cells(value)}, {"note", note}};
     if (kind == "transfer") j["relative"] = cells(relative());
+    if (!col_metrics.empty()) j["col_metrics"] = col_metrics;
     return j;
 }
 
@@ -67,6 +68,7 @@ ResultMatrix ResultMatrix::from_json(const nlohmann::json& j, const std::string&
         m.cols = j.at("cols").get<std::vector<std::string>>();
         m.row_categories = j.value("row_categories", std::vector<std::string>{});
         m.col_categories = j.value("col_categories", std::vector<std::string>{});
+        m.col_metrics = j.value("col_metrics", std::vector<std::string>{});
         m.value.assign(m.rows.size(), std::vector<double>(m.cols.size(), NAN));
         m.note.assign(m.rows.size(), std::vector<std::string>(m.cols.size()));
         const auto& v = j.at("value");

@@ -16,7 +16,8 @@ namespace dt {
 // A matrix of evaluation results; NaN marks a cell not (yet) computed or not computable (see note).
 struct ResultMatrix {
     std::string kind;    // "transfer" | "ablation"
-    std::string metric;  // e.g. "accuracy"
+    std::string metric;  // e.g. "accuracy"; "own" when the columns differ (col_metrics)
+    std::vector<std::string> col_metrics;  // transfer across task kinds: each column's own metric
     std::vector<std::string> rows, cols, row_categories, col_categories;
     std::vector<std::vector<double>> value;
     std::vector<std::vector<std::string>> note;  // why a cell is empty, when it is

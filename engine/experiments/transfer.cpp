@@ -153,20 +153,22 @@ void train_transfer_deltas(const TransferSpec& spec, TransferState& s, Experimen
     }
 }
 
-// Every task's validation set; returns the one metric they are compared by.
-std::string load_transfer_validation(const TransferSpec& spec, TransferState& s) {
-    std::string metric;
+// Every task's validation set; returns each column's metric: the spec's, else the task's own (a
+// generative task's exact match beside a classification task's accuracy: cell (i, j) is task j's
+// metric with task i's delta).
+std::vector<std::string> load_transfer_validation(const TransferSpec& spec, TransferState& s) {
+    std::vector<std::string> metrics;
     for (const auto& t : s.tasks) {
         s.valid.push_back(expt::first_n(load_task_data(t).valid, spec.max_eval_examples));
         if (s.valid.back().examples.empty()) throw Error("the task has no validation data", t.task_file, "add a validation file or split");
         const std::string m = primary_metric(s.valid.back());
-        if (!metric.empty() && m != metric) throw Error("tasks mix metrics (" + metric + ", " + m + ")", t.task_file, "transfer compares tasks with one metric");
-        metric = m;
-        if (!spec.metric.empty() && spec.metric != m && !(spec.metric == "exact_match" && !s.valid.back().label_word_ids.empty()))
+        const bool words = !s.valid.back().label_word_ids.empty() || s.valid.back().seq2seq;
+        if (!spec.metric.empty() && spec.metric != m && !(spec.metric == "exact_match" && words))
             throw Error("metric '" + spec.metric + "' does not apply to this task (its metric is " + m + ")", t.task_file,
-                        "exact_match needs label words and a template; or leave 'metric' out");
+                        "exact_match needs label words and a template, or a text-to-text task; or leave 'metric' out");
+        metrics.push_back(spec.metric.empty() ? m : spec.metric);
     }
-    return spec.metric.empty() ? metric : spec.metric;
+    return metrics;
 }
 
 // Stage 2. The matrix: rows "(no delta)" and every delta, columns the tasks; with the cells an earlier,
@@ -174,8 +176,10 @@ std::string load_transfer_validation(const TransferSpec& spec, TransferState& s)
 ResultMatrix start_transfer_matrix(const TransferSpec& spec, TransferState& s, ExperimentObserver* obs) {
     std::vector<std::string> rows = {"(no delta)"};
     rows.insert(rows.end(), s.names.begin(), s.names.end());
-    const std::string metric = load_transfer_validation(spec, s);
-    ResultMatrix M = expt::empty_matrix("transfer", metric, rows, s.names);
+    const std::vector<std::string> metrics = load_transfer_validation(spec, s);
+    const bool one = std::all_of(metrics.begin(), metrics.end(), [&](const std::string& m) { return m == metrics.front(); });
+    ResultMatrix M = expt::empty_matrix("transfer", one ? metrics.front() : "own", rows, s.names);
+    if (!one) M.col_metrics = metrics;
     M.row_categories = {""};
     M.row_categories.insert(M.row_categories.end(), s.categories.begin(), s.categories.end());
     M.col_categories = s.categories;
@@ -185,7 +189,7 @@ ResultMatrix start_transfer_matrix(const TransferSpec& spec, TransferState& s, E
         for (std::size_t c = 0; c < M.cols.size(); ++c) {
             const auto it = done.find({M.rows[r], M.cols[c]});
             if (it == done.end()) continue;
-            if (it->second.value("metric", metric) != metric) continue;  // the spec's metric changed: computed again
+            if (it->second.value("metric", metrics[c]) != metrics[c]) continue;  // the spec's metric changed: computed again
             M.value[r][c] = it->second["value"].is_null() ? NAN : it->second["value"].get<double>();
             M.note[r][c] = it->second.value("note", "");
             if (obs) obs->on_cell(r, c, M.value[r][c], M.note[r][c]);
@@ -203,7 +207,7 @@ public:
         expt::Snapshot live, init;
     };
     Slot& for_task(const RunSpec& t, const Dataset& valid) {
-        const bool words = !valid.label_word_ids.empty() || valid.causal_lm;
+        const bool words = !valid.label_word_ids.empty() || valid.causal_lm || valid.seq2seq;
         const std::int64_t key = words ? 0 : valid.regression ? 1 : static_cast<std::int64_t>(valid.labels.size());
         auto it = slots_.find(key);
         if (it != slots_.end()) return it->second;
@@ -227,7 +231,7 @@ void record_transfer_cell(const TransferSpec& spec, ResultMatrix& M, std::size_t
     M.value[r][c] = v;
     M.note[r][c] = why;
     nlohmann::json cell = {{"row", M.rows[r]}, {"col", M.cols[c]}, {"value", std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr)},
-                           {"metric", M.metric}, {"seconds", secs}};
+                           {"metric", M.col_metrics.empty() ? M.metric : M.col_metrics[c]}, {"seconds", secs}};
     if (!why.empty()) cell["note"] = why;
     expt::append_line(spec.output_dir + "/cells.jsonl", cell.dump());
     expt::write_matrix(M, spec.output_dir);
@@ -248,12 +252,13 @@ bool evaluate_transfer_cells(const TransferSpec& spec, const TransferState& s, R
             std::string why;
             if (r > 0 && !run_folder::has_checkpoint(s.checkpoints[src])) {
                 continue;  // not trained (stopped): stays empty, filled in when resumed
-            } else if (r > 0 && s.valid[c].label_word_ids.empty() && s.valid[src].labels != s.valid[c].labels) {
+            } else if (r > 0 && s.valid[c].label_word_ids.empty() && !s.valid[c].seq2seq && !s.valid[c].causal_lm &&
+                       s.valid[src].labels != s.valid[c].labels) {
                 why = "label sets differ: a classification-head delta only transfers between tasks with the same labels";
             } else {
                 auto& slot = models.for_task(s.tasks[c], s.valid[c]);
                 expt::assign(slot.live, r == 0 ? slot.init : expt::read_checkpoint(slot.live, s.checkpoints[src]));
-                v = expt::evaluate_on(*slot.model.model, s.valid[c], s.tasks[c].training, spec.metric);
+                v = expt::evaluate_on(*slot.model.model, s.valid[c], s.tasks[c].training, M.col_metrics.empty() ? M.metric : M.col_metrics[c]);
             }
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             record_transfer_cell(spec, M, r, c, v, why, secs, obs);

@@ -1,4 +1,4 @@
-// Masked-language-model pretraining for the BERT family: `deltatune pretrain`. Every parameter is
+// Masked-language-model pretraining for the BERT family, span corruption for T5: `deltatune pretrain`. Every parameter is
 // trained (no delta); the result is a Hugging Face model folder (config.json, model.safetensors,
 // tokenizer.json, pretrain.json with the run's numbers), written as a whole or not at all.
 #pragma once
@@ -19,6 +19,9 @@ struct PretrainOptions {
     std::size_t max_lines = 0;        // 0: the whole corpus
     double valid_fraction = 0.02;     // held-out sequences for the masked-token accuracy
     double mlm_probability = 0.15;
+    // Encoder-decoders (T5) pretrain by span corruption instead: this share of the tokens hidden, in
+    // spans of this mean length, behind the mask token (or <extra_id_0>), EOS from the model config.
+    double noise_density = 0.15, mean_span = 3.0;
     TrainConfig training;             // steps, batch, lr, schedule, seed (also the init seed)
 };
 

@@ -54,7 +54,7 @@ void check_training(const TrainConfig& c, const std::string& w) {
 static void read_task_files(RunSpec& r, const nlohmann::json& t, const std::string& base, const std::string& tw) {
     only_fields(t, {"train", "validation", "format", "labels", "tokenizer", "fields", "header", "regression", "skip_bad_lines",
                     "max_length", "validation_split", "template", "label_words", "mask_token", "type", "name", "category",
-                    "description"},
+                    "description", "generation"},
                 tw);
     r.task_name = json::get_string_or(t, "name", "", tw);
     r.task_category = json::get_string_or(t, "category", "", tw);
@@ -103,6 +103,18 @@ static void read_task_text(RunSpec& r, const nlohmann::json& t, const std::strin
     if (r.task_type == "regression") r.text.regression = true;
     if (r.task_type == "causal_lm" && r.format != "jsonl")
         throw Error("causal_lm tasks read JSONL text", tw, "set format to jsonl with prompt/response or text fields");
+    if (t.contains("generation")) {  // how evaluation generates (text-to-text tasks)
+        const auto& g = t["generation"];
+        const std::string gw = tw + ".generation";
+        if (!g.is_object()) throw Error("field 'generation' must be an object", tw, "e.g. {\"max_new_tokens\": 8, \"num_beams\": 4}");
+        only_fields(g, {"max_new_tokens", "num_beams", "length_penalty"}, gw);
+        auto& eg = r.training.eval_generation;
+        eg.max_new_tokens = json::get_int_or(g, "max_new_tokens", 0, gw);
+        eg.num_beams = json::get_int_or(g, "num_beams", 1, gw);
+        eg.length_penalty = json::get_number_or(g, "length_penalty", 1.0, gw);
+        if (eg.max_new_tokens < 0) throw Error("field 'max_new_tokens' must be >= 0", gw);
+        if (eg.num_beams < 1) throw Error("field 'num_beams' must be >= 1", gw);
+    }
     r.text.template_text = json::get_string_or(t, "template", "", tw);
     r.text.mask_token = json::get_string_or(t, "mask_token", "", tw);
     if (t.contains("label_words")) {
@@ -183,9 +195,21 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     if (!j.contains("delta")) throw Error("missing field 'delta'", source, "a method name such as \"lora\" or a spec object");
     if (j["delta"].is_string()) r.set_delta(j["delta"].get<std::string>(), base, source + ": delta");
     else r.delta = DeltaSpec::from_json(j["delta"], source + ": delta");
+    const auto eval_generation = r.training.eval_generation;  // the task's
     r.training = read_training(j.value("training", nlohmann::json::object()), source + ": training");
+    r.training.eval_generation = eval_generation;
     r.output_dir = resolve_path(json::get_string_or(j, "output_dir", "", source), base);
     return r;
+}
+
+bool model_is_encoder_decoder(const std::string& model) {
+    try {
+        const ModelConfig c = is_builtin_model(model) ? builtin_config(model) : ModelConfig::load(model + "/config.json");
+        return c.get_string_or("model_type", "") == "t5" || (c.raw.contains("is_encoder_decoder") && c.raw["is_encoder_decoder"].is_boolean() &&
+                                                             c.raw["is_encoder_decoder"].get<bool>());
+    } catch (const Error&) {
+        return false;  // loading the model reports what is wrong with it
+    }
 }
 
 TaskData load_task_data(const RunSpec& spec) {
@@ -221,6 +245,15 @@ TaskData load_task_data(const RunSpec& spec) {
             p.train = read_text_task(spec.train_file, spec.text, tokenizer, spec.labels, true, &p.train_stats);
             if (!spec.validation_file.empty())
                 p.valid = read_text_task(spec.validation_file, spec.text, tokenizer, p.train.labels, false, &p.valid_stats);
+            // An encoder-decoder answers a label-word task in words: scored by generation.
+            if (!spec.text.label_words.empty() && !spec.text.regression && model_is_encoder_decoder(spec.model)) {
+                as_text_to_text(p.train, tokenizer, spec.text.label_words);
+                p.train.tokenizer = shared;
+                if (!spec.validation_file.empty()) {
+                    as_text_to_text(p.valid, tokenizer, spec.text.label_words);
+                    p.valid.tokenizer = shared;
+                }
+            }
         }
     }
     if (spec.validation_file.empty() && spec.validation_split > 0) {

@@ -57,7 +57,12 @@ struct TaskData {
     Dataset train, valid;
     ReadStats train_stats, valid_stats;
 };
+// A label-word classification task on an encoder-decoder is read text-to-text (as_text_to_text).
 TaskData load_task_data(const RunSpec& spec);
+
+// Whether `model` (a folder or a built-in) is an encoder-decoder, from its config alone; false when
+// the config cannot be read (loading the model then says why).
+bool model_is_encoder_decoder(const std::string& model);
 
 // Everything a run needs, loaded: data (tokenized when the task is text), the model with the
 // spec's overrides, and the delta applied. Throws dt::Error naming the file or field.

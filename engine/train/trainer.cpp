@@ -187,6 +187,7 @@ struct Trainer::Impl {
                 throw Error("a masked-LM dataset needs a mask token and a vocabulary size", d.source);
             max_id = std::max({max_id, d.mask_token_id, d.mlm_vocab_size - 1});
         }
+        if (d.span_corruption) max_id = std::max({max_id, d.sentinel_id, d.eos_id});
         ForwardInputs in;
         in.input_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_id, torch::kLong);
         in.token_type_ids = torch::full({1, static_cast<std::int64_t>(max_len)}, max_type, torch::kLong);
@@ -194,6 +195,7 @@ struct Trainer::Impl {
             std::int64_t max_target = 0;
             for (const auto& ex : d.examples)
                 for (auto id : ex.target_ids) max_target = std::max(max_target, id);
+            if (d.span_corruption) max_target = std::max(d.sentinel_id, d.eos_id);
             in.labels = torch::full({1, 1}, max_target, torch::kLong);
         }
         try {
@@ -325,7 +327,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
         std::vector<std::size_t> idx;
         for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
-        Batch b = collate(data, idx, I.cfg.pad_id);
+        Batch b = data.span_corruption ? span_corruption_batch(data, idx, I.cfg.pad_id, 0x5EEDull + s) : collate(data, idx, I.cfg.pad_id);
         if (data.masked_lm) mask_batch(b, data, 0x5EEDull + s);  // the same masks at every evaluation
         to_device(b, I.device);
         if (data.masked_lm) {
@@ -350,9 +352,15 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
                                         {}, at::Reduction::Sum, -100)
                             .item<double>();
             lm_tokens += b.lm_labels.ne(-100).sum().item<std::int64_t>();
+            if (data.span_corruption)  // teacher-forced: the top token is the hidden one
+                mlm_correct += logits.argmax(2).eq(b.lm_labels).sum().item<std::int64_t>();
+            if (!data.target_words.empty()) append_all(b.labels, gold);
             if (data.tokenizer) {  // scored by greedy generation, as the study and T5 score text-to-text tasks
                 GenerationOptions g = GenerationOptions::for_model(I.model.config(), "");
-                g.max_new_tokens = U + 4;
+                const auto& eg = I.cfg.eval_generation;
+                g.max_new_tokens = eg.max_new_tokens > 0 ? eg.max_new_tokens : U + 4;
+                g.num_beams = eg.num_beams;
+                g.length_penalty = eg.length_penalty;
                 const at::Tensor out = generate(I.model, b.inputs.input_ids, b.inputs.attention_mask, g).cpu();
                 const at::Tensor gold_t = b.lm_labels.cpu();
                 const auto gold = gold_t.accessor<std::int64_t, 2>();
@@ -401,8 +409,18 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     if (data.causal_lm || data.seq2seq) {
         const double nll = loss_sum / static_cast<double>(std::max<std::int64_t>(1, lm_tokens));
         m = {{"loss", nll}, {"perplexity", std::exp(nll)}};
+        if (data.span_corruption) m["accuracy"] = static_cast<double>(mlm_correct) / static_cast<double>(std::max<std::int64_t>(1, lm_tokens));
         if (!predictions.empty())
             for (const auto& [k, v] : text_metrics(predictions, references)) m[k] = v;
+        if (!data.target_words.empty() && !predictions.empty()) {  // the class whose word was generated; -1: none
+            std::vector<std::string> words;
+            for (const auto& w : data.target_words) words.push_back(normalize_answer(w));
+            for (const auto& p : predictions) {
+                const auto it = std::find(words.begin(), words.end(), normalize_answer(p));
+                pred.push_back(it == words.end() ? -1 : static_cast<std::int64_t>(it - words.begin()));
+            }
+            for (const auto& [k, v] : classification_metrics(pred, gold, static_cast<std::int64_t>(words.size()))) m[k] = v;
+        }
         return m;
     }
     if (data.regression) m = {{"pearson", pearson(yhat, y)}, {"spearman", spearman(yhat, y)}};
@@ -445,7 +463,9 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
             m.cancelled = true;
             return m;
         }
-        Batch b = collate(I.train, I.next_indices(), cfg.pad_id);
+        const std::uint64_t key = cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step) * 131u + static_cast<std::uint64_t>(micro);
+        Batch b = I.train.span_corruption ? span_corruption_batch(I.train, I.next_indices(), cfg.pad_id, key)
+                                          : collate(I.train, I.next_indices(), cfg.pad_id);
         if (I.train.masked_lm)  // a fresh mask per step, reproducible on resume
             mask_batch(b, I.train, cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step) * 131u + static_cast<std::uint64_t>(micro));
         to_device(b, I.device);

@@ -47,6 +47,12 @@ struct TrainConfig {
     std::int64_t pad_id = 0;
     std::int64_t grad_norms_every = 0; // > 0: StepEvent::grad_norms on every N-th step (one extra sync then)
     std::string run_dir;               // events.jsonl and checkpoints/ go here when set
+    // Text-to-text evaluation by generation (the task's "generation" settings): 0 new tokens = the
+    // longest target of the batch + 4; beams as GenerationOptions.
+    struct EvalGeneration {
+        std::int64_t max_new_tokens = 0, num_beams = 1;
+        double length_penalty = 1.0;
+    } eval_generation;
     // Testing aid: may overwrite the loss of a micro-batch (e.g. with NaN) before backward.
     std::function<void(std::int64_t step, at::Tensor& loss)> loss_hook;
 };

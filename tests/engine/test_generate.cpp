@@ -12,6 +12,10 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <functional>
+#include <limits>
+
 #include <QTest>
 
 using namespace dttest;
@@ -27,6 +31,46 @@ dt::GenerationOptions genOptionsFor(const QString& name, bool cache) {
 }
 
 QString genIds(const at::Tensor& t) { return QString::fromStdString(c10::str(t)); }
+
+// A causal LM with a 4-token vocabulary (EOS = 2), small enough to enumerate every continuation.
+std::shared_ptr<dt::TransformerModel> fourTokenLm(std::uint64_t seed) {
+    auto m = dt::create_model(dt::ModelConfig::from_json({{"model_type", "llama"}, {"architectures", {"LlamaForCausalLM"}}, {"vocab_size", 4},
+                                                          {"hidden_size", 16}, {"num_hidden_layers", 2}, {"num_attention_heads", 2},
+                                                          {"intermediate_size", 32}, {"eos_token_id", 2}, {"pad_token_id", 0},
+                                                          {"initializer_range", 0.2}}, "four-token"), seed);
+    m->eval();
+    return m;
+}
+
+// Exhaustive search: every continuation of at most n tokens (ended by EOS or by the length limit),
+// each scored sum(log p) / length ** lp from full recomputation. Returns the prompt plus the best one.
+std::vector<std::int64_t> bestByEnumeration(dt::TransformerModel& m, const std::vector<std::int64_t>& prompt, int n, double lp) {
+    torch::NoGradGuard ng;
+    double best = -std::numeric_limits<double>::infinity();
+    std::vector<std::int64_t> best_seq;
+    std::function<void(std::vector<std::int64_t>, double)> walk = [&](std::vector<std::int64_t> seq, double sum) {
+        const auto generated = static_cast<std::int64_t>(seq.size() - prompt.size());
+        const bool ended = generated > 0 && seq.back() == 2;
+        if (ended || generated == n) {
+            const double score = sum / std::pow(static_cast<double>(generated), lp);
+            if (score > best) {
+                best = score;
+                best_seq = seq;
+            }
+            return;
+        }
+        dt::ForwardInputs in;
+        in.input_ids = torch::tensor(seq, torch::kLong).unsqueeze(0);
+        const at::Tensor logp = torch::log_softmax(m.forward(in).logits[0][-1].to(torch::kFloat), 0);
+        for (std::int64_t t = 0; t < 4; ++t) {
+            auto next = seq;
+            next.push_back(t);
+            walk(next, sum + logp[t].item<double>());
+        }
+    };
+    walk(prompt, 0);
+    return best_seq;
+}
 
 }  // namespace
 
@@ -198,6 +242,83 @@ private Q_SLOTS:
         QCOMPARE(m.at("exact_match"), 0.5);
         QCOMPARE(m.at("f1"), 0.5);
         QVERIFY_THROWS_EXCEPTION(dt::Error, dt::text_metrics({"a"}, {}));
+    }
+
+    // With more beams than continuations, beam search must find what enumerating every continuation
+    // finds, for any length penalty, in every row of a batch.
+    void beamSearchEqualsExhaustiveSearch_data() {
+        QTest::addColumn<double>("lp");
+        QTest::addColumn<bool>("cache");
+        for (double lp : {1.0, 0.0, 2.0, -1.0}) {
+            QTest::newRow(qPrintable(QStringLiteral("lp %1 cached").arg(lp))) << lp << true;
+            QTest::newRow(qPrintable(QStringLiteral("lp %1 recomputed").arg(lp))) << lp << false;
+        }
+    }
+    void beamSearchEqualsExhaustiveSearch() {
+        QFETCH(double, lp);
+        QFETCH(bool, cache);
+        const std::vector<std::vector<std::int64_t>> prompts = {{1, 3}, {3, 3}, {0, 1}};
+        int differs_from_greedy = 0;
+        for (std::uint64_t seed : {1, 2, 3, 4, 5}) {
+            auto m = fourTokenLm(seed);
+            std::vector<std::int64_t> flat;
+            for (const auto& p : prompts) flat.insert(flat.end(), p.begin(), p.end());
+            const at::Tensor ids = torch::tensor(flat, torch::kLong).view({3, 2});
+            dt::GenerationOptions g;
+            g.max_new_tokens = 3;
+            g.eos_token_ids = {2};
+            g.pad_token_id = 0;
+            g.use_cache = cache;
+            g.num_beams = 40;  // at the third step 3 x 3 live beams x 4 tokens = 36 candidates: all of them kept
+            g.length_penalty = lp;
+            g.early_stopping = "never";
+            const at::Tensor got = dt::generate(*m, ids, {}, g);
+            g.num_beams = 1;
+            const at::Tensor greedy = dt::generate(*m, ids, {}, g);
+            for (std::int64_t r = 0; r < 3; ++r) {
+                const auto want = bestByEnumeration(*m, prompts[static_cast<std::size_t>(r)], 3, lp);
+                std::vector<std::int64_t> row(got[r].data_ptr<std::int64_t>(), got[r].data_ptr<std::int64_t>() + got.size(1));
+                QVERIFY2(row.size() >= want.size(), qPrintable(genIds(got)));
+                for (std::size_t c = 0; c < want.size(); ++c)
+                    QVERIFY2(row[c] == want[c], qPrintable(QStringLiteral("seed %1 row %2: ").arg(seed).arg(r) + genIds(got[r]) + " vs " +
+                                                           genIds(torch::tensor(want))));
+                for (std::size_t c = want.size(); c < row.size(); ++c) QCOMPARE(row[c], std::int64_t{0});  // padded after its end
+                if (!torch::equal(got[r].narrow(0, 0, std::min(got.size(1), greedy.size(1))),
+                                  greedy[r].narrow(0, 0, std::min(got.size(1), greedy.size(1)))))
+                    ++differs_from_greedy;
+            }
+        }
+        QVERIFY2(differs_from_greedy > 0, "beam search never differed from greedy: the test would not see a greedy beam search");
+    }
+
+    // Beam search with a delta attached: the cache is reordered with the beams (cached = recomputed),
+    // and num_beams 1 is greedy.
+    void beamSearchCachedEqualsRecomputed_data() {
+        QTest::addColumn<QString>("model");
+        for (const char* model : {"tiny-llama", "tiny-t5", "tiny-gptneox"}) QTest::newRow(model) << QString(model);
+    }
+    void beamSearchCachedEqualsRecomputed() {
+        QFETCH(QString, model);
+        auto m = dt::create_model(dt::builtin_config(model.toStdString()), 2);
+        auto d = dt::DeltaSet::apply(*m, dt::DeltaSpec::from_json({{"method", "prefix"}, {"num_virtual_tokens", 2}}, "spec"));
+        torch::manual_seed(5);
+        at::Tensor ids = torch::randint(3, 1000, {2, 5}, torch::kLong);
+        at::Tensor mask = torch::ones({2, 5}, torch::kLong);
+        if (!m->is_encoder_decoder()) mask[1].narrow(0, 0, 2).fill_(0);
+        dt::GenerationOptions g;
+        g.max_new_tokens = 6;
+        g.num_beams = 4;
+        g.eos_token_ids = {1};
+        g.pad_token_id = 0;
+        const at::Tensor cached = dt::generate(*m, ids, mask, g);
+        g.use_cache = false;
+        const at::Tensor recomputed = dt::generate(*m, ids, mask, g);
+        QVERIFY2(torch::equal(cached, recomputed), qPrintable(genIds(cached) + "\nvs\n" + genIds(recomputed)));
+        g.num_beams = 0;
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::generate(*m, ids, mask, g));
+        g.num_beams = 2;
+        g.do_sample = true;
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::generate(*m, ids, mask, g));
     }
 
     void eosStopsRowsAndPads() {
