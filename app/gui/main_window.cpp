@@ -1,4 +1,7 @@
 // MainWindow: docks, tabs, menus and the connections between them (see main_window.h).
+#include "playground_tab.h"
+#include "run_history.h"
+#include "scale_tab.h"
 #include "main_window.h"
 
 #include "compare_tab.h"
@@ -58,6 +61,8 @@ void MainWindow::buildTabs() {
     connect(m_training->controller(), &TrainingController::inspected, m_deltaTab, &DeltaTab::showGrid);
     connect(m_training, &TrainingTab::runStarted, m_deltaTab, &DeltaTab::clear);
     m_tabs->addTab(m_deltaTab, tr("Delta"));
+    m_playground = new PlaygroundTab(m_session, [this] { return m_training->history()->runDirs(); }, m_tabs);
+    m_tabs->addTab(m_playground, tr("Playground"));
     m_transfer = new TransferTab(m_session, m_training, m_tabs);
     m_tabs->addTab(m_transfer, tr("Transfer && Ablation"));
     m_compare = new CompareTab([this] { return m_session->modelForSpec(); },
@@ -66,6 +71,11 @@ void MainWindow::buildTabs() {
     connect(m_compare, &CompareTab::logLine, m_session, &Workbench::log);
     connect(m_compare, &CompareTab::failed, m_session, &Workbench::fail);
     m_tabs->addTab(m_compare, tr("Compare Methods"));
+    m_scale = new ScaleTab(Workbench::demoTasks() + Workbench::demoGenerativeTasks(),
+                           [](const QString& name) { return Workbench::workFolder(QStringLiteral("experiments"), name); }, m_tabs);
+    connect(m_scale, &ScaleTab::logLine, m_session, &Workbench::log);
+    connect(m_scale, &ScaleTab::failed, m_session, &Workbench::fail);
+    m_tabs->addTab(m_scale, tr("Scale"));
     m_taskPanel = new TaskPanel(m_tabs);
     connect(m_taskPanel, &TaskPanel::useRequested, this, [this] { m_training->useTaskData(m_taskPanel); });
     m_tabs->addTab(m_taskPanel, tr("Task Data"));

@@ -6,6 +6,8 @@
 #include <QMainWindow>
 
 class CompareTab;
+class PlaygroundTab;
+class ScaleTab;
 class DeltaFiles;
 class DeltaTab;
 class MethodPanel;
@@ -38,6 +40,8 @@ public:
     TrainingTab* trainingTab() const { return m_training; }
     TransferTab* transferTab() const { return m_transfer; }
     CompareTab* compareTab() const { return m_compare; }
+    PlaygroundTab* playgroundTab() const { return m_playground; }
+    ScaleTab* scaleTab() const { return m_scale; }
     DeltaTab* deltaTab() const { return m_deltaTab; }
     TaskPanel* taskPanel() const { return m_taskPanel; }
     DeltaFiles* deltaFiles() const { return m_files; }
@@ -64,6 +68,8 @@ private:
     TrainingTab* m_training = nullptr;
     TransferTab* m_transfer = nullptr;
     CompareTab* m_compare = nullptr;
+    PlaygroundTab* m_playground = nullptr;
+    ScaleTab* m_scale = nullptr;
     DeltaTab* m_deltaTab = nullptr;
     TaskPanel* m_taskPanel = nullptr;
     DeltaFiles* m_files = nullptr;

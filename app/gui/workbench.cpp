@@ -73,6 +73,16 @@ QString Workbench::demoModel() {
     return !d.isEmpty() && QFileInfo::exists(m + QStringLiteral("/config.json")) ? m : QString();
 }
 
+QStringList Workbench::demoGenerativeTasks() {
+    QStringList out;
+    const QString d = demoDir();
+    for (const QString& t : {QStringLiteral("answer"), QStringLiteral("summary")}) {
+        const QString f = d + QStringLiteral("/tasks/") + t + QStringLiteral("/task.json");
+        if (!d.isEmpty() && QFileInfo::exists(f)) out << f;
+    }
+    return out;
+}
+
 QStringList Workbench::demoTasks() {
     QStringList out;
     const QString d = demoDir();

@@ -47,6 +47,7 @@ public:
     static QString demoDir();
     static QString demoModel();
     static QStringList demoTasks();  // task.json paths
+    static QStringList demoGenerativeTasks();  // the text-to-text tasks for the demo T5s
 
     void log(const QString& line) { Q_EMIT logLine(line); }
     // A refusal or failure: kept as lastError(), logged and shown in the status bar.
