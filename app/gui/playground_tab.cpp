@@ -172,6 +172,10 @@ PlaygroundTab::PlaygroundTab(Workbench* session, std::function<QStringList()> ru
 
     connect(refresh, &QPushButton::clicked, this, &PlaygroundTab::refreshRuns);
     connect(m_run, &QComboBox::currentIndexChanged, this, [this] { loadExamples(); });
+    connect(m_run, &QComboBox::activated, this, [this] {
+        m_chosen = m_run->currentData().toString();
+        m_chosenSet = true;
+    });
     connect(m_example, &QComboBox::activated, this, [this](int i) {
         if (i > 0) m_input->setPlainText(m_example->itemText(i));
     });
@@ -191,7 +195,7 @@ void PlaygroundTab::showEvent(QShowEvent* e) {
 }
 
 void PlaygroundTab::refreshRuns() {
-    const QString keep = m_run->currentData().toString();
+    const QString keep = m_chosen;
     const QSignalBlocker block(m_run);
     m_run->clear();
     m_run->addItem(tr("(none: the open model alone)"), QString());
@@ -201,14 +205,19 @@ void PlaygroundTab::refreshRuns() {
         m_run->addItem(label, r);
         m_run->setItemData(m_run->count() - 1, r, Qt::ToolTipRole);
     }
-    const int at = m_run->findData(keep);
-    m_run->setCurrentIndex(at >= 0 ? at : (m_run->count() > 1 ? 1 : 0));  // the newest run by default
+    const int at = m_chosenSet ? m_run->findData(keep) : -1;
+    m_run->setCurrentIndex(at >= 0 ? at : (m_run->count() > 1 ? 1 : 0));  // the newest run until the user picks one
     loadExamples();
 }
 
 void PlaygroundTab::setRun(const QString& runDir) {
     if (!runDir.isEmpty() && m_run->findData(runDir) < 0) m_run->addItem(QFileInfo(runDir).fileName(), runDir);
-    m_run->setCurrentIndex(std::max(0, m_run->findData(runDir)));
+    m_chosen = runDir;
+    m_chosenSet = true;
+    {
+        const QSignalBlocker block(m_run);
+        m_run->setCurrentIndex(std::max(0, m_run->findData(runDir)));
+    }
     loadExamples();
 }
 
@@ -219,6 +228,8 @@ QStringList PlaygroundTab::examples() const {
     for (int i = 1; i < m_example->count(); ++i) out << m_example->itemText(i);
     return out;
 }
+
+QString PlaygroundTab::statusText() const { return m_status->text(); }
 
 QString PlaygroundTab::output(int side) const { return m_out[side]->toPlainText(); }
 

@@ -62,6 +62,7 @@ public:
     QString output(int side) const;
     QString lastError() const { return m_lastError; }
     QStringList examples() const;
+    QString statusText() const;
 
 Q_SIGNALS:
     void finished();
@@ -83,5 +84,6 @@ private:
     QPushButton *m_go, *m_stop;
     QThread* m_thread = nullptr;
     std::shared_ptr<std::atomic<bool>> m_cancel;
-    QString m_lastError;
+    QString m_lastError, m_chosen;  // the run the user picked (m_chosenSet; empty: none)
+    bool m_chosenSet = false;
 };

@@ -49,7 +49,7 @@ private Q_SLOTS:
         PlaygroundTab tab(&session, [run] { return QStringList{run}; });
         tab.refreshRuns();  // the newest run is picked
         const QStringList examples = tab.examples();
-        QCOMPARE(examples.size(), 50);
+        QVERIFY2(examples.size() == 50, qPrintable(tab.statusText()));
         QVERIFY2(examples.first().endsWith(QStringLiteral(" overall it was [MASK] .")), qPrintable(examples.first()));
         tab.setInput(examples.first());
         QSignalSpy finished(&tab, &PlaygroundTab::finished);
@@ -63,7 +63,7 @@ private Q_SLOTS:
                      qPrintable(tab.output(side)));
         }
         QVERIFY(tab.output(0) != tab.output(1));
-        // A checkpoint the run does not have is refused, saying which.
+        // With neither a run nor an open model, Generate is refused, saying why.
         tab.setRun(QString());
         session.setModel(nullptr, QString());
         QVERIFY(!tab.generate());
