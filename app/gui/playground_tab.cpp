@@ -25,6 +25,10 @@
 #include <QThread>
 #include <QVBoxLayout>
 
+#include <QFontDatabase>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -36,9 +40,14 @@ std::string tokenizer_for(const dt::RunSpec* spec, const std::string& model) {
     throw dt::Error("no tokenizer.json beside the model", model, "open a model folder that has one, or a run whose task names one");
 }
 
+// One line per entry: the word or label, its probability and a bar (outputs use a fixed-width font).
 QString scoreLines(const dt::PlaygroundAnswer& a) {
     QString s;
-    for (const auto& [w, p] : a.scores) s += QStringLiteral("%1  %2\n").arg(QString::fromStdString(w), -16).arg(p, 0, 'f', 3);
+    for (const auto& [w, p] : a.scores)
+        s += QStringLiteral("%1 %2  %3\n")
+                 .arg(QString::fromStdString(w).left(16), -16)
+                 .arg(p, 5, 'f', 3)
+                 .arg(QString(static_cast<int>(std::lround(std::clamp(p, 0.0, 1.0) * 20)), QChar(0x2588)));
     return s;
 }
 
@@ -88,7 +97,7 @@ PlaygroundTab::PlaygroundTab(Workbench* session, std::function<QStringList()> ru
     auto* top = new QHBoxLayout;
     m_run = new QComboBox(this);
     m_run->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-    m_run->setMinimumContentsLength(24);
+    m_run->setMinimumContentsLength(16);
     m_run->setToolTip(tr("The delta shown beside the base model: a run of the history and its checkpoint"));
     m_checkpoint = new QComboBox(this);
     m_checkpoint->addItems({QStringLiteral("best"), QStringLiteral("final"), QStringLiteral("latest")});
@@ -102,7 +111,7 @@ PlaygroundTab::PlaygroundTab(Workbench* session, std::function<QStringList()> ru
 
     m_example = new QComboBox(this);
     m_example->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
-    m_example->setMinimumContentsLength(30);
+    m_example->setMinimumContentsLength(16);
     m_example->setToolTip(tr("A validation example of the run's task, as the model sees it"));
     m_input = new QPlainTextEdit(this);
     m_input->setPlaceholderText(tr("Type an input, or pick an example above. Masked LMs need the mask token ([MASK]) where the word goes."));
@@ -127,21 +136,22 @@ PlaygroundTab::PlaygroundTab(Workbench* session, std::function<QStringList()> ru
     m_topP->setValue(1.0);
     m_topP->setToolTip(tr("Sampling: keep the smallest set of tokens whose probability reaches this"));
     m_seed = new QSpinBox(this);
-    m_seed->setRange(0, 1 << 30);
+    m_seed->setRange(0, 999999);
     m_seed->setToolTip(tr("Sampling seed: the same seed gives the same text"));
-    for (auto [label, w] : {std::pair<QString, QWidget*>{tr("Max new tokens"), m_maxNew}, {tr("Beams"), m_beams},
-                            {tr("Temperature"), m_temperature}, {tr("Top-p"), m_topP}, {tr("Seed"), m_seed}}) {
+    for (auto [label, w] : {std::pair<QString, QWidget*>{tr("New tokens"), m_maxNew}, {tr("Beams"), m_beams},
+                            {tr("Temp."), m_temperature}, {tr("Top-p"), m_topP}, {tr("Seed"), m_seed}}) {
         settings->addWidget(new QLabel(label, this));
         settings->addWidget(w);
     }
     settings->addStretch(1);
+    auto* actions = new QHBoxLayout;
     m_go = new QPushButton(tr("Generate"), this);
     m_go->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
     m_go->setToolTip(tr("Answer with the base model and with the delta (Ctrl+Enter)"));
     m_stop = new QPushButton(tr("Stop"), this);
     m_stop->setEnabled(false);
-    settings->addWidget(m_go);
-    settings->addWidget(m_stop);
+    actions->addWidget(m_go);
+    actions->addWidget(m_stop);
 
     auto* outs = new QHBoxLayout;
     for (int side = 0; side < 2; ++side) {
@@ -151,13 +161,16 @@ PlaygroundTab::PlaygroundTab(Workbench* session, std::function<QStringList()> ru
         m_title[side]->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
         m_out[side] = new QPlainTextEdit(this);
         m_out[side]->setReadOnly(true);
+        m_out[side]->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
         box->addWidget(m_title[side]);
         box->addWidget(m_out[side], 1);
         outs->addLayout(box, 1);
     }
-    m_status = new QLabel(this);
+    m_status = new QLabel(tr("Pick a run (or none), type or pick an input, then Generate."), this);
     m_status->setWordWrap(true);
     m_status->setTextFormat(Qt::PlainText);
+    m_status->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    actions->addWidget(m_status, 1);
 
     auto* v = new QVBoxLayout(this);
     v->addLayout(top);
@@ -167,8 +180,8 @@ PlaygroundTab::PlaygroundTab(Workbench* session, std::function<QStringList()> ru
     v->addLayout(ex);
     v->addWidget(m_input);
     v->addLayout(settings);
+    v->addLayout(actions);
     v->addLayout(outs, 1);
-    v->addWidget(m_status);
 
     connect(refresh, &QPushButton::clicked, this, &PlaygroundTab::refreshRuns);
     connect(m_run, &QComboBox::currentIndexChanged, this, [this] { loadExamples(); });

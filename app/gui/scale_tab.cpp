@@ -133,7 +133,7 @@ ScaleTab::ScaleTab(const QStringList& tasks, std::function<QString(QString)> wor
     exports->addWidget(csv);
     form->addLayout(exports);
     auto* plots = new QWidget(this);
-    auto* pl = new QHBoxLayout(plots);
+    auto* pl = new QVBoxLayout(plots);
     pl->setContentsMargins(0, 0, 0, 0);
     pl->addWidget(m_sizePlot, 1);
     pl->addWidget(m_curvePlot, 1);
@@ -161,14 +161,15 @@ ScaleTab::ScaleTab(const QStringList& tasks, std::function<QString(QString)> wor
             ok = saveTextFile(f, toCsv());
         } else if (ext == QLatin1String("pdf")) {
             QPdfWriter w(f);
-            w.setPageSize(QPageSize(QSizeF(width(), height() / 2.0), QPageSize::Point));
+            w.setPageSize(QPageSize(QSizeF(m_sizePlot->width(), m_sizePlot->height() + m_curvePlot->height()), QPageSize::Point));
+            w.setPageMargins(QMarginsF(0, 0, 0, 0));
             QPainter painter(&w);
             ok = painter.isActive();
             if (ok) {
-                const double s = w.width() / static_cast<double>(m_sizePlot->width() + m_curvePlot->width());
+                const double s = w.width() / static_cast<double>(m_sizePlot->width());
                 painter.scale(s, s);
                 m_sizePlot->render(&painter);
-                painter.translate(m_sizePlot->width(), 0);
+                painter.translate(0, m_sizePlot->height());
                 m_curvePlot->render(&painter);
             }
         } else {
@@ -334,11 +335,11 @@ QString ScaleTab::toCsv() const {
 }
 
 bool ScaleTab::savePng(const QString& path) {
-    QPixmap pm(m_sizePlot->width() + m_curvePlot->width(), std::max(m_sizePlot->height(), m_curvePlot->height()));
+    QPixmap pm(std::max(m_sizePlot->width(), m_curvePlot->width()), m_sizePlot->height() + m_curvePlot->height());
     pm.fill(palette().base().color());
     QPainter painter(&pm);
     m_sizePlot->render(&painter);
-    painter.translate(m_sizePlot->width(), 0);
+    painter.translate(0, m_sizePlot->height());
     m_curvePlot->render(&painter);
     painter.end();
     return pm.save(path, "PNG");

@@ -1,7 +1,7 @@
 // ScaleTab: the power-of-scale experiment (engine/experiments/scale) in a worker thread: one task,
 // two or more model sizes (the demo's two T5s or its two BERTs, or any folders), the ticked methods.
-// Left: the final metric against the base model's parameters (log scale), one line per method.
-// Right: the convergence curves, colour by method and line style by size. Stop keeps the finished
+// Top: the final metric against the base model's parameters (log scale), one line per method.
+// Below: the convergence curves, colour by method and line style by size. Stop keeps the finished
 // (size, method) pairs and Run continues with the rest. PNG, PDF and CSV export.
 #pragma once
 

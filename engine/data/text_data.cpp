@@ -293,6 +293,11 @@ Dataset read_causal_task(const std::string& path, const TextTaskOptions& o, cons
 
 Dataset read_seq2seq_task(const std::string& path, const TextTaskOptions& o, const tok::Tokenizer& tk, ReadStats* stats,
                           const std::string& input_field, const std::string& target_field) {
+    const std::string fmt = o.format.empty() ? lower_ext(path) : o.format;
+    if (fmt != "jsonl" && fmt != "csv" && fmt != "tsv")
+        throw Error("unknown data format '" + fmt + "'", path, "use .jsonl, .csv or .tsv, or set task.format");
+    if (!o.template_text.empty() && o.template_text.find("{input}") == std::string::npos)
+        throw Error("a text-to-text template must contain {input}", "task.template", "e.g. \"summarize: {input}\"");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot open data file", path);
     Dataset d;
@@ -300,29 +305,83 @@ Dataset read_seq2seq_task(const std::string& path, const TextTaskOptions& o, con
     d.seq2seq = true;
     ReadStats local;
     ReadStats& st = stats ? *stats : local;
-    std::string line;
+    const char sep = fmt == "tsv" ? '\t' : ',';
+    std::vector<std::string> header;
     std::size_t lineno = 0;
-    while (std::getline(in, line)) {
-        ++lineno;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        std::string problem;
-        Example ex;
+    if (fmt != "jsonl" && o.header) {
+        if (!read_record(in, sep, fmt == "csv", header, lineno)) throw Error("the file is empty", path);
+        for (const auto* need : {&input_field, &target_field})
+            if (std::find(header.begin(), header.end(), *need) == header.end())
+                throw Error("no column '" + *need + "' in the header", path + ":1", "set task.fields.prompt / fields.response to the file's column names");
+    }
+    auto column = [&](const std::vector<std::string>& f, const std::string& name) -> const std::string* {
+        std::size_t k = 0;
+        if (o.header) {
+            const auto it = std::find(header.begin(), header.end(), name);
+            if (it == header.end()) return nullptr;
+            k = static_cast<std::size_t>(it - header.begin());
+        } else {
+            char* end = nullptr;
+            const long v = std::strtol(name.c_str(), &end, 10);
+            if (*end || v < 0) return nullptr;
+            k = static_cast<std::size_t>(v);
+        }
+        return k < f.size() ? &f[k] : nullptr;
+    };
+    for (;;) {
+        std::string problem, input, target;
+        std::size_t start_line = lineno + 1;
         try {
-            const auto j = nlohmann::json::parse(line);
-            for (const auto* f : {&input_field, &target_field})
-                if (!j.is_object() || !j.contains(*f) || !j[*f].is_string()) throw std::runtime_error("needs a string field '" + *f + "'");
-            const std::string input = j[input_field].get<std::string>(), target = j[target_field].get<std::string>();
+            if (fmt == "jsonl") {
+                std::string line;
+                if (!std::getline(in, line)) break;
+                start_line = ++lineno;
+                if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+                const auto j = nlohmann::json::parse(line);
+                for (const auto* f : {&input_field, &target_field})
+                    if (!j.is_object() || !j.contains(*f) || !j[*f].is_string()) throw std::runtime_error("needs a string field '" + *f + "'");
+                input = j[input_field].get<std::string>();
+                target = j[target_field].get<std::string>();
+            } else {
+                std::vector<std::string> f;
+                try {
+                    if (!read_record(in, sep, fmt == "csv", f, lineno)) break;
+                } catch (const Error& e) {
+                    throw Error(e.message(), path + ":" + std::to_string(start_line));
+                }
+                if (f.size() == 1 && f[0].empty()) continue;
+                const std::string* i = column(f, input_field);
+                const std::string* t = column(f, target_field);
+                if (!i || !t) throw std::runtime_error("missing field '" + (i ? target_field : input_field) + "'");
+                input = *i;
+                target = *t;
+            }
             if (target.find_first_not_of(" \t") == std::string::npos) problem = "empty '" + target_field + "'";
             if (input.find_first_not_of(" \t") == std::string::npos) problem = "empty '" + input_field + "'";
-            ex.ids = tk.encode(input, nullptr, true, o.max_length).ids;
-            ex.target_ids = tk.encode(target, nullptr, true, o.max_length).ids;
         } catch (const nlohmann::json::parse_error&) {
             problem = "invalid JSON";
+        } catch (const Error&) {
+            throw;
         } catch (const std::exception& e) {
             problem = e.what();
         }
+        Example ex;
+        if (problem.empty()) {
+            try {
+                std::string text = input;
+                if (!o.template_text.empty()) {
+                    text = o.template_text;
+                    for (std::size_t at = text.find("{input}"); at != std::string::npos; at = text.find("{input}", at + input.size()))
+                        text.replace(at, 7, input);
+                }
+                ex.ids = tk.encode(text, nullptr, true, o.max_length).ids;
+                ex.target_ids = tk.encode(target, nullptr, true, o.max_length).ids;
+            } catch (const Error& e) {
+                problem = e.message();  // invalid UTF-8
+            }
+        }
         if (!problem.empty()) {
-            count_bad_line(problem, path + ":" + std::to_string(lineno), o, st);
+            count_bad_line(problem, path + ":" + std::to_string(start_line), o, st);
             continue;
         }
         ex.label = 0;

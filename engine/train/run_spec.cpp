@@ -79,9 +79,9 @@ static void read_task_text(RunSpec& r, const nlohmann::json& t, const std::strin
     if (t.contains("fields")) {
         const auto& f = t["fields"];
         const std::string fw = tw + ".fields";
-        only_fields(f, {"text", "pair", "label", "prompt", "response"}, fw);
-        r.prompt_field = json::get_string_or(f, "prompt", r.prompt_field, fw);
-        r.response_field = json::get_string_or(f, "response", r.response_field, fw);
+        only_fields(f, {"text", "pair", "label", "prompt", "response", "input", "target"}, fw);
+        r.prompt_field = json::get_string_or(f, "prompt", json::get_string_or(f, "input", r.prompt_field, fw), fw);
+        r.response_field = json::get_string_or(f, "response", json::get_string_or(f, "target", r.response_field, fw), fw);
         r.text.text_field = json::get_string_or(f, "text", r.text.text_field, fw);
         r.text.pair_field = json::get_string_or(f, "pair", "", fw);
         r.text.label_field = json::get_string_or(f, "label", r.text.label_field, fw);
@@ -94,11 +94,12 @@ static void read_task_text(RunSpec& r, const nlohmann::json& t, const std::strin
     if (r.task_type != "classification" && r.task_type != "regression" && r.task_type != "causal_lm" && r.task_type != "seq2seq")
         throw Error("field 'type' is '" + r.task_type + "'", tw, "classification, regression, causal_lm or seq2seq");
     if (r.task_type == "seq2seq") {
-        if (r.format != "jsonl") throw Error("seq2seq tasks read JSONL text", tw, "set format to jsonl with input/target fields");
-        // Text-to-text fields default to input/target (fields.prompt / fields.response rename them).
+        if (r.format == "tokenized-jsonl") throw Error("seq2seq tasks read text", tw, "set format to jsonl, csv or tsv with input/target fields");
+        // Text-to-text fields default to input/target (fields.input / fields.target, or prompt /
+        // response, rename them).
         const bool named = t.contains("fields") && t["fields"].is_object();
-        if (!named || !t["fields"].contains("prompt")) r.prompt_field = "input";
-        if (!named || !t["fields"].contains("response")) r.response_field = "target";
+        if (!named || !(t["fields"].contains("prompt") || t["fields"].contains("input"))) r.prompt_field = "input";
+        if (!named || !(t["fields"].contains("response") || t["fields"].contains("target"))) r.response_field = "target";
     }
     if (r.task_type == "regression") r.text.regression = true;
     if (r.task_type == "causal_lm" && r.format != "jsonl")

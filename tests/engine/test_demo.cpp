@@ -111,6 +111,63 @@ private Q_SLOTS:
         }
     }
 
+    void shippedT5sHaveTransformersLayout() {
+        // The demo T5s against the T5ForConditionalGeneration fixture saved by save_pretrained
+        // (v1.0: relu feed-forward, tied embeddings): the same tensor names, F32, T5Config's fields.
+        static const std::regex layer(R"(\.\d+\.)");
+        auto names = [](const std::string& file) {
+            std::map<std::string, std::vector<std::int64_t>> out;
+            const auto f = dt::st::File::open(file);
+            for (const auto& t : f->tensors()) {
+                if (t.dtype != "F32") throw std::runtime_error(file + ": " + t.name + " is " + t.dtype);
+                out[std::regex_replace(t.name, layer, ".N.")] = t.shape;
+            }
+            return out;
+        };
+        const auto reference = names(std::string(DT_SOURCE_DIR) + "/tests/data/hf/t5-cg/model.safetensors");
+        std::int64_t params[2] = {0, 0};
+        int i = 0;
+        for (const char* m : {"synth-t5-small", "synth-t5-base"}) {
+            const std::string dir = demo() + "/models/" + m;
+            QVERIFY2(QFile::exists(QString::fromStdString(dir + "/model.safetensors")), m);
+            const auto ours = names(dir + "/model.safetensors");
+            QCOMPARE(ours.size(), reference.size());
+            for (const auto& [name, shape] : reference) QVERIFY2(ours.count(name), (std::string(m) + " lacks " + name).c_str());
+            const auto cfg = dt::json::load_file(dir + "/config.json");
+            for (const char* key : {"architectures", "model_type", "vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers",
+                                    "num_heads", "relative_attention_num_buckets", "feed_forward_proj", "eos_token_id", "decoder_start_token_id"})
+                QVERIFY2(cfg.contains(key), (std::string(m) + "/config.json lacks " + key).c_str());
+            const auto pre = dt::json::load_file(dir + "/pretrain.json");
+            QCOMPARE(pre["objective"].get<std::string>(), std::string("span_corruption"));
+            params[i++] = pre["parameters"].get<std::int64_t>();
+            // Its tokenizer ends every sequence with [SEP] (T5's </s>) and adds no [CLS].
+            const auto tk = dt::tok::Tokenizer::from_file(dir + "/tokenizer.json");
+            const auto ids = tk.encode("the food was good .").ids;
+            QCOMPARE(ids.back(), cfg["eos_token_id"].get<std::int64_t>());
+            QVERIFY(tk.token_to_id("[CLS]") != ids.front());
+        }
+        QVERIFY2(params[1] >= 4 * params[0], "the two T5 sizes must differ by 4x or more");
+    }
+
+    void generativeTasksLearnOnTheDemoT5() {
+        // LoRA on the summarization-like task improves exact match (and token F1) over the base T5,
+        // scored by greedy generation on validation examples whose words training never saw.
+        OneThread one;
+        nlohmann::json j = {{"model", demo() + "/models/synth-t5-small"},
+                            {"task", demo() + "/tasks/summary/task.json"},
+                            {"delta", {{"method", "lora"}, {"r", 8}}},
+                            {"training", {{"max_steps", 300}, {"batch_size", 16}, {"lr", 0.01}, {"seed", 0}}}};
+        auto p = dt::prepare_run(dt::RunSpec::from_json(j, "test", ""));
+        dt::Trainer t(*p.model.model, p.train, nullptr, p.spec.training);
+        const auto before = t.evaluate(p.valid);
+        t.run();
+        const auto after = t.evaluate(p.valid);
+        std::printf("summary on synth-t5-small: exact match %.3f -> %.3f, F1 %.3f -> %.3f\n", before.at("exact_match"), after.at("exact_match"),
+                    before.at("f1"), after.at("f1"));
+        QVERIFY(after.at("exact_match") >= before.at("exact_match") + 0.2);
+        QVERIFY(after.at("f1") >= before.at("f1") + 0.3);
+    }
+
     void pretrainedBeatsRandomOnEveryTask() {
         OneThread one;
         const std::string pretrained = demo() + "/models/synth-bert-small";

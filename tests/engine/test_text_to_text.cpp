@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "data/text_data.h"
 #include "experiments/experiments.h"
 #include "experiments/scale.h"
 #include "generate/playground.h"
@@ -97,6 +98,39 @@ private Q_SLOTS:
         // The same key hides the same spans; another key others.
         QVERIFY(torch::equal(dt::span_corruption_batch(d, rows, 0, 77).inputs.input_ids, b.inputs.input_ids));
         QVERIFY(!torch::equal(dt::span_corruption_batch(d, rows, 0, 78).inputs.input_ids, b.inputs.input_ids));
+    }
+
+    void textToTextReadsCsvTsvAndTemplates() {
+        QTemporaryDir tmp;
+        const auto tk = dt::tok::Tokenizer::from_file(demoModel("synth-t5-small") + "/tokenizer.json");
+        dttest::writeBytes(tmp.filePath("d.csv"), "question,answer\n\"the food was good , really\",good\nthe food was bad .,bad\n");
+        dt::TextTaskOptions o;
+        o.template_text = "{input} overall it was [MASK] .";
+        auto d = dt::read_seq2seq_task(tmp.filePath("d.csv").toStdString(), o, tk, nullptr, "question", "answer");
+        QCOMPARE(d.size(), std::size_t(2));
+        QCOMPARE(d.examples[0].ids, tk.encode("the food was good , really overall it was [MASK] .").ids);
+        QCOMPARE(d.examples[1].target_ids, tk.encode("bad").ids);
+        // TSV without a header: columns by number.
+        dttest::writeBytes(tmp.filePath("d.tsv"), "x\tthe music was good .\tgood\n");
+        dt::TextTaskOptions t;
+        t.header = false;
+        d = dt::read_seq2seq_task(tmp.filePath("d.tsv").toStdString(), t, tk, nullptr, "1", "2");
+        QCOMPARE(d.examples[0].ids, tk.encode("the music was good .").ids);
+        // A template without {input}, or a missing column, is refused naming it.
+        o.template_text = "summarize";
+        try {
+            dt::read_seq2seq_task(tmp.filePath("d.csv").toStdString(), o, tk, nullptr, "question", "answer");
+            QFAIL("accepted a template without {input}");
+        } catch (const dt::Error& e) {
+            QVERIFY(std::string(e.what()).find("task.template") != std::string::npos);
+        }
+        o.template_text.clear();
+        try {
+            dt::read_seq2seq_task(tmp.filePath("d.csv").toStdString(), o, tk, nullptr, "input", "answer");
+            QFAIL("accepted a missing column");
+        } catch (const dt::Error& e) {
+            QVERIFY(std::string(e.what()).find("no column 'input'") != std::string::npos);
+        }
     }
 
     void labelWordTaskOnT5IsScoredByGeneration() {
