@@ -11,7 +11,7 @@
 # The two demo T5s (synth-t5-small, about 0.37M parameters, and synth-t5-base, 1.9M) pretrain by span
 # corruption on the whole corpus in one stage: 15% of the tokens hidden in spans of mean length 3.
 # Usage: tools/make_demo.sh [path/to/deltatune]   (about 15 minutes for the small BERT, 30 for the
-# larger one, 10 for the small T5 and 20 for the larger one, on one core)
+# larger one, 10 for the small T5 and 35 for the larger one, on one core)
 set -eu
 CLI=${1:-build/app/deltatune}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,7 +30,7 @@ LC_ALL=C grep -E "overall|because it was" "$WORK/corpus.txt" > "$WORK/corpus-sen
 "$CLI" --threads 1 pretrain --model "$WORK/config-t5-small.json" --corpus "$WORK/corpus.txt" --tokenizer "$WORK/tokenizer-t5.json" \
     --out "$WORK/synth-t5-small" --steps 4000 --batch 128 --seq 32 --lr 2e-3 --eval-every 1000 --seed 0
 "$CLI" --threads 1 pretrain --model "$WORK/config-t5-base.json" --corpus "$WORK/corpus.txt" --tokenizer "$WORK/tokenizer-t5.json" \
-    --out "$WORK/synth-t5-base" --steps 2000 --batch 128 --seq 32 --lr 1e-3 --eval-every 500 --seed 0
+    --out "$WORK/synth-t5-base" --steps 4000 --batch 128 --seq 32 --lr 1e-3 --eval-every 1000 --seed 0
 rm -rf "$ROOT/resources/demo"
 mkdir -p "$ROOT/resources/demo/models"
 cp -r "$WORK/tasks" "$WORK/tokenizer.json" "$ROOT/resources/demo/"

@@ -94,7 +94,6 @@ ScaleTab::ScaleTab(const QStringList& tasks, std::function<QString(QString)> wor
     stylePlot(m_sizePlot);
     stylePlot(m_curvePlot);
     m_sizePlot->xAxis->setScaleType(QCPAxis::stLogarithmic);
-    m_sizePlot->xAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
     m_sizePlot->xAxis->setLabel(tr("base model parameters (log scale)"));
     m_sizePlot->legend->setVisible(true);
     m_sizePlot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
@@ -312,6 +311,18 @@ void ScaleTab::redraw() {
     for (QCustomPlot* p : {m_sizePlot, m_curvePlot}) p->yAxis->setRange(lo - pad, hi + pad);
     if (std::isfinite(pmin)) m_sizePlot->xAxis->setRange(pmin / 2, pmax * 2);
     else m_sizePlot->xAxis->setRange(1e4, 1e7);
+    // One tick per size, at its parameter count, named: "synth-t5-small / 0.37M".
+    QSharedPointer<QCPAxisTickerText> ticks(new QCPAxisTickerText);
+    QMap<QString, qint64> sizeParams;
+    for (auto it = m_final.constBegin(); it != m_final.constEnd(); ++it) {
+        const QString size = splitName(it.key()).first;
+        sizeParams[size] = std::max(sizeParams.value(size), it->first);
+    }
+    for (auto it = sizeParams.constBegin(); it != sizeParams.constEnd(); ++it)
+        if (it.value() > 0)
+            ticks->addTick(static_cast<double>(it.value()),
+                           QStringLiteral("%1\n%2M").arg(it.key()).arg(static_cast<double>(it.value()) / 1e6, 0, 'f', 2));
+    m_sizePlot->xAxis->setTicker(ticks);
     m_curvePlot->xAxis->setRange(0, smax);
     m_sizePlot->legend->setVisible(m_sizePlot->graphCount() > 0);
     m_curvePlot->legend->setVisible(m_curvePlot->graphCount() > 0);

@@ -41,6 +41,7 @@ struct DatasetInfo {
     // Classification as text-to-text (seq2seq): class k's target word; the generated text is the
     // class whose word it equals (after SQuAD normalisation), and accuracy is reported.
     std::vector<std::string> target_words;
+    std::vector<std::vector<std::int64_t>> target_word_ids;  // class k's target (word and EOS), for rank_accuracy
     // Masked-LM pretraining: every batch masks `mlm_probability` of its regular tokens (ids >=
     // mlm_first_regular_id): 80% become mask_token_id, 10% a random regular token, 10% stay; the
     // loss is on those positions. See mask_batch().

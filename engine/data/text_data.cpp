@@ -445,6 +445,7 @@ Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tk, std::
 
 void as_text_to_text(Dataset& d, const tok::Tokenizer& tk, const std::vector<std::pair<std::string, std::string>>& words) {
     d.target_words.clear();
+    d.target_word_ids.clear();
     std::vector<std::vector<std::int64_t>> targets;
     for (const auto& label : d.labels) {
         std::string word = label;
@@ -460,6 +461,7 @@ void as_text_to_text(Dataset& d, const tok::Tokenizer& tk, const std::vector<std
         ex.mask_pos = -1;
         ex.type_ids.clear();
     }
+    d.target_word_ids = targets;
     d.label_word_ids.clear();
     d.seq2seq = true;
 }

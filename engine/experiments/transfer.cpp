@@ -54,8 +54,8 @@ TransferSpec TransferSpec::from_json(const nlohmann::json& j, const std::string&
     s.max_eval_examples = static_cast<std::size_t>(n);
     if (j.contains("metric")) {
         s.metric = json::get_string(j, "metric", source);
-        if (s.metric != "accuracy" && s.metric != "exact_match")
-            throw Error("field 'metric' must be \"accuracy\" or \"exact_match\", not '" + s.metric + "'", source);
+        if (s.metric != "accuracy" && s.metric != "exact_match" && s.metric != "rank_accuracy")
+            throw Error("field 'metric' must be \"accuracy\", \"exact_match\" or \"rank_accuracy\", not '" + s.metric + "'", source);
     }
     return s;
 }
@@ -163,6 +163,10 @@ std::vector<std::string> load_transfer_validation(const TransferSpec& spec, Tran
         if (s.valid.back().examples.empty()) throw Error("the task has no validation data", t.task_file, "add a validation file or split");
         const std::string m = primary_metric(s.valid.back());
         const bool words = !s.valid.back().label_word_ids.empty() || s.valid.back().seq2seq;
+        if (spec.metric == "rank_accuracy") {  // text-to-text classification columns; the others keep their own
+            metrics.push_back(s.valid.back().target_word_ids.empty() ? m : spec.metric);
+            continue;
+        }
         if (!spec.metric.empty() && spec.metric != m && !(spec.metric == "exact_match" && words))
             throw Error("metric '" + spec.metric + "' does not apply to this task (its metric is " + m + ")", t.task_file,
                         "exact_match needs label words and a template, or a text-to-text task; or leave 'metric' out");

@@ -322,6 +322,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     std::vector<double> yhat, y;
     std::int64_t K = 2, lm_tokens = 0, mlm_correct = 0, word_hits = 0;
     std::vector<std::string> predictions, references;  // seq2seq: generated and target text
+    std::vector<std::int64_t> rank_pred;                // text-to-text classification: the likeliest class
     double loss_sum = 0;
     const at::Tensor word_ids = torch::tensor(data.label_word_ids, torch::kLong).to(I.device);  // label k's word
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
@@ -355,6 +356,22 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
             if (data.span_corruption)  // teacher-forced: the top token is the hidden one
                 mlm_correct += logits.argmax(2).eq(b.lm_labels).sum().item<std::int64_t>();
             if (!data.target_words.empty()) append_all(b.labels, gold);
+            if (!data.target_word_ids.empty()) {  // rank classification: the class whose target is likeliest
+                const auto B = b.inputs.input_ids.size(0), K = static_cast<std::int64_t>(data.target_word_ids.size());
+                at::Tensor scores = torch::empty({B, K}, torch::kDouble);
+                for (std::int64_t k = 0; k < K; ++k) {
+                    ForwardInputs in = b.inputs;
+                    in.labels = torch::tensor(data.target_word_ids[static_cast<std::size_t>(k)], torch::kLong).to(I.device).unsqueeze(0).repeat({B, 1});
+                    at::Tensor lg;
+                    {
+                        AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
+                        lg = I.model.forward(in).logits;
+                    }
+                    const at::Tensor ll = torch::log_softmax(lg.to(torch::kFloat), -1).gather(2, in.labels.unsqueeze(2)).squeeze(2).sum(1);
+                    scores.select(1, k).copy_(ll.to(torch::kDouble).cpu());
+                }
+                append_all(scores.argmax(1), rank_pred);
+            }
             if (data.tokenizer) {  // scored by greedy generation, as the study and T5 score text-to-text tasks
                 GenerationOptions g = GenerationOptions::for_model(I.model.config(), "");
                 const auto& eg = I.cfg.eval_generation;
@@ -420,6 +437,11 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
                 pred.push_back(it == words.end() ? -1 : static_cast<std::int64_t>(it - words.begin()));
             }
             for (const auto& [k, v] : classification_metrics(pred, gold, static_cast<std::int64_t>(words.size()))) m[k] = v;
+        }
+        if (!rank_pred.empty()) {
+            std::size_t hits = 0;
+            for (std::size_t i = 0; i < rank_pred.size() && i < gold.size(); ++i) hits += rank_pred[i] == gold[i];
+            m["rank_accuracy"] = static_cast<double>(hits) / static_cast<double>(rank_pred.size());
         }
         return m;
     }

@@ -157,6 +157,8 @@ private Q_SLOTS:
         QVERIFY(after.at("accuracy") > before.at("accuracy") + 0.2);
         // Accuracy counts a generated word that is the gold label's word; exact match the same here.
         QVERIFY(std::abs(after.at("accuracy") - after.at("exact_match")) < 1e-9);
+        // Rank classification (the likelier label word under the decoder) is reported too.
+        QVERIFY(before.count("rank_accuracy") && after.at("rank_accuracy") >= 0.8);
     }
 
     void playgroundAnswersInEachHeadsForm() {
@@ -264,6 +266,14 @@ private Q_SLOTS:
         QCOMPARE(seen, 6);
         const auto saved = dt::ResultMatrix::from_json(dt::json::load_file(tmp.filePath("t/matrix.json").toStdString()), "matrix.json");
         QCOMPARE(saved.col_metrics, m.col_metrics);
+        // metric "rank_accuracy" scores the classification column by ranking its label words; the
+        // generative column keeps exact match. The other cells are computed again, the deltas kept.
+        nlohmann::json ranked = j;
+        ranked["metric"] = "rank_accuracy";
+        const auto r = dt::run_transfer(dt::TransferSpec::from_json(ranked, "test", ""), nullptr, nullptr);
+        QCOMPARE(r.col_metrics, (std::vector<std::string>{"rank_accuracy", "exact_match"}));
+        QCOMPARE(r.at(2, 1), m.at(2, 1));  // summary's own cell: kept
+        QVERIFY(r.at(1, 0) >= 0.5);        // reviews' delta ranks reviews' label words
     }
 
     void scaleRunsEverySizeAndResumes() {
