@@ -4,6 +4,7 @@
 #include "workbench.h"
 
 #include "core/error.h"
+#include "io/json_util.h"
 #include "generate/playground.h"
 #include "models/loader.h"
 #include "tokenizers/tokenizer.h"
@@ -218,8 +219,19 @@ void PlaygroundTab::refreshRuns() {
         m_run->addItem(label, r);
         m_run->setItemData(m_run->count() - 1, r, Qt::ToolTipRole);
     }
-    const int at = m_chosenSet ? m_run->findData(keep) : -1;
-    m_run->setCurrentIndex(at >= 0 ? at : (m_run->count() > 1 ? 1 : 0));  // the newest run until the user picks one
+    int at = m_chosenSet ? m_run->findData(keep) : -1;
+    if (!m_chosenSet) {  // until the user picks one: the newest run on the open model (else the newest run)
+        const std::string open = m_session ? m_session->modelForSpec() : std::string();
+        for (int i = 1; i < m_run->count() && at < 0; ++i) {
+            try {
+                const auto spec = dt::json::load_file(dt::run_folder::spec_path(m_run->itemData(i).toString().toStdString()));
+                if (!open.empty() && spec.value("model", std::string()) == open) at = i;
+            } catch (const std::exception&) {
+            }
+        }
+        if (at < 0 && open.empty() && m_run->count() > 1) at = 1;
+    }
+    m_run->setCurrentIndex(std::max(at, 0));
     loadExamples();
 }
 
@@ -243,6 +255,7 @@ QStringList PlaygroundTab::examples() const {
 }
 
 QString PlaygroundTab::statusText() const { return m_status->text(); }
+QString PlaygroundTab::currentRun() const { return m_run->currentData().toString(); }
 
 QString PlaygroundTab::output(int side) const { return m_out[side]->toPlainText(); }
 

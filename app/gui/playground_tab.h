@@ -63,6 +63,7 @@ public:
     QString lastError() const { return m_lastError; }
     QStringList examples() const;
     QString statusText() const;
+    QString currentRun() const;
 
 Q_SIGNALS:
     void finished();

@@ -89,8 +89,11 @@ QWidget* TrainingTab::buildSettingsRow() {
     auto* box = new QWidget(this);
     m_taskCombo = new QComboBox(box);
     m_taskCombo->setToolTip(tr("The task to train on: a demo task, or the run spec opened with File > Open Run Spec"));
-    for (const QString& t : Workbench::demoTasks()) {
-        m_taskCombo->addItem(tr("Demo task: %1").arg(QFileInfo(t).dir().dirName()), t);
+    const QStringList generative = Workbench::demoGenerativeTasks();
+    for (const QString& t : Workbench::demoTasks() + generative) {
+        m_taskCombo->addItem(generative.contains(t) ? tr("Demo task: %1 (T5, text-to-text)").arg(QFileInfo(t).dir().dirName())
+                                                    : tr("Demo task: %1").arg(QFileInfo(t).dir().dirName()),
+                             t);
         try {
             const auto j = dt::json::load_file(t.toStdString());
             m_taskCombo->setItemData(m_taskCombo->count() - 1,

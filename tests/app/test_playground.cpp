@@ -47,7 +47,19 @@ private Q_SLOTS:
         QVERIFY(!run.isEmpty());
         Workbench session;
         PlaygroundTab tab(&session, [run] { return QStringList{run}; });
-        tab.refreshRuns();  // the newest run is picked
+        tab.refreshRuns();  // no model open: the newest run is picked
+        QCOMPARE(tab.currentRun(), run);
+        {
+            // With a model open, the newest run on that model: none of them for the T5.
+            Workbench t5;
+            t5.setModel(nullptr, demoPath(QStringLiteral("models/synth-t5-small")));
+            PlaygroundTab other(&t5, [run] { return QStringList{run}; });
+            QCOMPARE(other.currentRun(), QString());
+            Workbench bert;
+            bert.setModel(nullptr, demoPath(QStringLiteral("models/synth-bert-small")));
+            PlaygroundTab same(&bert, [run] { return QStringList{run}; });
+            QCOMPARE(same.currentRun(), run);
+        }
         const QStringList examples = tab.examples();
         QVERIFY2(examples.size() == 50, qPrintable(tab.statusText()));
         QVERIFY2(examples.first().endsWith(QStringLiteral(" overall it was [MASK] .")), qPrintable(examples.first()));
