@@ -201,7 +201,47 @@ private Q_SLOTS:
         expectBadInput(runCli({"generate", hf("gpt2-lm"), "--input", hf("gpt2-lm") + "/generate.safetensors", "--output", out, "--top-p", "0"}),
                        {"top_p"});
         expectBadInput(runCli({"generate", "tiny-llama", "--prompt", "hello"}), {"tokenizer"});
+        expectBadInput(runCli({"generate", hf("gpt2-lm"), "--input", hf("gpt2-lm") + "/generate.safetensors", "--output", out, "--num-beams", "2",
+                               "--early-stopping", "sometimes"}),
+                       {"early_stopping"});
         QVERIFY(!QFile::exists(out));
+        // Beam search from the command line: ids for every row, each starting with the prompt.
+        const QString beams = dir.filePath("beams.safetensors");
+        auto r = runCli({"generate", hf("gpt2-lm"), "--input", hf("gpt2-lm") + "/generate.safetensors", "--output", beams, "--num-beams", "3",
+                         "--max-new-tokens", "4"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const at::Tensor in = dt::st::File::open((hf("gpt2-lm") + "/generate.safetensors").toStdString())->tensor("input_ids");
+        const at::Tensor got = dt::st::File::open(beams.toStdString())->tensor("generated_ids");
+        QCOMPARE(got.size(0), in.size(0));
+        QVERIFY(got.size(1) > in.size(1) && got.size(1) <= in.size(1) + 4);
+        QVERIFY(torch::equal(got.narrow(1, 0, in.size(1)), in));
+        // A prompt to the demo T5 with beams prints the best beam's text.
+        r = runCli({"generate", QString(DT_SOURCE_DIR) + "/resources/demo/models/synth-t5-small", "--prompt",
+                    "the food was [MASK] . overall it was good .", "--num-beams", "4", "--max-new-tokens", "6"});
+        QVERIFY2(r.code == 0 && !r.out.trimmed().isEmpty(), qPrintable(r.err));
+    }
+
+    void scaleRunsAndRefusesBadSpecs() {
+        QTemporaryDir dir;
+        const QString demo = QString(DT_SOURCE_DIR) + "/resources/demo";
+        const nlohmann::json spec = {{"models", {(demo + "/models/synth-bert-small").toStdString(), (demo + "/models/synth-bert-base").toStdString()}},
+                                     {"task", (demo + "/tasks/news/task.json").toStdString()},
+                                     {"methods", {"lora"}},
+                                     {"training", {{"max_steps", 10}, {"batch_size", 8}, {"eval_every", 5}}},
+                                     {"output_dir", dir.filePath("out").toStdString()}};
+        dttest::writeBytes(dir.filePath("s.json"), QByteArray::fromStdString(spec.dump()));
+        auto r = runCli({"scale", "--spec", dir.filePath("s.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(r.out.contains("synth-bert-small") && r.out.contains("synth-bert-base"));
+        for (const char* f : {"scale.json", "scale.csv", "scale_curves.csv"}) QVERIFY(QFile::exists(dir.filePath(QStringLiteral("out/") + f)));
+        nlohmann::json bad = spec;
+        bad["models"] = {(demo + "/models/synth-bert-small").toStdString()};
+        dttest::writeBytes(dir.filePath("bad.json"), QByteArray::fromStdString(bad.dump()));
+        expectBadInput(runCli({"scale", "--spec", dir.filePath("bad.json")}), {"bad.json", "models"});
+        bad = spec;
+        bad["method"] = "lora";
+        dttest::writeBytes(dir.filePath("bad.json"), QByteArray::fromStdString(bad.dump()));
+        expectBadInput(runCli({"scale", "--spec", dir.filePath("bad.json")}), {"bad.json", "method"});
     }
 
     void badInputExitsTwoWithOneLine() {
