@@ -85,6 +85,100 @@ std::string lower_ext(const std::string& path) {
     return e;
 }
 
+// The rows of a JSONL, CSV or TSV file as named string fields (CSV/TSV: header names, or column
+// numbers without a header), for the text-to-text and causal readers.
+class TextRows {
+public:
+    TextRows(const std::string& path, const TextTaskOptions& o, const std::vector<std::string>& header_needs)
+        : path_(path), o_(o), fmt_(o.format.empty() ? lower_ext(path) : o.format), in_(path, std::ios::binary) {
+        if (fmt_ != "jsonl" && fmt_ != "csv" && fmt_ != "tsv")
+            throw Error("unknown data format '" + fmt_ + "'", path, "use .jsonl, .csv or .tsv, or set task.format");
+        if (!in_) throw Error("cannot open data file", path);
+        if (fmt_ != "jsonl" && o.header) {
+            if (!read_record(in_, sep(), fmt_ == "csv", header_, lineno_)) throw Error("the file is empty", path);
+            for (const auto& need : header_needs)
+                if (std::find(header_.begin(), header_.end(), need) == header_.end())
+                    throw Error("no column '" + need + "' in the header", path + ":1", "set task.fields to the file's column names");
+        }
+    }
+    // The next non-empty row; false at the end. `problem` says why a row cannot be read (bad JSON).
+    bool next(std::string& problem) {
+        problem.clear();
+        json_ = nlohmann::json();
+        fields_.clear();
+        for (;;) {
+            start_ = lineno_ + 1;
+            if (fmt_ == "jsonl") {
+                std::string line;
+                if (!std::getline(in_, line)) return false;
+                start_ = ++lineno_;
+                if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+                try {
+                    json_ = nlohmann::json::parse(line);
+                    if (!json_.is_object()) problem = "not a JSON object";
+                } catch (const nlohmann::json::parse_error&) {
+                    problem = "invalid JSON";
+                }
+                return true;
+            }
+            try {
+                if (!read_record(in_, sep(), fmt_ == "csv", fields_, lineno_)) return false;
+            } catch (const Error& e) {
+                throw Error(e.message(), where());
+            }
+            if (fields_.size() == 1 && fields_[0].empty()) continue;
+            return true;
+        }
+    }
+    // The row's field, or false when it has none; a JSON value that is not a string is an error.
+    bool get(const std::string& name, std::string& out) const {
+        if (fmt_ == "jsonl") {
+            if (!json_.is_object() || !json_.contains(name)) return false;
+            if (!json_[name].is_string()) throw std::runtime_error("field '" + name + "' is not a string");
+            out = json_[name].get<std::string>();
+            return true;
+        }
+        std::size_t k = 0;
+        if (o_.header) {
+            const auto it = std::find(header_.begin(), header_.end(), name);
+            if (it == header_.end()) return false;
+            k = static_cast<std::size_t>(it - header_.begin());
+        } else {
+            char* end = nullptr;
+            const long v = std::strtol(name.c_str(), &end, 10);
+            if (*end || v < 0) return false;
+            k = static_cast<std::size_t>(v);
+        }
+        if (k >= fields_.size()) return false;
+        out = fields_[k];
+        return true;
+    }
+    std::string where() const { return path_ + ":" + std::to_string(start_); }
+
+private:
+    char sep() const { return fmt_ == "tsv" ? '\t' : ','; }
+    std::string path_;
+    const TextTaskOptions& o_;
+    std::string fmt_;
+    std::ifstream in_;
+    std::vector<std::string> header_, fields_;
+    nlohmann::json json_;
+    std::size_t lineno_ = 0, start_ = 0;
+};
+
+// A template's {input} filled in; the input alone without a template.
+std::string fill_input(const std::string& template_text, const std::string& input) {
+    if (template_text.empty()) return input;
+    std::string text = template_text;
+    for (std::size_t at = text.find("{input}"); at != std::string::npos; at = text.find("{input}", at + input.size())) text.replace(at, 7, input);
+    return text;
+}
+
+void check_input_template(const TextTaskOptions& o) {
+    if (!o.template_text.empty() && o.template_text.find("{input}") == std::string::npos)
+        throw Error("a text-to-text template must contain {input}", "task.template", "e.g. \"summarize: {input}\"");
+}
+
 }  // namespace
 
 Dataset read_text_task(const std::string& path, const TextTaskOptions& o, const tok::Tokenizer& tk,
@@ -225,51 +319,39 @@ Dataset read_text_task(const std::string& path, const TextTaskOptions& o, const 
 
 Dataset read_causal_task(const std::string& path, const TextTaskOptions& o, const tok::Tokenizer& tk, std::int64_t eos_id,
                          ReadStats* stats, const std::string& prompt_field, const std::string& response_field) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("cannot open data file", path);
+    check_input_template(o);
+    TextRows rows(path, o, {});
     Dataset d;
     d.source = path;
     d.causal_lm = true;
     ReadStats local;
     ReadStats& st = stats ? *stats : local;
-    std::string line;
-    std::size_t lineno = 0;
-    while (std::getline(in, line)) {
-        ++lineno;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        const std::string where = path + ":" + std::to_string(lineno);
-        std::string problem;
+    std::string problem;
+    while (rows.next(problem)) {
         Example ex;
         try {
-            auto j = nlohmann::json::parse(line);
-            auto str = [&](const std::string& f) -> const nlohmann::json* {
-                if (!j.is_object() || !j.contains(f)) return nullptr;
-                if (!j[f].is_string()) throw std::runtime_error("field '" + f + "' is not a string");
-                return &j[f];
-            };
-            const auto* prompt = str(prompt_field);
-            const auto* response = str(response_field);
-            const auto* text = str(o.text_field);
-            std::vector<std::int64_t> scored_from_zero;
-            if (prompt && response) {
-                const auto p = tk.encode(prompt->get<std::string>(), nullptr, true).ids;
-                auto r = tk.encode(response->get<std::string>(), nullptr, false).ids;
+            std::string prompt, response, text;
+            const bool has_prompt = problem.empty() && rows.get(prompt_field, prompt);
+            const bool has_response = problem.empty() && rows.get(response_field, response);
+            const bool has_text = problem.empty() && rows.get(o.text_field, text);
+            if (!problem.empty()) {
+            } else if (has_prompt && has_response) {  // the loss on the response (and EOS) only
+                const auto p = tk.encode(fill_input(o.template_text, prompt), nullptr, true).ids;
+                auto r = tk.encode(response, nullptr, false).ids;
                 if (eos_id >= 0) r.push_back(eos_id);
                 if (r.size() == (eos_id >= 0 ? 1u : 0u)) problem = "empty response";
                 ex.ids = p;
                 ex.ids.insert(ex.ids.end(), r.begin(), r.end());
                 ex.lm_labels.assign(p.size(), -100);
                 ex.lm_labels.insert(ex.lm_labels.end(), r.begin(), r.end());
-            } else if (text) {
-                if (text->get<std::string>().find_first_not_of(" \t") == std::string::npos) problem = "empty text";
-                ex.ids = tk.encode(text->get<std::string>(), nullptr, true).ids;
+            } else if (has_text) {
+                if (text.find_first_not_of(" \t") == std::string::npos) problem = "empty text";
+                ex.ids = tk.encode(text, nullptr, true).ids;
                 if (eos_id >= 0) ex.ids.push_back(eos_id);
                 ex.lm_labels = ex.ids;
             } else {
                 problem = "needs '" + prompt_field + "' and '" + response_field + "', or '" + o.text_field + "'";
             }
-        } catch (const nlohmann::json::parse_error&) {
-            problem = "invalid JSON";
         } catch (const std::exception& e) {
             problem = e.what();
         }
@@ -280,7 +362,7 @@ Dataset read_causal_task(const std::string& path, const TextTaskOptions& o, cons
         if (problem.empty() && std::all_of(ex.lm_labels.begin() + 1, ex.lm_labels.end(), [](std::int64_t v) { return v == -100; }))
             problem = "nothing left to predict after truncation";
         if (!problem.empty()) {
-            count_bad_line(problem, where, o, st);
+            count_bad_line(problem, rows.where(), o, st);
             continue;
         }
         ex.label = 0;
@@ -293,95 +375,31 @@ Dataset read_causal_task(const std::string& path, const TextTaskOptions& o, cons
 
 Dataset read_seq2seq_task(const std::string& path, const TextTaskOptions& o, const tok::Tokenizer& tk, ReadStats* stats,
                           const std::string& input_field, const std::string& target_field) {
-    const std::string fmt = o.format.empty() ? lower_ext(path) : o.format;
-    if (fmt != "jsonl" && fmt != "csv" && fmt != "tsv")
-        throw Error("unknown data format '" + fmt + "'", path, "use .jsonl, .csv or .tsv, or set task.format");
-    if (!o.template_text.empty() && o.template_text.find("{input}") == std::string::npos)
-        throw Error("a text-to-text template must contain {input}", "task.template", "e.g. \"summarize: {input}\"");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("cannot open data file", path);
+    check_input_template(o);
+    TextRows rows(path, o, {input_field, target_field});
     Dataset d;
     d.source = path;
     d.seq2seq = true;
     ReadStats local;
     ReadStats& st = stats ? *stats : local;
-    const char sep = fmt == "tsv" ? '\t' : ',';
-    std::vector<std::string> header;
-    std::size_t lineno = 0;
-    if (fmt != "jsonl" && o.header) {
-        if (!read_record(in, sep, fmt == "csv", header, lineno)) throw Error("the file is empty", path);
-        for (const auto* need : {&input_field, &target_field})
-            if (std::find(header.begin(), header.end(), *need) == header.end())
-                throw Error("no column '" + *need + "' in the header", path + ":1", "set task.fields.prompt / fields.response to the file's column names");
-    }
-    auto column = [&](const std::vector<std::string>& f, const std::string& name) -> const std::string* {
-        std::size_t k = 0;
-        if (o.header) {
-            const auto it = std::find(header.begin(), header.end(), name);
-            if (it == header.end()) return nullptr;
-            k = static_cast<std::size_t>(it - header.begin());
-        } else {
-            char* end = nullptr;
-            const long v = std::strtol(name.c_str(), &end, 10);
-            if (*end || v < 0) return nullptr;
-            k = static_cast<std::size_t>(v);
-        }
-        return k < f.size() ? &f[k] : nullptr;
-    };
-    for (;;) {
-        std::string problem, input, target;
-        std::size_t start_line = lineno + 1;
-        try {
-            if (fmt == "jsonl") {
-                std::string line;
-                if (!std::getline(in, line)) break;
-                start_line = ++lineno;
-                if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-                const auto j = nlohmann::json::parse(line);
-                for (const auto* f : {&input_field, &target_field})
-                    if (!j.is_object() || !j.contains(*f) || !j[*f].is_string()) throw std::runtime_error("needs a string field '" + *f + "'");
-                input = j[input_field].get<std::string>();
-                target = j[target_field].get<std::string>();
-            } else {
-                std::vector<std::string> f;
-                try {
-                    if (!read_record(in, sep, fmt == "csv", f, lineno)) break;
-                } catch (const Error& e) {
-                    throw Error(e.message(), path + ":" + std::to_string(start_line));
-                }
-                if (f.size() == 1 && f[0].empty()) continue;
-                const std::string* i = column(f, input_field);
-                const std::string* t = column(f, target_field);
-                if (!i || !t) throw std::runtime_error("missing field '" + (i ? target_field : input_field) + "'");
-                input = *i;
-                target = *t;
-            }
-            if (target.find_first_not_of(" \t") == std::string::npos) problem = "empty '" + target_field + "'";
-            if (input.find_first_not_of(" \t") == std::string::npos) problem = "empty '" + input_field + "'";
-        } catch (const nlohmann::json::parse_error&) {
-            problem = "invalid JSON";
-        } catch (const Error&) {
-            throw;
-        } catch (const std::exception& e) {
-            problem = e.what();
-        }
+    std::string problem;
+    while (rows.next(problem)) {
         Example ex;
-        if (problem.empty()) {
-            try {
-                std::string text = input;
-                if (!o.template_text.empty()) {
-                    text = o.template_text;
-                    for (std::size_t at = text.find("{input}"); at != std::string::npos; at = text.find("{input}", at + input.size()))
-                        text.replace(at, 7, input);
-                }
-                ex.ids = tk.encode(text, nullptr, true, o.max_length).ids;
+        try {
+            std::string input, target;
+            if (problem.empty() && (!rows.get(input_field, input) || !rows.get(target_field, target)))
+                problem = "needs the fields '" + input_field + "' and '" + target_field + "'";
+            if (problem.empty() && target.find_first_not_of(" \t") == std::string::npos) problem = "empty '" + target_field + "'";
+            if (problem.empty() && input.find_first_not_of(" \t") == std::string::npos) problem = "empty '" + input_field + "'";
+            if (problem.empty()) {
+                ex.ids = tk.encode(fill_input(o.template_text, input), nullptr, true, o.max_length).ids;
                 ex.target_ids = tk.encode(target, nullptr, true, o.max_length).ids;
-            } catch (const Error& e) {
-                problem = e.message();  // invalid UTF-8
             }
+        } catch (const std::exception& e) {
+            problem = e.what();  // a field that is not a string, invalid UTF-8
         }
         if (!problem.empty()) {
-            count_bad_line(problem, path + ":" + std::to_string(start_line), o, st);
+            count_bad_line(problem, rows.where(), o, st);
             continue;
         }
         ex.label = 0;

@@ -102,8 +102,8 @@ static void read_task_text(RunSpec& r, const nlohmann::json& t, const std::strin
         if (!named || !(t["fields"].contains("response") || t["fields"].contains("target"))) r.response_field = "target";
     }
     if (r.task_type == "regression") r.text.regression = true;
-    if (r.task_type == "causal_lm" && r.format != "jsonl")
-        throw Error("causal_lm tasks read JSONL text", tw, "set format to jsonl with prompt/response or text fields");
+    if (r.task_type == "causal_lm" && r.format == "tokenized-jsonl")
+        throw Error("causal_lm tasks read text", tw, "set format to jsonl, csv or tsv with prompt/response or text fields");
     if (t.contains("generation")) {  // how evaluation generates (text-to-text tasks)
         const auto& g = t["generation"];
         const std::string gw = tw + ".generation";

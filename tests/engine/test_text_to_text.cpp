@@ -124,6 +124,15 @@ private Q_SLOTS:
         } catch (const dt::Error& e) {
             QVERIFY(std::string(e.what()).find("task.template") != std::string::npos);
         }
+        // A causal LM's prompt/response from CSV through the same template: the loss on the response only.
+        o.template_text = "{input} overall it was";
+        dttest::writeBytes(tmp.filePath("c.csv"), "prompt,response\nthe food was good .,good\n");
+        const auto c = dt::read_causal_task(tmp.filePath("c.csv").toStdString(), o, tk, 3, nullptr, "prompt", "response");
+        const auto p = tk.encode("the food was good . overall it was").ids;
+        QCOMPARE(std::vector<std::int64_t>(c.examples[0].ids.begin(), c.examples[0].ids.begin() + static_cast<std::ptrdiff_t>(p.size())), p);
+        QCOMPARE(c.examples[0].lm_labels[p.size() - 1], std::int64_t{-100});
+        QCOMPARE(c.examples[0].lm_labels[p.size()], tk.encode("good", nullptr, false).ids[0]);
+        QCOMPARE(c.examples[0].lm_labels.back(), std::int64_t{3});
         o.template_text.clear();
         try {
             dt::read_seq2seq_task(tmp.filePath("d.csv").toStdString(), o, tk, nullptr, "input", "answer");
