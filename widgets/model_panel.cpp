@@ -4,6 +4,8 @@
 #include "tree/selection.h"
 
 #include <QCheckBox>
+
+#include <algorithm>
 #include <QComboBox>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -108,7 +110,16 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     lay->addWidget(m_view, 1);
     lay->addWidget(m_summary);
     connect(m_model, &ModuleTreeModel::checkedChanged, this, &ModelPanel::updateSummary);
-    connect(m_model, &QAbstractItemModel::modelReset, this, [this] { expandToDepth(2); });
+    connect(m_model, &QAbstractItemModel::modelReset, this, [this] {
+        expandToDepth(2);
+        // The layer range runs over the model's own blocks (PEFT's layer index rule), not to 9999.
+        int last = -1;
+        for (const auto& n : m_model->tree().nodes()) last = std::max(last, dt::layer_index_of(n.path, {}));
+        const int top = std::max(last, 0);
+        const bool wasAll = m_toLayer->value() >= m_toLayer->maximum();
+        for (QSpinBox* b : {m_fromLayer, m_toLayer}) b->setRange(0, top);
+        if (wasAll || m_toLayer->value() > top) m_toLayer->setValue(top);
+    });
     updateSummary();
 }
 

@@ -44,6 +44,8 @@ CompareTab::CompareTab(std::function<std::string()> model, std::function<QString
     : QWidget(parent), m_model(std::move(model)), m_workFolder(std::move(workFolder)) {
     m_view = new MethodComparisonView(this);
     m_task = new QComboBox(this);
+    m_task->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_task->setMinimumContentsLength(12);
     m_task->setToolTip(tr("The task every method is trained and evaluated on"));
     m_methods = new QListWidget(this);
     m_methods->setToolTip(tr("Methods to compare, trained one after another with their defaults or at the budget"));

@@ -25,6 +25,9 @@
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
+    // Settings in ~/.config/DeltaTune/DeltaTune.conf, work folders in ~/.local/share/DeltaTune/DeltaTune
+    // (not under "Unknown Organization").
+    QApplication::setOrganizationName(QStringLiteral("DeltaTune"));
     QApplication::setApplicationName(QStringLiteral("DeltaTune"));
     QApplication::setApplicationVersion(QStringLiteral("0.1.0"));
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/deltatune/icons/deltatune.svg")));

@@ -58,12 +58,16 @@ void ScaleWorker::on_method(const dt::MethodResult& r) {
 ScaleTab::ScaleTab(const QStringList& tasks, std::function<QString(QString)> workFolder, QWidget* parent)
     : QWidget(parent), m_workFolder(std::move(workFolder)) {
     m_family = new QComboBox(this);
+    m_family->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_family->setMinimumContentsLength(12);
     m_family->setToolTip(tr("The model sizes compared: the demo's two T5s (span-corruption pretrained) or its two BERTs"));
     const QString models = Workbench::demoDir() + QStringLiteral("/models/");
     m_family->addItem(tr("Demo T5: small, base"), QStringList{models + QStringLiteral("synth-t5-small"), models + QStringLiteral("synth-t5-base")});
     m_family->addItem(tr("Demo BERT: small, base"),
                       QStringList{models + QStringLiteral("synth-bert-small"), models + QStringLiteral("synth-bert-base")});
     m_task = new QComboBox(this);
+    m_task->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_task->setMinimumContentsLength(12);
     m_task->setToolTip(tr("The one task every size and method is trained and evaluated on"));
     for (const QString& t : tasks) m_task->addItem(QFileInfo(t).dir().dirName(), t);
     m_methods = new QListWidget(this);

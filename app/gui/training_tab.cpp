@@ -88,6 +88,9 @@ TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
 QWidget* TrainingTab::buildSettingsRow() {
     auto* box = new QWidget(this);
     m_taskCombo = new QComboBox(box);
+    // Long task names must not set the window's minimum width: the combo elides to what fits.
+    m_taskCombo->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_taskCombo->setMinimumContentsLength(18);
     m_taskCombo->setToolTip(tr("The task to train on: a demo task, or the run spec opened with File > Open Run Spec"));
     const QStringList generative = Workbench::demoGenerativeTasks();
     for (const QString& t : Workbench::demoTasks() + generative) {
@@ -154,9 +157,12 @@ void TrainingTab::connectController() {
         m_progress->setFormat(tr("%v/%m  ETA %1 s  %2 tok/s").arg(eta, 0, 'f', 0).arg(tps, 0, 'f', 0));
     });
     connect(m_training, &TrainingController::evaluated, this, [this](qint64 step, const QVariantMap& m) {
-        const double score = m.contains(QStringLiteral("accuracy")) ? m.value(QStringLiteral("accuracy")).toDouble()
-                                                                   : m.value(QStringLiteral("pearson")).toDouble();
-        m_plot->addEvaluation(step, score);
+        // The score the run is ranked by: accuracy, else exact match (text-to-text), else Pearson.
+        for (const char* key : {"accuracy", "exact_match", "pearson"})
+            if (m.contains(QLatin1String(key))) {
+                m_plot->addEvaluation(step, m.value(QLatin1String(key)).toDouble());
+                break;
+            }
         QStringList parts;
         for (auto it = m.begin(); it != m.end(); ++it) parts << QStringLiteral("%1 %2").arg(it.key()).arg(it.value().toDouble(), 0, 'f', 4);
         m_session->log(tr("Evaluation at step %1: %2").arg(step).arg(parts.join(QStringLiteral(", "))));

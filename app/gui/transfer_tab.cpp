@@ -51,6 +51,14 @@ QWidget* TransferTab::buildSidePanel() {
         item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
         item->setCheckState(Qt::Checked);
     }
+    // The generative tasks (text-to-text, for the demo T5s): offered unticked.
+    for (const QString& t : Workbench::demoGenerativeTasks()) {
+        auto* item = new QListWidgetItem(tr("%1 (T5)").arg(QFileInfo(t).dir().dirName()), m_tasks);
+        item->setData(Qt::UserRole, t);
+        item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+        item->setCheckState(Qt::Unchecked);
+        item->setToolTip(tr("A text-to-text task: needs an encoder-decoder such as the demo T5s; scored by generation (exact match)"));
+    }
     m_steps = new QSpinBox(side);
     m_steps->setRange(1, 100000);
     m_steps->setValue(static_cast<int>(dt::TrainingDefaults::transfer_steps));

@@ -245,6 +245,10 @@ private Q_SLOTS:
         p.model()->setTree(tinyTree());
         const auto spins = p.findChildren<QSpinBox*>();
         QCOMPARE(spins.size(), 2);
+        // The range runs over tiny-bert's four blocks (0-3), all of them at first, not to 9999.
+        QCOMPARE(spins[1]->maximum(), 3);
+        QCOMPARE(spins[1]->value(), 3);
+        QCOMPARE(spins[0]->maximum(), 3);
         QPushButton* keep = button(p, QStringLiteral("Keep"));
         QVERIFY(keep);
         QCOMPARE(p.tickMatches(QStringLiteral("query")), 4);
