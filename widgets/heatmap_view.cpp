@@ -54,7 +54,7 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), m_plot(new QCustomP
     m_scale->axis()->setSubTickPen(QPen(text));
     m_scale->axis()->setTickLabelColor(text);
     m_scale->axis()->setLabelColor(text);
-    setMinimumSize(360, 280);
+    setMinimumSize(280, 240);
 }
 
 void HeatmapView::setTitle(const QString& title, const QString& metric) {

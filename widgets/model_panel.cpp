@@ -57,6 +57,8 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     connect(m_filter, &QLineEdit::returnPressed, this, [this] { tickMatches(m_filter->text()); });
 
     m_quick = new QComboBox(this);
+    m_quick->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    m_quick->setMinimumContentsLength(10);
     m_quick->setToolTip(tr("Tick modules by a PEFT-style target list"));
     m_quick->addItem(tr("Quick select…"), QString());
     m_quick->addItem(tr("Attention query + value"), QStringLiteral("query,value"));
@@ -97,16 +99,19 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     top->addWidget(tick);
     auto* second = new QHBoxLayout;
     second->addWidget(m_quick, 1);
-    second->addWidget(new QLabel(tr("Layers"), this));
-    second->addWidget(m_fromLayer);
-    second->addWidget(new QLabel(QStringLiteral("–"), this));
-    second->addWidget(m_toLayer);
-    second->addWidget(limit);
     second->addWidget(m_foldBox);
+    auto* third = new QHBoxLayout;  // its own row, so the dock stays narrow enough for a 1280 px screen
+    third->addWidget(new QLabel(tr("Layers"), this));
+    third->addWidget(m_fromLayer);
+    third->addWidget(new QLabel(QStringLiteral("–"), this));
+    third->addWidget(m_toLayer);
+    third->addWidget(limit);
+    third->addStretch(1);
     auto* lay = new QVBoxLayout(this);
     lay->setContentsMargins(4, 4, 4, 4);
     lay->addLayout(top);
     lay->addLayout(second);
+    lay->addLayout(third);
     lay->addWidget(m_view, 1);
     lay->addWidget(m_summary);
     connect(m_model, &ModuleTreeModel::checkedChanged, this, &ModelPanel::updateSummary);

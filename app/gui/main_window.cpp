@@ -21,6 +21,7 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QDockWidget>
+#include <QScrollArea>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFontDatabase>
@@ -78,7 +79,11 @@ void MainWindow::buildTabs() {
     m_tabs->addTab(m_scale, tr("Scale"));
     m_taskPanel = new TaskPanel(m_tabs);
     connect(m_taskPanel, &TaskPanel::useRequested, this, [this] { m_training->useTaskData(m_taskPanel); });
-    m_tabs->addTab(m_taskPanel, tr("Task Data"));
+    auto* taskScroll = new QScrollArea(m_tabs);  // the form scrolls on short screens
+    taskScroll->setWidget(m_taskPanel);
+    taskScroll->setWidgetResizable(true);
+    taskScroll->setFrameShape(QFrame::NoFrame);
+    m_tabs->addTab(taskScroll, tr("Task Data"));
     m_inspect = new QPlainTextEdit(m_tabs);
     m_inspect->setReadOnly(true);
     m_inspect->setLineWrapMode(QPlainTextEdit::NoWrap);
@@ -100,10 +105,16 @@ void MainWindow::buildDocks() {
         return d;
     };
     auto* model = dock(tr("Model"), "modelDock", m_panel, Qt::LeftDockWidgetArea);
-    auto* method = dock(tr("Method"), "methodDock", m_method, Qt::RightDockWidgetArea);
+    // The method form scrolls rather than setting the window's minimum height.
+    auto* methodScroll = new QScrollArea(this);
+    methodScroll->setWidget(m_method);
+    methodScroll->setWidgetResizable(true);
+    methodScroll->setFrameShape(QFrame::NoFrame);
+    m_method->setMinimumWidth(220);  // narrower than this the form's fields would be unreadable
+    auto* method = dock(tr("Method"), "methodDock", methodScroll, Qt::RightDockWidgetArea);
     auto* log = dock(tr("Log"), "logDock", m_log, Qt::BottomDockWidgetArea);
     resize(1280, 800);
-    resizeDocks({model, method}, {520, 300}, Qt::Horizontal);
+    resizeDocks({model, method}, {400, 300}, Qt::Horizontal);
     resizeDocks({log}, {140}, Qt::Vertical);
 }
 
