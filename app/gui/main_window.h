@@ -41,6 +41,7 @@ public:
     TransferTab* transferTab() const { return m_transfer; }
     CompareTab* compareTab() const { return m_compare; }
     PlaygroundTab* playgroundTab() const { return m_playground; }
+    void clampToScreen();  // the window inside its screen's available area (restored geometry too)
     ScaleTab* scaleTab() const { return m_scale; }
     DeltaTab* deltaTab() const { return m_deltaTab; }
     TaskPanel* taskPanel() const { return m_taskPanel; }
@@ -58,7 +59,7 @@ private:
     void buildMenus();
     void buildFileActions(QMenu* fileMenu);  // main_window_files.cpp
     void rememberModel(const QString& source);
-    void restoreLayout();  // window geometry and dock layout of the last session
+    void restoreLayout();  // window geometry and dock layout of the last session, clamped to the screen
     void refreshRecentMenu();
 
     Workbench* m_session;

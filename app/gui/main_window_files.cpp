@@ -15,7 +15,11 @@
 #include <QFileInfo>
 #include <QMenu>
 #include <QMimeData>
+#include <QGuiApplication>
+#include <QScreen>
 #include <QSettings>
+
+#include <algorithm>
 #include <QUrl>
 
 namespace {
@@ -49,6 +53,20 @@ void MainWindow::restoreLayout() {
     QSettings settings;
     restoreGeometry(settings.value(QStringLiteral("window/geometry")).toByteArray());
     restoreState(settings.value(QStringLiteral("window/state")).toByteArray());
+    clampToScreen();
+}
+
+void MainWindow::clampToScreen() {
+    // A geometry saved on a larger screen (or with an older, wider layout) comes back inside this one.
+    const QScreen* s = screen() ? screen() : QGuiApplication::primaryScreen();
+    if (!s) return;
+    const QRect avail = s->availableGeometry();
+    QRect g = geometry();
+    g.setWidth(std::min(g.width(), avail.width()));
+    g.setHeight(std::min(g.height(), avail.height()));
+    g.moveLeft(std::clamp(g.left(), avail.left(), avail.right() - g.width() + 1));
+    g.moveTop(std::clamp(g.top(), avail.top(), avail.bottom() - g.height() + 1));
+    if (g != geometry()) setGeometry(g);
 }
 
 QStringList MainWindow::recentModels() const { return QSettings().value(QLatin1String(kRecentKey)).toStringList(); }

@@ -11,6 +11,7 @@
 #include "training_tab.h"
 #include "workbench.h"
 #include <QDockWidget>
+#include <QScreen>
 #include <QTabWidget>
 
 #include "io/json_util.h"
@@ -80,6 +81,17 @@ private Q_SLOTS:
             QVERIFY2(min.width() <= 1024, qPrintable(QStringLiteral("%1").arg(min.width())));
             for (QDockWidget* d : w.findChildren<QDockWidget*>()) QVERIFY2(d->isVisible(), qPrintable(d->windowTitle()));
         }
+        // A geometry saved on a bigger screen comes back inside this one.
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        w.setGeometry(-400, -300, 5000, 4000);
+        w.clampToScreen();
+        const QRect avail = w.screen()->availableGeometry();
+        QVERIFY2(w.geometry().left() >= avail.left() && w.geometry().top() >= avail.top(),
+                 qPrintable(QStringLiteral("%1,%2").arg(w.geometry().left()).arg(w.geometry().top())));
+        QVERIFY(w.geometry().width() <= std::max(avail.width(), w.minimumSizeHint().width()));
+        QVERIFY(w.geometry().height() <= std::max(avail.height(), w.minimumSizeHint().height()));
     }
 
     void budgetFollowsTicksAndMethod() {
