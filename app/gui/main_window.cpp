@@ -21,6 +21,9 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QDockWidget>
+#include <QUrl>
+#include <QScrollBar>
+#include <QDesktopServices>
 #include <QScrollArea>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -39,7 +42,10 @@ MainWindow::MainWindow(QWidget* parent)
     buildTabs();
     buildDocks();
     buildMenus();
-    connect(m_session, &Workbench::logLine, m_log, &QPlainTextEdit::appendPlainText);
+    connect(m_session, &Workbench::logLine, m_log, [this](const QString& line) {
+        m_log->appendPlainText(line);
+        m_log->verticalScrollBar()->setValue(m_log->verticalScrollBar()->maximum());  // the log follows its newest line
+    });
     connect(m_session, &Workbench::statusMessage, statusBar(), &QStatusBar::showMessage);
     statusBar()->addPermanentWidget(m_training->progressBar());
     connect(m_models, &ModelController::modelOpened, this, [this](const QString& source, const QString& treeText) {
@@ -96,6 +102,7 @@ void MainWindow::buildTabs() {
 void MainWindow::buildDocks() {
     m_log = new QPlainTextEdit(this);
     m_log->setReadOnly(true);
+    m_log->setObjectName(QStringLiteral("log"));
     m_log->setMaximumBlockCount(5000);
     auto dock = [this](const QString& title, const char* name, QWidget* w, Qt::DockWidgetArea area) {
         auto* d = new QDockWidget(title, this);
@@ -157,4 +164,30 @@ void MainWindow::buildMenus() {
     copyTargets->setToolTip(tr("The ticked modules as PEFT's target_modules (JSON), for a LoraConfig"));
     auto* viewMenu = menuBar()->addMenu(tr("&View"));
     for (QDockWidget* d : findChildren<QDockWidget*>()) viewMenu->addAction(d->toggleViewAction());
+    auto* helpMenu = menuBar()->addMenu(tr("&Help"));
+    helpMenu->addAction(tr("&Getting Started"), this, [this] {
+        QMessageBox::information(this, tr("Getting Started"),
+                                 tr("1. The built-in demo model is open (File > Open Built-in Model for others).\n"
+                                    "2. Tick modules in the Model dock, pick a method in the Method dock: the budget updates.\n"
+                                    "3. In the Training tab pick a demo task and press Start.\n"
+                                    "4. Try the result in the Playground; compare tasks, methods and sizes in the other tabs.\n"
+                                    "5. File > Export Delta writes a PEFT adapter."));
+    });
+    helpMenu->addAction(tr("&Documentation"), this, [] {
+        const QString docs = QStringLiteral(DT_SOURCE_DIR "/docs");
+        QDesktopServices::openUrl(QUrl::fromLocalFile(QFileInfo::exists(docs) ? docs : QStringLiteral(DT_SOURCE_DIR)));
+    });
+    helpMenu->addAction(tr("&Keyboard Shortcuts"), this, [this] {
+        QString text;
+        for (QAction* a : findChildren<QAction*>())
+            if (!a->shortcut().isEmpty() && !a->text().isEmpty())
+                text += QStringLiteral("%1\t%2\n").arg(a->shortcut().toString(QKeySequence::NativeText), a->text().remove(QLatin1Char('&')));
+        QMessageBox::information(this, tr("Keyboard Shortcuts"), text.isEmpty() ? tr("None") : text);
+    });
+    helpMenu->addAction(tr("&About DeltaTune"), this, [this] {
+        QMessageBox::about(this, tr("About DeltaTune"),
+                           tr("DeltaTune %1: a workbench for delta tuning (parameter-efficient fine-tuning) of pretrained "
+                              "transformers, after the Delta Tuning study (Ding et al., Nature Machine Intelligence 2023).")
+                               .arg(QCoreApplication::applicationVersion()));
+    });
 }

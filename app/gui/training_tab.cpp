@@ -80,6 +80,9 @@ TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
     connect(m_pauseButton, &QPushButton::toggled, this, [this](bool on) {
         m_training->setPaused(on);
         m_pauseButton->setText(on ? tr("Resume") : tr("Pause"));
+        // Paused: said in the progress bar instead of an ETA that would go stale.
+        if (on) m_progress->setFormat(tr("%v/%m  Paused"));
+        m_session->showStatus(on ? tr("Training paused") : tr("Training resumed"));
     });
     connect(m_stopButton, &QPushButton::clicked, m_training, &TrainingController::stop);
     connectController();
@@ -146,6 +149,7 @@ void TrainingTab::connectController() {
         syncButtons();
         m_pauseButton->setEnabled(running);
         m_pauseButton->setChecked(false);
+        if (running) m_smoothedTps = 0;
         m_stopButton->setEnabled(running);
         m_progress->setVisible(running);
     });
@@ -153,8 +157,11 @@ void TrainingTab::connectController() {
         m_plot->addStep(step, loss, lr, tps);
         m_progress->setMaximum(static_cast<int>(max));
         m_progress->setValue(static_cast<int>(step));
+        // Throughput as an exponential moving average: single steps jump between 300 and 35,000 tok/s.
+        m_smoothedTps = m_smoothedTps > 0 ? 0.9 * m_smoothedTps + 0.1 * tps : tps;
         const double eta = step > 0 ? elapsed / static_cast<double>(step) * static_cast<double>(max - step) : 0;
-        m_progress->setFormat(tr("%v/%m  ETA %1 s  %2 tok/s").arg(eta, 0, 'f', 0).arg(tps, 0, 'f', 0));
+        if (!m_pauseButton->isChecked())
+            m_progress->setFormat(tr("%v/%m  ETA %1 s  %2 tok/s").arg(eta, 0, 'f', 0).arg(m_smoothedTps, 0, 'f', 0));
     });
     connect(m_training, &TrainingController::evaluated, this, [this](qint64 step, const QVariantMap& m) {
         // The score the run is ranked by: accuracy, else exact match (text-to-text), else Pearson.

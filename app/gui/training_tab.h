@@ -65,6 +65,7 @@ private:
     TrainingPlot* m_plot;
     RunHistory* m_history;
     QProgressBar* m_progress;
+    double m_smoothedTps = 0;  // tokens/s in the progress bar, smoothed
     QLabel* m_specLabel;
     QPushButton* m_startButton;
     QPushButton* m_pauseButton;

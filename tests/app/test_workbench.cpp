@@ -11,6 +11,10 @@
 #include "training_tab.h"
 #include "workbench.h"
 #include <QDockWidget>
+#include <QMenu>
+#include <QMenuBar>
+#include <QScrollBar>
+#include <QPlainTextEdit>
 #include <QScreen>
 #include <QTabWidget>
 
@@ -92,6 +96,25 @@ private Q_SLOTS:
                  qPrintable(QStringLiteral("%1,%2").arg(w.geometry().left()).arg(w.geometry().top())));
         QVERIFY(w.geometry().width() <= std::max(avail.width(), w.minimumSizeHint().width()));
         QVERIFY(w.geometry().height() <= std::max(avail.height(), w.minimumSizeHint().height()));
+    }
+
+    // The log follows its newest line; the Help menu has its four entries.
+    void logFollowsItsEndAndHelpIsThere() {
+        MainWindow w;
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        auto* log = w.findChild<QPlainTextEdit*>(QStringLiteral("log"));
+        QVERIFY(log);
+        for (int i = 0; i < 300; ++i) w.workbench()->log(QStringLiteral("line %1").arg(i));
+        QVERIFY(log->verticalScrollBar()->maximum() > 0);
+        QCOMPARE(log->verticalScrollBar()->value(), log->verticalScrollBar()->maximum());
+        QMenu* help = nullptr;
+        for (QAction* a : w.menuBar()->actions())
+            if (a->text() == QStringLiteral("&Help")) help = a->menu();
+        QVERIFY(help);
+        QStringList items;
+        for (QAction* a : help->actions()) items << a->text().remove(QLatin1Char('&'));
+        QCOMPARE(items, (QStringList{"Getting Started", "Documentation", "Keyboard Shortcuts", "About DeltaTune"}));
     }
 
     void budgetFollowsTicksAndMethod() {
