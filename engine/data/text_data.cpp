@@ -461,6 +461,26 @@ Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tk, std::
     return d;
 }
 
+namespace {
+
+// ", e.g. 'good', 'great'": vocabulary words sharing the longest prefix with `word` (whole words only).
+std::string similar_tokens(const tok::Tokenizer& tk, const std::string& word) {
+    std::vector<std::pair<std::size_t, std::string>> scored;
+    for (std::size_t i = 0; i < tk.vocab_size(); ++i) {
+        const std::string t = tk.id_to_token(static_cast<std::int64_t>(i));
+        if (t.size() < 2 || t[0] == '[' || t[0] == '<' || t.rfind("##", 0) == 0) continue;
+        std::size_t k = 0;
+        while (k < t.size() && k < word.size() && std::tolower(static_cast<unsigned char>(t[k])) == std::tolower(static_cast<unsigned char>(word[k]))) ++k;
+        if (k > 0) scored.emplace_back(k, t);
+    }
+    std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::string out;
+    for (std::size_t i = 0; i < scored.size() && i < 3; ++i) out += (i ? ", '" : ", e.g. '") + scored[i].second + "'";
+    return out;
+}
+
+}  // namespace
+
 void as_text_to_text(Dataset& d, const tok::Tokenizer& tk, const std::vector<std::pair<std::string, std::string>>& words) {
     d.target_words.clear();
     d.target_word_ids.clear();
@@ -494,7 +514,13 @@ std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::ve
         const auto e = tk.encode(word, nullptr, false);
         if (e.ids.size() != 1)
             throw Error("label word '" + word + "' (label '" + label + "') is " + std::to_string(e.ids.size()) + " tokens",
-                        "task.label_words", "choose a word that is a single token of this tokenizer");
+                        "task.label_words", "choose a word that is a single token of this tokenizer" + similar_tokens(tk, word));
+        // A word outside the vocabulary is one token too, the unknown one: every such label would
+        // score the same and nothing could be learned.
+        for (const char* unk : {"[UNK]", "<unk>"})
+            if (tk.token_to_id(unk) >= 0 && e.ids[0] == tk.token_to_id(unk))
+                throw Error("label word '" + word + "' (label '" + label + "') is not in the tokenizer's vocabulary (it encodes to " + unk + ")",
+                            "task.label_words", "map the label to a word the tokenizer knows" + similar_tokens(tk, word));
         ids.push_back(e.ids[0]);
     }
     return ids;

@@ -589,6 +589,8 @@ TrainResult Trainer::run(TrainControl* control) {
     const auto t0 = std::chrono::steady_clock::now();
     if (I.obs) I.obs->on_status(step_ == 0 ? "started" : "resumed at step " + std::to_string(step_));
     res.status = "finished";
+    constexpr int kZeroGradWarnAfter = 5;
+    int zero_grad_steps = 0;
     while (step_ < cfg.max_steps) {
         const auto ts = std::chrono::steady_clock::now();
         I.opt->zero_grad();
@@ -605,6 +607,12 @@ TrainResult Trainer::run(TrainControl* control) {
         ev.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (I.obs) I.obs->on_step(ev);
         I.emit(ev.to_json());
+        // A gradient of exactly zero step after step trains nothing (e.g. label words the tokenizer
+        // maps to one token): said once, not silently run to the end.
+        zero_grad_steps = (!m.bad && g.norm == 0.0) ? zero_grad_steps + 1 : 0;
+        if (zero_grad_steps == kZeroGradWarnAfter && I.obs)
+            I.obs->on_status("warning: the trainable gradient has been exactly zero for " + std::to_string(kZeroGradWarnAfter) +
+                             " steps: nothing is learning (check the label words, the delta's targets and the learning signal)");
         if (I.consecutive_bad >= cfg.max_nonfinite) {
             res.status = "stopped_nonfinite";
             if (I.obs) I.obs->on_error("stopped after " + std::to_string(I.consecutive_bad) + " non-finite steps in a row");

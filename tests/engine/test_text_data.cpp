@@ -116,6 +116,19 @@ private Q_SLOTS:
         QCOMPARE(d.label_word_ids, (std::vector<std::int64_t>{tk.token_to_id("it"), tk.token_to_id("was")}));
         o.template_text = "{text} without a mask";
         QVERIFY_THROWS_EXCEPTION(dt::Error, dt::read_text_task(dir.filePath("t.jsonl").toStdString(), o, tk, {}, true));
+        // A label word outside the vocabulary encodes to [UNK], one token: refused, naming the word and
+        // suggesting known words.
+        const auto demo = dt::tok::Tokenizer::from_file(std::string(DT_SOURCE_DIR) + "/resources/demo/tokenizer.json");
+        try {
+            dt::label_word_ids(demo, {"negative", "positive"}, {{"negative", "negative"}, {"positive", "good"}});
+            QFAIL("accepted a label word the tokenizer does not know");
+        } catch (const dt::Error& e) {
+            const std::string msg = e.what();
+            QVERIFY2(msg.find("'negative'") != std::string::npos && msg.find("vocabulary") != std::string::npos && msg.find("task.label_words") != std::string::npos &&
+                         msg.find("e.g.") != std::string::npos,
+                     msg.c_str());
+        }
+        QCOMPARE(dt::label_word_ids(demo, {"negative", "positive"}, {{"negative", "bad"}, {"positive", "good"}}).size(), std::size_t(2));
     }
 
     void truncationSplitAndRegression() {

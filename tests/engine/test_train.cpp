@@ -20,6 +20,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
 #include <random>
 #include <thread>
 
@@ -234,6 +235,29 @@ private Q_SLOTS:
         worker.join();
         QCOMPARE(res.status, std::string("cancelled"));
         QVERIFY(res.steps < 100000);
+    }
+
+    // A gradient of exactly zero for five steps in a row is warned about once (it trains nothing).
+    void zeroGradientIsWarnedAbout() {
+        struct Statuses : dt::TrainObserver {
+            std::vector<std::string> seen;
+            void on_status(const std::string& s) override { seen.push_back(s); }
+        };
+        auto m = seqcls();
+        auto d = dt::DeltaSet::apply(*m, loraSpec());
+        const auto train = containsTask(64, 1);
+        auto c = config(12);
+        c.loss_hook = [](std::int64_t, at::Tensor& loss) { loss = loss * 0.0; };
+        Statuses zero;
+        dt::Trainer(*m, train, nullptr, c, &zero).run();
+        const auto warned = std::count_if(zero.seen.begin(), zero.seen.end(), [](const std::string& s) { return s.find("exactly zero") != std::string::npos; });
+        QCOMPARE(warned, std::ptrdiff_t{1});
+        // A run that learns is not warned.
+        auto m2 = seqcls();
+        auto d2 = dt::DeltaSet::apply(*m2, loraSpec());
+        Statuses normal;
+        dt::Trainer(*m2, train, nullptr, config(12), &normal).run();
+        for (const auto& s : normal.seen) QVERIFY2(s.find("exactly zero") == std::string::npos, s.c_str());
     }
 
     void nonFiniteStepsAreSkipped() {
