@@ -3,10 +3,10 @@
 #include "core/error.h"
 #include "train/defaults.h"
 #include "method_comparison_view.h"
+#include "experiment_panel.h"
 #include "worker_thread.h"
 
 #include <QComboBox>
-#include <QFileDialog>
 #include <QFileInfo>
 #include <QDir>
 #include <QHBoxLayout>
@@ -75,9 +75,6 @@ CompareTab::CompareTab(std::function<std::string()> model, std::function<QString
     m_stop->setToolTip(tr("Stop after the current step; Compare Methods again keeps the finished methods"));
     m_status = new QLabel(this);
     m_status->setWordWrap(true);
-    auto* png = new QPushButton(tr("PNG…"), this);
-    auto* pdf = new QPushButton(tr("PDF…"), this);
-    auto* csv = new QPushButton(tr("CSV…"), this);
 
     auto* side = new QWidget(this);
     auto* form = new QVBoxLayout(side);
@@ -98,11 +95,12 @@ CompareTab::CompareTab(std::function<std::string()> model, std::function<QString
     buttons->addWidget(m_stop);
     form->addLayout(buttons);
     form->addWidget(m_status);
-    auto* exports = new QHBoxLayout;
-    exports->addWidget(png);
-    exports->addWidget(pdf);
-    exports->addWidget(csv);
-    form->addLayout(exports);
+    gui::addExportRow(
+        this, form, tr("Export Comparison"), QStringLiteral("comparison"),
+        [this](const QString& ext, const QString& f) {
+            return ext == QLatin1String("csv") ? m_view->saveCsv(f) : ext == QLatin1String("pdf") ? m_view->savePdf(f) : m_view->savePng(f);
+        },
+        [this](const QString& line) { Q_EMIT logLine(line); });
     auto* split = new QSplitter(this);
     split->addWidget(side);
     split->addWidget(m_view);
@@ -112,21 +110,10 @@ CompareTab::CompareTab(std::function<std::string()> model, std::function<QString
     lay->addWidget(split);
 
     connect(m_run, &QPushButton::clicked, this, [this] {
-        QStringList methods;
-        for (int i = 0; i < m_methods->count(); ++i)
-            if (m_methods->item(i)->checkState() == Qt::Checked) methods << m_methods->item(i)->text();
-        if (!start(m_task->currentData().toString(), methods, m_budget->value(), m_steps->value())) m_status->setText(m_lastError);
+        if (!start(m_task->currentData().toString(), gui::checkedTexts(m_methods), m_budget->value(), m_steps->value()))
+            m_status->setText(m_lastError);
     });
     connect(m_stop, &QPushButton::clicked, this, &CompareTab::stop);
-    auto save = [this](const QString& filter, const QString& ext) {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export Comparison"), QStringLiteral("comparison.") + ext, filter);
-        if (f.isEmpty()) return;
-        const bool ok = ext == QLatin1String("csv") ? m_view->saveCsv(f) : ext == QLatin1String("pdf") ? m_view->savePdf(f) : m_view->savePng(f);
-        Q_EMIT logLine(ok ? tr("Saved %1").arg(f) : tr("Could not save %1").arg(f));
-    };
-    connect(png, &QPushButton::clicked, this, [save] { save(tr("PNG images (*.png)"), QStringLiteral("png")); });
-    connect(pdf, &QPushButton::clicked, this, [save] { save(tr("PDF files (*.pdf)"), QStringLiteral("pdf")); });
-    connect(csv, &QPushButton::clicked, this, [save] { save(tr("CSV files (*.csv)"), QStringLiteral("csv")); });
 }
 
 CompareTab::~CompareTab() {

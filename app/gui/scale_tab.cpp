@@ -2,6 +2,7 @@
 
 #include "plot_style.h"
 #include "save_text.h"
+#include "experiment_panel.h"
 #include "worker_thread.h"
 #include "workbench.h"
 
@@ -10,7 +11,6 @@
 
 #include <QComboBox>
 #include <QDir>
-#include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -23,6 +23,7 @@
 #include <QVBoxLayout>
 
 #include <cmath>
+#include <tuple>
 
 namespace {
 
@@ -89,29 +90,22 @@ ScaleTab::ScaleTab(const QStringList& tasks, std::function<QString(QString)> wor
     m_stop->setToolTip(tr("Stop after the current step; Run Scale again keeps the finished pairs"));
     m_status = new QLabel(tr("No results yet: pick sizes, a task and methods, then Run Scale."), this);
     m_status->setWordWrap(true);
-    auto* png = new QPushButton(tr("PNG…"), this);
-    auto* pdf = new QPushButton(tr("PDF…"), this);
-    auto* csv = new QPushButton(tr("CSV…"), this);
 
     m_sizePlot = new QCustomPlot(this);
     m_curvePlot = new QCustomPlot(this);
-    stylePlot(m_sizePlot);
-    stylePlot(m_curvePlot);
-    m_sizePlot->xAxis->setScaleType(QCPAxis::stLogarithmic);
-    m_sizePlot->xAxis->setLabel(tr("base model parameters (log scale)"));
-    m_sizePlot->legend->setVisible(true);
-    m_sizePlot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
-    m_sizePlot->plotLayout()->insertRow(0);
-    m_sizePlot->plotLayout()->addElement(0, 0, new QCPTextElement(m_sizePlot, tr("Power of scale: metric per model size")));
-    m_curvePlot->xAxis->setLabel(tr("step"));
-    m_curvePlot->legend->setVisible(true);
-    m_curvePlot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
-    m_curvePlot->plotLayout()->insertRow(0);
-    m_curvePlot->plotLayout()->addElement(0, 0, new QCPTextElement(m_curvePlot, tr("Convergence per size (solid: smallest)")));
-    for (QCustomPlot* p : {m_sizePlot, m_curvePlot}) {
-        auto* title = qobject_cast<QCPTextElement*>(p->plotLayout()->element(0, 0));
-        if (title) title->setTextColor(p->palette().text().color());
+    for (auto [p, title, xlabel] : {std::tuple<QCustomPlot*, QString, QString>{m_sizePlot, tr("Power of scale: metric per model size"),
+                                                                                tr("base model parameters (log scale)")},
+                                    {m_curvePlot, tr("Convergence per size (solid: smallest)"), tr("step")}}) {
+        stylePlot(p);
+        p->xAxis->setLabel(xlabel);
+        p->legend->setVisible(true);
+        p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+        p->plotLayout()->insertRow(0);
+        auto* t = new QCPTextElement(p, title);
+        t->setTextColor(p->palette().text().color());
+        p->plotLayout()->addElement(0, 0, t);
     }
+    m_sizePlot->xAxis->setScaleType(QCPAxis::stLogarithmic);
 
     auto* side = new QWidget(this);
     auto* form = new QVBoxLayout(side);
@@ -130,11 +124,10 @@ ScaleTab::ScaleTab(const QStringList& tasks, std::function<QString(QString)> wor
     buttons->addWidget(m_stop);
     form->addLayout(buttons);
     form->addWidget(m_status);
-    auto* exports = new QHBoxLayout;
-    exports->addWidget(png);
-    exports->addWidget(pdf);
-    exports->addWidget(csv);
-    form->addLayout(exports);
+    gui::addExportRow(
+        this, form, tr("Export Scale"), QStringLiteral("scale"),
+        [this](const QString& ext, const QString& f) { return ext == QLatin1String("csv") ? saveTextFile(f, toCsv()) : ext == QLatin1String("pdf") ? savePdf(f) : savePng(f); },
+        [this](const QString& line) { Q_EMIT logLine(line); });
     auto* plots = new QWidget(this);
     auto* pl = new QVBoxLayout(plots);
     pl->setContentsMargins(0, 0, 0, 0);
@@ -149,40 +142,10 @@ ScaleTab::ScaleTab(const QStringList& tasks, std::function<QString(QString)> wor
     lay->addWidget(split);
 
     connect(m_run, &QPushButton::clicked, this, [this] {
-        QStringList methods;
-        for (int i = 0; i < m_methods->count(); ++i)
-            if (m_methods->item(i)->checkState() == Qt::Checked) methods << m_methods->item(i)->text();
-        if (!start(m_task->currentData().toString(), m_family->currentData().toStringList(), methods, m_steps->value()))
+        if (!start(m_task->currentData().toString(), m_family->currentData().toStringList(), gui::checkedTexts(m_methods), m_steps->value()))
             m_status->setText(m_lastError);
     });
     connect(m_stop, &QPushButton::clicked, this, &ScaleTab::stop);
-    auto save = [this](const QString& filter, const QString& ext) {
-        const QString f = QFileDialog::getSaveFileName(this, tr("Export Scale"), QStringLiteral("scale.") + ext, filter);
-        if (f.isEmpty()) return;
-        bool ok = false;
-        if (ext == QLatin1String("csv")) {
-            ok = saveTextFile(f, toCsv());
-        } else if (ext == QLatin1String("pdf")) {
-            QPdfWriter w(f);
-            w.setPageSize(QPageSize(QSizeF(m_sizePlot->width(), m_sizePlot->height() + m_curvePlot->height()), QPageSize::Point));
-            w.setPageMargins(QMarginsF(0, 0, 0, 0));
-            QPainter painter(&w);
-            ok = painter.isActive();
-            if (ok) {
-                const double s = w.width() / static_cast<double>(m_sizePlot->width());
-                painter.scale(s, s);
-                m_sizePlot->render(&painter);
-                painter.translate(0, m_sizePlot->height());
-                m_curvePlot->render(&painter);
-            }
-        } else {
-            ok = savePng(f);
-        }
-        Q_EMIT logLine(ok ? tr("Saved %1").arg(f) : tr("Could not save %1").arg(f));
-    };
-    connect(png, &QPushButton::clicked, this, [save] { save(tr("PNG images (*.png)"), QStringLiteral("png")); });
-    connect(pdf, &QPushButton::clicked, this, [save] { save(tr("PDF files (*.pdf)"), QStringLiteral("pdf")); });
-    connect(csv, &QPushButton::clicked, this, [save] { save(tr("CSV files (*.csv)"), QStringLiteral("csv")); });
     redraw();
 }
 
@@ -347,6 +310,20 @@ QString ScaleTab::toCsv() const {
             s += QStringLiteral("%1,%2,%3,%4\n").arg(size, method).arg(it->steps[i]).arg(it->values[i], 0, 'g', 10);
     }
     return s;
+}
+
+bool ScaleTab::savePdf(const QString& path) {
+    QPdfWriter w(path);
+    w.setPageSize(QPageSize(QSizeF(m_sizePlot->width(), m_sizePlot->height() + m_curvePlot->height()), QPageSize::Point));
+    w.setPageMargins(QMarginsF(0, 0, 0, 0));
+    QPainter painter(&w);
+    if (!painter.isActive()) return false;
+    const double s = w.width() / static_cast<double>(m_sizePlot->width());
+    painter.scale(s, s);
+    m_sizePlot->render(&painter);
+    painter.translate(0, m_sizePlot->height());
+    m_curvePlot->render(&painter);
+    return true;
 }
 
 bool ScaleTab::savePng(const QString& path) {

@@ -58,7 +58,8 @@ public:
     int resultCount() const { return static_cast<int>(m_final.size()); }
     int curvePoints(const QString& sizeAndMethod) const { return static_cast<int>(m_curves.value(sizeAndMethod).steps.size()); }
     QString toCsv() const;
-    bool savePng(const QString& path);
+    bool savePng(const QString& path);  // the two plots, one above the other
+    bool savePdf(const QString& path);
     QCustomPlot* sizePlot() const { return m_sizePlot; }
 
 Q_SIGNALS:

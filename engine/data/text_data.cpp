@@ -168,10 +168,7 @@ private:
 
 // A template's {input} filled in; the input alone without a template.
 std::string fill_input(const std::string& template_text, const std::string& input) {
-    if (template_text.empty()) return input;
-    std::string text = template_text;
-    for (std::size_t at = text.find("{input}"); at != std::string::npos; at = text.find("{input}", at + input.size())) text.replace(at, 7, input);
-    return text;
+    return template_text.empty() ? input : fill_template(template_text, {{"{input}", input}});
 }
 
 void check_input_template(const TextTaskOptions& o) {
@@ -526,19 +523,19 @@ std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::ve
     return ids;
 }
 
+std::string fill_template(std::string s, const std::vector<std::pair<std::string, std::string>>& values) {
+    for (const auto& [key, value] : values)
+        for (auto p = s.find(key); p != std::string::npos; p = s.find(key, p + value.size())) s.replace(p, key.size(), value);
+    return s;
+}
+
 void encode_with_template(const tok::Tokenizer& tk, const TextTaskOptions& o, std::int64_t mask_id, const std::string& text,
                           const std::string& pair, Example& ex) {
     auto fill = [&](std::size_t keep) {
-        std::string s = o.template_text;
-        auto put = [&](const std::string& key, const std::string& value) {
-            for (auto p = s.find(key); p != std::string::npos; p = s.find(key, p + value.size())) s.replace(p, key.size(), value);
-        };
         std::string t = text.substr(0, std::min(keep, text.size()));
         while (!t.empty() && (static_cast<unsigned char>(t.back()) & 0xC0) == 0x80) t.pop_back();  // whole code points
         if (!t.empty() && static_cast<unsigned char>(t.back()) >= 0xC0) t.pop_back();
-        put("{text}", t);
-        put("{pair}", pair);
-        return s;
+        return fill_template(o.template_text, {{"{text}", t}, {"{pair}", pair}});
     };
     // Shorten the text (not the template) until the mask survives truncation.
     std::size_t keep = text.size();

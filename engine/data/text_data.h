@@ -64,6 +64,9 @@ Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tokenizer
 // tokenizer's post-processor) the target, as T5 and the Delta Tuning study cast classification.
 void as_text_to_text(Dataset& d, const tok::Tokenizer& tk, const std::vector<std::pair<std::string, std::string>>& words);
 
+// `s` with every occurrence of each key ("{text}", "{pair}", "{input}") replaced by its value, in order.
+std::string fill_template(std::string s, const std::vector<std::pair<std::string, std::string>>& values);
+
 // Token ids of each label's word, in class order; each word must be exactly one token.
 std::vector<std::int64_t> label_word_ids(const tok::Tokenizer& tk, const std::vector<std::string>& labels,
                                          const std::vector<std::pair<std::string, std::string>>& words);

@@ -151,7 +151,6 @@ struct Decoding {
 struct Hypothesis {
     double score;
     std::vector<std::int64_t> tokens;  // seq's row (prompt or start token included), without EOS
-    bool eos;
 };
 
 // transformers' BeamHypotheses: the best `beams` finished hypotheses of one row.
@@ -160,10 +159,10 @@ struct Hypotheses {
     double length_penalty;
     std::vector<Hypothesis> kept;
     double worst = std::numeric_limits<double>::infinity();
-    void add(std::vector<std::int64_t> tokens, double sum_logprobs, std::int64_t generated, bool eos) {
+    void add(std::vector<std::int64_t> tokens, double sum_logprobs, std::int64_t generated) {
         const double score = sum_logprobs / std::pow(static_cast<double>(generated), length_penalty);
         if (kept.size() >= beams && !(score > worst)) return;
-        kept.push_back({score, std::move(tokens), eos});
+        kept.push_back({score, std::move(tokens)});
         if (kept.size() > beams) {
             const auto w = std::min_element(kept.begin(), kept.end(), [](const Hypothesis& a, const Hypothesis& b) { return a.score < b.score; });
             kept.erase(w);
@@ -194,8 +193,7 @@ at::Tensor beam_search(Decoding& d, std::int64_t B, std::int64_t pad, const Gene
         const at::Tensor s = d.seq[r].cpu().contiguous();
         return std::vector<std::int64_t>(s.data_ptr<std::int64_t>(), s.data_ptr<std::int64_t>() + s.numel());
     };
-    std::int64_t step = 0;
-    for (; step < opts.max_new_tokens; ++step) {
+    for (std::int64_t step = 0; step < opts.max_new_tokens; ++step) {
         const at::Tensor logp = torch::log_softmax(d.logits(step), 1);
         const std::int64_t V = logp.size(1);
         const at::Tensor scores = (logp + torch::tensor(beam_scores, torch::kDouble).to(logp.device()).to(torch::kFloat).unsqueeze(1)).view({B, K * V});
@@ -221,7 +219,7 @@ at::Tensor beam_search(Decoding& d, std::int64_t B, std::int64_t pad, const Gene
                 const std::int64_t beam = ti[b][rank] / V, token = ti[b][rank] % V, row = b * K + beam;
                 if (is_eos(token)) {
                     if (rank >= K) continue;  // an EOS below the top K does not end a hypothesis
-                    hyps[static_cast<std::size_t>(b)].add(row_of(row), ts[b][rank], generated, true);
+                    hyps[static_cast<std::size_t>(b)].add(row_of(row), ts[b][rank], generated);
                     continue;
                 }
                 rows.push_back(row);
@@ -247,7 +245,7 @@ at::Tensor beam_search(Decoding& d, std::int64_t B, std::int64_t pad, const Gene
         for (std::int64_t k = 0; k < K; ++k) {
             auto t = row_of(b * K + k);
             const auto gen = static_cast<std::int64_t>(t.size()) - prompt;
-            if (gen > 0) hyps[static_cast<std::size_t>(b)].add(std::move(t), beam_scores[static_cast<std::size_t>(b * K + k)], gen, false);
+            if (gen > 0) hyps[static_cast<std::size_t>(b)].add(std::move(t), beam_scores[static_cast<std::size_t>(b * K + k)], gen);
         }
     }
     // As transformers lays them out: one column more than the longest best hypothesis (at most the

@@ -1,6 +1,7 @@
 #include "generate/playground.h"
 
 #include "core/error.h"
+#include "data/text_data.h"
 #include "tokenizers/tokenizer.h"
 #include "train/run_spec.h"
 
@@ -17,10 +18,6 @@ std::int64_t mask_id(const tok::Tokenizer& tk, const std::string& spelled) {
     for (const std::string& t : {spelled, std::string("[MASK]"), std::string("<mask>")})
         if (!t.empty() && tk.token_to_id(t) >= 0) return tk.token_to_id(t);
     return -1;
-}
-
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-    for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
 }
 
 }  // namespace
@@ -63,15 +60,7 @@ PlaygroundAnswer playground_answer(TransformerModel& model, const tok::Tokenizer
         const at::Tensor logits = out.logits[0][pos - enc.ids.begin()].to(torch::kFloat);
         if (!rq.label_words.empty()) {
             a.kind = "labels";
-            std::vector<std::int64_t> ids;
-            for (const auto& label : rq.labels) {
-                std::string word = label;
-                for (const auto& [l, w] : rq.label_words)
-                    if (l == label) word = w;
-                const auto e = tk.encode(word, nullptr, false);
-                if (e.ids.size() != 1) throw Error("label word '" + word + "' is not one token", "task.label_words");
-                ids.push_back(e.ids[0]);
-            }
+            const std::vector<std::int64_t> ids = label_word_ids(tk, rq.labels, rq.label_words);
             const at::Tensor p = logits.index_select(0, torch::tensor(ids, torch::kLong)).softmax(0);
             for (std::size_t k = 0; k < ids.size(); ++k) a.scores.emplace_back(rq.labels[k], p[static_cast<std::int64_t>(k)].item<double>());
         } else {
@@ -105,9 +94,8 @@ std::vector<std::string> task_examples(const RunSpec& spec, std::size_t n) {
             if (spec.task_type == "seq2seq" || (spec.task_type == "causal_lm" && j.contains(spec.prompt_field))) {
                 s = field(spec.prompt_field);
             } else if (!spec.text.template_text.empty()) {
-                s = spec.text.template_text;
-                replace_all(s, "{text}", field(spec.text.text_field));
-                replace_all(s, "{pair}", spec.text.pair_field.empty() ? std::string() : field(spec.text.pair_field));
+                s = fill_template(spec.text.template_text, {{"{text}", field(spec.text.text_field)},
+                                                            {"{pair}", spec.text.pair_field.empty() ? std::string() : field(spec.text.pair_field)}});
             } else {
                 s = field(spec.text.text_field);
                 if (!spec.text.pair_field.empty() && !field(spec.text.pair_field).empty()) s += " " + field(spec.text.pair_field);
