@@ -80,6 +80,13 @@ void ParamClaims::claim(const std::string& param, const std::string& owner) {
 
 // ---- DeltaSet ----
 
+std::vector<std::pair<std::string, at::Tensor>> DeltaMethod::saved_tensors(TransformerModel& model) const {
+    std::vector<std::pair<std::string, at::Tensor>> v;
+    auto params = model.named_parameters(true);
+    for (const auto& name : added_) v.emplace_back(name, params[name].detach());
+    return v;
+}
+
 DeltaSet::~DeltaSet() = default;
 DeltaSet::DeltaSet(DeltaSet&&) noexcept = default;
 DeltaSet& DeltaSet::operator=(DeltaSet&&) noexcept = default;
@@ -100,7 +107,12 @@ DeltaSet DeltaSet::apply(TransformerModel& model, const DeltaSpec& spec) {
             AttachContext ctx{model, tree, claims, where};
             method->attach(ctx);
             set.methods_.push_back(std::move(method));
-            for (const auto& a : set.methods_.back()->added()) claims.claim(a, name);
+            auto params = model.named_parameters(true);
+            for (const auto& a : set.methods_.back()->added()) {
+                const bool trainable = !params.find(a) || params[a].requires_grad();  // VeRA's shared projections stay frozen
+                claims.claim(a, name);
+                if (!trainable) params[a].set_requires_grad(false);
+            }
         }
         if (!spec.modules_to_save.empty()) {
             ModuleTree tree = ModuleTree::build(model);
@@ -146,7 +158,7 @@ void DeltaSet::merge_and_unload(TransformerModel& model) {
     for (const auto& m : methods_)
         if (!m->can_merge() && !m->added().empty())
             throw Error("'" + m->name() + "' cannot be merged into the base weights", "delta",
-                        "export the delta instead (--format deltatune, or peft for prefix and prompt tuning); only lora, ia3 and the methods that train base weights merge");
+                        "export the delta instead (--format deltatune, or peft for prefix and prompt tuning); the weight-update methods (lora, ia3, adalora, loha, lokr, oft, vera) and the methods that train base weights merge");
     merge();
     for (auto it = methods_.rbegin(); it != methods_.rend(); ++it) (*it)->detach(model);  // no unmerge: keep the folded weights
     methods_.clear();

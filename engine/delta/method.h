@@ -15,6 +15,9 @@
 #include <string>
 #include <vector>
 
+namespace at {
+class Tensor;
+}
 namespace torch::nn {
 class Module;
 }
@@ -51,6 +54,13 @@ public:
     // leaving the outputs unchanged; the plain form is what exports store.
     virtual bool can_fold() const { return false; }
     virtual void fold(TransformerModel&) {}
+
+    // What the method learned beyond its tensors, for export and the workbench (AdaLoRA: the kept
+    // ranks per module and PEFT's rank_pattern); null when nothing.
+    virtual nlohmann::json status() const { return nullptr; }
+    // The tensors a saved delta holds, by full name: by default every added parameter; AdaLoRA
+    // keeps only its surviving triplets (PEFT's layout).
+    virtual std::vector<std::pair<std::string, at::Tensor>> saved_tensors(TransformerModel& model) const;
 
     const nlohmann::json& spec() const { return spec_; }
     // Full names of parameters this method added (new tensors).

@@ -16,6 +16,15 @@ std::unique_ptr<DeltaMethod> make_layernorm(const nlohmann::json& spec, const st
 std::unique_ptr<DeltaMethod> make_last_layers(const nlohmann::json& spec, const std::string& where);
 std::unique_ptr<DeltaMethod> make_selective(const nlohmann::json& spec, const std::string& where);
 std::unique_ptr<DeltaMethod> make_full(const nlohmann::json& spec, const std::string& where);
+std::unique_ptr<DeltaMethod> make_ptuning(const nlohmann::json& spec, const std::string& where);
+std::unique_ptr<DeltaMethod> make_adalora(const nlohmann::json& spec, const std::string& where);
+std::unique_ptr<DeltaMethod> make_loha(const nlohmann::json& spec, const std::string& where);
+std::unique_ptr<DeltaMethod> make_lokr(const nlohmann::json& spec, const std::string& where);
+std::unique_ptr<DeltaMethod> make_oft(const nlohmann::json& spec, const std::string& where);
+std::unique_ptr<DeltaMethod> make_vera(const nlohmann::json& spec, const std::string& where);
+
+// lycoris' factorization of a dimension into (m, n), m <= n, m·n = dim (LoKr's Kronecker shapes).
+std::pair<std::int64_t, std::int64_t> lycoris_factorization(std::int64_t dim, std::int64_t factor);
 
 // PEFT's default target_modules for a method, from the model's role table: LoRA attn_q + attn_v,
 // IA3 attn_k + attn_v + ffn_down; `feedforward` gives IA3's feed-forward defaults (ffn_down).

@@ -2,23 +2,33 @@
 // Init: random N(0, init_std), sampled vocabulary rows ("vocab", seeded), or given token ids
 // ("ids": `init_token_ids`, repeated to length P as PEFT does for text). Parameters: P·d.
 // Module: `prompt_encoder.embedding.weight`.
+// P-tuning (Liu et al. 2021, "GPT Understands, Too"), as PEFT's PromptEncoder: the P vectors are the
+// output of a trained encoder over a P-row embedding table: an MLP (Linear d→h, ReLU, Linear h→h,
+// ReLU, Linear h→d) or a bidirectional LSTM (h per direction, encoder_num_layers) followed by
+// Linear 2h→2h, ReLU, Linear 2h→d. Names as PEFT: prompt_encoder.{embedding,mlp_head.N,lstm_head}.
+// fold() replaces the table by the encoder's output and drops the encoder: the outputs are
+// unchanged, and the folded table is what PEFT saves (`prompt_embeddings`).
 #include "delta/methods.h"
 
 #include "core/error.h"
+#include "delta/hosted.h"
 #include "delta/util.h"
 #include "models/model.h"
 
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
 
 namespace dt {
 namespace {
 
 class PromptMethod : public DeltaMethod {
 public:
-    PromptMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
-        const nlohmann::json o = resolve_options("prompt", spec, where);
+    PromptMethod(const nlohmann::json& spec, const std::string& where, const std::string& kind = "prompt") : DeltaMethod(spec) {
+        const nlohmann::json o = resolve_options(kind, spec, where);
         p_ = o["num_virtual_tokens"].get<std::int64_t>();
-        init_ = o["prompt_tuning_init"].get<std::string>();
+        init_ = o.value("prompt_tuning_init", std::string("random"));
         std_ = o["init_std"].get<double>();
         seed_ = o["seed"].get<std::uint64_t>();
         if (init_ == "ids") {
@@ -72,7 +82,7 @@ public:
         if (model.named_children().contains("prompt_encoder")) model.unregister_module("prompt_encoder");
     }
 
-private:
+protected:
     std::int64_t p_ = 20;
     std::string init_;
     double std_ = 1.0;
@@ -82,7 +92,89 @@ private:
     Embedding emb_{nullptr};
 };
 
+class PtuningMethod : public PromptMethod {
+public:
+    PtuningMethod(const nlohmann::json& spec, const std::string& where)
+        : PromptMethod(spec, where, "ptuning"), o_(resolve_options("ptuning", spec, where)) {
+        folded_ = o_["folded"].get<bool>();
+    }
+    std::string name() const override { return "ptuning"; }
+
+    void attach(AttachContext& ctx) override {
+        PromptMethod::attach(ctx);
+        if (folded_) return;
+        const std::int64_t d = emb_->weight.size(1);
+        const std::int64_t h = o_.contains("encoder_hidden_size") ? o_["encoder_hidden_size"].get<std::int64_t>() : d;
+        auto gen = delta::make_generator(o_["seed"].get<std::uint64_t>() + 1);
+        auto linear = [&](std::int64_t in, std::int64_t out) {
+            torch::nn::Linear l(in, out);
+            delta::kaiming_uniform_(l->weight, gen);  // PyTorch's Linear init, seeded
+            torch::NoGradGuard ng;
+            l->bias.uniform_(-1.0 / std::sqrt(static_cast<double>(in)), 1.0 / std::sqrt(static_cast<double>(in)), gen);
+            return l;
+        };
+        torch::nn::Sequential mlp;
+        if (o_["encoder_reparameterization_type"].get<std::string>() == "LSTM") {
+            auto opts = torch::nn::LSTMOptions(d, h).num_layers(o_["encoder_num_layers"].get<std::int64_t>()).bidirectional(true).batch_first(true);
+            opts.dropout(o_["encoder_dropout"].get<double>());
+            lstm_ = enc_->register_module("lstm_head", torch::nn::LSTM(opts));
+            {
+                torch::NoGradGuard ng;
+                for (auto& p : lstm_->parameters()) p.uniform_(-1.0 / std::sqrt(static_cast<double>(h)), 1.0 / std::sqrt(static_cast<double>(h)), gen);
+            }
+            mlp->push_back(linear(2 * h, 2 * h));
+            mlp->push_back(torch::nn::ReLU());
+            mlp->push_back(linear(2 * h, d));
+        } else {
+            mlp->push_back(linear(d, h));
+            mlp->push_back(torch::nn::ReLU());
+            mlp->push_back(linear(h, h));
+            mlp->push_back(torch::nn::ReLU());
+            mlp->push_back(linear(h, d));
+        }
+        mlp_ = enc_->register_module("mlp_head", mlp);
+        enc_->to(emb_->weight.device(), emb_->weight.scalar_type());
+        for (const auto& p : enc_->named_parameters(true))
+            if (p.key() != "embedding.weight") added_.push_back("prompt_encoder." + p.key());
+        auto self = this;
+        *ctx.model.prompt() = [self] { return self->encoded(); };
+    }
+
+    bool can_fold() const override { return !folded_; }
+    void fold(TransformerModel& model) override {
+        if (folded_) return;
+        {
+            torch::NoGradGuard ng;
+            emb_->weight.copy_(encoded());
+        }
+        if (lstm_) enc_->unregister_module("lstm_head");
+        enc_->unregister_module("mlp_head");
+        lstm_ = nullptr;
+        mlp_ = nullptr;
+        added_.erase(std::remove_if(added_.begin(), added_.end(), [](const std::string& n) { return n != "prompt_encoder.embedding.weight"; }),
+                     added_.end());
+        auto e = emb_;
+        *model.prompt() = [e] { return e->weight; };
+        folded_ = true;
+    }
+
+private:
+    at::Tensor encoded() {
+        at::Tensor x = emb_->weight;
+        if (lstm_) x = std::get<0>(lstm_->forward(x.unsqueeze(0))).squeeze(0);
+        return mlp_->forward(x);
+    }
+    nlohmann::json o_;
+    bool folded_ = false;
+    torch::nn::LSTM lstm_{nullptr};
+    torch::nn::Sequential mlp_{nullptr};
+};
+
 }  // namespace
+
+std::unique_ptr<DeltaMethod> make_ptuning(const nlohmann::json& spec, const std::string& where) {
+    return std::make_unique<PtuningMethod>(spec, where);
+}
 
 std::unique_ptr<DeltaMethod> make_prompt(const nlohmann::json& spec, const std::string& where) {
     return std::make_unique<PromptMethod>(spec, where);

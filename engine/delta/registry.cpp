@@ -41,8 +41,13 @@ std::vector<OptionDecl> lora_options() {
         opt("lora_dropout", "number", 0.0, 0, 0.999, "Dropout on the LoRA branch's input during training", "lora_dropout", true),
         opt("use_rslora", "bool", false, kNoRange, 0, "Rank-stabilised scaling alpha / sqrt(r)", "use_rslora", true),
         opt("use_dora", "bool", false, kNoRange, 0, "DoRA: also learn a magnitude per output feature", "use_dora", true),
-        opt("init_lora_weights", "choice", "kaiming", kNoRange, 0, "Initialisation of A (B starts at zero, so the model is unchanged)",
-            "init_lora_weights", false, {"kaiming", "gaussian"}),
+        opt("init_lora_weights", "choice", "kaiming", kNoRange, 0,
+            "kaiming/gaussian: random A, zero B (model unchanged); pissa: A, B from W's top singular vectors, olora: from W's QR, "
+            "the rest kept in the base",
+            "init_lora_weights", false, {"kaiming", "gaussian", "pissa", "olora"}),
+        opt("pissa_niter", "int", 0, 0, 1000, "PiSSA: 0 for the exact SVD, K for a randomized SVD with K subspace iterations (PEFT's pissa_niter_K)"),
+        opt("loraplus_lr_ratio", "number", 1.0, 0.001, 1e6, "LoRA+: B learns at this multiple of the learning rate (1: plain LoRA; the paper suggests 16)",
+            "", true),
         opt("bias", "choice", "none", kNoRange, 0, "Which biases train too: none, all, or those of the adapted layers", "bias", false,
             {"none", "all", "lora_only"}),
         opt("rank_pattern", "json", J::object(), kNoRange, 0, "Rank per module pattern, overriding r", "rank_pattern"),
@@ -64,6 +69,26 @@ std::vector<OptionDecl> adapter_options() {
         opt("layers_to_transform", "json", nullptr, kNoRange, 0, "Only these block indices (an integer or a list)"),
         seed_option(),
     };
+}
+
+std::vector<OptionDecl> lycoris_options(bool lokr) {
+    std::vector<OptionDecl> v = {
+        opt("r", "int", 8, 1, 4096, lokr ? "Rank of the factorized Kronecker factors (used where a factor is large)" : "Rank of each of the two products", "r",
+            true),
+        opt("alpha", "number", 8, 0, 65536, lokr ? "Kept for PEFT's config: peft 0.7.1 applies no alpha / r to LoKr" : "Scale of the update is alpha / r",
+            "alpha", true),
+        opt("rank_dropout", "number", 0.0, 0, 0.999, "Training: each output row of the update dropped with this probability", "rank_dropout"),
+        opt("module_dropout", "number", 0.0, 0, 0.999, "Training: the whole update skipped with this probability", "module_dropout"),
+        opt("rank_pattern", "json", J::object(), kNoRange, 0, "Rank per module pattern, overriding r", "rank_pattern"),
+        opt("alpha_pattern", "json", J::object(), kNoRange, 0, "Alpha per module pattern, overriding alpha", "alpha_pattern"),
+    };
+    if (lokr) {
+        v.push_back(opt("decompose_both", "bool", false, kNoRange, 0, "Also factorize the left Kronecker factor when r is small", "decompose_both", true));
+        v.push_back(opt("decompose_factor", "int", -1, -1, 65536, "Split each dimension with this factor; -1: the divisor pair nearest the square root",
+                        "decompose_factor"));
+    }
+    v.push_back(seed_option());
+    return with_select(v);
 }
 
 std::vector<OptionDecl> prompt_learning_common(const std::string& what) {
@@ -114,6 +139,61 @@ const std::vector<MethodInfo>& method_table() {
                                       "", true),
                                   seed_option()}),
                      make_selective});
+        auto ptuning = prompt_learning_common("Number of virtual tokens the encoder produces");
+        ptuning.push_back(opt("encoder_reparameterization_type", "choice", "MLP", kNoRange, 0,
+                              "The prompt encoder: a 3-layer MLP, or a bidirectional LSTM then a 2-layer MLP", "encoder_reparameterization_type", true,
+                              {"MLP", "LSTM"}));
+        ptuning.push_back(opt("encoder_hidden_size", "int", nullptr, 1, kMaxInt, "Hidden width of the prompt encoder; default: the hidden size",
+                              "encoder_hidden_size", true));
+        ptuning.push_back(opt("encoder_num_layers", "int", 2, 1, 16, "LSTM layers (the MLP always has two hidden layers, as in PEFT)", "encoder_num_layers"));
+        ptuning.push_back(opt("encoder_dropout", "number", 0.0, 0, 0.999, "Dropout between LSTM layers", "encoder_dropout"));
+        ptuning.push_back(opt("init_std", "number", 1.0, 0, 1e6, "Standard deviation of the encoder's input table"));
+        ptuning.push_back(opt("folded", "bool", false, kNoRange, 0, "The encoder is already folded into a plain table (an imported adapter)"));
+        ptuning.push_back(seed_option());
+        t.push_back({"ptuning", "addition", "P-tuning: virtual tokens produced by a trained prompt encoder (MLP or LSTM), folded into a table after training",
+                     "P·d (+ the encoder while training: MLP d·h + h + h·h + h + h·d + d)", ptuning, make_ptuning});
+        t.push_back({"adalora", "reparameterization", "AdaLoRA: SVD-form low-rank updates whose ranks are pruned by importance while training",
+                     "init_r·(d_in + d_out + 1) per target while training; the kept ranks after",
+                     with_select({
+                         opt("init_r", "int", 12, 1, 4096, "Rank every target starts with", "init_r", true),
+                         opt("target_r", "int", 8, 0, 4096, "Average rank per target the budget falls to", "target_r", true),
+                         opt("lora_alpha", "number", 8, 0, 65536, "Scale is lora_alpha / (init_r + 1e-5), whatever rank a module keeps", "lora_alpha", true),
+                         opt("lora_dropout", "number", 0.0, 0, 0.999, "Dropout on the update's input during training", "lora_dropout"),
+                         opt("tinit", "int", 0, 0, kMaxInt, "Warm-up steps before pruning starts", "tinit", true),
+                         opt("tfinal", "int", 0, 0, kMaxInt, "Final steps trained with the final ranks fixed", "tfinal", true),
+                         opt("deltaT", "int", 1, 1, kMaxInt, "Prune every deltaT steps", "deltaT"),
+                         opt("beta1", "number", 0.85, 0.0001, 0.9999, "EMA factor of the importance (sensitivity)", "beta1"),
+                         opt("beta2", "number", 0.85, 0.0001, 0.9999, "EMA factor of the importance's uncertainty", "beta2"),
+                         opt("orth_reg_weight", "number", 0.5, 0, 1e6, "Weight of the orthogonality penalty on A and B", "orth_reg_weight"),
+                         opt("total_step", "int", nullptr, 1, kMaxInt, "Steps of the budget schedule; default: the run's max_steps", "total_step"),
+                         opt("rank_pattern", "json", nullptr, kNoRange, 0, "Kept triplets per module (PEFT's rank_pattern, from an imported adapter)",
+                             "rank_pattern"),
+                         seed_option(),
+                     }),
+                     make_adalora});
+        t.push_back({"loha", "reparameterization", "LoHa: the Hadamard product of two low-rank updates", "2·r·(d_in + d_out) per target",
+                     lycoris_options(false), make_loha});
+        t.push_back({"lokr", "reparameterization", "LoKr: a Kronecker product of two small factors, optionally low-rank",
+                     "a·b + c·d per target (low-rank factors: r·(c + d))", lycoris_options(true), make_lokr});
+        t.push_back({"oft", "reparameterization", "OFT: a block-diagonal orthogonal rotation (Cayley) of each target's output features",
+                     "r·b² per target, b = ceil(d_out / r) (b² with block_share)",
+                     with_select({
+                         opt("r", "int", 8, 1, 65536, "Number of diagonal blocks (not a rank)", "r", true),
+                         opt("coft", "bool", false, kNoRange, 0, "Constrained OFT: keep each block within eps of the identity", "coft", true),
+                         opt("eps", "number", 6e-5, 0, 1e6, "COFT's radius (scaled by the block size squared)", "eps"),
+                         opt("block_share", "bool", false, kNoRange, 0, "One block shared by all diagonal positions", "block_share", true),
+                         opt("module_dropout", "number", 0.0, 0, 0.999, "Training: the rotation skipped with this probability", "module_dropout"),
+                     }),
+                     make_oft});
+        t.push_back({"vera", "reparameterization", "VeRA: shared frozen random matrices, scaled by two trainable vectors per target",
+                     "r + d_out per target (shared frozen: r·(max d_in + max d_out))",
+                     with_select({
+                         opt("r", "int", 256, 1, 65536, "Rank of the shared random projections", "r", true),
+                         opt("d_initial", "number", 0.1, kNoRange, 0, "Initial value of the vector d", "d_initial", true),
+                         opt("vera_dropout", "number", 0.0, 0, 0.999, "Dropout on the update's input during training", "vera_dropout"),
+                         opt("projection_prng_key", "int", 0, 0, kMaxInt, "Seed of the shared random projections", "projection_prng_key"),
+                     }),
+                     make_vera});
         t.push_back({"full", "baseline", "Full fine-tuning of every parameter", "all parameters", {}, make_full});
         return t;
     }();
@@ -163,7 +243,8 @@ const MethodInfo& find_method(const std::string& name, const std::string& where)
 std::vector<std::string> default_targets(const std::string& method, const RoleTable& roles, bool feedforward) {
     // PEFT's defaults as roles; the architecture's table names the modules (a fused attn_qkv, as
     // GPT-2 has, stands in for q, k and v).
-    if (method == "lora") return roles.targets({Role::AttnQ, Role::AttnV});
+    if (method == "lora" || method == "adalora" || method == "loha" || method == "lokr" || method == "oft" || method == "vera")
+        return roles.targets({Role::AttnQ, Role::AttnV});
     if (method == "ia3")
         return roles.targets(feedforward ? std::vector<Role>{Role::FfnDown} : std::vector<Role>{Role::AttnK, Role::AttnV, Role::FfnDown});
     return {};

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "delta/delta_set.h"
 #include "delta/method.h"
+#include "export/peft_import.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/model.h"
@@ -62,8 +63,9 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
                     "export the methods one at a time");
     const DeltaMethod& m = *deltas.methods().front();
     const std::string method = m.name();
-    if (method != "lora" && method != "ia3" && method != "prefix" && method != "prompt")
-        throw Error("PEFT has no format for '" + method + "'", out_dir, "PEFT exports cover lora, ia3, prefix and prompt");
+    if (method_peft_type(method).empty())
+        throw Error("PEFT has no format for '" + method + "'", out_dir,
+                    "PEFT exports cover lora, adalora, loha, lokr, oft, vera, ia3, prefix, prompt and ptuning; use the DeltaTune format");
     if (m.merged()) throw Error("the delta is merged into the base weights", out_dir, "unmerge it before exporting");
     const std::string task = task_type_of(model);
     const auto params = model.named_parameters(true);
@@ -71,7 +73,7 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
     nlohmann::json cfg = {{"auto_mapping", nullptr}, {"base_model_name_or_path", base_name}, {"inference_mode", true},
                           {"revision", nullptr}, {"task_type", task}};
     st::NamedTensors tensors;
-    const bool prompt_learning = method == "prefix" || method == "prompt";
+    const bool prompt_learning = method == "prefix" || method == "prompt" || method == "ptuning";
     const std::string head_prefix = prompt_learning ? "base_model." : "base_model.model.";
     std::vector<std::string> linear_pool;
     const ModuleTree tree = ModuleTree::build(model);  // kept alive: nodes() refers into it
@@ -84,7 +86,7 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
         cfg["fan_in_fan_out"] = conv1d;
         cfg["modules_to_save"] = nullptr;
         cfg["target_modules"] = short_names(m.targets(), linear_pool);
-        for (const auto& name : m.added()) tensors.emplace_back("base_model.model." + name, params[name].detach());
+        for (const auto& [name, t] : m.saved_tensors(model)) tensors.emplace_back("base_model.model." + name, t);
         if (method == "lora") {
             // The method's declared options (with their defaults) under their PEFT names.
             const nlohmann::json o = resolve_options("lora", spec, out_dir);
@@ -95,6 +97,14 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
             // only when in use: peft < 0.8 rejects the fields
             for (const char* f : {"use_rslora", "use_dora"})
                 if (o[f].get<bool>()) cfg[info.option(f).peft] = true;
+            // PiSSA / OLoRA: saved converted for the original base (rank and alpha scaled).
+            if (const nlohmann::json st = m.status(); st.is_object() && st.contains("peft_conversion")) {
+                const double rf = st["peft_conversion"]["rank_factor"].get<double>(), af = st["peft_conversion"]["alpha_factor"].get<double>();
+                cfg["r"] = static_cast<std::int64_t>(o["r"].get<double>() * rf);
+                cfg["lora_alpha"] = o["lora_alpha"].get<double>() * af;
+                for (auto& [k, v] : cfg["rank_pattern"].items()) v = static_cast<std::int64_t>(v.get<double>() * rf);
+                for (auto& [k, v] : cfg["alpha_pattern"].items()) v = v.get<double>() * af;
+            }
         } else {
             std::vector<std::string> ff;
             for (const auto& t : m.targets())
@@ -102,6 +112,27 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
             cfg["init_ia3_weights"] = true;
             cfg["feedforward_modules"] = ff.empty() ? std::vector<std::string>{} : short_names(ff, linear_pool);
         }
+    } else if (!prompt_learning) {
+        // AdaLoRA, LoHa, LoKr, OFT, VeRA: every option the method declares under a PEFT name, with
+        // the fields PEFT's config classes expect beside them (and none they would reject).
+        cfg["peft_type"] = method_peft_type(method);
+        const nlohmann::json o = resolve_options(method, spec, out_dir);
+        for (const auto& opt : find_method(method, out_dir).options)
+            if (!opt.peft.empty() && opt.name != "exclude_modules") cfg[opt.peft] = o.contains(opt.name) ? o[opt.name] : nlohmann::json();
+        cfg["target_modules"] = short_names(m.targets(), linear_pool);
+        cfg["modules_to_save"] = nullptr;
+        if (method == "adalora") {
+            cfg["rank_pattern"] = m.status()["rank_pattern"];
+            cfg.update({{"r", 8}, {"bias", "none"}, {"fan_in_fan_out", false}, {"init_lora_weights", true}, {"alpha_pattern", nlohmann::json::object()}});
+        } else if (method == "vera") {
+            cfg.update({{"save_projection", true}, {"fan_in_fan_out", false}, {"bias", "none"}, {"init_weights", true}});
+        } else {
+            cfg["init_weights"] = true;
+            if (method != "oft") cfg["use_effective_conv2d"] = false;
+            else cfg.update({{"rank_pattern", nlohmann::json::object()}, {"alpha_pattern", nlohmann::json::object()}});
+        }
+        for (const auto& [name, t] : m.saved_tensors(model))
+            tensors.emplace_back(name.rfind("vera.", 0) == 0 ? "base_model." + name.substr(5) : "base_model.model." + name, t);
     } else {
         const auto& atts = model.attentions();
         // PEFT gives encoder-decoders two "transformer submodules": a prompt table of 2P rows, of
@@ -115,6 +146,15 @@ void export_peft(TransformerModel& model, const DeltaSet& deltas, const std::str
             cfg.update({{"peft_type", "PREFIX_TUNING"}, {"token_dim", token_dim}, {"num_attention_heads", atts.front().num_heads},
                         {"encoder_hidden_size", token_dim}, {"prefix_projection", false}});
             tensors.emplace_back("prompt_embeddings", params["prefix_encoder.embedding.weight"].detach());
+        } else if (method == "ptuning") {
+            if (m.can_fold()) throw Error("the P-tuning encoder is not folded", out_dir, "fold() it before exporting");
+            const nlohmann::json o = resolve_options(method, spec, out_dir);
+            cfg.update({{"peft_type", "P_TUNING"}, {"token_dim", model.hidden_size()}, {"num_attention_heads", attention_heads(model.config())},
+                        {"encoder_reparameterization_type", o["encoder_reparameterization_type"]},
+                        {"encoder_hidden_size", o.contains("encoder_hidden_size") ? o["encoder_hidden_size"] : nlohmann::json(model.hidden_size())},
+                        {"encoder_num_layers", o["encoder_num_layers"]}, {"encoder_dropout", o["encoder_dropout"]}});
+            const at::Tensor rows = params["prompt_encoder.embedding.weight"].detach();
+            tensors.emplace_back("prompt_embeddings", submodules == 2 ? torch::cat({rows, rows}, 0) : rows);
         } else {
             cfg.update({{"peft_type", "PROMPT_TUNING"}, {"token_dim", model.hidden_size()},
                         {"num_attention_heads", attention_heads(model.config())}, {"prompt_tuning_init", "RANDOM"},

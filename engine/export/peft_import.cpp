@@ -7,9 +7,26 @@
 
 #include <torch/torch.h>
 
+#include <map>
+
 #include <sys/stat.h>
 
 namespace dt {
+
+std::string peft_type_method(const std::string& peft_type) {
+    static const std::map<std::string, std::string> types = {{"LORA", "lora"},       {"ADALORA", "adalora"}, {"LOHA", "loha"},
+                                                             {"LOKR", "lokr"},       {"OFT", "oft"},         {"VERA", "vera"},
+                                                             {"IA3", "ia3"},         {"PREFIX_TUNING", "prefix"},
+                                                             {"PROMPT_TUNING", "prompt"}, {"P_TUNING", "ptuning"}};
+    auto it = types.find(peft_type);
+    return it == types.end() ? std::string() : it->second;
+}
+
+std::string method_peft_type(const std::string& method) {
+    for (const char* t : {"LORA", "ADALORA", "LOHA", "LOKR", "OFT", "VERA", "IA3", "PREFIX_TUNING", "PROMPT_TUNING", "P_TUNING"})
+        if (peft_type_method(t) == method) return t;
+    return {};
+}
 
 bool is_peft_folder(const std::string& dir) {
     struct stat st {};
@@ -49,8 +66,18 @@ DeltaSpec spec_from_peft_config(const std::string& path) {
     } else if (type == "PROMPT_TUNING") {
         m["method"] = "prompt";
         copy("num_virtual_tokens", "num_virtual_tokens");
+    } else if (const std::string method = peft_type_method(type); !method.empty()) {
+        // Every option the method declares with a PEFT name is read from that field.
+        m["method"] = method;
+        for (const auto& o : find_method(method, path).options) {
+            if (o.peft.empty() || !c.contains(o.peft) || c[o.peft].is_null()) continue;
+            if (c[o.peft].is_object() && c[o.peft].empty()) continue;  // {} rank/alpha patterns
+            m[o.name] = c[o.peft];
+        }
+        if (method == "ptuning") m["folded"] = true;  // PEFT saves the encoder's output, not the encoder
     } else {
-        throw Error("PEFT type '" + type + "' is not supported", path + ": peft_type", "LORA, IA3, PREFIX_TUNING and PROMPT_TUNING are");
+        throw Error("PEFT type '" + type + "' is not supported", path + ": peft_type",
+                    "LORA, ADALORA, LOHA, LOKR, OFT, VERA, IA3, PREFIX_TUNING, PROMPT_TUNING and P_TUNING are");
     }
     nlohmann::json spec = {{"methods", {m}}};
     if (c.contains("modules_to_save") && c["modules_to_save"].is_array() && !c["modules_to_save"].empty())
@@ -79,7 +106,7 @@ DeltaSet import_peft(TransformerModel& model, const std::string& dir) {
         auto params = model.named_parameters(true);
         std::vector<std::pair<at::Tensor, std::string>> plan;  // destination, source name
         // Encoder-decoders (num_transformer_submodules 2) save 2P prompt rows; peft 0.7.1 reads P.
-        const bool two_tables = type == "PROMPT_TUNING" && cfg.value("num_transformer_submodules", 1) == 2;
+        const bool two_tables = (type == "PROMPT_TUNING" || type == "P_TUNING") && cfg.value("num_transformer_submodules", 1) == 2;
         for (const auto& t : f->tensors()) {
             std::string name = t.name;
             for (const char* prefix : {"base_model.model.", "base_model."})
@@ -87,6 +114,8 @@ DeltaSet import_peft(TransformerModel& model, const std::string& dir) {
                     name = name.substr(std::string(prefix).size());
                     break;
                 }
+            for (const char* shared : {"vera_A", "vera_B"})  // VeRA's projections, saved once for the model
+                if (name == shared || name == std::string(shared) + ".default") name = std::string("vera.") + shared;
             if (name == "prompt_embeddings")
                 name = type == "PREFIX_TUNING" ? "prefix_encoder.embedding.weight" : "prompt_encoder.embedding.weight";
             // Biases trained with bias="all" are saved under the wrapped layer's name.

@@ -1,5 +1,6 @@
 // Import of adapter folders saved by Hugging Face PEFT (adapter_config.json +
-// adapter_model.safetensors): LoRA (rsLoRA, DoRA, patterns), IA3, prefix tuning and prompt tuning,
+// adapter_model.safetensors): LoRA (rsLoRA, DoRA, patterns), AdaLoRA, LoHa, LoKr, OFT, VeRA, IA3,
+// prefix tuning, prompt tuning and P-tuning,
 // with the trained head of SEQ_CLS tasks (modules_to_save). Every tensor's name and shape is checked
 // before anything changes, so a delta for another base model fails cleanly.
 #pragma once
@@ -20,5 +21,9 @@ DeltaSpec spec_from_peft_config(const std::string& config_path);
 DeltaSet import_peft(TransformerModel& model, const std::string& dir);
 
 bool is_peft_folder(const std::string& dir);
+
+// PEFT's peft_type for a method ("adalora" -> "ADALORA") and back; empty when PEFT has none.
+std::string method_peft_type(const std::string& method);
+std::string peft_type_method(const std::string& peft_type);
 
 }  // namespace dt

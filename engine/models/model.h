@@ -8,7 +8,9 @@
 
 #include <torch/nn/module.h>
 
+#include <algorithm>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,6 +77,24 @@ struct AttentionRef {
 // Throws dt::Error naming the input.
 void check_token_inputs(const ForwardInputs& in, std::int64_t vocab, std::int64_t max_tokens);
 
+// A delta method's part in training beyond its parameters (AdaLoRA: an orthogonality penalty added
+// to the loss, and a rank allocation after every optimizer step; LoRA+: a larger learning rate for
+// B). Methods register hooks on the model at attach and remove them at detach; the trainer calls
+// every hook the model holds.
+class TrainingHook {
+public:
+    virtual ~TrainingHook() = default;
+    // Added to every micro-batch's loss (scaled like it by 1/grad_accum); undefined: nothing.
+    virtual at::Tensor regularizer() { return {}; }
+    // After the optimizer step `step` (0-based) of `total_steps`, gradients still in place.
+    virtual void after_step(std::int64_t /*step*/, std::int64_t /*total_steps*/) {}
+    // Learning-rate factor for a trainable parameter (1: the run's rate).
+    virtual double lr_factor(const std::string& /*param*/) const { return 1.0; }
+    // State that a checkpoint must hold for an exact resume, by name (unique across hooks).
+    virtual std::vector<std::pair<std::string, at::Tensor>> state() const { return {}; }
+    virtual void load_state(const std::map<std::string, at::Tensor>& /*by_name*/) {}
+};
+
 class TransformerModel : public torch::nn::Module {
 public:
     explicit TransformerModel(std::string type_name) : torch::nn::Module(std::move(type_name)) {}
@@ -118,6 +138,11 @@ public:
     const std::vector<SiteRef>& sites() const { return sites_; }
     const std::vector<AttentionRef>& attentions() const { return attentions_; }
     PromptProvider* prompt() { return prompt_; }
+    std::vector<std::shared_ptr<TrainingHook>>& training_hooks() { return hooks_; }
+    const std::vector<std::shared_ptr<TrainingHook>>& training_hooks() const { return hooks_; }
+    void remove_training_hook(const TrainingHook* h) {
+        hooks_.erase(std::remove_if(hooks_.begin(), hooks_.end(), [h](const auto& p) { return p.get() == h; }), hooks_.end());
+    }
 
 protected:
     // Where the base model's parts go: this model itself, or for a head model a submodule under
@@ -142,6 +167,7 @@ protected:
     std::vector<SiteRef> sites_;
     std::vector<AttentionRef> attentions_;
     PromptProvider* prompt_ = nullptr;
+    std::vector<std::shared_ptr<TrainingHook>> hooks_;
 };
 
 }  // namespace dt

@@ -124,6 +124,7 @@ struct Trainer::Impl {
     std::vector<std::pair<std::string, at::Tensor>> params;  // trainable, unique, in a fixed order
     std::vector<at::Tensor> tensors;                          // the same tensors, for clipping
     std::unique_ptr<torch::optim::AdamW> opt;
+    std::vector<double> lr_factors;  // per optimizer group
     std::vector<std::size_t> order;
     std::int64_t epoch = 0, cursor = 0;
     std::int64_t skipped = 0, consecutive_bad = 0;
@@ -154,14 +155,20 @@ struct Trainer::Impl {
         params = named_trainable_parameters(model);
         if (params.empty()) throw Error("nothing to train: every parameter is frozen", "delta spec");
         for (auto& p : params) tensors.push_back(p.second);
-        std::vector<at::Tensor> decay, plain;
-        for (auto& [n, t] : params) (no_decay(n) ? plain : decay).push_back(t);
+        // One group per (weight decay, learning-rate factor): a method's hook may ask for a larger
+        // rate on some tensors (LoRA+ on B).
+        std::map<std::pair<bool, double>, std::vector<at::Tensor>> by_group;
+        for (auto& [n, t] : params) {
+            double factor = 1.0;
+            for (const auto& h : model.training_hooks()) factor *= h->lr_factor(n);
+            by_group[{no_decay(n), factor}].push_back(t);
+        }
         std::vector<torch::optim::OptimizerParamGroup> groups;
-        auto opts = [&](double wd) {
-            return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(cfg.lr).weight_decay(wd));
-        };
-        if (!decay.empty()) groups.emplace_back(decay, opts(cfg.weight_decay));
-        if (!plain.empty()) groups.emplace_back(plain, opts(0.0));
+        for (auto& [key, tensors_of_group] : by_group) {
+            groups.emplace_back(tensors_of_group, std::make_unique<torch::optim::AdamWOptions>(
+                                                      torch::optim::AdamWOptions(cfg.lr * key.second).weight_decay(key.first ? 0.0 : cfg.weight_decay)));
+            lr_factors.push_back(key.second);
+        }
         opt = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
         new_epoch();
         if (!cfg.run_dir.empty()) {
@@ -496,7 +503,10 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
         at::Tensor loss;
         {
             AutocastScope autocast(cfg.precision, I.device.is_cuda());
-            loss = I.loss_of(I.model.forward(b.inputs), b).to(torch::kFloat) / static_cast<double>(cfg.grad_accum);
+            loss = I.loss_of(I.model.forward(b.inputs), b).to(torch::kFloat);
+            for (const auto& h : I.model.training_hooks())  // e.g. AdaLoRA's orthogonality penalty
+                if (at::Tensor r = h->regularizer(); r.defined()) loss = loss + r.to(torch::kFloat);
+            loss = loss / static_cast<double>(cfg.grad_accum);
         }
         if (cfg.loss_hook) cfg.loss_hook(step, loss);
         const double lv = loss.item<double>();  // the one synchronisation a step needs
@@ -560,8 +570,11 @@ static StepEvent apply_step(Trainer::Impl& I, std::int64_t step, const MicroBatc
         ev.skipped = true;
         ev.loss = std::nan("");
     } else {
-        for (auto& group : I.opt->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(ev.lr);
+        auto& groups = I.opt->param_groups();
+        for (std::size_t k = 0; k < groups.size(); ++k)
+            static_cast<torch::optim::AdamWOptions&>(groups[k].options()).lr(ev.lr * I.lr_factors[k]);
         I.opt->step();
+        for (const auto& h : I.model.training_hooks()) h->after_step(step, I.cfg.max_steps);
         I.consecutive_bad = 0;
         ev.loss = m.loss;
     }
@@ -684,6 +697,8 @@ void Trainer::save_checkpoint(const std::string& dir) {
         rng = gen.get_state();
     }
     t.emplace_back("rng.torch_cpu", rng);
+    for (const auto& h : I.model.training_hooks())
+        for (const auto& [name, value] : h->state()) t.emplace_back("hook." + name, value.detach().to(at::kCPU).contiguous());
     nlohmann::json s = {{"step", step_},       {"epoch", I.epoch},         {"cursor", I.cursor},
                         {"skipped", I.skipped}, {"best", I.best},           {"evals_without_gain", I.evals_without_gain},
                         {"losses", I.losses},  {"seed", I.cfg.seed},       {"format", "deltatune-checkpoint-1"}};
@@ -722,6 +737,10 @@ void Trainer::load_checkpoint(const std::string& dir) {
         std::lock_guard<std::mutex> lock(gen.mutex());
         gen.set_state(f->tensor("rng.torch_cpu").clone());
     }
+    std::map<std::string, at::Tensor> hook_state;
+    for (const auto& info : f->tensors())
+        if (info.name.rfind("hook.", 0) == 0) hook_state[info.name.substr(5)] = f->tensor(info.name);
+    for (const auto& h : I.model.training_hooks()) h->load_state(hook_state);
     step_ = json::get_int(s, "step", dir);
     I.epoch = json::get_int(s, "epoch", dir);
     I.new_epoch();

@@ -45,7 +45,8 @@ void perturb(dt::TransformerModel& m, const dt::DeltaSet& d, std::uint64_t seed)
     for (const auto& meth : d.methods())
         for (const auto& name : meth->added()) {
             auto& t = params[name];
-            if (name.find("ia3_l") != std::string::npos || name.find("magnitude") != std::string::npos)
+            if (name.find("vera_A") != std::string::npos || name.find("vera_B") != std::string::npos) continue;  // frozen, shared
+            if (name.find("ia3_l") != std::string::npos || name.find("magnitude") != std::string::npos || name.find("vera_lambda_d") != std::string::npos)
                 t.add_(torch::randn_like(t) * 0.1);
             else
                 t.copy_(torch::randn_like(t) * 0.1);
@@ -70,6 +71,18 @@ const std::vector<std::pair<const char*, json>>& methodSpecs() {
         {"last_layers", {{"method", "last_layers"}, {"num_layers", 2}}},
         {"selective", {{"method", "selective"}, {"k", 3}, {"seed", 5}}},
         {"full", {{"method", "full"}}},
+        {"lora-pissa", {{"method", "lora"}, {"r", 4}, {"lora_alpha", 8}, {"init_lora_weights", "pissa"}}},
+        {"lora-pissa-niter", {{"method", "lora"}, {"r", 4}, {"init_lora_weights", "pissa"}, {"pissa_niter", 4}}},
+        {"lora-olora", {{"method", "lora"}, {"r", 4}, {"lora_alpha", 8}, {"init_lora_weights", "olora"}}},
+        {"adalora", {{"method", "adalora"}, {"init_r", 6}, {"target_r", 2}, {"target_modules", {"query", "value", "intermediate.dense"}}}},
+        {"loha", {{"method", "loha"}, {"r", 4}, {"alpha", 6}, {"target_modules", {"query", "value", "intermediate.dense"}}}},
+        {"lokr", {{"method", "lokr"}, {"r", 2}, {"target_modules", {"query", "intermediate.dense"}}}},
+        {"lokr-both", {{"method", "lokr"}, {"r", 1}, {"decompose_both", true}, {"decompose_factor", 4}, {"target_modules", {"query", "intermediate.dense"}}}},
+        {"oft", {{"method", "oft"}, {"r", 4}, {"target_modules", {"query", "value", "intermediate.dense"}}}},
+        {"oft-uneven-shared", {{"method", "oft"}, {"r", 5}, {"block_share", true}, {"target_modules", {"query", "value"}}}},
+        {"vera", {{"method", "vera"}, {"r", 8}, {"target_modules", {"query", "value", "intermediate.dense"}}}},
+        {"ptuning-mlp", {{"method", "ptuning"}, {"num_virtual_tokens", 4}, {"encoder_hidden_size", 16}}},
+        {"ptuning-lstm", {{"method", "ptuning"}, {"num_virtual_tokens", 4}, {"encoder_hidden_size", 8}, {"encoder_reparameterization_type", "LSTM"}}},
     };
     return v;
 }
@@ -99,7 +112,8 @@ private Q_SLOTS:
 
     void identityAtInit_data() {
         QTest::addColumn<QByteArray>("specJson");
-        for (const char* n : {"lora", "lora-rslora", "lora-dora", "lora-gaussian", "adapter-houlsby", "adapter-pfeiffer", "adapter-parallel", "ia3"})
+        for (const char* n : {"lora", "lora-rslora", "lora-dora", "lora-gaussian", "adapter-houlsby", "adapter-pfeiffer", "adapter-parallel", "ia3",
+                              "lora-pissa", "lora-pissa-niter", "lora-olora", "adalora", "loha", "lokr", "lokr-both", "oft", "oft-uneven-shared", "vera"})
             for (const auto& [name, j] : methodSpecs())
                 if (std::string(name) == n) QTest::newRow(name) << QByteArray::fromStdString(j.dump());
     }
@@ -183,7 +197,8 @@ private Q_SLOTS:
 
     void mergeMatchesUnmerged_data() {
         QTest::addColumn<QByteArray>("specJson");
-        for (const char* n : {"lora", "lora-rslora", "lora-dora", "ia3"})
+        for (const char* n : {"lora", "lora-rslora", "lora-dora", "ia3", "lora-pissa", "lora-olora", "adalora", "loha", "lokr", "lokr-both", "oft",
+                              "oft-uneven-shared", "vera"})
             for (const auto& [name, j] : methodSpecs())
                 if (std::string(name) == n) QTest::newRow(name) << QByteArray::fromStdString(j.dump());
     }
@@ -191,9 +206,9 @@ private Q_SLOTS:
         QFETCH(QByteArray, specJson);
         auto m = tiny();
         torch::NoGradGuard ng;
-        const auto base = snapshot(*m);
         auto d = dt::DeltaSet::apply(*m, spec(json::parse(specJson.toStdString())));
         perturb(*m, d, 2);
+        const auto base = snapshot(*m);  // PiSSA and OLoRA keep a residual in the base from attach on
         const auto in = batch();
         const at::Tensor unmerged = m->forward(in).logits;
         QCOMPARE(d.merge(), 1);
@@ -225,7 +240,8 @@ private Q_SLOTS:
         auto params = m->named_parameters(true);
         std::vector<std::string> names;
         for (const auto& meth : d.methods()) {
-            names.insert(names.end(), meth->added().begin(), meth->added().end());
+            for (const auto& n : meth->added())
+                if (params[n].requires_grad()) names.push_back(n);  // VeRA's shared projections are frozen
             names.insert(names.end(), meth->unfrozen().begin(), meth->unfrozen().end());
         }
         if (QTest::currentDataTag() == QByteArray("lora-dora")) {
