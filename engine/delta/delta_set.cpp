@@ -125,7 +125,10 @@ DeltaSet DeltaSet::apply(TransformerModel& model, const DeltaSpec& spec) {
                 for (const auto& p : mod->named_parameters(true)) {
                     const std::string full = delta::join(path, p.key());
                     const std::string c = claims.canonical(full);
-                    if (claims.is_base(full) && !claims.claims().count(c)) delta::unfreeze_param(ctx, full, "modules_to_save", set.saved_);
+                    if (claims.is_base(full) && !claims.claims().count(c)) {
+                        delta::unfreeze_param(ctx, full, "modules_to_save", set.saved_);
+                        set.saved_values_.push_back(p.value().detach().clone());  // what remove() gives back
+                    }
                 }
             }
         }
@@ -140,7 +143,15 @@ void DeltaSet::remove(TransformerModel& model) {
     unmerge();
     for (auto it = methods_.rbegin(); it != methods_.rend(); ++it) (*it)->detach(model);
     methods_.clear();
+    {
+        // modules_to_save were trained (or imported) in place: the base's own values come back.
+        torch::NoGradGuard ng;
+        auto params = model.named_parameters(true);
+        for (std::size_t i = 0; i < saved_.size() && i < saved_values_.size(); ++i)
+            if (auto* t = params.find(saved_[i])) t->copy_(saved_values_[i]);
+    }
     saved_.clear();
+    saved_values_.clear();
     for (auto& p : model.parameters(true)) p.set_requires_grad(true);
 }
 
@@ -163,6 +174,7 @@ void DeltaSet::merge_and_unload(TransformerModel& model) {
     for (auto it = methods_.rbegin(); it != methods_.rend(); ++it) (*it)->detach(model);  // no unmerge: keep the folded weights
     methods_.clear();
     saved_.clear();
+    saved_values_.clear();
 }
 
 int DeltaSet::unmerge() {

@@ -88,7 +88,8 @@ public:
     // Freezes every base parameter, then attaches each method in order. On error nothing stays
     // attached and the model is as before.
     static DeltaSet apply(TransformerModel& model, const DeltaSpec& spec);
-    // Removes every method and restores the base's trainability (all trainable, as loaded).
+    // Removes every method, gives modules_to_save their base values back and restores the base's
+    // trainability (all trainable, as loaded).
     void remove(TransformerModel& model);
 
     const std::vector<std::unique_ptr<DeltaMethod>>& methods() const { return methods_; }
@@ -106,6 +107,7 @@ private:
     DeltaSpec spec_;
     std::vector<std::unique_ptr<DeltaMethod>> methods_;
     std::vector<std::string> saved_;  // modules_to_save parameters
+    std::vector<at::Tensor> saved_values_;  // their base values, restored by remove()
 };
 
 // The parameters an optimiser should update: unique tensors with requires_grad.
