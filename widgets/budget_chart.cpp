@@ -30,6 +30,12 @@ double BudgetChart::total(int group) const {
     return s;
 }
 
+void BudgetChart::setValueLabel(const QString& label) {
+    if (m_plot->yAxis->label() == label) return;
+    m_plot->yAxis->setLabel(label);
+    m_plot->replot();
+}
+
 void BudgetChart::setBudget(const QStringList& groups, const QStringList& methods, const QVector<QVector<double>>& counts) {
     m_groups = groups;
     m_methods = methods;

@@ -17,6 +17,8 @@ public:
     explicit BudgetChart(QWidget* parent = nullptr);
     // counts[m][g]: parameters method m trains in group g.
     void setBudget(const QStringList& groups, const QStringList& methods, const QVector<QVector<double>>& counts);
+    // The value axis' title ("trainable" for parameter budgets, "kept rank" for AdaLoRA's allocation).
+    void setValueLabel(const QString& label);
     QStringList groups() const { return m_groups; }
     double total(int group) const;  // over the methods
     QCustomPlot* plot() const { return m_plot; }

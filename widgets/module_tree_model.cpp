@@ -151,6 +151,8 @@ QVariant ModuleTreeModel::data(const QModelIndex& index, int role) const {
                     if (m_fold && !m_runMembers[static_cast<std::size_t>(node)].empty())
                         return QStringLiteral("%1-%2").arg(QString::fromStdString(n.name),
                                                            QString::fromStdString(m_tree.nodes()[static_cast<std::size_t>(m_runMembers[static_cast<std::size_t>(node)].back())].name));
+                    if (const auto r = m_ranks.constFind(QString::fromStdString(n.path)); r != m_ranks.constEnd())
+                        return tr("%1  [rank %2]").arg(QString::fromStdString(n.name)).arg(r.value());  // AdaLoRA, live
                     return QString::fromStdString(n.name);
                 case TypeColumn:
                     if (m_fold && !m_runMembers[static_cast<std::size_t>(node)].empty())
@@ -241,6 +243,17 @@ void ModuleTreeModel::setTrainable(std::vector<std::int64_t> perNode) {
             const auto children = visibleChildren(node);
             if (children.empty() || m_hidden[static_cast<std::size_t>(node)]) continue;
             Q_EMIT dataChanged(indexOfNode(children.front(), TrainableColumn), indexOfNode(children.back(), TrainableColumn), {Qt::DisplayRole});
+        }
+}
+
+void ModuleTreeModel::setRanks(const QMap<QString, int>& ranks) {
+    if (ranks == m_ranks) return;
+    m_ranks = ranks;
+    if (m_tree.nodes().size() > 1)
+        for (int node = 0; node < static_cast<int>(m_tree.nodes().size()); ++node) {
+            const auto children = visibleChildren(node);
+            if (children.empty() || m_hidden[static_cast<std::size_t>(node)]) continue;
+            Q_EMIT dataChanged(indexOfNode(children.front(), NameColumn), indexOfNode(children.back(), NameColumn), {Qt::DisplayRole});
         }
 }
 

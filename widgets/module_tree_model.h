@@ -36,6 +36,10 @@ public:
     // none shown). Only the Trainable column changes.
     void setTrainable(std::vector<std::int64_t> perNode);
     qint64 trainable(const QString& path) const;
+    // A live rank per module path (AdaLoRA while it trains), shown after the module's name as
+    // "[rank N]"; empty: none.
+    void setRanks(const QMap<QString, int>& ranks);
+    int rank(const QString& path) const { return m_ranks.value(path, -1); }
 
     QModelIndex index(int row, int column, const QModelIndex& parent = {}) const override;
     QModelIndex parent(const QModelIndex& child) const override;
@@ -57,6 +61,7 @@ private:
     void emitSubtreeChanged(int node);
 
     dt::ModuleTree m_tree;
+    QMap<QString, int> m_ranks;
     std::vector<char> m_checked;  // per node; meaningful for leaves
     std::vector<std::int64_t> m_trainable;  // per node, subtree
     // Folding: the first node of a run stands for it; the others are hidden.

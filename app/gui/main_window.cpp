@@ -66,6 +66,7 @@ void MainWindow::buildTabs() {
     m_tabs->addTab(m_training, tr("Training"));
     m_deltaTab = new DeltaTab(m_tabs);
     connect(m_training->controller(), &TrainingController::inspected, m_deltaTab, &DeltaTab::showGrid);
+    connect(m_training->controller(), &TrainingController::ranks, m_models, [this](qint64, const QVariantMap& r) { m_models->showRanks(r); });
     connect(m_training, &TrainingTab::runStarted, m_deltaTab, &DeltaTab::clear);
     m_tabs->addTab(m_deltaTab, tr("Delta"));
     m_playground = new PlaygroundTab(m_session, [this] { return m_training->history()->runDirs(); }, m_tabs);

@@ -1,6 +1,8 @@
 // ModelController: the Model and Method docks' logic (see model_controller.h).
 #include "model_controller.h"
 
+#include <QRegularExpression>
+
 #include "budget_chart.h"
 #include "method_panel.h"
 #include "model_panel.h"
@@ -125,6 +127,32 @@ void ModelController::updateBudget() {
     }
 }
 
+void ModelController::showRanks(const QVariantMap& pathToRank) {
+    QMap<QString, int> ranks;
+    std::map<int, std::map<QString, double>> perLayer;  // layer -> module kind -> kept rank
+    QStringList kinds;
+    static const QRegularExpression layer(QStringLiteral("\\.(\\d+)\\."));
+    for (auto it = pathToRank.begin(); it != pathToRank.end(); ++it) {
+        ranks.insert(it.key(), it.value().toInt());
+        const auto m = layer.match(it.key());
+        const int l = m.hasMatch() ? m.captured(1).toInt() : -1;
+        const QString kind = it.key().section(QLatin1Char('.'), -1);
+        if (!kinds.contains(kind)) kinds << kind;
+        perLayer[l][kind] += it.value().toDouble();
+    }
+    m_panel->model()->setRanks(ranks);
+    QStringList columns;
+    QVector<QVector<double>> counts(kinds.size());
+    for (const auto& [l, byKind] : perLayer) {
+        columns << (l < 0 ? tr("other") : tr("L%1").arg(l));
+        for (int k = 0; k < kinds.size(); ++k) counts[k] << (byKind.count(kinds[k]) ? byKind.at(kinds[k]) : 0.0);
+    }
+    QStringList rows;
+    for (const auto& k : kinds) rows << tr("%1 rank").arg(k);
+    m_method->budgetChart()->setValueLabel(tr("kept rank"));
+    m_method->budgetChart()->setBudget(columns, rows, counts);
+}
+
 QString ModelController::budgetHtml(const dt::Budget& b, const QString& targetsNote) const {
     const dt::Accounting& acc = b.accounting;
     const QLocale loc;
@@ -145,6 +173,8 @@ QString ModelController::budgetHtml(const dt::Budget& b, const QString& targetsN
 
 void ModelController::showTrainable(const dt::Budget& b) {
     m_panel->model()->setTrainable(b.per_node);
+    m_panel->model()->setRanks({});
+    m_method->budgetChart()->setValueLabel(tr("trainable"));
     QStringList columns, rows;
     for (const auto& c : b.columns) columns << (c == "other" ? tr("other") : QString::fromStdString(c));
     for (const auto& r : b.rows) rows << QString::fromStdString(r);

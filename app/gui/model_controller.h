@@ -28,6 +28,9 @@ public:
     QString budgetText() const { return m_budgetText; }
     // The ticked modules as PEFT's target_modules JSON (Edit > Copy target_modules); empty: none ticked.
     QString targetModules() const { return m_targetModules; }
+    // AdaLoRA's live allocation while a run trains: the module tree shows each module's rank and the
+    // budget chart the kept ranks per layer.
+    void showRanks(const QVariantMap& pathToRank);
 
 Q_SIGNALS:
     // A model was opened: its source and the module tree as text (the Inspect tab).

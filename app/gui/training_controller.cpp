@@ -61,6 +61,15 @@ void emitGrid(TrainingWorker* w, qint64 step, const dt::ResultMatrix& g,
 
 void TrainingWorker::on_step(const dt::StepEvent& e) {
     Q_EMIT step(e.step, m_maxSteps, e.loss, e.lr, e.tokens_per_s, e.elapsed_s);
+    if (m_deltas)  // AdaLoRA: the live rank allocation (read here, on the training thread)
+        for (const auto& meth : m_deltas->methods()) {
+            const nlohmann::json st = meth->status();
+            if (!st.is_object() || !st.contains("ranks") || st["ranks"] == m_lastRanks) continue;
+            m_lastRanks = st["ranks"];
+            QVariantMap r;
+            for (const auto& [path, kept] : st["ranks"].items()) r.insert(QString::fromStdString(path), kept.get<int>());
+            Q_EMIT ranks(e.step, r);
+        }
     if (e.grad_norms.empty() || !m_model) return;
     std::vector<dt::NamedValue> grads;
     for (const auto& [name, n] : e.grad_norms) grads.push_back({name, n});
@@ -98,6 +107,7 @@ bool TrainingController::start(const QString& specPath, const QString& runDir) {
     connect(worker, &TrainingWorker::step, this, &TrainingController::step);
     connect(worker, &TrainingWorker::evaluated, this, &TrainingController::evaluated);
     connect(worker, &TrainingWorker::inspected, this, &TrainingController::inspected);
+    connect(worker, &TrainingWorker::ranks, this, &TrainingController::ranks);
     connect(worker, &TrainingWorker::status, this, &TrainingController::status);
     auto done = [this] {
         if (gui::endWorker(m_thread)) Q_EMIT runningChanged(false);

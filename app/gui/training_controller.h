@@ -38,6 +38,8 @@ Q_SIGNALS:
     // Delta inspection (engine/experiments/inspection) every few steps: kind "delta_magnitude" or
     // "grad_norm", a layer-by-module grid, values row-major (NaN: none).
     void inspected(qint64 step, QString kind, QStringList rows, QStringList cols, QVector<double> values);
+    // AdaLoRA's kept rank per module path, after each step that changed it.
+    void ranks(qint64 step, QVariantMap pathToRank);
     void status(QString text);
     void finished(QString status, qint64 steps);
     void failed(QString message);
@@ -48,6 +50,7 @@ private:
     qint64 m_maxSteps = 0;
     dt::TransformerModel* m_model = nullptr;  // set while run() trains, used on the worker thread only
     const dt::DeltaSet* m_deltas = nullptr;
+    nlohmann::json m_lastRanks;
     std::map<std::string, at::Tensor> m_start;
 };
 
@@ -66,6 +69,8 @@ Q_SIGNALS:
     void step(qint64 step, qint64 maxSteps, double loss, double lr, double tokensPerSecond, double elapsed);
     void evaluated(qint64 step, QVariantMap metrics);
     void inspected(qint64 step, QString kind, QStringList rows, QStringList cols, QVector<double> values);
+    // AdaLoRA's kept rank per module path, after each step that changed it.
+    void ranks(qint64 step, QVariantMap pathToRank);
     void status(QString text);
     void finished(QString status, qint64 steps);
     void failed(QString message);

@@ -4,7 +4,12 @@
 #include "test_registry.h"
 #include "test_util.h"
 
+#include "budget_chart.h"
 #include "main_window.h"
+#include "method_panel.h"
+#include "model_panel.h"
+#include "module_tree_model.h"
+#include "qcustomplot_compat.h"
 #include "run_history.h"
 #include "training_controller.h"
 #include "training_plot.h"
@@ -26,7 +31,7 @@
 namespace {
 
 // A generated pre-tokenized task (label: does token 7 occur) and a run spec for tiny-bert.
-QString writeRun(const QTemporaryDir& dir, int steps) {
+QString writeRun(const QTemporaryDir& dir, int steps, const nlohmann::json& delta = nullptr) {
     std::mt19937_64 rng(1);
     QByteArray data;
     for (int i = 0; i < 256; ++i) {
@@ -38,11 +43,12 @@ QString writeRun(const QTemporaryDir& dir, int steps) {
         data += QByteArray::fromStdString(nlohmann::json({{"input_ids", ids}, {"label", yes ? "yes" : "no"}}).dump()) + "\n";
     }
     dttest::writeBytes(dir.filePath("task.jsonl"), data);
-    const nlohmann::json spec = {{"model", "tiny-bert"},
+    nlohmann::json spec = {{"model", "tiny-bert"},
                                  {"architecture", "BertForSequenceClassification"},
                                  {"task", {{"train", "task.jsonl"}, {"validation_split", 0.25}}},
                                  {"delta", {{"methods", {{{"method", "lora"}, {"target_modules", "all-linear"}}}}, {"modules_to_save", {"classifier"}}}},
                                  {"training", {{"max_steps", steps}, {"batch_size", 16}, {"lr", 0.003}, {"eval_every", 20}, {"seed", 2}}}};
+    if (!delta.is_null()) spec["delta"] = delta;
     const QString path = dir.filePath(QStringLiteral("run-%1.json").arg(steps));
     dttest::writeBytes(path, QByteArray::fromStdString(spec.dump()));
     return path;
@@ -78,6 +84,33 @@ private Q_SLOTS:
         QVERIFY2(w.trainingTab()->plot()->replotCount() < 120, "every step repainted the plot");
         QVERIFY(QFile::exists(dir.filePath("out/checkpoints/final/trainable.safetensors")));
         QVERIFY(w.grab().save(QStringLiteral(DT_BUILD_DIR "/workbench_training.png")));
+    }
+
+    void adaloraRanksShowLive() {
+        // AdaLoRA's allocation reaches the window while it trains: the module tree names each
+        // module's kept rank and the budget chart plots kept ranks per layer.
+        QTemporaryDir dir;
+        MainWindow w;
+        QVERIFY(w.openModel(QStringLiteral("tiny-bert")));
+        QSignalSpy finished(w.trainingTab()->controller(), &TrainingController::finished);
+        QSignalSpy ranks(w.trainingTab()->controller(), &TrainingController::ranks);
+        const nlohmann::json delta = {{"methods", {{{"method", "adalora"}, {"init_r", 6}, {"target_r", 2}, {"tinit", 3}, {"tfinal", 5},
+                                                     {"target_modules", {"query", "value"}}}}},
+                                      {"modules_to_save", {"classifier"}}};
+        QVERIFY(w.trainingTab()->startTraining(writeRun(dir, 30, delta), dir.filePath("out")));
+        QTRY_VERIFY_WITH_TIMEOUT(!finished.isEmpty(), 120000);
+        QVERIFY(ranks.size() >= 2);  // the allocation changed during the run
+        const QVariantMap last = ranks.last().at(1).toMap();
+        int total = 0;
+        for (const auto& v : last) total += v.toInt();
+        QCOMPARE(total, 2 * 8);  // target_r x 8 modules (tiny-bert: 4 layers x query, value)
+        const QString q = QStringLiteral("bert.encoder.layer.0.attention.self.query");
+        QCOMPARE(w.modelPanel()->model()->rank(q), last.value(q).toInt());
+        const QModelIndex idx = w.modelPanel()->model()->indexForPath(q);
+        QVERIFY(idx.isValid());
+        QVERIFY2(idx.data().toString().contains(QStringLiteral("[rank %1]").arg(last.value(q).toInt())), qPrintable(idx.data().toString()));
+        QCOMPARE(w.methodPanel()->budgetChart()->plot()->yAxis->label(), QStringLiteral("kept rank"));
+        QCOMPARE(w.methodPanel()->budgetChart()->groups().size(), 4);  // L0..L3
     }
 
     void pauseResumeAndStopWithinOneStep() {
