@@ -189,7 +189,7 @@ const std::vector<MethodInfo>& method_table() {
                      "r + d_out per target (shared frozen: r·(max d_in + max d_out))",
                      with_select({
                          opt("r", "int", 256, 1, 65536, "Rank of the shared random projections", "r", true),
-                         opt("d_initial", "number", 0.1, kNoRange, 0, "Initial value of the vector d", "d_initial", true),
+                         opt("d_initial", "number", 0.1, -1000, 1000, "Initial value of the vector d", "d_initial", true),
                          opt("vera_dropout", "number", 0.0, 0, 0.999, "Dropout on the update's input during training", "vera_dropout"),
                          opt("projection_prng_key", "int", 0, 0, kMaxInt, "Seed of the shared random projections", "projection_prng_key"),
                      }),
