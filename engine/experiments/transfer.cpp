@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "delta/delta_set.h"
 #include "experiments/experiment_util.h"
+#include "export/delta_format.h"
 #include "io/atomic_file.h"
 #include "io/json_util.h"
 #include "models/loader.h"
@@ -27,9 +28,9 @@ TransferSpec TransferSpec::from_json(const nlohmann::json& j, const std::string&
     if (!j.is_object()) throw Error("a transfer spec must be a JSON object", source);
     for (auto it = j.begin(); it != j.end(); ++it)
         if (it.key() != "model" && it.key() != "tasks" && it.key() != "delta" && it.key() != "training" && it.key() != "sources" &&
-            it.key() != "output_dir" && it.key() != "max_eval_examples" && it.key() != "metric")
+            it.key() != "output_dir" && it.key() != "max_eval_examples" && it.key() != "metric" && it.key() != "extra_deltas")
             throw Error("unknown field '" + it.key() + "'", source,
-                        "accepted: model, tasks, delta, training, sources, output_dir, max_eval_examples, metric");
+                        "accepted: model, tasks, delta, training, sources, extra_deltas, output_dir, max_eval_examples, metric");
     TransferSpec s;
     s.source = source;
     s.model = resolve(json::get_string(j, "model", source));
@@ -46,6 +47,17 @@ TransferSpec TransferSpec::from_json(const nlohmann::json& j, const std::string&
         for (auto it = j["sources"].begin(); it != j["sources"].end(); ++it) {
             if (!it.value().is_string()) throw Error("sources['" + it.key() + "'] must be a folder path", source);
             s.sources.emplace_back(it.key(), resolve(it.value().get<std::string>()));
+        }
+    }
+    if (j.contains("extra_deltas")) {
+        if (!j["extra_deltas"].is_object()) throw Error("field 'extra_deltas' must map row names to exported delta folders", source);
+        for (auto it = j["extra_deltas"].begin(); it != j["extra_deltas"].end(); ++it) {
+            if (!it.value().is_string()) throw Error("extra_deltas['" + it.key() + "'] must be a folder path", source);
+            const std::string dir = resolve(it.value().get<std::string>());
+            if (!is_exported_delta(dir))
+                throw Error("not an exported delta folder (no adapter_config.json or delta_config.json)", source + ": extra_deltas['" + it.key() + "']",
+                            "export a run (PEFT or DeltaTune format) or merge deltas first");
+            s.extra_deltas.emplace_back(it.key(), dir);
         }
     }
     s.output_dir = resolve(json::get_string(j, "output_dir", source));
@@ -180,12 +192,14 @@ std::vector<std::string> load_transfer_validation(const TransferSpec& spec, Tran
 ResultMatrix start_transfer_matrix(const TransferSpec& spec, TransferState& s, ExperimentObserver* obs) {
     std::vector<std::string> rows = {"(no delta)"};
     rows.insert(rows.end(), s.names.begin(), s.names.end());
+    for (const auto& [name, dir] : spec.extra_deltas) rows.push_back(name);
     const std::vector<std::string> metrics = load_transfer_validation(spec, s);
     const bool one = std::all_of(metrics.begin(), metrics.end(), [&](const std::string& m) { return m == metrics.front(); });
     ResultMatrix M = expt::empty_matrix("transfer", one ? metrics.front() : "own", rows, s.names);
     if (!one) M.col_metrics = metrics;
     M.row_categories = {""};
     M.row_categories.insert(M.row_categories.end(), s.categories.begin(), s.categories.end());
+    M.row_categories.resize(rows.size(), "");  // extra deltas have no task category
     M.col_categories = s.categories;
     if (obs) obs->on_matrix(M);
     const auto done = expt::read_cells(spec.output_dir + "/cells.jsonl");
@@ -225,8 +239,23 @@ public:
         return slots_.emplace(key, std::move(s)).first->second;
     }
 
+    // An extra row's delta (an exported folder) on a fresh model of the task's head shape.
+    Slot& for_extra(const std::string& folder, const RunSpec& t, const Dataset& valid) {
+        const bool words = !valid.label_word_ids.empty() || valid.causal_lm || valid.seq2seq;
+        const std::int64_t key = words ? 0 : valid.regression ? 1 : static_cast<std::int64_t>(valid.labels.size());
+        auto it = extra_.find({folder, key});
+        if (it != extra_.end()) return it->second;
+        Slot s;
+        LoadOptions lo = t.load_options;
+        if (!words && lo.num_labels <= 0) lo.num_labels = key;
+        s.model = load_model(t.model, lo);
+        s.deltas = std::make_unique<DeltaSet>(std::move(import_exported_delta(*s.model.model, folder).deltas));
+        return extra_.emplace(std::make_pair(folder, key), std::move(s)).first->second;
+    }
+
 private:
     std::map<std::int64_t, Slot> slots_;
+    std::map<std::pair<std::string, std::int64_t>, Slot> extra_;
 };
 
 // A computed cell goes to cells.jsonl (to resume from) and the matrix files at once.
@@ -254,7 +283,13 @@ bool evaluate_transfer_cells(const TransferSpec& spec, const TransferState& s, R
             const auto t0 = std::chrono::steady_clock::now();
             double v = NAN;
             std::string why;
-            if (r > 0 && !run_folder::has_checkpoint(s.checkpoints[src])) {
+            if (r > s.names.size()) {  // an extra delta: evaluated as exported, whatever its method
+                const auto& folder = spec.extra_deltas[r - 1 - s.names.size()].second;
+                auto& slot = models.for_extra(folder, s.tasks[c], s.valid[c]);
+                v = expt::evaluate_on(*slot.model.model, s.valid[c], s.tasks[c].training, M.col_metrics.empty() ? M.metric : M.col_metrics[c]);
+            } else if (r > 0 && src >= s.checkpoints.size()) {
+                continue;
+            } else if (r > 0 && !run_folder::has_checkpoint(s.checkpoints[src])) {
                 continue;  // not trained (stopped): stays empty, filled in when resumed
             } else if (r > 0 && s.valid[c].label_word_ids.empty() && !s.valid[c].seq2seq && !s.valid[c].causal_lm &&
                        s.valid[src].labels != s.valid[c].labels) {

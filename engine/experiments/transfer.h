@@ -14,12 +14,15 @@ namespace dt {
 
 // deltatune transfer --spec TRANSFER.json:
 // {"model": FOLDER, "tasks": [task.json, ...], "delta": SPEC, "training": {...},
-//  "sources": {"task name": CHECKPOINT_DIR}?, "output_dir": DIR, "max_eval_examples": N?}
+//  "sources": {"task name": CHECKPOINT_DIR}?, "extra_deltas": {"row name": DELTA_FOLDER}?,
+//  "output_dir": DIR, "max_eval_examples": N?}
 struct TransferSpec {
     std::string model, output_dir, source;
     std::vector<std::string> tasks;
     nlohmann::json delta, training;
     std::vector<std::pair<std::string, std::string>> sources;  // task name -> checkpoint folder
+    // More rows: exported delta folders (PEFT or DeltaTune, e.g. a merged delta), evaluated on every task.
+    std::vector<std::pair<std::string, std::string>> extra_deltas;
     std::size_t max_eval_examples = 0;                          // 0: the whole validation file
     // "accuracy" (the label words compared with each other; the default for classification) or
     // "exact_match" (the model's top word over the whole vocabulary must be the gold label word).
@@ -28,7 +31,7 @@ struct TransferSpec {
     static TransferSpec load(const std::string& path);
 };
 
-// Rows: "(no delta)" then one delta per task; columns: the tasks. Deltas without a checkpoint are
+// Rows: "(no delta)", one delta per task, then the extra deltas; columns: the tasks. Deltas without a checkpoint are
 // trained first (into output_dir/deltas/<task>, resuming an interrupted one). Cells already in
 // output_dir/cells.jsonl are kept. matrix.json and matrix.csv are rewritten (atomically) after every
 // cell. A delta trained with a classification head transfers only to tasks with the same label set;

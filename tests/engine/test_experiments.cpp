@@ -10,6 +10,9 @@
 #include "experiments/comparison.h"
 #include "experiments/experiments.h"
 #include "experiments/inspection.h"
+#include "export/export_run.h"
+#include "export/merge_deltas.h"
+#include "export/peft_export.h"
 #include "delta/delta_set.h"
 #include "io/json_util.h"
 #include "models/config.h"
@@ -330,6 +333,44 @@ private Q_SLOTS:
             }
         QVERIFY(below);  // a barely trained tiny model seldom puts a label word on top of the whole vocabulary
         QCOMPARE(dt::json::load_file(d + "/exp/matrix.json").at("metric").get<std::string>(), std::string("exact_match"));
+    }
+
+    void transferAddsExportedAndMergedDeltaRows() {
+        // Extra rows are exported delta folders: a task's own delta exported to PEFT's format gives
+        // that task's row again; a merge of two task deltas (cat, weights 1 and 0: exactly the first)
+        // too; a 50/50 merge is a row of its own.
+        QTemporaryDir tmp;
+        const std::string d = makeDemo(tmp.path());
+        nlohmann::json j = {{"model", d + "/model"},
+                            {"tasks", {d + "/demo/tasks/reviews/task.json", d + "/demo/tasks/news/task.json"}},
+                            {"delta", {{"method", "lora"}, {"r", 4}, {"target_modules", {"query", "value"}}}},
+                            {"training", {{"max_steps", 6}, {"batch_size", 8}, {"lr", 0.01}}},
+                            {"output_dir", d + "/exp"}};
+        const auto first = dt::run_transfer(dt::TransferSpec::from_json(j, "test", ""));
+        dt::export_run(d + "/exp/deltas/reviews", "peft", d + "/reviews-peft", "final");
+        for (const auto& [name, weights] : std::vector<std::pair<std::string, std::vector<double>>>{{"first", {1.0, 0.0}}, {"half", {0.5, 0.5}}}) {
+            auto base = dt::load_model(d + "/model").model;
+            dt::MergeOptions o;
+            o.sources = {d + "/exp/deltas/reviews", d + "/exp/deltas/news"};  // run folders
+            o.weights = weights;
+            o.combination = "cat";
+            auto merged = dt::merge_deltas(*base, o);
+            dt::export_peft(*base, merged, d + "/merged-" + name, d + "/model");
+        }
+        j["output_dir"] = d + "/exp2";
+        j["sources"] = {{"reviews", d + "/exp/deltas/reviews/checkpoints/final"}, {"news", d + "/exp/deltas/news/checkpoints/final"}};
+        j["extra_deltas"] = {{"reviews (PEFT export)", d + "/reviews-peft"}, {"merged 1:0", d + "/merged-first"}, {"merged 1:1", d + "/merged-half"}};
+        const auto m = dt::run_transfer(dt::TransferSpec::from_json(j, "test", ""));
+        // Extra rows come after the tasks' in the order of their names (a JSON object's keys).
+        QCOMPARE(m.rows, (std::vector<std::string>{"(no delta)", "reviews", "news", "merged 1:0", "merged 1:1", "reviews (PEFT export)"}));
+        for (std::size_t c = 0; c < 2; ++c) {
+            QCOMPARE(m.at(1, c), first.at(1, c));
+            QCOMPARE(m.at(5, c), m.at(1, c));
+            QCOMPARE(m.at(3, c), m.at(1, c));
+            QVERIFY(m.has(4, c) && m.at(4, c) >= 0 && m.at(4, c) <= 1);
+        }
+        j["extra_deltas"] = {{"nothing", d + "/demo"}};
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::TransferSpec::from_json(j, "test", ""));
     }
 
     void transferSpecErrorsNameTheField() {
