@@ -1,6 +1,8 @@
 // DeltaFiles: delta export and import in worker threads (see delta_files.h).
 #include "delta_files.h"
 
+#include "merge_dialog.h"
+#include "run_history.h"
 #include "training_tab.h"
 #include "workbench.h"
 #include "worker_thread.h"
@@ -9,6 +11,8 @@
 #include "delta/delta_set.h"
 #include "export/delta_format.h"
 #include "export/export_run.h"
+#include "export/peft_export.h"
+#include "io/atomic_file.h"
 #include "models/loader.h"
 
 #include <QFileDialog>
@@ -24,6 +28,59 @@ DeltaFiles::DeltaFiles(Workbench* session, const TrainingTab* training, QObject*
 DeltaFiles::~DeltaFiles() {
     gui::endWorker(m_exportThread);
     gui::endWorker(m_importThread);
+    gui::endWorker(m_mergeThread);
+}
+
+bool DeltaFiles::mergeDeltas(const dt::MergeOptions& options, const QString& name) {
+    if (m_session->modelSource().isEmpty()) {
+        m_session->fail(tr("Open the model the deltas were trained on before merging them"));
+        return false;
+    }
+    if (m_mergeThread) {
+        m_session->fail(tr("A merge is already running"));
+        return false;
+    }
+    if (options.sources.size() < 2) {
+        m_session->fail(tr("Tick at least two deltas to merge"));
+        return false;
+    }
+    const QString out = Workbench::workFolder(QStringLiteral("merged"), name);
+    const std::string model = m_session->modelForSpec(), dir = out.toStdString();
+    gui::runJob(
+        this, m_mergeThread,
+        [model, dir, options] {
+            dt::LoadedModel m = dt::load_model(model);
+            dt::DeltaSet set = dt::merge_deltas(*m.model, options);
+            dt::make_dirs(QFileInfo(QString::fromStdString(dir)).path().toStdString());
+            dt::export_peft(*m.model, set, dir, model);
+        },
+        [this, name, out, options](const QString& error) {
+            if (!error.isEmpty()) {
+                m_session->fail(error);
+                Q_EMIT mergeFailed(error);
+                return;
+            }
+            m_session->log(tr("Merged %1 deltas (%2) into %3").arg(options.sources.size()).arg(QString::fromStdString(options.combination), out));
+            m_session->showStatus(tr("Merged delta '%1': added as a row of the Transfer tab").arg(name));
+            Q_EMIT merged(name, out);
+        });
+    m_session->log(tr("Merging %1 deltas (%2)…").arg(options.sources.size()).arg(QString::fromStdString(options.combination)));
+    return true;
+}
+
+void DeltaFiles::chooseMerge(QWidget* window) {
+    QStringList sources, labels;
+    for (const QString& run : m_training->history()->runDirs()) {
+        sources << run;
+        labels << QFileInfo(run).fileName();
+    }
+    if (sources.size() < 2) {
+        m_session->fail(tr("Merging needs at least two finished runs in the run history (or import their folders first)"));
+        return;
+    }
+    MergeDeltasDialog dialog(sources, labels, window);
+    if (dialog.exec() != QDialog::Accepted) return;
+    mergeDeltas(dialog.options(), dialog.mergedName());
 }
 
 bool DeltaFiles::exportLastRun(const QString& format, const QString& outDir) {

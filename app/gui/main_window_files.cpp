@@ -46,6 +46,8 @@ void MainWindow::buildFileActions(QMenu* fileMenu) {
     exp->setToolTip(tr("The last run's delta as a PEFT adapter, a DeltaTune delta or a merged model folder"));
     auto* imp = fileMenu->addAction(tr("&Import Delta…"), this, [this] { m_files->chooseImport(this); });
     imp->setToolTip(tr("A folder saved by PEFT or exported by DeltaTune: training continues from its values"));
+    auto* merge = fileMenu->addAction(tr("&Merge Deltas…"), this, [this] { m_files->chooseMerge(this); });
+    merge->setToolTip(tr("One delta from several runs (PEFT's add_weighted_adapter), added as a row of the transfer heatmap"));
     setAcceptDrops(true);
 }
 

@@ -73,9 +73,26 @@ QWidget* TransferTab::buildSidePanel() {
     m_stop->setToolTip(tr("Stop between cells; Run Transfer again continues with the cells already computed"));
     m_ablate = new QPushButton(tr("Layer Ablation of Last Run"), side);
     m_ablate->setToolTip(tr("Evaluate the Training tab's last finished run with its delta removed from layers i..j"));
+    m_deltaRows = new QListWidget(side);
+    m_deltaRows->setToolTip(tr("More rows: exported or merged delta folders, each evaluated on every ticked task"));
+    m_deltaRows->setMaximumHeight(64);
+    auto* addRow = new QPushButton(tr("Add Delta Row…"), side);
+    addRow->setToolTip(tr("A folder exported by DeltaTune or saved by PEFT, or made by File > Merge Deltas"));
+    auto* removeRow = new QPushButton(tr("Remove"), side);
+    connect(addRow, &QPushButton::clicked, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Delta folder for a transfer row"));
+        if (!dir.isEmpty()) addDeltaRow(QFileInfo(dir).fileName(), dir);
+    });
+    connect(removeRow, &QPushButton::clicked, this, [this] { delete m_deltaRows->currentItem(); });
     auto* form = new QVBoxLayout(side);
     form->addWidget(new QLabel(tr("Tasks:"), side));
     form->addWidget(m_tasks, 1);
+    form->addWidget(new QLabel(tr("Extra delta rows:"), side));
+    form->addWidget(m_deltaRows);
+    auto* rowButtons = new QHBoxLayout;
+    rowButtons->addWidget(addRow);
+    rowButtons->addWidget(removeRow);
+    form->addLayout(rowButtons);
     auto* stepsRow = new QHBoxLayout;
     stepsRow->addWidget(new QLabel(tr("Steps per delta:"), side));
     stepsRow->addWidget(m_steps);
@@ -181,6 +198,22 @@ void TransferTab::saveHeatmap(const QString& filter, const QString& ext) {
     m_session->log(ok ? tr("Saved %1").arg(f) : tr("Could not save %1").arg(f));
 }
 
+void TransferTab::addDeltaRow(const QString& name, const QString& folder) {
+    for (int i = 0; i < m_deltaRows->count(); ++i)
+        if (m_deltaRows->item(i)->data(Qt::UserRole).toString() == folder) return;
+    QString unique = name;
+    for (int n = 2; !m_deltaRows->findItems(unique, Qt::MatchExactly).isEmpty(); ++n) unique = QStringLiteral("%1 (%2)").arg(name).arg(n);
+    auto* item = new QListWidgetItem(unique, m_deltaRows);
+    item->setData(Qt::UserRole, folder);
+    item->setToolTip(folder);
+}
+
+QList<QPair<QString, QString>> TransferTab::deltaRows() const {
+    QList<QPair<QString, QString>> rows;
+    for (int i = 0; i < m_deltaRows->count(); ++i) rows.append({m_deltaRows->item(i)->text(), m_deltaRows->item(i)->data(Qt::UserRole).toString()});
+    return rows;
+}
+
 bool TransferTab::startTransfer(const QStringList& taskFiles, int steps, const QString& outDir) {
     if (m_experiments->isRunning()) {
         m_session->fail(tr("An experiment is already running: stop it first"));
@@ -201,6 +234,7 @@ bool TransferTab::startTransfer(const QStringList& taskFiles, int steps, const Q
                             {"training", {{"max_steps", steps}, {"batch_size", dt::TrainingDefaults::batch_size}, {"lr", m_training->learningRate()}}},
                             {"output_dir", m_outDir.toStdString()}};
         for (const QString& t : taskFiles) j["tasks"].push_back(QFileInfo(t).absoluteFilePath().toStdString());
+        for (const auto& [name, folder] : deltaRows()) j["extra_deltas"][name.toStdString()] = folder.toStdString();
         const auto spec = dt::TransferSpec::from_json(j, "workbench", "");
         m_session->log(tr("Transfer over %1 tasks into %2").arg(taskFiles.size()).arg(m_outDir));
         m_ablationShown = false;

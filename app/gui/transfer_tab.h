@@ -29,6 +29,10 @@ public:
     // Layer ablation of a finished run (its spec.json and checkpoints/final).
     bool startAblation(const QString& runDir, const QString& outDir = QString());
     QStringList checkedTasks() const;
+    // An exported or merged delta folder evaluated on every task as one more row of the next matrix.
+    void addDeltaRow(const QString& name, const QString& folder);
+    // Row name -> folder, in the list's order.
+    QList<QPair<QString, QString>> deltaRows() const;
     HeatmapView* heatmap() const { return m_heatmap; }
     ExperimentController* experiments() const { return m_experiments; }
 
@@ -47,6 +51,7 @@ private:
     ExperimentController* m_experiments;
     HeatmapView* m_heatmap;
     QListWidget* m_tasks = nullptr;
+    QListWidget* m_deltaRows = nullptr;
     QSpinBox* m_steps = nullptr;
     QCheckBox* m_relative = nullptr;
     QPushButton* m_run = nullptr;

@@ -7,6 +7,7 @@
 
 #include "delta_files.h"
 #include "experiment_controller.h"
+#include "merge_dialog.h"
 #include "method_panel.h"
 #include "model_controller.h"
 #include "model_panel.h"
@@ -17,7 +18,11 @@
 #include "workbench.h"
 #include "worker_thread.h"
 
+#include "io/json_util.h"
+
 #include <QCoreApplication>
+#include <QDialogButtonBox>
+#include <QPushButton>
 #include <QDir>
 #include <QFile>
 #include <QSignalSpy>
@@ -132,6 +137,47 @@ private Q_SLOTS:
         QVERIFY(gui::runJob(&owner, thread, [] { throw std::runtime_error("disk full"); }, [&](const QString& error) { result = error; }));
         QTRY_COMPARE(result, QStringLiteral("disk full"));
         QCOMPARE(owner.findChildren<QThread*>().size(), 0);
+    }
+
+    void mergeDeltasAddsATransferRow() {
+        // File > Merge Deltas: the dialog needs two ticked deltas; the merge runs on a worker and
+        // its PEFT folder becomes a row of the Transfer tab's next matrix.
+        QTemporaryDir dir;
+        const QByteArray oldWork = qgetenv("DELTATUNE_WORK_DIR");
+        qputenv("DELTATUNE_WORK_DIR", dir.filePath("work").toUtf8());
+        Workbench session;
+        TrainingTab training(&session);
+        TransferTab transfer(&session, &training);
+        DeltaFiles files(&session, &training);
+        QObject::connect(&files, &DeltaFiles::merged, &transfer, &TransferTab::addDeltaRow);
+        const QString root = dttest::hf(QStringLiteral("peft/bert-seqcls-merge"));
+        MergeDeltasDialog dialog({root + "/a", root + "/b"}, {QStringLiteral("a"), QStringLiteral("b")});
+        QPushButton* ok = dialog.findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok);
+        QVERIFY(!ok->isEnabled());
+        dialog.setSource(0, true, 0.7);
+        QVERIFY(!ok->isEnabled());
+        dialog.setSource(1, true, 0.5);
+        QVERIFY(ok->isEnabled());
+        dialog.setCombination(QStringLiteral("cat"));
+        const dt::MergeOptions o = dialog.options();
+        QCOMPARE(o.weights, (std::vector<double>{0.7, 0.5}));
+        QCOMPARE(o.combination, std::string("cat"));
+        QVERIFY(!files.mergeDeltas(o, QStringLiteral("ab")));  // no model open
+        session.setModel(nullptr, dttest::hf(QStringLiteral("bert-seqcls")));
+        QSignalSpy merged(&files, &DeltaFiles::merged);
+        QSignalSpy failed(&files, &DeltaFiles::mergeFailed);
+        QVERIFY(files.mergeDeltas(o, QStringLiteral("ab")));
+        QVERIFY(files.isMerging());
+        QTRY_VERIFY_WITH_TIMEOUT(merged.size() + failed.size() > 0, 60000);
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
+        const QString folder = merged.first().at(1).toString();
+        QVERIFY(folder.startsWith(dir.filePath("work/merged/ab")));
+        const auto cfg = dt::json::load_file((folder + "/adapter_config.json").toStdString());
+        QCOMPARE(cfg["r"].get<int>(), 8);  // cat: 4 + 4, as PEFT's merged-cat
+        QCOMPARE(transfer.deltaRows().size(), 1);
+        QCOMPARE(transfer.deltaRows().first(), qMakePair(QStringLiteral("ab"), folder));
+        if (oldWork.isNull()) qunsetenv("DELTATUNE_WORK_DIR");
+        else qputenv("DELTATUNE_WORK_DIR", oldWork);
     }
 
     void exportAndImportRunOnTheWorkerAndFailVisibly() {
