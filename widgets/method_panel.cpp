@@ -11,6 +11,7 @@
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QLabel>
+#include <QSignalBlocker>
 #include <QSpinBox>
 #include <QVBoxLayout>
 
@@ -64,7 +65,11 @@ MethodPanel::MethodPanel(QWidget* parent) : QWidget(parent), m_method(new QCombo
     m_chart->setToolTip(tr("Trainable parameters per layer and method; updates as modules are ticked"));
     lay->addWidget(m_chart, 1);
     connect(m_method, &QComboBox::currentIndexChanged, this, [this] {
+        nlohmann::json values = spec();  // the fields still show m_shown's values
+        values.erase("method");
+        if (!m_shown.empty()) m_saved[m_shown] = values;
         rebuildForm();
+        if (auto it = m_saved.find(method().toStdString()); it != m_saved.end()) applyValues(it->second);
         Q_EMIT specChanged();
     });
     rebuildForm();
@@ -102,10 +107,26 @@ void MethodPanel::removeFromCombination(int i) {
     Q_EMIT specChanged();
 }
 
+void MethodPanel::applyValues(const nlohmann::json& values) {
+    for (const auto& [name, w] : m_fields) {
+        if (!values.contains(name)) continue;
+        const nlohmann::json& v = values[name];
+        const QSignalBlocker block(w);
+        if (auto* s = qobject_cast<QSpinBox*>(w); s && v.is_number()) s->setValue(v.get<int>());
+        else if (auto* d = qobject_cast<QDoubleSpinBox*>(w); d && v.is_number()) d->setValue(v.get<double>());
+        else if (auto* c = qobject_cast<QCheckBox*>(w); c && v.is_boolean()) c->setChecked(v.get<bool>());
+        else if (auto* b = qobject_cast<QComboBox*>(w)) {
+            const nlohmann::json one = v.is_array() && !v.empty() ? v[0] : v;
+            if (one.is_string()) b->setCurrentIndex(std::max(0, b->findData(QString::fromStdString(one.get<std::string>()))));
+        }
+    }
+}
+
 void MethodPanel::rebuildForm() {
     while (m_form->rowCount() > 0) m_form->removeRow(0);
     m_fields.clear();
     const std::string m = method().toStdString();
+    m_shown = m;
     for (const auto& info : dt::method_table())
         if (info.name == m) m_summary->setText(QStringLiteral("%1. Trains %2.").arg(QString::fromStdString(info.summary), QString::fromStdString(info.formula)));
     for (const auto& o : dt::find_method(m, "method panel").options)

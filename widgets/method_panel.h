@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <string>
+
 class QComboBox;
 class QFormLayout;
 class QLabel;
@@ -51,4 +54,8 @@ private:
     class QListWidget* m_stack = nullptr;
     std::vector<nlohmann::json> m_combination;
     std::vector<std::pair<std::string, QWidget*>> m_fields;
+    // Each method keeps its own settings: the form's values when the user switched away from it.
+    std::map<std::string, nlohmann::json> m_saved;
+    std::string m_shown;  // the method the form shows
+    void applyValues(const nlohmann::json& values);
 };

@@ -1,6 +1,7 @@
 // DeltaFiles: delta export and import in worker threads (see delta_files.h).
 #include "delta_files.h"
 
+#include "export_dialog.h"
 #include "merge_dialog.h"
 #include "run_history.h"
 #include "training_tab.h"
@@ -84,17 +85,24 @@ void DeltaFiles::chooseMerge(QWidget* window) {
 }
 
 bool DeltaFiles::exportLastRun(const QString& format, const QString& outDir) {
-    const QString run = m_training->lastRunDir();
+    if (m_training->lastRunDir().isEmpty() || m_training->isRunning()) {
+        m_session->fail(tr("No finished run to export"));
+        return false;
+    }
+    return exportRun(m_training->lastRunDir(), QString(), format, outDir);
+}
+
+bool DeltaFiles::exportRun(const QString& run, const QString& checkpoint, const QString& format, const QString& outDir) {
     if (m_exportThread) {
         m_session->fail(tr("An export is already running"));
         return false;
     }
-    if (run.isEmpty() || m_training->isRunning()) {
+    if (run.isEmpty() || (m_training->isRunning() && run == m_training->lastRunDir())) {
         m_session->fail(tr("No finished run to export"));
         return false;
     }
-    const std::string runDir = run.toStdString(), fmt = format.toStdString(), out = outDir.toStdString();
-    gui::runJob(this, m_exportThread, [runDir, fmt, out] { dt::export_run(runDir, fmt, out); },
+    const std::string runDir = run.toStdString(), fmt = format.toStdString(), out = outDir.toStdString(), ckpt = checkpoint.toStdString();
+    gui::runJob(this, m_exportThread, [runDir, fmt, out, ckpt] { dt::export_run(runDir, fmt, out, ckpt); },
                 [this, run, format, outDir](const QString& error) {
                     if (!error.isEmpty()) {
                         m_session->fail(error);
@@ -158,20 +166,15 @@ bool DeltaFiles::importDelta(const QString& folder) {
 }
 
 void DeltaFiles::chooseExport(QWidget* window) {
-    if (m_training->lastRunDir().isEmpty()) {
-        QMessageBox::information(window, tr("Export Delta"), tr("Train a delta first: the export takes the Training tab's last run."));
+    const QStringList runs = m_training->history()->runDirs();
+    if (runs.isEmpty()) {
+        QMessageBox::information(window, tr("Export Delta"), tr("Train a delta first: the export offers the runs of the Runs list."));
         return;
     }
-    const QStringList formats = {tr("PEFT adapter (LoRA, IA3, prefix, prompt)"), tr("DeltaTune delta (every method)"),
-                                 tr("Merged model (LoRA, IA3, BitFit, LayerNorm, selective, full)")};
-    bool ok = false;
-    const QString choice = QInputDialog::getItem(window, tr("Export Delta of %1").arg(QFileInfo(m_training->lastRunDir()).fileName()),
-                                                 tr("Format:"), formats, 0, false, &ok);
-    if (!ok) return;
-    const QString dir = QFileDialog::getSaveFileName(window, tr("Export Into a New Folder"), QStringLiteral("delta"));
-    if (dir.isEmpty()) return;
-    const QString format = choice == formats[0] ? QStringLiteral("peft") : choice == formats[1] ? QStringLiteral("deltatune") : QStringLiteral("merged");
-    if (!exportLastRun(format, dir)) QMessageBox::warning(window, tr("Cannot export"), m_session->lastError());
+    ExportDialog dialog(runs, window);
+    if (dialog.exec() != QDialog::Accepted) return;
+    if (!exportRun(dialog.runDir(), dialog.checkpoint(), dialog.format(), dialog.outDir()))
+        QMessageBox::warning(window, tr("Cannot export"), m_session->lastError());
 }
 
 void DeltaFiles::chooseImport(QWidget* window) {

@@ -22,6 +22,8 @@ public:
     // Exports the Training tab's last run ("peft", "deltatune" or "merged") into outDir; exported or
     // exportFailed follows. False when refused (see the session's lastError()).
     bool exportLastRun(const QString& format, const QString& outDir);
+    // Exports `checkpoint` (empty: final, else the latest) of the run in runDir.
+    bool exportRun(const QString& runDir, const QString& checkpoint, const QString& format, const QString& outDir);
     // Checks an exported delta folder (PEFT's or DeltaTune's) against a fresh copy of the open model;
     // then training starts from it until the method panel changes (imported), or importFailed and
     // nothing changes. False when refused at once (no model, not a delta folder, an import running).

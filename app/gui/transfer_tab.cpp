@@ -3,6 +3,7 @@
 
 #include "experiment_controller.h"
 #include "heatmap_view.h"
+#include "run_history.h"
 #include "training_tab.h"
 #include "workbench.h"
 
@@ -119,8 +120,16 @@ QWidget* TransferTab::buildSidePanel() {
     connect(m_run, &QPushButton::clicked, this, [this] { startTransfer(checkedTasks(), m_steps->value(), m_resumable ? m_outDir : QString()); });
     connect(m_stop, &QPushButton::clicked, m_experiments, &ExperimentController::stop);
     connect(m_ablate, &QPushButton::clicked, this, [this] {
-        if (m_training->lastRunDir().isEmpty()) m_session->fail(tr("Train a delta in the Training tab first"));
-        else startAblation(m_training->lastRunDir());
+        // The newest run that finished (a cancelled last run is passed over, and said so).
+        const QStringList runs = m_training->history()->runDirs();
+        for (const QString& run : runs) {
+            const auto s = dt::run_folder::summarize_run(run.toStdString());
+            if (!s.finished() || !dt::run_folder::has_checkpoint(dt::run_folder::checkpoint_path(run.toStdString(), dt::run_folder::kFinal))) continue;
+            if (run != runs.front()) m_session->log(tr("The newest run did not finish: ablating %1 instead").arg(QFileInfo(run).fileName()));
+            startAblation(run);
+            return;
+        }
+        m_session->fail(tr("No finished run to ablate: train a delta to the end in the Training tab first"));
     });
     return side;
 }

@@ -11,7 +11,11 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <dirent.h>
 #include <unistd.h>
 
 namespace dt::run_folder {
@@ -50,6 +54,44 @@ void remove_checkpoint(const std::string& checkpoint) {
     std::remove(trainable_path(checkpoint).c_str());
     std::remove(state_path(checkpoint).c_str());
     ::rmdir(checkpoint.c_str());
+}
+
+namespace {
+std::vector<std::string> list_dir(const std::string& dir) {
+    std::vector<std::string> names;
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (const dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+        ::closedir(d);
+    }
+    return names;
+}
+}  // namespace
+
+RunSummary summarize_run(const std::string& run) {
+    RunSummary s;
+    std::ifstream events(events_path(run));
+    std::string line;
+    while (std::getline(events, line)) {
+        const auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) continue;  // a line cut by a kill
+        if (j.value("event", std::string()) == "status") {
+            s.status = j.value("status", std::string());
+            s.steps = j.value("step", std::int64_t(0));
+        } else if (j.value("event", std::string()) == "step") {
+            s.steps = std::max(s.steps, j.value("step", std::int64_t(0)));
+        }
+    }
+    std::vector<std::pair<std::int64_t, std::string>> steps;
+    for (const auto& name : list_dir(checkpoints_path(run))) {
+        if (!has_checkpoint(checkpoint_path(run, name))) continue;
+        if (name.rfind("step-", 0) == 0) steps.emplace_back(std::atoll(name.c_str() + 5), name);
+    }
+    for (const std::string& named : {kBest, kFinal})
+        if (has_checkpoint(checkpoint_path(run, named))) s.checkpoints.push_back(named);
+    std::sort(steps.rbegin(), steps.rend());
+    for (const auto& [n, name] : steps) s.checkpoints.push_back(name);
+    return s;
 }
 
 std::string pick_checkpoint(const std::string& run, const std::string& name) {

@@ -47,6 +47,17 @@ void remove_checkpoint(const std::string& checkpoint);
 // `name`, or when empty final, else the latest; throws dt::Error naming the folder when there is none.
 std::string pick_checkpoint(const std::string& run, const std::string& name);
 
+// What a run folder says about itself: its last status line in events.jsonl ("" when it has none:
+// still running, or killed) and the step it reached, and its checkpoints that hold weights, in the
+// order an export offers them: best, final, then step-N newest first.
+struct RunSummary {
+    std::string status;
+    std::int64_t steps = 0;
+    std::vector<std::string> checkpoints;
+    bool finished() const { return status == "finished" || status == "early_stopped"; }
+};
+RunSummary summarize_run(const std::string& run);
+
 // The stored values (param.<name>) of a checkpoint for each of `like`'s names, checked against
 // their shapes; tensors as stored (on the CPU, not copied). Throws dt::Error naming the tensor and file.
 std::vector<std::pair<std::string, at::Tensor>> read_trainable(const std::string& checkpoint,

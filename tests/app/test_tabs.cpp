@@ -7,6 +7,7 @@
 
 #include "delta_files.h"
 #include "experiment_controller.h"
+#include "export_dialog.h"
 #include "merge_dialog.h"
 #include "method_panel.h"
 #include "model_controller.h"
@@ -21,6 +22,7 @@
 #include "io/json_util.h"
 
 #include <QCoreApplication>
+#include <QComboBox>
 #include <QDialogButtonBox>
 #include <QPushButton>
 #include <QDir>
@@ -137,6 +139,42 @@ private Q_SLOTS:
         QVERIFY(gui::runJob(&owner, thread, [] { throw std::runtime_error("disk full"); }, [&](const QString& error) { result = error; }));
         QTRY_COMPARE(result, QStringLiteral("disk full"));
         QCOMPARE(owner.findChildren<QThread*>().size(), 0);
+    }
+
+    void exportDialogDefaultsToTheLastFinishedRun() {
+        // A newer cancelled run and an older finished one: the dialog names the finished run and its
+        // best checkpoint; choosing the cancelled run lists its step checkpoints and warns.
+        QTemporaryDir dir;
+        auto makeRun = [&](const QString& name, const QString& status, int steps, const QStringList& ckpts) {
+            const QString run = dir.filePath(name);
+            QByteArray events;
+            for (int s = 1; s <= steps; ++s) events += QByteArray::fromStdString(nlohmann::json({{"event", "step"}, {"step", s}, {"loss", 1.0}}).dump()) + "\n";
+            events += QByteArray::fromStdString(nlohmann::json({{"event", "status"}, {"status", status.toStdString()}, {"step", steps}}).dump()) + "\n";
+            QDir().mkpath(run);
+            dttest::writeBytes(run + "/events.jsonl", events);
+            for (const QString& c : ckpts) {
+                QDir().mkpath(run + "/checkpoints/" + c);
+                dttest::writeBytes(run + "/checkpoints/" + c + "/trainable.safetensors", "x");
+            }
+            return run;
+        };
+        const QString finished = makeRun(QStringLiteral("reviews-1"), QStringLiteral("finished"), 300, {"step-300", "final", "best"});
+        const QString cancelled = makeRun(QStringLiteral("reviews-2"), QStringLiteral("cancelled"), 45, {"step-40", "step-45"});
+        ExportDialog d({cancelled, finished});
+        QCOMPARE(d.runDir(), finished);
+        QCOMPARE(d.checkpoint(), QStringLiteral("best"));
+        QCOMPARE(d.checkpoints()->count(), 3);  // best, final, step-300
+        QVERIFY(d.warning().isEmpty());
+        QVERIFY(d.runs()->currentText().contains(QStringLiteral("reviews-1")) && d.runs()->currentText().contains(QStringLiteral("finished")));
+        QPushButton* ok = d.findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok);
+        QVERIFY(!ok->isEnabled());  // no destination yet
+        d.setOutDir(dir.filePath("out"));
+        QVERIFY(ok->isEnabled());
+        d.runs()->setCurrentIndex(0);
+        QCOMPARE(d.runDir(), cancelled);
+        QCOMPARE(d.checkpoint(), QStringLiteral("step-45"));  // newest first
+        QVERIFY2(d.warning().contains(QStringLiteral("cancelled at step 45")), qPrintable(d.warning()));
+        QCOMPARE(d.format(), QStringLiteral("peft"));
     }
 
     void mergeDeltasAddsATransferRow() {

@@ -68,6 +68,25 @@ private Q_SLOTS:
         QCOMPARE(cli["r"].get<int>(), 16);
     }
 
+    void eachMethodKeepsItsSettings() {
+        // LoRA r 17 -> adapter (size 12) -> LoRA shows r 17 again, and the adapter its size 12;
+        // a method never shown starts from its declared defaults.
+        MethodPanel p;
+        p.setMethod(QStringLiteral("lora"));
+        qobject_cast<QSpinBox*>(field(p, "r"))->setValue(17);
+        qobject_cast<QCheckBox*>(field(p, "use_rslora"))->setChecked(true);
+        p.setMethod(QStringLiteral("adapter"));
+        QCOMPARE(p.spec()["method"], nlohmann::json("adapter"));
+        qobject_cast<QSpinBox*>(field(p, "size"))->setValue(12);
+        p.setMethod(QStringLiteral("lora"));
+        QCOMPARE(p.spec()["r"].get<int>(), 17);
+        QCOMPARE(p.spec()["use_rslora"].get<bool>(), true);
+        p.setMethod(QStringLiteral("adapter"));
+        QCOMPARE(p.spec()["size"].get<int>(), 12);
+        p.setMethod(QStringLiteral("loha"));
+        QCOMPARE(p.spec()["r"].get<int>(), 8);  // LoHa's own default, not LoRA's 17
+    }
+
     void editsReachTheSpecAndRoundTrip() {
         MethodPanel p;
         QSignalSpy changed(&p, &MethodPanel::specChanged);
