@@ -9,6 +9,7 @@
 #include <QComboBox>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QShortcut>
 #include <QSpinBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -50,11 +51,19 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
         const bool regex = t.contains(QRegularExpression(QStringLiteral("[\\\\*+?()\\[\\]|^$]")));
         if (regex) m_proxy->setFilterRegularExpression(QRegularExpression(QStringLiteral("^(?:%1)$").arg(t), QRegularExpression::CaseInsensitiveOption));
         else m_proxy->setFilterFixedString(t);
+        if (!t.isEmpty()) m_view->expandAll();  // the matches are the leaves: show them
     });
-    auto* tick = new QPushButton(tr("Tick matches"), this);
-    tick->setToolTip(tr("Tick every module the filter selects as a PEFT target_modules value"));
-    connect(tick, &QPushButton::clicked, this, [this] { tickMatches(m_filter->text()); });
-    connect(m_filter, &QLineEdit::returnPressed, this, [this] { tickMatches(m_filter->text()); });
+    auto* tick = new QPushButton(tr("Add matches"), this);
+    tick->setToolTip(tr("Also tick every module the filter selects as a PEFT target_modules value (Enter)"));
+    connect(tick, &QPushButton::clicked, this, [this] { tickMatches(m_filter->text(), true); });
+    auto* only = new QPushButton(tr("Only matches"), this);
+    only->setToolTip(tr("Tick exactly the modules the filter selects, unticking the others (Ctrl+Z undoes it)"));
+    connect(only, &QPushButton::clicked, this, [this] { tickMatches(m_filter->text(), false); });
+    connect(m_filter, &QLineEdit::returnPressed, this, [this] { tickMatches(m_filter->text(), true); });
+    auto* undoKey = new QShortcut(QKeySequence::Undo, this, [this] { undo(); }, Qt::WidgetWithChildrenShortcut);
+    auto* redoKey = new QShortcut(QKeySequence::Redo, this, [this] { redo(); }, Qt::WidgetWithChildrenShortcut);
+    (void)undoKey;
+    (void)redoKey;
 
     m_quick = new QComboBox(this);
     m_quick->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
@@ -97,6 +106,7 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     auto* top = new QHBoxLayout;
     top->addWidget(m_filter, 1);
     top->addWidget(tick);
+    top->addWidget(only);
     auto* second = new QHBoxLayout;
     second->addWidget(m_quick, 1);
     second->addWidget(m_foldBox);
@@ -115,6 +125,13 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     lay->addWidget(m_view, 1);
     lay->addWidget(m_summary);
     connect(m_model, &ModuleTreeModel::checkedChanged, this, &ModelPanel::updateSummary);
+    connect(m_model, &ModuleTreeModel::checkedChanged, this, &ModelPanel::recordTicks);
+    connect(m_model, &ModuleTreeModel::treeChanged, this, [this] {
+        m_undo.clear();  // another model: its ticks have no history
+        m_redo.clear();
+        m_current.clear();
+        m_replaying = true;  // the checkedChanged that follows is no user change
+    });
     connect(m_model, &QAbstractItemModel::modelReset, this, [this] {
         expandToDepth(2);
         // The layer range runs over the model's own blocks (PEFT's layer index rule), not to 9999.
@@ -139,14 +156,61 @@ void ModelPanel::quickSelect(const QString& pattern) {
         spec.all_linear = true;
         QStringList paths;
         for (const auto& p : dt::select_modules(m_model->tree(), spec)) paths << QString::fromStdString(p);
-        m_model->setCheckedPaths(paths);
+        applySelection(paths);
     } else {
         tickMatches(pattern);
     }
     if (pattern != QLatin1String("-")) Q_EMIT quickSelectionRequested(pattern);
 }
 
-int ModelPanel::tickMatches(const QString& pattern) {
+void ModelPanel::applySelection(QStringList paths) {
+    const bool ranged = m_fromLayer->value() > m_fromLayer->minimum() || m_toLayer->value() < m_toLayer->maximum();
+    if (ranged) {
+        QStringList kept;
+        for (const QString& p : paths) {
+            const int layer = dt::layer_index_of(p.toStdString(), {});
+            if (layer < 0 || (layer >= m_fromLayer->value() && layer <= m_toLayer->value())) kept << p;
+        }
+        paths = kept;
+    }
+    m_model->setCheckedPaths(paths);
+}
+
+void ModelPanel::recordTicks() {
+    const QStringList now = m_model->checkedPaths();
+    if (m_replaying) {
+        m_replaying = false;
+        m_current = now;
+        return;
+    }
+    if (now == m_current) return;
+    m_undo.append(m_current);
+    if (m_undo.size() > 200) m_undo.removeFirst();
+    m_redo.clear();
+    m_current = now;
+}
+
+bool ModelPanel::undo() {
+    if (m_undo.isEmpty()) return false;
+    m_redo.append(m_current);
+    m_current = m_undo.takeLast();
+    m_replaying = true;
+    m_model->setCheckedPaths(m_current);
+    m_replaying = false;  // also when setCheckedPaths changed nothing and emitted no signal
+    return true;
+}
+
+bool ModelPanel::redo() {
+    if (m_redo.isEmpty()) return false;
+    m_undo.append(m_current);
+    m_current = m_redo.takeLast();
+    m_replaying = true;
+    m_model->setCheckedPaths(m_current);
+    m_replaying = false;
+    return true;
+}
+
+int ModelPanel::tickMatches(const QString& pattern, bool add) {
     const QString p = pattern.trimmed();
     if (p.isEmpty()) return 0;
     dt::SelectionSpec spec;
@@ -166,10 +230,11 @@ int ModelPanel::tickMatches(const QString& pattern) {
         m_summary->setText(tr("No module matches %1").arg(p));
         return 0;
     }
-    QStringList paths;
-    for (const auto& f : found) paths << QString::fromStdString(f);
-    m_model->setCheckedPaths(paths);
-    return static_cast<int>(paths.size());
+    QStringList paths = add ? m_model->checkedPaths() : QStringList();
+    for (const auto& f : found)
+        if (!paths.contains(QString::fromStdString(f))) paths << QString::fromStdString(f);
+    applySelection(paths);
+    return static_cast<int>(found.size());
 }
 
 void ModelPanel::limitToLayers(int first, int last) {

@@ -2,6 +2,8 @@
 // (PEFT-style patterns), plus a one-line summary of what is ticked.
 #pragma once
 
+#include <QList>
+#include <QStringList>
 #include <QWidget>
 
 class QLabel;
@@ -23,8 +25,15 @@ public:
     void expandToDepth(int depth);
     // Ticks every module a PEFT-style pattern selects: a single string with regex characters is a
     // full-match regex, otherwise a comma/space separated target list (whole name or dot suffix).
-    // Returns how many modules matched (nothing changes when none did).
-    int tickMatches(const QString& pattern);
+    // Returns how many modules matched (nothing changes when none did). `add`: the matches join the
+    // ticked modules ("Add matches"); otherwise they replace them ("Only matches"). A layer range
+    // narrower than the model's blocks stays applied.
+    int tickMatches(const QString& pattern, bool add = false);
+    // Every tick change can be undone and redone (Ctrl+Z / Ctrl+Shift+Z); false when there is none.
+    bool undo();
+    bool redo();
+    bool canUndo() const { return !m_undo.isEmpty(); }
+    bool canRedo() const { return !m_redo.isEmpty(); }
     // A quick selection: a pattern as tickMatches takes, "all-linear", "-" (clear) or "biases"
     // (nothing ticked; the window switches the method to BitFit).
     void quickSelect(const QString& pattern);
@@ -37,6 +46,12 @@ Q_SIGNALS:
 
 private:
     void updateSummary();
+    // Ticks exactly `paths`, cut to the layer range when one is set.
+    void applySelection(QStringList paths);
+    void recordTicks();  // after every checkedChanged: the undo history
+    QList<QStringList> m_undo, m_redo;
+    QStringList m_current;
+    bool m_replaying = false;
     ModuleTreeModel* m_model;
     QSortFilterProxyModel* m_proxy;
     QTreeView* m_view;

@@ -13,7 +13,9 @@ void ModuleTreeModel::setTree(dt::ModuleTree tree) {
     m_checked.assign(m_tree.nodes().size(), 0);
     m_trainable.clear();
     computeFolding();
+    m_ranks.clear();
     endResetModel();
+    Q_EMIT treeChanged();
     Q_EMIT checkedChanged();
 }
 

@@ -52,6 +52,7 @@ public:
 
 Q_SIGNALS:
     void checkedChanged();
+    void treeChanged();  // setTree: another model (emitted before checkedChanged)
 
 private:
     int nodeOf(const QModelIndex& index) const;

@@ -157,6 +157,9 @@ void MainWindow::buildMenus() {
     fileMenu->addSeparator();
     fileMenu->addAction(tr("&Quit"), qApp, &QApplication::quit)->setShortcut(QKeySequence::Quit);
     auto* editMenu = menuBar()->addMenu(tr("&Edit"));
+    editMenu->addAction(tr("&Undo Tick Change"), this, [this] { m_panel->undo(); })->setToolTip(tr("Ctrl+Z in the Model panel"));
+    editMenu->addAction(tr("&Redo Tick Change"), this, [this] { m_panel->redo(); })->setToolTip(tr("Ctrl+Shift+Z in the Model panel"));
+    editMenu->addSeparator();
     auto* copyTargets = editMenu->addAction(tr("Copy &target_modules"), this, [this] {
         const QString targets = m_models->targetModules();
         if (!targets.isEmpty()) QGuiApplication::clipboard()->setText(targets);

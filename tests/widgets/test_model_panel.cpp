@@ -233,7 +233,7 @@ private Q_SLOTS:
         QCOMPARE(p.model()->checkedPaths().size(), 4);
         QVERIFY(allEndWith(p.model()->checkedPaths(), {".key"}));
         p.filterBox()->setText(QStringLiteral(".*layer\\.0\\.attention\\.self\\.(query|value)"));
-        QPushButton* tick = button(p, QStringLiteral("Tick matches"));
+        QPushButton* tick = button(p, QStringLiteral("Only matches"));
         QVERIFY(tick);
         QTest::mouseClick(tick, Qt::LeftButton);
         QCOMPARE(p.model()->checkedPaths(),
@@ -257,6 +257,16 @@ private Q_SLOTS:
         keep->click();
         QCOMPARE(p.model()->checkedPaths(),
                  (QStringList{"bert.encoder.layer.1.attention.self.query", "bert.encoder.layer.2.attention.self.query"}));
+        // The range stays applied to later selections: matches outside it are not ticked.
+        QCOMPARE(p.tickMatches(QStringLiteral("value")), 4);
+        QCOMPARE(p.model()->checkedPaths(),
+                 (QStringList{"bert.encoder.layer.1.attention.self.value", "bert.encoder.layer.2.attention.self.value"}));
+        p.quickSelect(QStringLiteral("all-linear"));
+        for (const QString& path : p.model()->checkedPaths())
+            QVERIFY2(path.contains(QStringLiteral(".layer.1.")) || path.contains(QStringLiteral(".layer.2.")) || !path.contains(QStringLiteral(".layer.")),
+                     qPrintable(path));
+        spins[0]->setValue(0);
+        spins[1]->setValue(3);
         // Modules outside any block (the embeddings' LayerNorm) are kept.
         const int norms = p.tickMatches(QStringLiteral(".*LayerNorm"));
         QVERIFY(norms >= 9);
@@ -269,6 +279,45 @@ private Q_SLOTS:
         // A range holding no block unticks every block module.
         p.limitToLayers(7, 9);
         for (const QString& path : p.model()->checkedPaths()) QVERIFY(!path.contains(QStringLiteral(".layer.")));
+    }
+
+    void addOrOnlyMatchesAndUndo() {
+        // "Add matches" joins the ticked modules, "Only matches" replaces them; every change can be
+        // undone and redone, and a new model starts a new history.
+        ModelPanel p;
+        p.model()->setTree(tinyTree());
+        QVERIFY(!p.canUndo());
+        QCOMPARE(p.tickMatches(QStringLiteral("query")), 4);
+        QCOMPARE(p.tickMatches(QStringLiteral("value"), true), 4);
+        QCOMPARE(p.model()->checkedPaths().size(), 8);
+        QVERIFY(allEndWith(p.model()->checkedPaths(), {".query", ".value"}));
+        p.filterBox()->setText(QStringLiteral("key"));
+        button(p, QStringLiteral("Add matches"))->click();
+        QCOMPARE(p.model()->checkedPaths().size(), 12);
+        button(p, QStringLiteral("Only matches"))->click();
+        QCOMPARE(p.model()->checkedPaths().size(), 4);
+        QVERIFY(allEndWith(p.model()->checkedPaths(), {".key"}));
+        QVERIFY(p.undo());
+        QCOMPARE(p.model()->checkedPaths().size(), 12);
+        QVERIFY(p.undo());
+        QCOMPARE(p.model()->checkedPaths().size(), 8);
+        QVERIFY(p.redo());
+        QCOMPARE(p.model()->checkedPaths().size(), 12);
+        QVERIFY(p.undo() && p.undo() && p.undo());
+        QVERIFY(p.model()->checkedPaths().isEmpty());
+        QVERIFY(!p.undo());
+        QVERIFY(p.redo());
+        QCOMPARE(p.model()->checkedPaths().size(), 4);  // query
+        p.tickMatches(QStringLiteral("value"), true);  // a new change drops what could be redone
+        QVERIFY(!p.canRedo());
+        // Ctrl+Z on the panel.
+        p.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&p));
+        p.view()->setFocus();
+        QTest::keyClick(p.view(), Qt::Key_Z, Qt::ControlModifier);
+        QCOMPARE(p.model()->checkedPaths().size(), 4);
+        p.model()->setTree(tinyTree());
+        QVERIFY(!p.canUndo() && !p.canRedo());
     }
 
     void tickingThroughTheFilteredView() {
