@@ -99,6 +99,12 @@ void ModelController::updateBudget() {
             const std::vector<std::string> targets = dt::target_modules_for(tree, ticked, !selective);
             m_targetModules = QString::fromStdString(nlohmann::json(targets).dump());
             targetsNote = targets != ticked ? m_targetModules : tr("%n explicit module path(s)", nullptr, static_cast<int>(ticked.size()));
+            if (targets == ticked) {  // a layer-restricted selection reads as PEFT writes it
+                const auto [names, layers] = dt::targets_and_layers_for(tree, ticked, !selective);
+                if (!names.empty())
+                    targetsNote = tr("%1, layers_to_transform %2")
+                                      .arg(QString::fromStdString(nlohmann::json(names).dump()), QString::fromStdString(nlohmann::json(layers).dump()));
+            }
         } else {
             targetsNote = tr("none ticked: the method's defaults");
             m_targetModules.clear();
@@ -118,6 +124,7 @@ void ModelController::updateBudget() {
         m_budgetText = QStringLiteral("%1 trainable").arg(b.accounting.trainable_params);
         m_session->setDeltaSpec(spec.dump(), m_budgetText);
         m_method->setBudgetText(budgetHtml(b, targetsNote));
+        m_targetsNote = targetsNote;
     } catch (const dt::Error& e) {
         m_panel->model()->setTrainable({});
         m_method->budgetChart()->setBudget({}, {}, {});

@@ -28,6 +28,9 @@ public:
     QString budgetText() const { return m_budgetText; }
     // The ticked modules as PEFT's target_modules JSON (Edit > Copy target_modules); empty: none ticked.
     QString targetModules() const { return m_targetModules; }
+    // How the budget text names the ticked targets (PEFT's target_modules, with layers_to_transform
+    // for a layer-restricted selection).
+    QString targetsNote() const { return m_targetsNote; }
     // AdaLoRA's live allocation while a run trains: the module tree shows each module's rank and the
     // budget chart the kept ranks per layer.
     void showRanks(const QVariantMap& pathToRank);
@@ -45,7 +48,7 @@ private:
     Workbench* m_session;
     ModelPanel* m_panel;
     MethodPanel* m_method;
-    QString m_budgetText, m_targetModules;
+    QString m_budgetText, m_targetModules, m_targetsNote;
     std::string m_formSpec;  // the method panel's form alone, with its ticked targets
     bool m_queued = false;
 };

@@ -142,4 +142,28 @@ std::vector<std::string> target_modules_for(const ModuleTree& tree, const std::v
     return selected == wanted ? sel.targets : ticked;
 }
 
+std::pair<std::vector<std::string>, std::vector<int>> targets_and_layers_for(const ModuleTree& tree, const std::vector<std::string>& ticked,
+                                                                             bool linear_only) {
+    SelectionSpec sel;
+    for (const auto& p : ticked) {
+        const int layer = layer_index_of(p, {});
+        if (layer < 0) return {};  // a module outside the blocks: no layer list can say it
+        sel.targets.push_back(p.substr(p.find_last_of('.') + 1));
+        sel.layers.push_back(layer);
+    }
+    if (sel.targets.empty()) return {};
+    for (auto* v : {&sel.layers}) {
+        std::sort(v->begin(), v->end());
+        v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    std::sort(sel.targets.begin(), sel.targets.end());
+    sel.targets.erase(std::unique(sel.targets.begin(), sel.targets.end()), sel.targets.end());
+    sel.linear_only = linear_only;
+    std::vector<std::string> selected = select_modules(tree, sel), wanted = ticked;
+    std::sort(selected.begin(), selected.end());
+    std::sort(wanted.begin(), wanted.end());
+    if (selected != wanted) return {};
+    return {sel.targets, sel.layers};
+}
+
 }  // namespace dt

@@ -43,5 +43,9 @@ std::vector<std::string> select_modules(const ModuleTree& tree, const SelectionS
 // components ("query") when those select exactly the ticks (only Linear modules when linear_only),
 // else the full paths, each of which matches itself. Empty for no ticks.
 std::vector<std::string> target_modules_for(const ModuleTree& tree, const std::vector<std::string>& ticked, bool linear_only);
+// The ticks as PEFT's short target_modules plus layers_to_transform (e.g. ["value"] on layers [1]),
+// when that pair selects exactly them; empty targets otherwise.
+std::pair<std::vector<std::string>, std::vector<int>> targets_and_layers_for(const ModuleTree& tree, const std::vector<std::string>& ticked,
+                                                                             bool linear_only);
 
 }  // namespace dt

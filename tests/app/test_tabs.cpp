@@ -110,6 +110,15 @@ private Q_SLOTS:
         const QString first = QStringLiteral("bert.encoder.layer.0.attention.self.value");
         panel.model()->setCheckedPaths({first});
         QTRY_COMPARE(models.targetModules(), QStringLiteral("[\"%1\"]").arg(first));
+        QCOMPARE(models.targetsNote(), QStringLiteral("[\"value\"], layers_to_transform [0]"));
+        panel.model()->setCheckedPaths({first, QStringLiteral("bert.encoder.layer.2.attention.self.query"),
+                                        QStringLiteral("bert.encoder.layer.2.attention.self.value"), QStringLiteral("bert.encoder.layer.0.attention.self.query")});
+        QTRY_COMPARE(models.targetsNote(), QStringLiteral("[\"query\",\"value\"], layers_to_transform [0,2]"));
+        // Not expressible as names + layers (query in layer 0 only, value in 0 and 2): the paths stay explicit.
+        panel.model()->setCheckedPaths({first, QStringLiteral("bert.encoder.layer.2.attention.self.value"),
+                                        QStringLiteral("bert.encoder.layer.0.attention.self.query")});
+        QTRY_COMPARE(models.targetsNote(), QStringLiteral("3 explicit module path(s)"));
+        panel.model()->setCheckedPaths({first});
         QVERIFY(session.deltaReady());  // brings the spec up to date with the ticks at once
         QVERIFY(session.deltaSpecJson().contains(first));
         // A model that fails to open leaves the session's model as it was.
