@@ -49,7 +49,8 @@ struct Triplet {
 
 class RankAllocator : public TrainingHook {
 public:
-    RankAllocator(std::vector<Triplet>* triplets, const nlohmann::json& o) : t_(triplets), o_(o) {}
+    // The triplets are shared with the method, so a hook left on a model outlives it safely.
+    RankAllocator(std::shared_ptr<std::vector<Triplet>> triplets, const nlohmann::json& o) : t_(std::move(triplets)), o_(o) {}
 
     at::Tensor regularizer() override {
         const double w = o_["orth_reg_weight"].get<double>();
@@ -161,7 +162,7 @@ private:
         }
     }
 
-    std::vector<Triplet>* t_;
+    std::shared_ptr<std::vector<Triplet>> t_;
     nlohmann::json o_;
     std::map<std::string, std::pair<at::Tensor, at::Tensor>> ipt_;  // "<path>.A" -> (Ī, Ū)
 };
@@ -205,16 +206,16 @@ public:
             set_branch(h, std::make_shared<AdaloraBranch>(lin, A, E, B, scale, o_["lora_dropout"].get<double>()));
             std::vector<bool> bits;
             for (std::int64_t i = 0; !pattern.empty() && i < init_r; ++i) bits.push_back(mask[i].item<bool>());
-            triplets_.push_back({path, A, E, B, pattern.empty() ? mask : torch::ones({r}, torch::kBool), bits});
+            triplets_->push_back({path, A, E, B, pattern.empty() ? mask : torch::ones({r}, torch::kBool), bits});
         }
-        hook_ = std::make_shared<RankAllocator>(&triplets_, o_);
+        hook_ = std::make_shared<RankAllocator>(triplets_, o_);
         ctx.model.training_hooks().push_back(hook_);
     }
     // {"ranks": {path: kept}, "rank_pattern": {"<path>.lora_E": [init_r booleans]}, "budget": kept total}
     nlohmann::json status() const override {
         nlohmann::json ranks = nlohmann::json::object(), pattern = nlohmann::json::object();
         std::int64_t total = 0;
-        for (const auto& t : triplets_) {
+        for (const auto& t : *triplets_) {
             std::vector<bool> bits = t.imported;
             if (bits.empty())
                 for (std::int64_t i = 0; i < t.mask.numel(); ++i) bits.push_back(t.mask[i].item<bool>());
@@ -228,7 +229,7 @@ public:
     // The kept rows of a trained module's tensors (all of an imported one's), for PEFT's files.
     std::vector<std::pair<std::string, at::Tensor>> saved_tensors(TransformerModel&) const override {
         std::vector<std::pair<std::string, at::Tensor>> v;
-        for (const auto& t : triplets_) {
+        for (const auto& t : *triplets_) {
             const at::Tensor idx = t.imported.empty() ? t.mask.nonzero().view(-1).to(t.A.device()) : torch::arange(t.A.size(0), t.A.options().dtype(torch::kLong));
             v.emplace_back(t.path + ".lora_A", t.A.detach().index_select(0, idx));
             v.emplace_back(t.path + ".lora_B", t.B.detach().index_select(1, idx));
@@ -239,13 +240,13 @@ public:
     void detach(TransformerModel& model) override {
         model.remove_training_hook(hook_.get());
         hook_.reset();
-        triplets_.clear();
+        triplets_->clear();
         HostedMethod::detach(model);
     }
 
 private:
     nlohmann::json o_;
-    std::vector<Triplet> triplets_;
+    std::shared_ptr<std::vector<Triplet>> triplets_ = std::make_shared<std::vector<Triplet>>();
     std::shared_ptr<RankAllocator> hook_;
 };
 

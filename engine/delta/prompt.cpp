@@ -136,8 +136,9 @@ public:
         enc_->to(emb_->weight.device(), emb_->weight.scalar_type());
         for (const auto& p : enc_->named_parameters(true))
             if (p.key() != "embedding.weight") added_.push_back("prompt_encoder." + p.key());
-        auto self = this;
-        *ctx.model.prompt() = [self] { return self->encoded(); };
+        // The provider holds the modules, not the method: a model kept after its delta set is gone
+        // still has valid ones.
+        *ctx.model.prompt() = [emb = emb_, lstm = lstm_, mlp = mlp_]() mutable { return encode(emb, lstm, mlp); };
     }
 
     bool can_fold() const override { return !folded_; }
@@ -159,11 +160,12 @@ public:
     }
 
 private:
-    at::Tensor encoded() {
-        at::Tensor x = emb_->weight;
-        if (lstm_) x = std::get<0>(lstm_->forward(x.unsqueeze(0))).squeeze(0);
-        return mlp_->forward(x);
+    static at::Tensor encode(Embedding& emb, torch::nn::LSTM& lstm, torch::nn::Sequential& mlp) {
+        at::Tensor x = emb->weight;
+        if (lstm) x = std::get<0>(lstm->forward(x.unsqueeze(0))).squeeze(0);
+        return mlp->forward(x);
     }
+    at::Tensor encoded() { return encode(emb_, lstm_, mlp_); }
     nlohmann::json o_;
     bool folded_ = false;
     torch::nn::LSTM lstm_{nullptr};
