@@ -55,6 +55,7 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), m_plot(new QCustomP
     m_scale->axis()->setTickLabelColor(text);
     m_scale->axis()->setLabelColor(text);
     setMinimumSize(280, 240);
+    rebuild();  // empty: "No results yet"
 }
 
 void HeatmapView::setTitle(const QString& title, const QString& metric) {
@@ -151,7 +152,28 @@ void HeatmapView::rebuild() {
             l->setPen(sep);
         }
     if (m_fixedRange) m_map->setDataRange(QCPRange(m_lo, m_hi));
+    // An empty matrix says so, instead of drawing bare axes and a meaningless colour bar.
+    const bool empty = R == 0 || C == 0;
+    m_scale->setVisible(!empty);
+    for (QCPAxis* a : {m_plot->xAxis, m_plot->yAxis}) {
+        a->setTicks(!empty);
+        a->setTickLabels(!empty);
+    }
+    if (empty) {
+        m_plot->xAxis->setRange(0, 1);
+        m_plot->yAxis->setRange(0, 1);
+        auto* t = new QCPItemText(m_plot);
+        t->position->setType(QCPItemPosition::ptAxisRectRatio);
+        t->position->setCoords(0.5, 0.5);
+        t->setText(m_emptyText);
+        t->setColor(palette().text().color());
+    }
     scheduleReplot();
+}
+
+void HeatmapView::setEmptyText(const QString& text) {
+    m_emptyText = text;
+    if (m_rows.isEmpty() || m_cols.isEmpty()) rebuild();
 }
 
 void HeatmapView::setAutoRange() {

@@ -32,6 +32,9 @@ public:
     // Fixed colour range (e.g. 0..1 for accuracy); without it the range follows the values.
     void setRange(double lo, double hi);
     void setAutoRange();  // the colour range follows the values again
+    // What an empty matrix shows ("No results yet" by default), e.g. "Training delta 2/5...".
+    void setEmptyText(const QString& text);
+    QString emptyText() const { return m_emptyText; }
 
     int rowCount() const { return m_rows.size(); }
     int colCount() const { return m_cols.size(); }
@@ -67,4 +70,5 @@ private:
     bool m_fixedRange = false;
     double m_lo = 0, m_hi = 1;
     bool m_replotPending = false;
+    QString m_emptyText = tr("No results yet");
 };

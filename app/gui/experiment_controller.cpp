@@ -36,6 +36,7 @@ void ExperimentWorker::on_cell(std::size_t row, std::size_t col, double value, c
 }
 
 void ExperimentWorker::on_train_step(const std::string& task, const dt::StepEvent& e) {
+    if (e.step % 5 == 0) Q_EMIT trainStep(QString::fromStdString(task), e.step, e.elapsed_s);
     if (e.step % 25 == 0)
         Q_EMIT status(tr("Training %1: step %2, loss %3").arg(QString::fromStdString(task)).arg(e.step).arg(e.loss, 0, 'f', 4));
 }
@@ -68,6 +69,7 @@ bool ExperimentController::start(std::function<void(dt::ExperimentObserver*)> jo
     connect(worker, &ExperimentWorker::matrix, this, &ExperimentController::matrix);
     connect(worker, &ExperimentWorker::cell, this, &ExperimentController::cell);
     connect(worker, &ExperimentWorker::status, this, &ExperimentController::status);
+    connect(worker, &ExperimentWorker::trainStep, this, &ExperimentController::trainStep);
     auto done = [this] {
         if (gui::endWorker(m_thread)) Q_EMIT runningChanged(false);
     };

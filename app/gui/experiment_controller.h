@@ -27,6 +27,7 @@ Q_SIGNALS:
     void matrix(QStringList rows, QStringList cols, QStringList rowCategories, QStringList colCategories, QString metric);
     void cell(int row, int col, double value, QString note);
     void status(QString text);
+    void trainStep(QString task, qint64 step, double elapsed);
     void finished();
     void failed(QString message);
 
@@ -48,6 +49,8 @@ Q_SIGNALS:
     void matrix(QStringList rows, QStringList cols, QStringList rowCategories, QStringList colCategories, QString metric);
     void cell(int row, int col, double value, QString note);
     void status(QString text);
+    // A transfer delta's training step (the tab turns it into "delta i/N, step s/S, ETA").
+    void trainStep(QString task, qint64 step, double elapsed);
     void finished(bool stopped);
     void failed(QString message);
     void runningChanged(bool running);

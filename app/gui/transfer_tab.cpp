@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include <QCheckBox>
 #include <QDir>
 #include <QFileDialog>
@@ -142,6 +144,15 @@ void TransferTab::connectExperiments() {
     });
     connect(m_experiments, &ExperimentController::matrix, this, &TransferTab::showMatrix);
     connect(m_experiments, &ExperimentController::cell, this, &TransferTab::showCell);
+    connect(m_experiments, &ExperimentController::trainStep, this, [this](const QString& task, qint64 step, double elapsed) {
+        // "Transfer: delta 2/3 (news), step 120/400, about 25 s left"
+        const int index = static_cast<int>(std::find(m_result.cols.begin(), m_result.cols.end(), task.toStdString()) - m_result.cols.begin());
+        const qint64 total = m_transferSteps;
+        QString text = tr("Transfer: training delta %1/%2 (%3), step %4/%5").arg(index + 1).arg(m_result.cols.size()).arg(task).arg(step).arg(total);
+        if (step > 0 && total > step) text += tr(", about %1 s left for it").arg(qRound(elapsed / static_cast<double>(step) * static_cast<double>(total - step)));
+        m_progress = text;
+        m_session->showStatus(text, 5000);
+    });
     connect(m_experiments, &ExperimentController::status, this, [this](const QString& s) { m_session->showStatus(s, 3000); });
     connect(m_experiments, &ExperimentController::finished, this, [this](bool stopped) {
         if (!m_ablationShown) m_resumable = stopped;
@@ -247,6 +258,10 @@ bool TransferTab::startTransfer(const QStringList& taskFiles, int steps, const Q
         const auto spec = dt::TransferSpec::from_json(j, "workbench", "");
         m_session->log(tr("Transfer over %1 tasks into %2").arg(taskFiles.size()).arg(m_outDir));
         m_ablationShown = false;
+        m_transferSteps = steps;
+        m_progress.clear();
+        m_heatmap->setEmptyText(tr("Starting the transfer…"));
+        m_heatmap->setMatrix({}, {});  // the previous matrix is not shown as if it were current
         return m_experiments->startTransfer(spec);
     } catch (const dt::Error& e) {
         m_session->fail(QString::fromStdString(e.what()));

@@ -34,6 +34,8 @@ public:
     // Row name -> folder, in the list's order.
     QList<QPair<QString, QString>> deltaRows() const;
     HeatmapView* heatmap() const { return m_heatmap; }
+    // The last "delta i/N, step s/S" line while a transfer trains its deltas.
+    QString progress() const { return m_progress; }
     ExperimentController* experiments() const { return m_experiments; }
 
 private:
@@ -58,6 +60,8 @@ private:
     QPushButton* m_stop = nullptr;
     QPushButton* m_ablate = nullptr;
     QString m_outDir;
+    qint64 m_transferSteps = 0;
+    QString m_progress;  // the last training progress line
     dt::ResultMatrix m_result;     // the matrix the heatmap shows, cell by cell as computed
     bool m_ablationShown = false;  // the heatmap shows a layer ablation (no relative view)
     bool m_resumable = false;      // the last transfer was stopped: Run Transfer continues it

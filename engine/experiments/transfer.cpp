@@ -145,24 +145,25 @@ bool train_transfer_delta(RunSpec r, const std::string& name, const std::string&
     return train_run(p, run_dir, &relay, control, options).status != "cancelled";
 }
 
-// Stage 1. One delta per task: given, already trained, or trained now (resuming a stopped training).
-void train_transfer_deltas(const TransferSpec& spec, TransferState& s, ExperimentObserver* obs, TrainControl* control) {
+// Stage 1. Where each task's delta is: given (checked now), or output_dir/deltas/<task>'s final
+// checkpoint, trained when its row is reached (ensure_transfer_delta).
+void plan_transfer_deltas(const TransferSpec& spec, TransferState& s) {
     for (std::size_t i = 0; i < s.tasks.size(); ++i) {
         std::string given;
         for (const auto& [name, dir] : spec.sources)
             if (name == s.names[i]) given = dir;
-        if (!given.empty()) {
-            if (!run_folder::has_checkpoint(given))
-                throw Error("no trainable.safetensors in the checkpoint folder", given, "sources name a run's checkpoints/<name> folder");
-            s.checkpoints.push_back(given);
-            continue;
-        }
-        const std::string run_dir = spec.output_dir + "/deltas/" + s.names[i];
-        s.checkpoints.push_back(run_folder::checkpoint_path(run_dir, run_folder::kFinal));
-        if (run_folder::has_checkpoint(s.checkpoints.back())) continue;
-        if (control && control->cancel) break;
-        if (!train_transfer_delta(s.tasks[i], s.names[i], run_dir, obs, control)) break;
+        if (!given.empty() && !run_folder::has_checkpoint(given))
+            throw Error("no trainable.safetensors in the checkpoint folder", given, "sources name a run's checkpoints/<name> folder");
+        s.checkpoints.push_back(!given.empty() ? given : run_folder::checkpoint_path(spec.output_dir + "/deltas/" + s.names[i], run_folder::kFinal));
     }
+}
+
+// Task i's delta exists afterwards, trained now if needed (resuming a stopped training); false when
+// stopped.
+bool ensure_transfer_delta(const TransferSpec& spec, const TransferState& s, std::size_t i, ExperimentObserver* obs, TrainControl* control) {
+    if (run_folder::has_checkpoint(s.checkpoints[i])) return true;
+    if (control && control->cancel) return false;
+    return train_transfer_delta(s.tasks[i], s.names[i], spec.output_dir + "/deltas/" + s.names[i], obs, control);
 }
 
 // Every task's validation set; returns each column's metric: the spec's, else the task's own (a
@@ -271,11 +272,11 @@ void record_transfer_cell(const TransferSpec& spec, ResultMatrix& M, std::size_t
     if (obs) obs->on_cell(r, c, v, why);
 }
 
-// Stage 3. Every delta (and none) on every task's validation set, cell by cell; false when stopped.
-bool evaluate_transfer_cells(const TransferSpec& spec, const TransferState& s, ResultMatrix& M, ExperimentObserver* obs,
-                             TrainControl* control) {
-    TransferModels models;
-    for (std::size_t r = 0; r < M.rows.size(); ++r) {
+// Stage 3. Row r (no delta, a task's delta, an extra delta) on every task's validation set, cell by
+// cell; false when stopped.
+bool evaluate_transfer_row(const TransferSpec& spec, const TransferState& s, ResultMatrix& M, std::size_t r, TransferModels& models,
+                           ExperimentObserver* obs, TrainControl* control) {
+    {
         for (std::size_t c = 0; c < M.cols.size(); ++c) {
             if (M.has(r, c) || !M.note[r][c].empty()) continue;
             if (control && control->cancel) return false;
@@ -311,9 +312,16 @@ bool evaluate_transfer_cells(const TransferSpec& spec, const TransferState& s, R
 ResultMatrix run_transfer(const TransferSpec& spec, ExperimentObserver* obs, TrainControl* control) {
     make_dirs(spec.output_dir);
     TransferState s = read_transfer_tasks(spec);
-    train_transfer_deltas(spec, s, obs, control);
+    plan_transfer_deltas(spec, s);
+    // The matrix first (with the cells of an earlier, stopped run), then row by row: the base, each
+    // task's delta as soon as it is trained, the extra deltas. A stop keeps every finished row.
     ResultMatrix M = start_transfer_matrix(spec, s, obs);
-    if (!evaluate_transfer_cells(spec, s, M, obs, control)) return M;  // stopped: resumed later from cells.jsonl
+    TransferModels models;
+    for (std::size_t r = 0; r < M.rows.size(); ++r) {
+        const bool task_row = r >= 1 && r <= s.names.size();
+        if (task_row && !ensure_transfer_delta(spec, s, r - 1, obs, control)) return M;  // stopped while training
+        if (!evaluate_transfer_row(spec, s, M, r, models, obs, control)) return M;      // stopped: resumed later from cells.jsonl
+    }
     expt::write_matrix(M, spec.output_dir);
     return M;
 }

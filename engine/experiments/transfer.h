@@ -31,8 +31,9 @@ struct TransferSpec {
     static TransferSpec load(const std::string& path);
 };
 
-// Rows: "(no delta)", one delta per task, then the extra deltas; columns: the tasks. Deltas without a checkpoint are
-// trained first (into output_dir/deltas/<task>, resuming an interrupted one). Cells already in
+// Rows: "(no delta)", one delta per task, then the extra deltas; columns: the tasks. The matrix is
+// announced first; rows are evaluated in order, a task's delta trained (into output_dir/deltas/<task>,
+// resuming an interrupted one) just before its row, so a stop keeps every finished row. Cells already in
 // output_dir/cells.jsonl are kept. matrix.json and matrix.csv are rewritten (atomically) after every
 // cell. A delta trained with a classification head transfers only to tasks with the same label set;
 // other cells say so in their note.

@@ -148,6 +148,31 @@ private Q_SLOTS:
         w.grab().save(QDir(DT_BUILD_DIR).filePath("workbench-experiments.png"));
     }
 
+    void transferShowsProgressAndKeepsRowsAfterStop() {
+        // The old matrix goes at once; training reports "delta i/N, step s/S"; rows fill as their
+        // deltas finish, and a stop keeps them.
+        QTemporaryDir dir;
+        MainWindow w;
+        QVERIFY(w.openModel(Workbench::demoModel()));
+        const QStringList all = Workbench::demoTasks();
+        QSignalSpy cells(w.transferTab()->experiments(), &ExperimentController::cell);
+        QSignalSpy finished(w.transferTab()->experiments(), &ExperimentController::finished);
+        HeatmapView* h = w.transferTab()->heatmap();
+        h->setMatrix({"old"}, {"old"});
+        QVERIFY(w.transferTab()->startTransfer({all[0], all[1], all[3]}, 60, dir.filePath("exp")));
+        QCOMPARE(h->rowCount(), 0);  // not the previous matrix
+        QTRY_VERIFY_WITH_TIMEOUT(cells.size() >= 6, 180000);  // the base's row and the first delta's
+        w.transferTab()->experiments()->stop();
+        QVERIFY(finished.wait(180000));
+        QCOMPARE(finished.last().at(0).toBool(), true);
+        QVERIFY2(w.transferTab()->progress().startsWith(QStringLiteral("Transfer: training delta ")), qPrintable(w.transferTab()->progress()));
+        QVERIFY2(w.transferTab()->progress().contains(QStringLiteral("/60")), qPrintable(w.transferTab()->progress()));
+        QCOMPARE(h->rowCount(), 4);
+        for (int r = 0; r < 2; ++r)
+            for (int c = 0; c < 3; ++c) QVERIFY2(h->hasCell(r, c), qPrintable(QStringLiteral("cell %1,%2 lost after stop").arg(r).arg(c)));
+        QVERIFY(!h->hasCell(3, 0));  // the news delta was never trained
+    }
+
     void compareTabRunsStopsAndContinues() {
         // Three methods on a demo task in the worker thread: stopped after the first finished
         // method, then continued; the view's points, Pareto marks and CSV agree with comparison.json.

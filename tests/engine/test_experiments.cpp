@@ -265,24 +265,27 @@ private Q_SLOTS:
                             {"training", {{"max_steps", 6}, {"batch_size", 8}, {"lr", 0.01}}},
                             {"output_dir", d + "/exp"}};
         const auto spec = dt::TransferSpec::from_json(j, "test", "");
-        // Stop after three cells; the deltas are trained and three cells are on disk.
+        // Rows fill as their deltas are trained: stopped after four cells (the base's row and the
+        // first cell of the reviews delta's), only the reviews delta exists and the four cells stay.
         dt::TrainControl control;
-        StopAfter stop(3, &control);
+        StopAfter stop(4, &control);
         auto partial = dt::run_transfer(spec, &stop, &control);
         int filled = 0;
         for (std::size_t r = 0; r < partial.rows.size(); ++r)
             for (std::size_t c = 0; c < partial.cols.size(); ++c) filled += partial.has(r, c);
-        QCOMPARE(filled, 3);
-        for (const char* t : {"reviews", "opinions", "news"})
-            QVERIFY(QFile::exists(QString::fromStdString(d + "/exp/deltas/" + t + "/checkpoints/final/trainable.safetensors")));
-        // Resume: the three cells are kept (not recomputed), the rest are filled in.
+        QCOMPARE(filled, 4);
+        QVERIFY(partial.has(0, 2) && partial.has(1, 0) && !partial.has(1, 1));
+        QVERIFY(QFile::exists(QString::fromStdString(d + "/exp/deltas/reviews/checkpoints/final/trainable.safetensors")));
+        for (const char* t : {"opinions", "news"})
+            QVERIFY(!QFile::exists(QString::fromStdString(d + "/exp/deltas/" + t + "/checkpoints/final/trainable.safetensors")));
+        // Resume: the four cells are kept (not recomputed), the rest are filled in.
         StopAfter count(1000, &control);
         control.cancel = false;
         const auto m = dt::run_transfer(spec, &count, &control);
         QCOMPARE(m.rows.size(), std::size_t(4));
         QCOMPARE(m.cols.size(), std::size_t(3));
         QCOMPARE(m.rows[0], std::string("(no delta)"));
-        QCOMPARE(count.seen, 12);  // 3 replayed from cells.jsonl + 9 computed
+        QCOMPARE(count.seen, 12);  // 4 replayed from cells.jsonl + 8 computed
         const std::string cells = readAll(d + "/exp/cells.jsonl");
         QCOMPARE(std::count(cells.begin(), cells.end(), '\n'), 12L);
         for (std::size_t r = 0; r < 4; ++r)
@@ -290,8 +293,9 @@ private Q_SLOTS:
                 QVERIFY(m.has(r, c));
                 QVERIFY(m.at(r, c) >= 0 && m.at(r, c) <= 1);
             }
-        // The first three cells equal what the stopped run computed.
+        // The first four cells equal what the stopped run computed.
         for (std::size_t c = 0; c < 3; ++c) QCOMPARE(m.at(0, c), partial.at(0, c));
+        QCOMPARE(m.at(1, 0), partial.at(1, 0));
         // Own-task deltas are the reference of the relative view.
         const auto rel = m.relative();
         for (std::size_t c = 0; c < 3; ++c) QCOMPARE(rel[c + 1][c], 1.0);

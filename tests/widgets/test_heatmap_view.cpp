@@ -74,6 +74,33 @@ bool near(const QColor& a, const QColor& b, int tol = 3) {
 class TestHeatmapView : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void emptyMatrixSaysNoResultsYet() {
+        // No matrix: a line of text, no colour bar, no tick labels (not axes 0-5 and a bar of 0-6).
+        HeatmapView h;
+        auto texts = [&h] {
+            QStringList t;
+            for (int i = 0; i < h.plot()->itemCount(); ++i)
+                if (auto* item = qobject_cast<QCPItemText*>(h.plot()->item(i))) t << item->text();
+            return t;
+        };
+        auto scale = [&h] {
+            for (int i = 0; i < h.plot()->plotLayout()->elementCount(); ++i)
+                if (auto* s = qobject_cast<QCPColorScale*>(h.plot()->plotLayout()->elementAt(i))) return s;
+            return static_cast<QCPColorScale*>(nullptr);
+        };
+        QVERIFY(texts().contains(QStringLiteral("No results yet")));
+        QVERIFY(scale() && !scale()->visible());
+        QVERIFY(!h.plot()->xAxis->tickLabels());
+        h.setEmptyText(QStringLiteral("Starting the transfer…"));
+        QVERIFY(texts().contains(QStringLiteral("Starting the transfer…")));
+        h.setMatrix({"a", "b"}, {"x", "y"});
+        QVERIFY(!texts().contains(QStringLiteral("Starting the transfer…")));
+        QVERIFY(scale()->visible());
+        QVERIFY(h.plot()->xAxis->tickLabels());
+        h.setMatrix({}, {});
+        QVERIFY(texts().contains(QStringLiteral("Starting the transfer…")));
+    }
+
     void cellsHoldWhatWasSet() {
         HeatmapView v;
         v.setMatrix({"sst", "imdb"}, {"sst", "imdb", "yelp"});
