@@ -36,9 +36,7 @@ void ExperimentWorker::on_cell(std::size_t row, std::size_t col, double value, c
 }
 
 void ExperimentWorker::on_train_step(const std::string& task, const dt::StepEvent& e) {
-    if (e.step % 5 == 0) Q_EMIT trainStep(QString::fromStdString(task), e.step, e.elapsed_s);
-    if (e.step % 25 == 0)
-        Q_EMIT status(tr("Training %1: step %2, loss %3").arg(QString::fromStdString(task)).arg(e.step).arg(e.loss, 0, 'f', 4));
+    if (e.step % 5 == 0) Q_EMIT trainStep(QString::fromStdString(task), e.step, e.elapsed_s);  // the tab words the progress
 }
 
 ExperimentController::ExperimentController(QObject* parent) : QObject(parent) {}
