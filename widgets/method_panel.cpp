@@ -54,12 +54,20 @@ MethodPanel::MethodPanel(QWidget* parent) : QWidget(parent), m_method(new QCombo
                            "e.g. LoRA on attention + BitFit; two methods may not train the same parameter"));
     connect(combine, &QPushButton::clicked, this, &MethodPanel::combineRequested);
     m_stack = new QListWidget(this);
-    m_stack->setToolTip(tr("Methods combined with the one above; double-click to remove"));
+    m_stack->setToolTip(tr("Methods combined with the one above; select one and Remove (or double-click it)"));
     m_stack->setMaximumHeight(70);
     m_stack->setVisible(false);
     connect(m_stack, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem* item) { removeFromCombination(m_stack->row(item)); });
+    m_removeCombined = new QPushButton(tr("Remove from Combination"), this);
+    m_removeCombined->setToolTip(tr("Remove the selected combined method (the last one when none is selected)"));
+    m_removeCombined->setVisible(false);
+    connect(m_removeCombined, &QPushButton::clicked, this, [this] {
+        const int row = m_stack->currentRow();
+        removeFromCombination(row >= 0 ? row : static_cast<int>(m_combination.size()) - 1);
+    });
     lay->addWidget(combine);
     lay->addWidget(m_stack);
+    lay->addWidget(m_removeCombined);
     lay->addWidget(m_budget);
     m_chart = new BudgetChart(this);
     m_chart->setToolTip(tr("Trainable parameters per layer and method; updates as modules are ticked"));
@@ -96,6 +104,7 @@ void MethodPanel::addToCombination(const nlohmann::json& methodSpec) {
     m_stack->addItem(text);
     m_stack->item(m_stack->count() - 1)->setToolTip(QString::fromStdString(methodSpec.dump()));
     m_stack->setVisible(true);
+    m_removeCombined->setVisible(true);
     Q_EMIT specChanged();
 }
 
@@ -104,6 +113,7 @@ void MethodPanel::removeFromCombination(int i) {
     m_combination.erase(m_combination.begin() + i);
     delete m_stack->takeItem(i);
     m_stack->setVisible(!m_combination.empty());
+    m_removeCombined->setVisible(!m_combination.empty());
     Q_EMIT specChanged();
 }
 

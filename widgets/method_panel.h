@@ -52,6 +52,7 @@ private:
     QLabel* m_budget;
     BudgetChart* m_chart = nullptr;
     class QListWidget* m_stack = nullptr;
+    class QPushButton* m_removeCombined = nullptr;
     std::vector<nlohmann::json> m_combination;
     std::vector<std::pair<std::string, QWidget*>> m_fields;
     // Each method keeps its own settings: the form's values when the user switched away from it.

@@ -112,10 +112,14 @@ void ModelController::updateBudget() {
     }
     m_formSpec = spec.dump();
     // Methods set aside in the panel's combination train together with the form's.
+    // A targeted method with nothing ticked adds nothing to a combination (its default targets would
+    // clash with the entry just set aside, e.g. LoRA twice on query and value).
     if (!m_method->combination().empty()) {
         nlohmann::json all = nlohmann::json::array();
         for (const auto& m : m_method->combination()) all.push_back(m);
-        all.push_back(spec);
+        const bool idle = m_method->usesTargets() && !spec.contains("target_modules");
+        if (!idle) all.push_back(spec);
+        else targetsNote = tr("none ticked: the combination alone (tick modules to add %1)").arg(m_method->method());
         spec = {{"methods", all}};
     }
     try {

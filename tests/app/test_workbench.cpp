@@ -36,6 +36,7 @@
 #include <QSet>
 #include <QFileInfo>
 #include <QLocale>
+#include <QPushButton>
 #include <QTest>
 #include <QTreeView>
 
@@ -176,6 +177,9 @@ private Q_SLOTS:
         Q_EMIT w.methodPanel()->combineRequested();
         QCOMPARE(w.methodPanel()->combination().size(), std::size_t(1));
         QVERIFY(w.modelPanel()->model()->checkedPaths().isEmpty());
+        // The form still shows LoRA with nothing ticked: it adds nothing (no clash with itself).
+        QTRY_VERIFY2(w.models()->targetsNote().contains(QStringLiteral("the combination alone")), qPrintable(w.models()->targetsNote()));
+        QCOMPARE(w.models()->budgetText(), QStringLiteral("4096 trainable"));
         w.methodPanel()->setMethod(QStringLiteral("bitfit"));
         QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("8128 trainable"));  // 4096 + BitFit's 4032
         w.resize(1280, 800);
@@ -189,7 +193,14 @@ private Q_SLOTS:
         // LoRA twice on the same modules is refused, naming the module.
         loraOnFourQueries(w);
         QTRY_VERIFY(w.models()->budgetText().contains(QStringLiteral("already has LoRA")));
-        w.methodPanel()->removeFromCombination(0);
+        // The Remove button (no double-click needed) takes the combined LoRA out.
+        QPushButton* remove = nullptr;
+        for (auto* b : w.methodPanel()->findChildren<QPushButton*>())
+            if (b->text() == QStringLiteral("Remove from Combination")) remove = b;
+        QVERIFY(remove && remove->isVisibleTo(w.methodPanel()));
+        remove->click();
+        QVERIFY(w.methodPanel()->combination().empty());
+        QVERIFY(!remove->isVisibleTo(w.methodPanel()));
         QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("4096 trainable"));
     }
 
