@@ -190,25 +190,19 @@ void ModelPanel::recordTicks() {
     m_current = now;
 }
 
-bool ModelPanel::undo() {
-    if (m_undo.isEmpty()) return false;
-    m_redo.append(m_current);
-    m_current = m_undo.takeLast();
+// Undo and redo: the newest state of `from` becomes current, the current one goes to `to`.
+bool ModelPanel::replay(QList<QStringList>& from, QList<QStringList>& to) {
+    if (from.isEmpty()) return false;
+    to.append(m_current);
+    m_current = from.takeLast();
     m_replaying = true;
     m_model->setCheckedPaths(m_current);
     m_replaying = false;  // also when setCheckedPaths changed nothing and emitted no signal
     return true;
 }
 
-bool ModelPanel::redo() {
-    if (m_redo.isEmpty()) return false;
-    m_undo.append(m_current);
-    m_current = m_redo.takeLast();
-    m_replaying = true;
-    m_model->setCheckedPaths(m_current);
-    m_replaying = false;
-    return true;
-}
+bool ModelPanel::undo() { return replay(m_undo, m_redo); }
+bool ModelPanel::redo() { return replay(m_redo, m_undo); }
 
 int ModelPanel::tickMatches(const QString& pattern, bool add) {
     const QString p = pattern.trimmed();

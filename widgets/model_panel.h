@@ -49,6 +49,7 @@ private:
     // Ticks exactly `paths`, cut to the layer range when one is set.
     void applySelection(QStringList paths);
     void recordTicks();  // after every checkedChanged: the undo history
+    bool replay(QList<QStringList>& from, QList<QStringList>& to);
     QList<QStringList> m_undo, m_redo;
     QStringList m_current;
     bool m_replaying = false;

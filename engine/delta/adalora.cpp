@@ -68,7 +68,7 @@ public:
 
     void after_step(std::int64_t step, std::int64_t run_steps) override {
         const std::int64_t total = o_.contains("total_step") ? o_["total_step"].get<std::int64_t>() : run_steps;
-        const std::int64_t tinit = o_["tinit"].get<std::int64_t>(), tfinal = o_["tfinal"].get<std::int64_t>();
+        const std::int64_t tfinal = o_["tfinal"].get<std::int64_t>();
         torch::NoGradGuard ng;
         if (step < total - tfinal) {
             update_importance();
@@ -80,7 +80,6 @@ public:
         } else {
             for (auto& t : *t_) t.E.masked_fill_(~t.mask.view({-1, 1}), 0.0);
         }
-        (void)tinit;
     }
 
     // (budget, whether to mask at this step): PEFT's budget_schedule.
@@ -196,7 +195,7 @@ public:
             }
             // An imported pattern builds the kept rank; training starts at init_r and masks.
             const std::int64_t r = pattern.empty() ? init_r : mask.sum().item<std::int64_t>();
-            Host& h = new_host(path, lin, ctx.where);
+            Host& h = new_host(path, lin);
             at::Tensor A = torch::empty({r, lin.in_features()}), B = torch::empty({lin.out_features(), r});
             A.normal_(0.0, 0.02, gen);
             B.normal_(0.0, 0.02, gen);
@@ -206,7 +205,8 @@ public:
             set_branch(h, std::make_shared<AdaloraBranch>(lin, A, E, B, scale, o_["lora_dropout"].get<double>()));
             std::vector<bool> bits;
             for (std::int64_t i = 0; !pattern.empty() && i < init_r; ++i) bits.push_back(mask[i].item<bool>());
-            triplets_->push_back({path, A, E, B, pattern.empty() ? mask : torch::ones({r}, torch::kBool), bits});
+            // The mask lives beside E, which it zeroes.
+            triplets_->push_back({path, A, E, B, (pattern.empty() ? mask : torch::ones({r}, torch::kBool)).to(E.device()), bits});
         }
         hook_ = std::make_shared<RankAllocator>(triplets_, o_);
         ctx.model.training_hooks().push_back(hook_);
@@ -217,8 +217,10 @@ public:
         std::int64_t total = 0;
         for (const auto& t : *triplets_) {
             std::vector<bool> bits = t.imported;
-            if (bits.empty())
-                for (std::int64_t i = 0; i < t.mask.numel(); ++i) bits.push_back(t.mask[i].item<bool>());
+            if (bits.empty()) {  // one copy to the host, not one sync per triplet
+                const at::Tensor m = t.mask.to(torch::kCPU).contiguous();
+                bits.assign(m.data_ptr<bool>(), m.data_ptr<bool>() + m.numel());
+            }
             const auto kept = static_cast<std::int64_t>(std::count(bits.begin(), bits.end(), true));
             ranks[t.path] = kept;
             pattern[t.path + ".lora_E"] = bits;

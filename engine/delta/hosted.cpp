@@ -50,7 +50,7 @@ void HostedMethod::unmerge() {
         if (h.branch->merged()) h.branch->unmerge(*h.host);
 }
 
-HostedMethod::Host& HostedMethod::new_host(const std::string& path, LinearImpl& host, const std::string&) {
+HostedMethod::Host& HostedMethod::new_host(const std::string& path, LinearImpl& host) {
     hosts_.push_back({path, &host, nullptr, {}});
     targets_.push_back(path);
     return hosts_.back();

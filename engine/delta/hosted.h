@@ -57,7 +57,7 @@ protected:
     // Registers `value` (moved to the host's device and dtype) as `local` on the host at `path` and
     // records it as added; refuses a host that already has it (two methods of one kind).
     at::Tensor add_param(Host& h, const std::string& local, const at::Tensor& value, bool trainable = true);
-    Host& new_host(const std::string& path, LinearImpl& host, const std::string& where);
+    Host& new_host(const std::string& path, LinearImpl& host);
     void set_branch(Host& h, std::shared_ptr<DeltaWeightBranch> b);
     std::vector<Host> hosts_;
 };

@@ -104,7 +104,7 @@ public:
             const auto r = static_cast<std::int64_t>(delta::pattern_number(rp, path, o_["r"].get<double>(), ctx.where, "rank_pattern"));
             const double alpha = delta::pattern_number(ap, path, o_["alpha"].get<double>(), ctx.where, "alpha_pattern");
             if (r <= 0) throw Error("rank for '" + path + "' must be positive", ctx.where + ": rank_pattern");
-            Host& h = new_host(path, lin, ctx.where);
+            Host& h = new_host(path, lin);
             const std::int64_t out = lin.out_features(), in = lin.in_features();
             auto kaiming = [&](std::vector<std::int64_t> shape) {
                 at::Tensor t = torch::empty(shape);

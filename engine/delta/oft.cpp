@@ -86,7 +86,7 @@ public:
             if (r > out) throw Error("r = " + std::to_string(r) + " blocks exceed the " + std::to_string(out) + " output features of '" + path + "'",
                                      ctx.where + ": r", "choose r at most the layer's output size");
             const std::int64_t b = (out + r - 1) / r;
-            Host& h = new_host(path, lin, ctx.where);
+            Host& h = new_host(path, lin);
             at::Tensor R = add_param(h, "oft_r", torch::zeros({share ? 1 : r, b, b}));
             const double eps = o_["eps"].get<double>() * static_cast<double>(b * b);
             set_branch(h, std::make_shared<OftBranch>(lin, R, r, o_["coft"].get<bool>(), eps, o_["module_dropout"].get<double>()));

@@ -67,7 +67,7 @@ public:
         const double d0 = o_["d_initial"].get<double>();
         for (const auto& path : paths) {
             LinearImpl& lin = delta::linear_at(ctx.model, path, ctx.where);
-            Host& h = new_host(path, lin, ctx.where);
+            Host& h = new_host(path, lin);
             at::Tensor b = add_param(h, "vera_lambda_b", torch::zeros({lin.out_features()}));
             at::Tensor d = add_param(h, "vera_lambda_d", torch::full({r}, d0));
             set_branch(h, std::make_shared<VeraBranch>(lin, A, B, d, b, o_["vera_dropout"].get<double>()));

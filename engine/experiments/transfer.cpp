@@ -103,7 +103,7 @@ std::string task_folder_name(const std::string& path) {
 struct TransferState {
     std::vector<RunSpec> tasks;
     std::vector<std::string> names, categories;
-    std::vector<std::string> checkpoints;  // stage 1: each task's delta (fewer when training was stopped)
+    std::vector<std::string> checkpoints;  // stage 1: each task's delta checkpoint (trained when its row is reached)
     std::vector<Dataset> valid;            // stage 2: each task's validation set
 };
 
@@ -225,38 +225,29 @@ public:
         std::unique_ptr<DeltaSet> deltas;
         expt::Snapshot live, init;
     };
-    Slot& for_task(const RunSpec& t, const Dataset& valid) {
+    // The model for task t's head shape with the transfer's delta attached (`folder` empty; its
+    // checkpoints are assigned per row), or with an extra row's exported delta from `folder`.
+    Slot& slot(const RunSpec& t, const Dataset& valid, const std::string& folder = {}) {
         const bool words = !valid.label_word_ids.empty() || valid.causal_lm || valid.seq2seq;
         const std::int64_t key = words ? 0 : valid.regression ? 1 : static_cast<std::int64_t>(valid.labels.size());
-        auto it = slots_.find(key);
+        auto it = slots_.find({folder, key});
         if (it != slots_.end()) return it->second;
         Slot s;
         LoadOptions lo = t.load_options;
         if (!words && lo.num_labels <= 0) lo.num_labels = key;
         s.model = load_model(t.model, lo);
-        s.deltas = std::make_unique<DeltaSet>(DeltaSet::apply(*s.model.model, t.delta));
-        s.live = expt::trainable(*s.model.model);
-        s.init = expt::clone(s.live);
-        return slots_.emplace(key, std::move(s)).first->second;
-    }
-
-    // An extra row's delta (an exported folder) on a fresh model of the task's head shape.
-    Slot& for_extra(const std::string& folder, const RunSpec& t, const Dataset& valid) {
-        const bool words = !valid.label_word_ids.empty() || valid.causal_lm || valid.seq2seq;
-        const std::int64_t key = words ? 0 : valid.regression ? 1 : static_cast<std::int64_t>(valid.labels.size());
-        auto it = extra_.find({folder, key});
-        if (it != extra_.end()) return it->second;
-        Slot s;
-        LoadOptions lo = t.load_options;
-        if (!words && lo.num_labels <= 0) lo.num_labels = key;
-        s.model = load_model(t.model, lo);
-        s.deltas = std::make_unique<DeltaSet>(std::move(import_exported_delta(*s.model.model, folder).deltas));
-        return extra_.emplace(std::make_pair(folder, key), std::move(s)).first->second;
+        if (!folder.empty()) {
+            s.deltas = std::make_unique<DeltaSet>(std::move(import_exported_delta(*s.model.model, folder).deltas));
+        } else {
+            s.deltas = std::make_unique<DeltaSet>(DeltaSet::apply(*s.model.model, t.delta));
+            s.live = expt::trainable(*s.model.model);
+            s.init = expt::clone(s.live);
+        }
+        return slots_.emplace(std::make_pair(folder, key), std::move(s)).first->second;
     }
 
 private:
-    std::map<std::int64_t, Slot> slots_;
-    std::map<std::pair<std::string, std::int64_t>, Slot> extra_;
+    std::map<std::pair<std::string, std::int64_t>, Slot> slots_;
 };
 
 // A computed cell goes to cells.jsonl (to resume from) and the matrix files at once.
@@ -276,33 +267,29 @@ void record_transfer_cell(const TransferSpec& spec, ResultMatrix& M, std::size_t
 // cell; false when stopped.
 bool evaluate_transfer_row(const TransferSpec& spec, const TransferState& s, ResultMatrix& M, std::size_t r, TransferModels& models,
                            ExperimentObserver* obs, TrainControl* control) {
-    {
-        for (std::size_t c = 0; c < M.cols.size(); ++c) {
-            if (M.has(r, c) || !M.note[r][c].empty()) continue;
-            if (control && control->cancel) return false;
-            const std::size_t src = r - 1;
-            const auto t0 = std::chrono::steady_clock::now();
-            double v = NAN;
-            std::string why;
-            if (r > s.names.size()) {  // an extra delta: evaluated as exported, whatever its method
-                const auto& folder = spec.extra_deltas[r - 1 - s.names.size()].second;
-                auto& slot = models.for_extra(folder, s.tasks[c], s.valid[c]);
-                v = expt::evaluate_on(*slot.model.model, s.valid[c], s.tasks[c].training, M.col_metrics.empty() ? M.metric : M.col_metrics[c]);
-            } else if (r > 0 && src >= s.checkpoints.size()) {
-                continue;
-            } else if (r > 0 && !run_folder::has_checkpoint(s.checkpoints[src])) {
-                continue;  // not trained (stopped): stays empty, filled in when resumed
-            } else if (r > 0 && s.valid[c].label_word_ids.empty() && !s.valid[c].seq2seq && !s.valid[c].causal_lm &&
-                       s.valid[src].labels != s.valid[c].labels) {
-                why = "label sets differ: a classification-head delta only transfers between tasks with the same labels";
-            } else {
-                auto& slot = models.for_task(s.tasks[c], s.valid[c]);
-                expt::assign(slot.live, r == 0 ? slot.init : expt::read_checkpoint(slot.live, s.checkpoints[src]));
-                v = expt::evaluate_on(*slot.model.model, s.valid[c], s.tasks[c].training, M.col_metrics.empty() ? M.metric : M.col_metrics[c]);
-            }
-            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            record_transfer_cell(spec, M, r, c, v, why, secs, obs);
+    for (std::size_t c = 0; c < M.cols.size(); ++c) {
+        if (M.has(r, c) || !M.note[r][c].empty()) continue;
+        if (control && control->cancel) return false;
+        const std::size_t src = r - 1;
+        const std::string& metric = M.col_metrics.empty() ? M.metric : M.col_metrics[c];
+        const auto t0 = std::chrono::steady_clock::now();
+        double v = NAN;
+        std::string why;
+        if (r > s.names.size()) {  // an extra delta: evaluated as exported, whatever its method
+            auto& slot = models.slot(s.tasks[c], s.valid[c], spec.extra_deltas[r - 1 - s.names.size()].second);
+            v = expt::evaluate_on(*slot.model.model, s.valid[c], s.tasks[c].training, metric);
+        } else if (r > 0 && !run_folder::has_checkpoint(s.checkpoints[src])) {
+            continue;  // not trained (stopped): stays empty, filled in when resumed
+        } else if (r > 0 && s.valid[c].label_word_ids.empty() && !s.valid[c].seq2seq && !s.valid[c].causal_lm &&
+                   s.valid[src].labels != s.valid[c].labels) {
+            why = "label sets differ: a classification-head delta only transfers between tasks with the same labels";
+        } else {
+            auto& slot = models.slot(s.tasks[c], s.valid[c]);
+            expt::assign(slot.live, r == 0 ? slot.init : expt::read_checkpoint(slot.live, s.checkpoints[src]));
+            v = expt::evaluate_on(*slot.model.model, s.valid[c], s.tasks[c].training, metric);
         }
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        record_transfer_cell(spec, M, r, c, v, why, secs, obs);
     }
     return true;
 }

@@ -64,14 +64,20 @@ void AtomicFile::commit() {
     }
 }
 
-void remove_flat_folder(const std::string& dir) {
+std::vector<std::string> list_folder(const std::string& dir) {
+    std::vector<std::string> names;
     if (DIR* d = ::opendir(dir.c_str())) {
-        while (dirent* e = ::readdir(d)) {
+        while (const dirent* e = ::readdir(d)) {
             const std::string name = e->d_name;
-            if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
+            if (name != "." && name != "..") names.push_back(name);
         }
         ::closedir(d);
     }
+    return names;
+}
+
+void remove_flat_folder(const std::string& dir) {
+    for (const auto& name : list_folder(dir)) ::unlink((dir + "/" + name).c_str());
     ::rmdir(dir.c_str());
 }
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace dt {
 
@@ -43,5 +44,7 @@ void make_dirs(const std::string& dir);
 
 // Removes a folder and the plain files in it (no recursion); missing folders are fine.
 void remove_flat_folder(const std::string& dir);
+// The names in a folder (no "." or ".."), unsorted; empty when it cannot be read.
+std::vector<std::string> list_folder(const std::string& dir);
 
 }  // namespace dt

@@ -8,6 +8,7 @@
 #include "io/json_util.h"
 #include "io/safetensors.h"
 #include "models/model.h"
+#include "train/events.h"
 
 #include <torch/torch.h>
 
@@ -15,7 +16,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <dirent.h>
 #include <unistd.h>
 
 namespace dt::run_folder {
@@ -56,34 +56,23 @@ void remove_checkpoint(const std::string& checkpoint) {
     ::rmdir(checkpoint.c_str());
 }
 
-namespace {
-std::vector<std::string> list_dir(const std::string& dir) {
-    std::vector<std::string> names;
-    if (DIR* d = ::opendir(dir.c_str())) {
-        while (const dirent* e = ::readdir(d))
-            if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-        ::closedir(d);
-    }
-    return names;
-}
-}  // namespace
-
 RunSummary summarize_run(const std::string& run) {
     RunSummary s;
     std::ifstream events(events_path(run));
     std::string line;
     while (std::getline(events, line)) {
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) continue;  // a line cut by a kill
-        if (j.value("event", std::string()) == "status") {
-            s.status = j.value("status", std::string());
-            s.steps = j.value("step", std::int64_t(0));
-        } else if (j.value("event", std::string()) == "step") {
+        const auto j = nlohmann::json::parse(line, nullptr, false);  // a line cut by a kill: discarded, no kind
+        const std::string kind = event_kind(j);
+        if (kind == "status") {
+            const StatusEvent e = StatusEvent::from_json(j);
+            s.status = e.status;
+            s.steps = e.step;
+        } else if (kind == "step") {
             s.steps = std::max(s.steps, j.value("step", std::int64_t(0)));
         }
     }
     std::vector<std::pair<std::int64_t, std::string>> steps;
-    for (const auto& name : list_dir(checkpoints_path(run))) {
+    for (const auto& name : list_folder(checkpoints_path(run))) {
         if (!has_checkpoint(checkpoint_path(run, name))) continue;
         if (name.rfind("step-", 0) == 0) steps.emplace_back(std::atoll(name.c_str() + 5), name);
     }

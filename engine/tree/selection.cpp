@@ -129,40 +129,53 @@ std::vector<std::string> select_modules(const ModuleTree& tree, const SelectionS
     return out;
 }
 
+namespace {
+
+template <typename T>
+void sort_unique(std::vector<T>& v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+// The last name of each ticked path (the whole path when it has no dot), sorted and unique.
+std::vector<std::string> short_names_of(const std::vector<std::string>& ticked) {
+    std::vector<std::string> names;
+    for (const auto& p : ticked) names.push_back(p.substr(p.find_last_of('.') + 1));  // npos + 1: the whole path
+    sort_unique(names);
+    return names;
+}
+
+// Whether `sel` selects exactly the ticked paths.
+bool selects_exactly(const ModuleTree& tree, const SelectionSpec& sel, std::vector<std::string> ticked) {
+    std::vector<std::string> selected = select_modules(tree, sel);
+    std::sort(selected.begin(), selected.end());
+    std::sort(ticked.begin(), ticked.end());
+    return selected == ticked;
+}
+
+}  // namespace
+
 std::vector<std::string> target_modules_for(const ModuleTree& tree, const std::vector<std::string>& ticked, bool linear_only) {
     if (ticked.empty()) return {};
     SelectionSpec sel;
-    for (const auto& p : ticked) sel.targets.push_back(p.substr(p.find_last_of('.') + 1));  // npos + 1: the whole path
-    std::sort(sel.targets.begin(), sel.targets.end());
-    sel.targets.erase(std::unique(sel.targets.begin(), sel.targets.end()), sel.targets.end());
+    sel.targets = short_names_of(ticked);
     sel.linear_only = linear_only;
-    std::vector<std::string> selected = select_modules(tree, sel), wanted = ticked;
-    std::sort(selected.begin(), selected.end());
-    std::sort(wanted.begin(), wanted.end());
-    return selected == wanted ? sel.targets : ticked;
+    return selects_exactly(tree, sel, ticked) ? sel.targets : ticked;
 }
 
 std::pair<std::vector<std::string>, std::vector<int>> targets_and_layers_for(const ModuleTree& tree, const std::vector<std::string>& ticked,
                                                                              bool linear_only) {
+    if (ticked.empty()) return {};
     SelectionSpec sel;
     for (const auto& p : ticked) {
         const int layer = layer_index_of(p, {});
         if (layer < 0) return {};  // a module outside the blocks: no layer list can say it
-        sel.targets.push_back(p.substr(p.find_last_of('.') + 1));
         sel.layers.push_back(layer);
     }
-    if (sel.targets.empty()) return {};
-    for (auto* v : {&sel.layers}) {
-        std::sort(v->begin(), v->end());
-        v->erase(std::unique(v->begin(), v->end()), v->end());
-    }
-    std::sort(sel.targets.begin(), sel.targets.end());
-    sel.targets.erase(std::unique(sel.targets.begin(), sel.targets.end()), sel.targets.end());
+    sort_unique(sel.layers);
+    sel.targets = short_names_of(ticked);
     sel.linear_only = linear_only;
-    std::vector<std::string> selected = select_modules(tree, sel), wanted = ticked;
-    std::sort(selected.begin(), selected.end());
-    std::sort(wanted.begin(), wanted.end());
-    if (selected != wanted) return {};
+    if (!selects_exactly(tree, sel, ticked)) return {};
     return {sel.targets, sel.layers};
 }
 
