@@ -44,6 +44,7 @@ static const char* kUsage =
     "  export RUN_DIR --format peft|deltatune|merged --out DIR [--checkpoint NAME]\n"
     "         [--max-shard-size SIZE]               merged weights past SIZE (default 5GB) are sharded\n"
     "                                               a PEFT adapter, DeltaTune's delta, or a merged model\n"
+    "  tensorboard RUN_DIR...                       (re)write the runs' TensorBoard event files (scalars)\n"
     "  merge-deltas A B [C...] --base MODEL --weights W... --combination linear|cat|svd|ties|dare_linear|dare_ties|magnitude_prune\n"
     "         [--density D] [--svd-rank K] [--majority-sign total|frequency] [--seed S] [--format peft|deltatune] --out DIR\n"
     "                                               one delta from several (PEFT's add_weighted_adapter); A, B: exported\n"
@@ -190,6 +191,7 @@ int run(const std::vector<std::string>& all) {
     if (cmd == "train") return cmd_train(parse_args(rest, {"--spec", "--out", "--delta"}, {"--json"}));
     if (cmd == "resume") return cmd_resume(parse_args(rest, {}, {"--json"}));
     if (cmd == "export") return cmd_export(parse_args(rest, {"--format", "--out", "--checkpoint", "--max-shard-size"}, {}));
+    if (cmd == "tensorboard") return cmd_tensorboard(parse_args(rest, {}, {}));
     if (cmd == "merge-deltas")
         return cmd_merge_deltas(parse_args(rest, {"--base", "--weights", "--combination", "--density", "--svd-rank", "--majority-sign", "--seed",
                                                   "--format", "--out"},

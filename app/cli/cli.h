@@ -52,6 +52,7 @@ int cmd_bench_tokenize(const Args& a);
 int cmd_resume(const Args& a);
 int cmd_eval(const Args& a);
 int cmd_export(const Args& a);
+int cmd_tensorboard(const Args& a);
 int cmd_merge_deltas(const Args& a);
 int cmd_demo(const Args& a);
 int cmd_transfer(const Args& a);

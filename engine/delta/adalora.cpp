@@ -186,7 +186,7 @@ public:
         for (const auto& path : delta::select_targets(ctx, spec_, default_targets("adalora", ctx.model.roles()), true)) {
             LinearImpl& lin = delta::linear_at(ctx.model, path, ctx.where);
             at::Tensor mask = torch::ones({init_r}, torch::kBool);
-            for (const std::string key : {path + ".lora_E", ctx.model.base_model_prefix() + "." + path + ".lora_E"}) {
+            for (const std::string& key : {path + ".lora_E", ctx.model.base_model_prefix() + "." + path + ".lora_E"}) {
                 if (!pattern.is_object() || !pattern.contains(key)) continue;
                 const auto& bits = pattern[key];
                 if (!bits.is_array() || static_cast<std::int64_t>(bits.size()) != init_r)

@@ -43,6 +43,8 @@ StepEvent StepEvent::from_json(const nlohmann::json& j) {
 nlohmann::json EvalEvent::to_json() const {
     nlohmann::json j = {{"event", "eval"}, {"step", step}};
     for (const auto& [k, v] : metrics) j[k] = finite_or_null(v);
+    if (!confusion.empty())
+        j["confusion"] = {{"labels", confusion.labels}, {"counts", confusion.counts}, {"unmatched", confusion.unmatched}};
     return j;
 }
 
@@ -50,7 +52,23 @@ EvalEvent EvalEvent::from_json(const nlohmann::json& j) {
     EvalEvent e;
     e.step = j.value("step", std::int64_t(0));
     for (auto it = j.begin(); it != j.end(); ++it)
-        if (it.key() != "event" && it.key() != "step") e.metrics[it.key()] = it->is_number() ? it->get<double>() : std::nan("");
+        if (it.key() != "event" && it.key() != "step" && it.key() != "confusion")
+            e.metrics[it.key()] = it->is_number() ? it->get<double>() : std::nan("");
+    // The confusion matrix only when it is whole: K labels, K rows of K counts (a torn or edited line
+    // leaves it out rather than failing the metrics).
+    const auto c = j.find("confusion");
+    if (c != j.end() && c->is_object()) {
+        try {
+            ConfusionMatrix m;
+            m.labels = c->at("labels").get<std::vector<std::string>>();
+            m.counts = c->at("counts").get<std::vector<std::vector<std::int64_t>>>();
+            m.unmatched = c->value("unmatched", std::vector<std::int64_t>(m.labels.size(), 0));
+            bool whole = m.counts.size() == m.labels.size() && m.unmatched.size() == m.labels.size();
+            for (const auto& row : m.counts) whole = whole && row.size() == m.labels.size();
+            if (whole) e.confusion = std::move(m);
+        } catch (const nlohmann::json::exception&) {
+        }
+    }
     return e;
 }
 

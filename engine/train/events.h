@@ -3,6 +3,8 @@
 // them back, all through these two functions.
 #pragma once
 
+#include "train/metrics.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -29,8 +31,10 @@ struct StepEvent {
 struct EvalEvent {
     std::int64_t step = 0;
     std::map<std::string, double> metrics;
+    ConfusionMatrix confusion;  // classification runs: gold x predicted on the validation set
 
-    nlohmann::json to_json() const;  // {"event": "eval", "step": N, "<metric>": value, ...}
+    // {"event": "eval", "step": N, "<metric>": value, ..., "confusion": {"labels", "counts", "unmatched"}}
+    nlohmann::json to_json() const;
     static EvalEvent from_json(const nlohmann::json& j);
 };
 

@@ -6,24 +6,53 @@
 
 namespace dt {
 
+ConfusionMatrix confusion_matrix(const std::vector<std::int64_t>& pred, const std::vector<std::int64_t>& gold, std::int64_t K) {
+    ConfusionMatrix cm;
+    const auto k = static_cast<std::size_t>(std::max<std::int64_t>(0, K));
+    cm.counts.assign(k, std::vector<std::int64_t>(k, 0));
+    cm.unmatched.assign(k, 0);
+    for (std::size_t i = 0; i < k; ++i) cm.labels.push_back(std::to_string(i));
+    for (std::size_t i = 0; i < std::min(pred.size(), gold.size()); ++i) {
+        if (gold[i] < 0 || gold[i] >= K) continue;
+        const auto g = static_cast<std::size_t>(gold[i]);
+        if (pred[i] < 0 || pred[i] >= K) ++cm.unmatched[g];
+        else ++cm.counts[g][static_cast<std::size_t>(pred[i])];
+    }
+    return cm;
+}
+
+std::vector<ClassMetrics> per_class_metrics(const ConfusionMatrix& cm) {
+    const std::size_t K = cm.counts.size();
+    std::vector<ClassMetrics> out(K);
+    for (std::size_t k = 0; k < K; ++k) {
+        double tp = static_cast<double>(cm.counts[k][k]), predicted = 0, gold = 0;
+        for (std::size_t j = 0; j < K; ++j) predicted += static_cast<double>(cm.counts[j][k]), gold += static_cast<double>(cm.counts[k][j]);
+        if (k < cm.unmatched.size()) gold += static_cast<double>(cm.unmatched[k]);
+        auto& m = out[k];
+        m.support = static_cast<std::int64_t>(gold);
+        m.precision = predicted > 0 ? tp / predicted : 0.0;
+        m.recall = gold > 0 ? tp / gold : 0.0;
+        m.f1 = predicted + gold > 0 ? 2 * tp / (predicted + gold) : 0.0;
+    }
+    return out;
+}
+
 std::map<std::string, double> classification_metrics(const std::vector<std::int64_t>& pred, const std::vector<std::int64_t>& gold,
                                                      std::int64_t K) {
+    // Predictions outside the classes (unmatched answers) count as neither right nor in any column,
+    // as before; only n counts every example.
     const std::size_t n = std::min(pred.size(), gold.size());
-    std::vector<std::vector<double>> cm(static_cast<std::size_t>(K), std::vector<double>(static_cast<std::size_t>(K), 0.0));
-    double correct = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (pred[i] < 0 || pred[i] >= K || gold[i] < 0 || gold[i] >= K) continue;
-        cm[static_cast<std::size_t>(gold[i])][static_cast<std::size_t>(pred[i])] += 1;
-        correct += pred[i] == gold[i];
-    }
-    double f1 = 0;
+    const ConfusionMatrix c = confusion_matrix(pred, gold, K);
+    double correct = 0, f1 = 0;
     std::vector<double> t(static_cast<std::size_t>(K), 0), p(static_cast<std::size_t>(K), 0);
     for (std::size_t k = 0; k < static_cast<std::size_t>(K); ++k) {
-        double tp = cm[k][k], fp = 0, fn = 0;
+        double tp = static_cast<double>(c.counts[k][k]), fp = 0, fn = 0;
+        correct += tp;
         for (std::size_t j = 0; j < static_cast<std::size_t>(K); ++j) {
-            if (j != k) fp += cm[j][k], fn += cm[k][j];
-            t[k] += cm[k][j];
-            p[k] += cm[j][k];
+            const double v = static_cast<double>(c.counts[k][j]), w = static_cast<double>(c.counts[j][k]);
+            if (j != k) fp += w, fn += v;
+            t[k] += v;
+            p[k] += w;
         }
         f1 += (tp + fp + fn) > 0 ? 2 * tp / (2 * tp + fp + fn) : 0.0;
     }

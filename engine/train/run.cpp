@@ -6,6 +6,7 @@
 #include "io/json_util.h"
 #include "models/registry.h"
 #include "train/run_folder.h"
+#include "train/tensorboard.h"
 
 namespace dt {
 namespace {
@@ -74,6 +75,7 @@ TrainResult train_run(PreparedRun& p, const std::string& run_dir, TrainObserver*
     TrainResult res = trainer.run(control);
     if (res.status != "stopped_nonfinite")
         trainer.save_checkpoint(run_folder::checkpoint_path(run_dir, run_folder::end_name(res.status, res.steps)));
+    tensorboard::export_run(run_dir);  // the curves for TensorBoard, beside events.jsonl
     return res;
 }
 

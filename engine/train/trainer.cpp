@@ -114,6 +114,7 @@ bool no_decay(const std::string& name) {
 
 struct Trainer::Impl {
     TransformerModel& model;
+    ConfusionMatrix confusion;  // of the latest classification evaluation
     at::Device device{at::kCPU};
     double loss_scale = 65536.0;  // fp16 dynamic loss scaling
     std::int64_t good_steps = 0, overflow_skips = 0;
@@ -320,9 +321,20 @@ Trainer::Trainer(TransformerModel& model, const Dataset& train, const Dataset* e
 
 Trainer::~Trainer() = default;
 
+// The confusion matrix with the data's class names where it has them (else the class numbers).
+static ConfusionMatrix labelled_confusion(const std::vector<std::int64_t>& pred, const std::vector<std::int64_t>& gold, std::int64_t K,
+                                          const std::vector<std::string>& names) {
+    ConfusionMatrix cm = confusion_matrix(pred, gold, K);
+    for (std::size_t k = 0; k < cm.labels.size() && k < names.size(); ++k) cm.labels[k] = names[k];
+    return cm;
+}
+
+const ConfusionMatrix& Trainer::last_confusion() const { return impl_->confusion; }
+
 std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     auto& I = *impl_;
     torch::NoGradGuard ng;
+    I.confusion = {};
     const bool was_training = I.model.is_training();
     I.model.eval();
     std::vector<std::int64_t> pred, gold;
@@ -444,6 +456,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
                 pred.push_back(it == words.end() ? -1 : static_cast<std::int64_t>(it - words.begin()));
             }
             for (const auto& [k, v] : classification_metrics(pred, gold, static_cast<std::int64_t>(words.size()))) m[k] = v;
+            I.confusion = labelled_confusion(pred, gold, static_cast<std::int64_t>(words.size()), data.labels);
         }
         if (!rank_pred.empty()) {
             std::size_t hits = 0;
@@ -453,7 +466,10 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         return m;
     }
     if (data.regression) m = {{"pearson", pearson(yhat, y)}, {"spearman", spearman(yhat, y)}};
-    else m = classification_metrics(pred, gold, K);
+    else {
+        m = classification_metrics(pred, gold, K);
+        I.confusion = labelled_confusion(pred, gold, K, data.labels);
+    }
     // Label-word tasks: how often the model's own top word at the mask is the gold label word, as a
     // text-to-text model's answer would be judged; accuracy only compares the label words.
     if (!data.label_word_ids.empty() && !data.regression)
@@ -645,7 +661,8 @@ TrainResult Trainer::run(TrainControl* control) {
 
 bool Trainer::evaluate_step(TrainResult& res) {
     auto& I = *impl_;
-    EvalEvent e{step_, evaluate(*I.eval)};
+    // The confusion matrix goes into events.jsonl up to 64 classes (4,096 counts a line).
+    EvalEvent e{step_, evaluate(*I.eval), I.confusion.labels.size() <= 64 ? I.confusion : ConfusionMatrix{}};
     res.last_metrics = e.metrics;
     if (I.obs) I.obs->on_eval(e);
     I.emit(e.to_json());

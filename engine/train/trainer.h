@@ -91,6 +91,8 @@ public:
 
     TrainResult run(TrainControl* control = nullptr);
     std::map<std::string, double> evaluate(const Dataset& data);
+    // The gold x predicted counts of the latest evaluate() on a classification task (empty otherwise).
+    const ConfusionMatrix& last_confusion() const;
 
     // Checkpoint folder: trainable.safetensors (parameters + AdamW moments) and state.json.
     // Written to a temporary sibling and renamed, so a crash leaves the old one or the new one.

@@ -12,6 +12,9 @@
 #include "train/events.h"
 #include "train/run.h"
 #include "train/run_folder.h"
+#include "train/tensorboard.h"
+
+#include "tfevents_reader.h"
 
 #include <torch/torch.h>
 
@@ -109,6 +112,8 @@ private Q_SLOTS:
         // events.jsonl: one step event per step, evaluations, then the status; each parses back.
         int steps = 0, evals = 0;
         std::string status;
+        std::vector<double> losses;
+        std::vector<std::pair<std::int64_t, double>> accuracies;
         for (const auto& j : readEvents(run)) {
             const std::string kind = dt::event_kind(j);
             QVERIFY(!kind.empty());
@@ -117,9 +122,21 @@ private Q_SLOTS:
                 QCOMPARE(e.step, std::int64_t(++steps));
                 QVERIFY(std::isfinite(e.loss) && e.lr > 0);
                 QCOMPARE(e.to_json(), j);
+                losses.push_back(e.loss);
             } else if (kind == "eval") {
                 const dt::EvalEvent e = dt::EvalEvent::from_json(j);
                 QVERIFY(e.metrics.count("accuracy"));
+                accuracies.emplace_back(e.step, e.metrics.at("accuracy"));
+                // The confusion matrix of the 100 validation examples, gold x predicted, with the
+                // task's label names; its diagonal is the accuracy and its rows the supports.
+                QCOMPARE(e.confusion.labels.size(), std::size_t(2));
+                std::int64_t total = 0, diagonal = 0;
+                for (std::size_t g = 0; g < 2; ++g)
+                    for (std::size_t q = 0; q < 2; ++q) total += e.confusion.counts[g][q], diagonal += g == q ? e.confusion.counts[g][q] : 0;
+                QCOMPARE(total, std::int64_t(100));
+                QCOMPARE(static_cast<double>(diagonal) / 100.0, e.metrics.at("accuracy"));
+                const auto classes = dt::per_class_metrics(e.confusion);
+                QCOMPARE(classes[0].support + classes[1].support, std::int64_t(100));
                 ++evals;
             } else {
                 status = dt::StatusEvent::from_json(j).status;
@@ -128,6 +145,30 @@ private Q_SLOTS:
         QCOMPARE(steps, 20);
         QCOMPARE(evals, 10);  // every TrainingDefaults::eval_every(20) = 2 steps
         QCOMPARE(status, std::string("finished"));
+
+        // The run wrote its TensorBoard event file; an independent reader finds every scalar.
+        const std::string tb = dt::tensorboard::event_file_path(run);
+        QVERIFY(QFile::exists(QString::fromStdString(tb)));
+        const tfevents::File tf = tfevents::read(tb);
+        QVERIFY2(tf.error.empty(), tf.error.c_str());
+        QCOMPARE(tf.file_version, std::string("brain.Event:2"));
+        std::vector<double> tbLosses;
+        std::vector<std::pair<std::int64_t, double>> tbAccuracies;
+        for (const auto& s : tf.scalars) {
+            if (s.tag == "train/loss") {
+                QCOMPARE(s.step, std::int64_t(tbLosses.size() + 1));
+                tbLosses.push_back(s.value);
+            }
+            if (s.tag == "eval/accuracy") tbAccuracies.emplace_back(s.step, s.value);
+        }
+        QCOMPARE(tbLosses.size(), losses.size());
+        for (std::size_t i = 0; i < losses.size(); ++i) QCOMPARE(tbLosses[i], static_cast<double>(static_cast<float>(losses[i])));
+        QCOMPARE(tbAccuracies.size(), accuracies.size());
+        for (std::size_t i = 0; i < accuracies.size(); ++i) {
+            QCOMPARE(tbAccuracies[i].first, accuracies[i].first);
+            QCOMPARE(tbAccuracies[i].second, static_cast<double>(static_cast<float>(accuracies[i].second)));
+        }
+        QCOMPARE(tf.records, 1 + static_cast<int>(tf.scalars.size()));  // the version record, then one scalar each
 
         // The data is gone; the run still loads, with the checkpoint's values in every trained tensor.
         QVERIFY(QFile::remove(dir.filePath("train.jsonl")));
@@ -168,10 +209,73 @@ private Q_SLOTS:
         QVERIFY(back.skipped && std::isnan(back.loss));
         QCOMPARE(back.step, std::int64_t(7));
         QCOMPARE(back.lr, 1e-3);
-        dt::EvalEvent e{40, {{"accuracy", 0.75}, {"loss", 0.5}}};
+        dt::EvalEvent e{40, {{"accuracy", 0.75}, {"loss", 0.5}}, {}};
         QCOMPARE(dt::EvalEvent::from_json(e.to_json()).metrics, e.metrics);
+        // A confusion matrix round-trips; one whose rows do not match its labels is left out.
+        e.confusion = dt::confusion_matrix({0, 1, 1, 2, -1}, {0, 1, 2, 2, 1}, 3);
+        e.confusion.labels = {"a", "b", "c"};
+        nlohmann::json cj = e.to_json();
+        const dt::EvalEvent ce = dt::EvalEvent::from_json(cj);
+        QCOMPARE(ce.metrics, e.metrics);
+        QCOMPARE(ce.confusion.counts, e.confusion.counts);
+        QCOMPARE(ce.confusion.unmatched, (std::vector<std::int64_t>{0, 1, 0}));
+        QCOMPARE(ce.confusion.labels, e.confusion.labels);
+        cj["confusion"]["counts"][1] = {1};
+        QVERIFY(dt::EvalEvent::from_json(cj).confusion.empty());
+        QCOMPARE(dt::EvalEvent::from_json(cj).metrics, e.metrics);
+        // Per class: b was predicted twice (once right), c once of its two; b's unmatched answer
+        // counts against its recall.
+        const auto pc = dt::per_class_metrics(e.confusion);
+        QCOMPARE(pc[1].precision, 0.5);
+        QCOMPARE(pc[1].recall, 0.5);
+        QCOMPARE(pc[1].support, std::int64_t(2));
+        QCOMPARE(pc[2].precision, 1.0);
+        QCOMPARE(pc[2].recall, 0.5);
+        QCOMPARE(pc[2].f1, 2.0 / 3.0);
+        QCOMPARE(pc[0].f1, 1.0);
         QCOMPARE(dt::event_kind(nlohmann::json::parse(R"({"event": "done"})")), std::string());
         QCOMPARE(dt::event_kind(nlohmann::json::parse("[1]")), std::string());
+    }
+
+    void tensorboardFileFromEvents() {
+        // CRC-32C's check value (the CRC catalogue's "123456789"), in the writer and the test's reader.
+        QCOMPARE(dt::tensorboard::crc32c("123456789", 9), 0xE3069283u);
+        QCOMPARE(tfevents::crc32c_bitwise(reinterpret_cast<const unsigned char*>("123456789"), 9), 0xE3069283u);
+        QTemporaryDir dir;
+        const std::string run = dir.path().toStdString();
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::tensorboard::export_run(run));  // no events.jsonl
+        std::ofstream(dt::run_folder::spec_path(run)) << "{}\n";
+        {
+            std::ofstream ev(dt::run_folder::events_path(run));
+            dt::StepEvent s;
+            s.step = 1, s.loss = 0.75, s.lr = 1e-3, s.grad_norm = 2, s.tokens_per_s = 900, s.elapsed_s = 1.5;
+            ev << s.to_json().dump() << "\n";
+            s.step = 2, s.skipped = true, s.loss = std::nan("");
+            ev << s.to_json().dump() << "\n";  // skipped: no scalars
+            ev << dt::EvalEvent{2, {{"accuracy", 0.625}}, {}}.to_json().dump() << "\n";
+            ev << "{\"event\": \"step\", \"step\": 3, \"lo";  // torn by a kill
+        }
+        const std::string path = dt::tensorboard::export_run(run);
+        QVERIFY(QString::fromStdString(path).contains(QLatin1String("/events.out.tfevents.")));
+        tfevents::File f = tfevents::read(path);
+        QVERIFY2(f.error.empty(), f.error.c_str());
+        QCOMPARE(f.scalars.size(), std::size_t(5));
+        QCOMPARE(f.scalars[0].tag, std::string("train/loss"));
+        QCOMPARE(f.scalars[0].value, 0.75f);
+        QCOMPARE(f.scalars[2].tag, std::string("train/grad_norm"));
+        QCOMPARE(f.scalars[4].tag, std::string("eval/accuracy"));
+        QCOMPARE(f.scalars[4].step, std::int64_t(2));
+        QCOMPARE(f.scalars[4].value, 0.625f);
+        QVERIFY(std::abs(f.scalars[1].wall_time - f.scalars[0].wall_time) < 1e-9);
+        // A flipped byte is caught by the reader's CRC check (the framing is what TensorBoard verifies).
+        std::string bytes;
+        {
+            std::ifstream in(path, std::ios::binary);
+            bytes.assign(std::istreambuf_iterator<char>(in), {});
+        }
+        bytes[bytes.size() / 2] ^= 0x20;
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+        QVERIFY(!tfevents::read(path).error.empty());
     }
 
     void runFolderRefusesPathsOutsideIt() {
