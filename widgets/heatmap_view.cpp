@@ -212,7 +212,7 @@ void HeatmapView::refreshCell(int row, int col) {
     const double v = cell(row, col);
     m_map->data()->setCell(col, row, v);
     auto* t = m_texts[row * m_cols.size() + col];
-    t->setText(std::isfinite(v) ? cellLabel(v, m_cols.size()) : QString());
+    t->setText(!std::isfinite(v) ? QString() : m_integers ? QString::number(static_cast<qint64>(std::llround(v))) : cellLabel(v, m_cols.size()));
     const QCPRange before = m_map->dataRange();
     if (!m_fixedRange) {
         double lo = 1e300, hi = -1e300;

@@ -32,6 +32,8 @@ public:
     // Fixed colour range (e.g. 0..1 for accuracy); without it the range follows the values.
     void setRange(double lo, double hi);
     void setAutoRange();  // the colour range follows the values again
+    // Cells written as whole numbers (counts) instead of two decimals.
+    void setIntegerCells(bool on) { m_integers = on; }
     // What an empty matrix shows ("No results yet" by default), e.g. "Training delta 2/5...".
     void setEmptyText(const QString& text);
     QString emptyText() const { return m_emptyText; }
@@ -68,6 +70,7 @@ private:
     QVector<QCPItemText*> m_texts;
     QString m_title, m_metric;
     bool m_fixedRange = false;
+    bool m_integers = false;
     double m_lo = 0, m_hi = 1;
     bool m_replotPending = false;
     QString m_emptyText = tr("No results yet");

@@ -69,6 +69,7 @@ void MainWindow::buildTabs() {
     connect(m_training->controller(), &TrainingController::ranks, m_models, [this](qint64, const QVariantMap& r) { m_models->showRanks(r); });
     connect(m_training, &TrainingTab::runStarted, m_deltaTab, &DeltaTab::clear);
     m_tabs->addTab(m_deltaTab, tr("Delta"));
+    m_tabs->insertTab(1, m_training->history(), tr("Runs"));
     m_playground = new PlaygroundTab(m_session, [this] { return m_training->history()->runDirs(); }, m_tabs);
     m_tabs->addTab(m_playground, tr("Playground"));
     m_transfer = new TransferTab(m_session, m_training, m_tabs);

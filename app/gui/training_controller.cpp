@@ -17,12 +17,22 @@ TrainingWorker::TrainingWorker(QString specPath, QString runDir, dt::TrainContro
 
 void TrainingWorker::run() {
     try {
-        dt::RunSpec spec = dt::RunSpec::load(m_spec.toStdString());
         const std::string dir = m_runDir.toStdString();
-        if (dt::run_folder::holds_run(dir)) throw dt::Error("the run folder already holds a run", dir, "choose another folder");
-        Q_EMIT status(tr("Loading %1").arg(QString::fromStdString(spec.model)));
+        const bool resuming = m_spec.isEmpty();
+        dt::TrainRunOptions options;
+        if (resuming) {
+            const std::string name = dt::run_folder::latest_name(dir);
+            if (name.empty()) throw dt::Error("no checkpoint to resume from", dt::run_folder::latest_path(dir), "start the run again");
+            if (name == dt::run_folder::kFinal) throw dt::Error("the run already finished", dir);
+            options.resume_from = dt::run_folder::checkpoint_path(dir, name);
+        } else if (dt::run_folder::holds_run(dir)) {
+            throw dt::Error("the run folder already holds a run", dir, "choose another folder");
+        }
+        dt::RunSpec spec = dt::RunSpec::load(resuming ? dt::run_folder::spec_path(dir) : m_spec.toStdString());
+        Q_EMIT status(resuming ? tr("Resuming %1 from %2").arg(m_runDir, QString::fromStdString(options.resume_from))
+                               : tr("Loading %1").arg(QString::fromStdString(spec.model)));
         dt::PreparedRun p = dt::prepare_run(spec);
-        dt::create_run_folder(dir, p.spec);
+        if (!resuming) dt::create_run_folder(dir, p.spec);
         m_maxSteps = p.spec.training.max_steps;
         m_model = p.model.model.get();
         m_deltas = &p.deltas;
@@ -30,7 +40,6 @@ void TrainingWorker::run() {
         Q_EMIT status(QString::fromStdString(p.deltas.accounting(*p.model.model).summary()));
         // Inspection about 50 times per run (at least every 5 steps): gradient norms per tensor
         // from the trainer, delta magnitudes computed here between steps.
-        dt::TrainRunOptions options;
         options.grad_norms_every = std::max<std::int64_t>(5, m_maxSteps / 50);
         const dt::TrainResult res = dt::train_run(p, dir, this, m_control, options);
         m_model = nullptr;
@@ -83,12 +92,15 @@ void TrainingWorker::on_eval(const dt::EvalEvent& e) {
     QVariantMap m;
     for (const auto& [k, v] : e.metrics) m.insert(QString::fromStdString(k), v);
     Q_EMIT evaluated(e.step, m);
+    if (!e.confusion.empty()) Q_EMIT confusion(e.step, e.confusion);
 }
 
 void TrainingWorker::on_status(const std::string& s) { Q_EMIT status(QString::fromStdString(s)); }
 void TrainingWorker::on_error(const std::string& s) { Q_EMIT status(QString::fromStdString(s)); }
 
-TrainingController::TrainingController(QObject* parent) : QObject(parent) {}
+TrainingController::TrainingController(QObject* parent) : QObject(parent) { qRegisterMetaType<dt::ConfusionMatrix>(); }
+
+bool TrainingController::resume(const QString& runDir) { return start(QString(), runDir); }
 
 TrainingController::~TrainingController() {
     if (m_thread) {
@@ -106,6 +118,7 @@ bool TrainingController::start(const QString& specPath, const QString& runDir) {
     auto* worker = new TrainingWorker(specPath, runDir, &m_control);
     connect(worker, &TrainingWorker::step, this, &TrainingController::step);
     connect(worker, &TrainingWorker::evaluated, this, &TrainingController::evaluated);
+    connect(worker, &TrainingWorker::confusion, this, &TrainingController::confusion);
     connect(worker, &TrainingWorker::inspected, this, &TrainingController::inspected);
     connect(worker, &TrainingWorker::ranks, this, &TrainingController::ranks);
     connect(worker, &TrainingWorker::status, this, &TrainingController::status);

@@ -15,6 +15,8 @@
 
 #include <map>
 
+Q_DECLARE_METATYPE(dt::ConfusionMatrix)
+
 class QThread;
 namespace dt {
 class DeltaSet;
@@ -24,6 +26,7 @@ class TransformerModel;
 class TrainingWorker : public QObject, public dt::TrainObserver {
     Q_OBJECT
 public:
+    // An empty specPath resumes runDir from its latest checkpoint (as `deltatune resume`).
     TrainingWorker(QString specPath, QString runDir, dt::TrainControl* control);
     void run();
 
@@ -35,6 +38,8 @@ public:
 Q_SIGNALS:
     void step(qint64 step, qint64 maxSteps, double loss, double lr, double tokensPerSecond, double elapsed);
     void evaluated(qint64 step, QVariantMap metrics);
+    // Classification evaluations: gold x predicted on the validation set.
+    void confusion(qint64 step, dt::ConfusionMatrix matrix);
     // Delta inspection (engine/experiments/inspection) every few steps: kind "delta_magnitude" or
     // "grad_norm", a layer-by-module grid, values row-major (NaN: none).
     void inspected(qint64 step, QString kind, QStringList rows, QStringList cols, QVector<double> values);
@@ -61,6 +66,8 @@ public:
     ~TrainingController() override;
     // Starts a run from a run spec into runDir (which must not hold a run yet); false if one is running.
     bool start(const QString& specPath, const QString& runDir);
+    // Continues a stopped or killed run from its latest checkpoint, exactly; false if one is running.
+    bool resume(const QString& runDir);
     void setPaused(bool paused);
     void stop();
     bool isRunning() const { return m_thread != nullptr; }
@@ -68,6 +75,7 @@ public:
 Q_SIGNALS:
     void step(qint64 step, qint64 maxSteps, double loss, double lr, double tokensPerSecond, double elapsed);
     void evaluated(qint64 step, QVariantMap metrics);
+    void confusion(qint64 step, dt::ConfusionMatrix matrix);
     void inspected(qint64 step, QString kind, QStringList rows, QStringList cols, QVector<double> values);
     // AdaLoRA's kept rank per module path, after each step that changed it.
     void ranks(qint64 step, QVariantMap pathToRank);

@@ -1,6 +1,8 @@
 // TrainingTab: the Training tab (see training_tab.h).
 #include "training_tab.h"
 
+#include "class_metrics_view.h"
+#include "resource_view.h"
 #include "run_history.h"
 #include "task_panel.h"
 #include "training_controller.h"
@@ -16,7 +18,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QCheckBox>
 #include <QComboBox>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QTabWidget>
 #include <QDateTime>
 #include <QDir>
 #include <QDoubleSpinBox>
@@ -53,22 +59,30 @@ TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
     row->addWidget(m_startButton);
     row->addWidget(m_pauseButton);
     row->addWidget(m_stopButton);
-    m_history = new RunHistory(this);
+    m_history = new RunHistory;  // the window shows it as the Runs tab
     connect(m_history, &RunHistory::overlay, m_plot, &TrainingPlot::setOverlay);
     connect(m_history, &RunHistory::overlayRemoved, m_plot, &TrainingPlot::removeOverlay);
+    connect(m_history, &RunHistory::resumeRequested, this, &TrainingTab::resumeRun);
+    connect(m_history, &RunHistory::message, m_session, [this](const QString& m) {
+        m_session->showStatus(m);
+        m_session->log(m);
+    });
+    connect(m_history, &RunHistory::failed, m_session, &Workbench::fail);
     m_history->scan(QFileInfo(Workbench::workFolder(QStringLiteral("runs"), QStringLiteral("x"))).absolutePath());
-    auto* historyBox = new QWidget(this);
-    auto* historyLay = new QVBoxLayout(historyBox);
-    historyLay->setContentsMargins(0, 0, 0, 0);
-    historyLay->addWidget(new QLabel(tr("Runs (tick to overlay):"), historyBox));
-    historyLay->addWidget(m_history, 1);
+    // Beside the live curves: this run's per-class metrics and the process's resources.
+    m_classes = new ClassMetricsView(this);
+    m_resources = new ResourceView(this);
+    auto* side = new QTabWidget(this);
+    side->addTab(m_classes, tr("Classes"));
+    side->addTab(m_resources, tr("Resources"));
     auto* plotSplit = new QSplitter(this);
     plotSplit->addWidget(m_plot);
-    plotSplit->addWidget(historyBox);
+    plotSplit->addWidget(side);
     plotSplit->setStretchFactor(0, 1);
-    plotSplit->setSizes({600, 170});
+    plotSplit->setSizes({560, 260});
     auto* lay = new QVBoxLayout(this);
     lay->addWidget(buildSettingsRow());
+    lay->addWidget(buildMoreSettings());
     lay->addLayout(row);
     lay->addWidget(plotSplit, 1);
     syncButtons();
@@ -144,8 +158,71 @@ QWidget* TrainingTab::buildSettingsRow() {
     return box;
 }
 
+QGroupBox* TrainingTab::buildMoreSettings() {
+    m_more = new QGroupBox(tr("Training settings"), this);
+    m_more->setCheckable(true);  // unticked: folded away, and the defaults apply
+    m_more->setChecked(false);
+    m_more->setToolTip(tr("Tick to set the batch, schedule, evaluation and early stopping; each field is the run spec's field of the same name"));
+    auto spin = [this](int lo, int hi, int value, const QString& name, const QString& tip) {
+        auto* s = new QSpinBox(m_more);
+        s->setRange(lo, hi);
+        s->setValue(value);
+        s->setObjectName(name);
+        s->setToolTip(tip + tr(" (run spec: %1)").arg(name));
+        return s;
+    };
+    m_batch = spin(1, 4096, static_cast<int>(dt::TrainingDefaults::batch_size), QStringLiteral("batch_size"), tr("Examples per micro-batch"));
+    m_accum = spin(1, 1024, 1, QStringLiteral("grad_accum"), tr("Micro-batches summed into one optimizer step (effective batch = batch x this)"));
+    m_seed = spin(0, 1 << 30, 0, QStringLiteral("seed"), tr("Seeds data order, dropout and the delta's initialisation: the same seed repeats a run"));
+    m_evalEvery = spin(0, 1000000, 0, QStringLiteral("eval_every"), tr("Evaluate on the validation set every N steps; 0: about 10 times per run"));
+    m_patience = spin(0, 1000, 0, QStringLiteral("patience"), tr("Stop after this many evaluations without improvement; 0: never stop early"));
+    m_maxLength = spin(0, 65536, 0, QStringLiteral("max_length"), tr("Tokens kept per example (longest-first truncation); 0: the task's own"));
+    m_warmup = new QDoubleSpinBox(m_more);
+    m_warmup->setRange(0, 0.5);
+    m_warmup->setDecimals(3);
+    m_warmup->setSingleStep(0.01);
+    m_warmup->setValue(dt::TrainingDefaults::warmup_ratio);
+    m_warmup->setObjectName(QStringLiteral("warmup_ratio"));
+    m_warmup->setToolTip(tr("Share of the steps over which the learning rate rises linearly from 0 (run spec: warmup_ratio)"));
+    m_schedule = new QComboBox(m_more);
+    m_schedule->addItems({QStringLiteral("linear"), QStringLiteral("cosine"), QStringLiteral("constant")});
+    m_schedule->setObjectName(QStringLiteral("schedule"));
+    m_schedule->setToolTip(tr("How the learning rate decays after warmup: to 0 linearly, along a cosine, or not at all (run spec: schedule)"));
+    auto* grid = new QGridLayout;
+    const QList<QPair<QString, QWidget*>> fields = {{tr("Batch"), m_batch},         {tr("Accumulate"), m_accum},   {tr("Seed"), m_seed},
+                                                    {tr("Warmup"), m_warmup},       {tr("Schedule"), m_schedule}, {tr("Eval every"), m_evalEvery},
+                                                    {tr("Patience"), m_patience}, {tr("Max length"), m_maxLength}};
+    for (int i = 0; i < fields.size(); ++i) {
+        auto* label = new QLabel(fields[i].first, m_more);
+        label->setToolTip(fields[i].second->toolTip());
+        grid->addWidget(label, i / 4, (i % 4) * 2);
+        grid->addWidget(fields[i].second, i / 4, (i % 4) * 2 + 1);
+    }
+    auto* inner = new QWidget(m_more);
+    inner->setLayout(grid);
+    auto* lay = new QVBoxLayout(m_more);
+    lay->setContentsMargins(6, 2, 6, 2);
+    lay->addWidget(inner);
+    inner->setVisible(false);
+    connect(m_more, &QGroupBox::toggled, inner, &QWidget::setVisible);
+    connect(m_batch, &QSpinBox::valueChanged, this, [this](int b) { m_stepsSpin->setToolTip(tr("Optimizer steps (batch %1)").arg(b)); });
+    return m_more;
+}
+
+QWidget* TrainingTab::settingField(const QString& specName) const {
+    for (QWidget* w : {static_cast<QWidget*>(m_batch), static_cast<QWidget*>(m_accum), static_cast<QWidget*>(m_seed), static_cast<QWidget*>(m_warmup),
+                       static_cast<QWidget*>(m_schedule), static_cast<QWidget*>(m_evalEvery), static_cast<QWidget*>(m_patience),
+                       static_cast<QWidget*>(m_maxLength)})
+        if (w->objectName() == specName) return w;
+    return m_more;  // "" or unknown: the group (tick it to use the fields)
+}
+
 void TrainingTab::connectController() {
+    connect(m_training, &TrainingController::confusion, m_classes,
+            [this](qint64 step, const dt::ConfusionMatrix& cm) { m_classes->setConfusion(step, cm, tr("this run")); });
     connect(m_training, &TrainingController::runningChanged, this, [this](bool running) {
+        m_resources->setSampling(running);
+        m_history->setActiveRun(running ? m_lastRunDir : QString());
         syncButtons();
         m_pauseButton->setEnabled(running);
         m_pauseButton->setChecked(false);
@@ -176,6 +253,7 @@ void TrainingTab::connectController() {
     });
     connect(m_training, &TrainingController::status, m_session, &Workbench::log);
     connect(m_training, &TrainingController::finished, this, [this](const QString& s, qint64 n) {
+        m_history->setActiveRun(QString());
         m_history->addRun(m_lastRunDir);
         m_session->log(tr("Training %1 after %2 steps").arg(s).arg(n));
         m_session->showStatus(tr("Training %1").arg(s));
@@ -232,10 +310,35 @@ bool TrainingTab::startTraining(const QString& specPath, const QString& runDir) 
                                                QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))
                                          : runDir;
     m_plot->clear();
+    m_classes->clear();
     m_lastRunDir = dir;
     Q_EMIT runStarted(dir);
     m_session->log(tr("Training %1 into %2").arg(specPath, dir));
     return m_training->start(specPath, dir);
+}
+
+bool TrainingTab::resumeRun(const QString& runDir) {
+    if (m_training->isRunning()) {
+        m_session->fail(tr("A run is already training: stop it first"));
+        return false;
+    }
+    m_plot->clear();
+    m_classes->clear();
+    m_lastRunDir = QFileInfo(runDir).absoluteFilePath();
+    // The curve up to the checkpoint it resumes from, then the resumed steps live.
+    qint64 from = 0;
+    try {
+        const QString latest = QString::fromStdString(dt::run_folder::latest_name(m_lastRunDir.toStdString()));
+        if (latest.startsWith(QLatin1String("step-"))) from = latest.mid(5).toLongLong();
+    } catch (const dt::Error&) {
+        // the controller reports a broken checkpoints/latest
+    }
+    QVector<double> steps, losses;
+    if (RunHistory::readSeries(m_lastRunDir, QStringLiteral("training loss"), QStringLiteral("step"), 0.0, steps, losses))
+        for (int i = 0; i < steps.size() && steps[i] <= static_cast<double>(from); ++i) m_plot->addStep(static_cast<qint64>(steps[i]), losses[i]);
+    Q_EMIT runStarted(m_lastRunDir);
+    m_session->log(tr("Resuming %1").arg(m_lastRunDir));
+    return m_training->resume(m_lastRunDir);
 }
 
 nlohmann::json TrainingTab::taskRunSpec(const QString& taskFile, int steps, double lr) const {
@@ -247,6 +350,16 @@ nlohmann::json TrainingTab::taskRunSpec(const QString& taskFile, int steps, doub
     c.lr = lr;
     c.device = m_device->currentData().toString().toStdString();
     c.precision = m_precision->currentText().toStdString();
+    if (m_more->isChecked()) {  // the Training settings, each onto the spec field of its name
+        c.batch_size = m_batch->value();
+        c.grad_accum = m_accum->value();
+        c.seed = static_cast<std::uint64_t>(m_seed->value());
+        c.warmup_ratio = m_warmup->value();
+        c.schedule = m_schedule->currentText().toStdString();
+        c.eval_every = m_evalEvery->value();
+        c.patience = m_patience->value();
+        c.max_length = m_maxLength->value();
+    }
     return dt::build_run_spec(c);
 }
 

@@ -9,7 +9,11 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+class ClassMetricsView;
+class QCheckBox;
 class QComboBox;
+class QGroupBox;
+class ResourceView;
 class QDoubleSpinBox;
 class QLabel;
 class QProgressBar;
@@ -31,6 +35,8 @@ public:
     // Trains the open model on a task file with the session's delta; the run spec is written into
     // the run folder (default: a new work folder named after the task).
     bool startTaskTraining(const QString& taskFile, int steps, double lr, const QString& runDir = QString());
+    // Continues a stopped run from its latest checkpoint (the Runs tab's Resume).
+    bool resumeRun(const QString& runDir);
     // The tab's settings for a task as the run spec `deltatune train --spec` takes.
     nlohmann::json taskRunSpec(const QString& taskFile, int steps, double lr) const;
     // Writes the current task's run spec (File > Save Run Spec); false with the session's lastError.
@@ -43,7 +49,12 @@ public:
     bool isRunning() const;
     TrainingController* controller() const { return m_training; }
     TrainingPlot* plot() const { return m_plot; }
-    RunHistory* history() const { return m_history; }
+    RunHistory* history() const { return m_history; }  // the window shows it as the Runs tab
+    ClassMetricsView* classes() const { return m_classes; }
+    ResourceView* resources() const { return m_resources; }
+    // The "Training settings" fields, by their run-spec names (batch_size, grad_accum, seed,
+    // warmup_ratio, schedule, eval_every, patience, max_length), for tests and tooltips.
+    QWidget* settingField(const QString& specName) const;
     QProgressBar* progressBar() const { return m_progress; }
 
 public Q_SLOTS:
@@ -56,6 +67,7 @@ Q_SIGNALS:
 
 private:
     QWidget* buildSettingsRow();
+    QGroupBox* buildMoreSettings();
     void connectController();
     void syncButtons();
     QString currentTask() const;
@@ -75,5 +87,11 @@ private:
     QDoubleSpinBox* m_lrSpin = nullptr;
     QComboBox* m_device = nullptr;
     QComboBox* m_precision = nullptr;
+    QGroupBox* m_more = nullptr;
+    QSpinBox *m_batch = nullptr, *m_accum = nullptr, *m_seed = nullptr, *m_evalEvery = nullptr, *m_patience = nullptr, *m_maxLength = nullptr;
+    QDoubleSpinBox* m_warmup = nullptr;
+    QComboBox* m_schedule = nullptr;
+    ClassMetricsView* m_classes = nullptr;
+    ResourceView* m_resources = nullptr;
     QString m_specPath, m_lastRunDir;
 };

@@ -28,6 +28,11 @@ std::vector<ClassMetrics> per_class_metrics(const ConfusionMatrix& cm);
 
 std::map<std::string, double> classification_metrics(const std::vector<std::int64_t>& pred, const std::vector<std::int64_t>& gold,
                                                      std::int64_t num_classes);
+// The score an evaluation is ranked by (best checkpoint, early stopping): accuracy, else pearson,
+// else exact match (ties by loss), else the negated loss; and that metric's name.
+double eval_score(const std::map<std::string, double>& m);
+std::string eval_score_name(const std::map<std::string, double>& m);
+
 double pearson(const std::vector<double>& a, const std::vector<double>& b);
 double spearman(const std::vector<double>& a, const std::vector<double>& b);
 

@@ -35,12 +35,17 @@ nlohmann::json build_run_spec(const RunChoices& c) {
     nlohmann::json training = {{"max_steps", c.steps},
                                {"batch_size", c.batch_size},
                                {"lr", c.lr},
-                               {"eval_every", TrainingDefaults::eval_every(c.steps)}};
+                               {"eval_every", c.eval_every > 0 ? c.eval_every : TrainingDefaults::eval_every(c.steps)}};
+    if (c.grad_accum != 1) training["grad_accum"] = c.grad_accum;
+    if (c.schedule != "linear") training["schedule"] = c.schedule;
+    if (c.warmup_ratio != TrainingDefaults::warmup_ratio) training["warmup_ratio"] = c.warmup_ratio;
+    if (c.patience > 0) training["patience"] = c.patience;
     if (c.device != "cpu") training["device"] = c.device;
     if (c.precision != "fp32") training["precision"] = c.precision;
     if (c.seed != 0) training["seed"] = c.seed;
     nlohmann::json delta = c.delta.is_string() ? nlohmann::json(absolute_path(c.delta.get<std::string>())) : c.delta;
     nlohmann::json spec = {{"model", absolute_path(c.model)}, {"task", absolute_path(c.task_file)}, {"delta", delta}, {"training", training}};
+    if (c.max_length > 0) spec["max_length"] = c.max_length;
     add_classification_head(spec, architecture_of(c.model), json::load_file(c.task_file));
     return spec;
 }
@@ -70,6 +75,8 @@ TrainResult train_run(PreparedRun& p, const std::string& run_dir, TrainObserver*
     if (!options.periodic_checkpoints) cfg.checkpoint_every = 0;
     cfg.save_best = cfg.save_best && options.save_best;
     if (options.grad_norms_every > 0) cfg.grad_norms_every = options.grad_norms_every;
+    const auto counts = p.deltas.accounting(*p.model.model);
+    run_folder::write_info(run_dir, counts.trainable_params, counts.total_params, static_cast<std::int64_t>(p.train.size()));
     Trainer trainer(*p.model.model, p.train, options.evaluate ? validation_set(p) : nullptr, cfg, observer);
     if (!options.resume_from.empty()) trainer.load_checkpoint(options.resume_from);
     TrainResult res = trainer.run(control);

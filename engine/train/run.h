@@ -27,6 +27,13 @@ struct RunChoices {
     std::string device = "cpu";
     std::string precision = "fp32";
     std::uint64_t seed = 0;
+    // Left at their defaults they are not written (the spec stays short):
+    std::int64_t grad_accum = 1;
+    std::string schedule = "linear";
+    double warmup_ratio = TrainingDefaults::warmup_ratio;
+    std::int64_t eval_every = 0;  // 0: TrainingDefaults::eval_every(steps)
+    int patience = 0;             // early stopping after this many evaluations without gain; 0: off
+    std::int64_t max_length = 0;  // 0: the task's max_length
 };
 
 // The run spec for `c`, with absolute paths. A task without label words on a *ForMaskedLM model is

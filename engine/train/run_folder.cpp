@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -25,6 +26,19 @@ std::string events_path(const std::string& run) { return run + "/events.jsonl"; 
 std::string checkpoints_path(const std::string& run) { return run + "/checkpoints"; }
 std::string checkpoint_path(const std::string& run, const std::string& name) { return checkpoints_path(run) + "/" + name; }
 std::string latest_path(const std::string& run) { return checkpoints_path(run) + "/latest"; }
+std::string info_path(const std::string& run) { return run + "/run_info.json"; }
+std::string label_path(const std::string& run) { return run + "/label.txt"; }
+
+void write_info(const std::string& run, std::int64_t trainable, std::int64_t total, std::int64_t train_examples) {
+    const nlohmann::json j = {{"trainable", trainable}, {"total", total}, {"train_examples", train_examples}};
+    write_file_atomic(info_path(run), j.dump(2) + "\n");
+}
+
+void set_label(const std::string& run, const std::string& label) {
+    if (label.find_first_of("\n\r") != std::string::npos) throw Error("a run's name is one line", label_path(run));
+    if (label.empty()) std::remove(label_path(run).c_str());
+    else write_file_atomic(label_path(run), label + "\n");
+}
 std::string step_name(std::int64_t step) { return "step-" + std::to_string(step); }
 std::string end_name(const std::string& status, std::int64_t steps) { return status == "finished" ? kFinal : step_name(steps); }
 
@@ -69,7 +83,30 @@ RunSummary summarize_run(const std::string& run) {
             s.steps = e.step;
         } else if (kind == "step") {
             s.steps = std::max(s.steps, j.value("step", std::int64_t(0)));
+            if (j.contains("elapsed_s") && j["elapsed_s"].is_number()) s.elapsed_s = j["elapsed_s"].get<double>();
+        } else if (kind == "eval") {
+            const EvalEvent e = EvalEvent::from_json(j);
+            if (e.metrics.empty() || (!e.metrics.count("loss") && eval_score_name(e.metrics) == "loss")) continue;
+            const std::string name = eval_score_name(e.metrics);
+            const double v = e.metrics.at(name);
+            if (!std::isfinite(v)) continue;
+            if (s.best_metric.empty() || (name == "loss" ? v < s.best : v > s.best)) s.best = v;
+            s.best_metric = name;
         }
+    }
+    {
+        std::ifstream label(label_path(run));
+        std::getline(label, s.label);
+    }
+    try {
+        if (path_exists(info_path(run))) {
+            const nlohmann::json info = json::load_file(info_path(run));
+            s.trainable = info.value("trainable", std::int64_t(-1));
+            s.total = info.value("total", std::int64_t(-1));
+            s.train_examples = info.value("train_examples", std::int64_t(-1));
+        }
+    } catch (const std::exception&) {
+        // an edited or torn run_info.json: the counts stay unknown
     }
     std::vector<std::pair<std::int64_t, std::string>> steps;
     for (const auto& name : list_folder(checkpoints_path(run))) {

@@ -27,6 +27,8 @@ std::string events_path(const std::string& run);
 std::string checkpoints_path(const std::string& run);
 std::string checkpoint_path(const std::string& run, const std::string& name);
 std::string latest_path(const std::string& run);
+std::string info_path(const std::string& run);   // RUN/run_info.json: trainable/total parameters, train examples
+std::string label_path(const std::string& run);  // RUN/label.txt: the name the user gave the run (optional)
 std::string step_name(std::int64_t step);  // "step-120"
 // The checkpoint a run ends with: final when it finished, else step-N (resumable).
 std::string end_name(const std::string& status, std::int64_t steps);
@@ -54,9 +56,18 @@ struct RunSummary {
     std::string status;
     std::int64_t steps = 0;
     std::vector<std::string> checkpoints;
+    std::string label;                // label.txt, "" when the user gave none
+    std::string best_metric;          // the ranked metric (eval_score_name), "" before any evaluation
+    double best = 0;                  // its best value (lowest for loss)
+    double elapsed_s = 0;             // training time to the last step
+    std::int64_t trainable = -1, total = -1, train_examples = -1;  // run_info.json (-1: not recorded)
     bool finished() const { return status == "finished" || status == "early_stopped"; }
 };
 RunSummary summarize_run(const std::string& run);
+// Writes run_info.json (train_run does, at its start).
+void write_info(const std::string& run, std::int64_t trainable, std::int64_t total, std::int64_t train_examples);
+// Sets (or with "" removes) the run's label; throws dt::Error naming the file.
+void set_label(const std::string& run, const std::string& label);
 
 // The stored values (param.<name>) of a checkpoint for each of `like`'s names, checked against
 // their shapes; tensors as stored (on the CPU, not copied). Throws dt::Error naming the tensor and file.

@@ -188,11 +188,16 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     r.source = source;
     r.raw = j;
     if (!j.is_object()) throw Error("a run spec must be a JSON object", source);
-    only_fields(j, {"model", "architecture", "num_labels", "task", "delta", "training", "output_dir"}, source);
+    only_fields(j, {"model", "architecture", "num_labels", "task", "delta", "training", "output_dir", "max_length"}, source);
     r.model = resolve_path(json::get_string(j, "model", source), base);
     r.load_options.architecture = json::get_string_or(j, "architecture", "", source);
     r.load_options.num_labels = json::get_int_or(j, "num_labels", 0, source);
     read_task(r, j, source, base);
+    if (j.contains("max_length")) {  // overrides the task's, e.g. from the workbench's Training settings
+        const std::int64_t n = json::get_int(j, "max_length", source);
+        if (n < 2) throw Error("field 'max_length' must be at least 2", source, "the longest tokenized example kept, e.g. 128");
+        r.text.max_length = static_cast<std::size_t>(n);
+    }
     if (!j.contains("delta")) throw Error("missing field 'delta'", source, "a method name such as \"lora\" or a spec object");
     if (j["delta"].is_string()) r.set_delta(j["delta"].get<std::string>(), base, source + ": delta");
     else r.delta = DeltaSpec::from_json(j["delta"], source + ": delta");

@@ -601,12 +601,17 @@ static StepEvent apply_step(Trainer::Impl& I, std::int64_t step, const MicroBatc
     return ev;
 }
 
-// The score an evaluation is ranked by: accuracy, else pearson, else the negated loss (causal LM).
-static double eval_score(const std::map<std::string, double>& m) {
+double eval_score(const std::map<std::string, double>& m) {
     return m.count("accuracy")      ? m.at("accuracy")
            : m.count("pearson")     ? m.at("pearson")
            : m.count("exact_match") ? m.at("exact_match") - 1e-6 * m.at("loss")  // text-to-text: exact match, ties by loss
                                     : -m.at("loss");
+}
+
+std::string eval_score_name(const std::map<std::string, double>& m) {
+    for (const char* k : {"accuracy", "pearson", "exact_match"})
+        if (m.count(k)) return k;
+    return "loss";
 }
 
 TrainResult Trainer::run(TrainControl* control) {

@@ -10,6 +10,9 @@
 #include "model_panel.h"
 #include "module_tree_model.h"
 #include "qcustomplot_compat.h"
+#include "class_metrics_view.h"
+#include "heatmap_view.h"
+#include "resource_view.h"
 #include "run_history.h"
 #include "training_controller.h"
 #include "training_plot.h"
@@ -20,6 +23,10 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QListWidgetItem>
+#include <QTableWidget>
+#include <QTreeWidget>
+
+#include "train/run_folder.h"
 #include <QThread>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -168,15 +175,79 @@ private Q_SLOTS:
         QVERIFY(w.trainingTab()->startTraining(writeRun(dir, 30), dir.filePath("first")));
         QVERIFY(finished.wait(60000));
         RunHistory* h = w.trainingTab()->history();
-        QVERIFY(h->runDirs().contains(QFileInfo(dir.filePath("first")).absoluteFilePath()));
+        const QString first = QFileInfo(dir.filePath("first")).absoluteFilePath();
+        QVERIFY(h->runDirs().contains(first));
         QVector<double> steps, losses;
         QVERIFY(RunHistory::readCurve(dir.filePath("first"), steps, losses));
         QCOMPARE(steps.size(), 30);
         QVERIFY(std::abs(losses.last() - w.trainingTab()->plot()->smoothedLosses().last()) < 1e-6);  // the same EMA as the live plot
-        h->item(0)->setCheckState(Qt::Checked);
-        QCOMPARE(w.trainingTab()->plot()->overlays(), QStringList{QStringLiteral("first")});
-        h->item(0)->setCheckState(Qt::Unchecked);
+
+        // The run table's row: a readable name, the method, its settings, the counts, best, status, time.
+        QTreeWidgetItem* row = h->item(0);
+        const QString name = row->text(RunHistory::Name);
+        QVERIFY2(name.contains(QLatin1String("lora")) && name.contains(QStringLiteral(" · ")), qPrintable(name));
+        QCOMPARE(row->text(RunHistory::Method), QStringLiteral("lora"));
+        QVERIFY(row->text(RunHistory::Settings).contains(QLatin1String("lr 0.003")));
+        QVERIFY(row->text(RunHistory::Settings).contains(QLatin1String("batch 16")));
+        QVERIFY(QLocale().toLongLong(row->text(RunHistory::Trainable)) > 0);
+        QVERIFY2(row->text(RunHistory::Best).startsWith(QLatin1String("accuracy 0.")), qPrintable(row->text(RunHistory::Best)));
+        QCOMPARE(row->text(RunHistory::Status), QStringLiteral("finished (30)"));
+        QVERIFY(!row->text(RunHistory::Duration).isEmpty());
+        // The Classes view beside the live plot shows the run's last evaluation; the resource monitor sampled it.
+        QCOMPARE(w.trainingTab()->classes()->table()->rowCount(), 2);
+        QCOMPARE(w.trainingTab()->classes()->heatmap()->rowCount(), 2);
+        QVERIFY(w.trainingTab()->resources()->sampleCount() >= 1);
+        QVERIFY(w.trainingTab()->resources()->lastRssMiB() > 10);
+        QVERIFY(!w.trainingTab()->resources()->isSampling());
+
+        row->setCheckState(RunHistory::Name, Qt::Checked);
+        QCOMPARE(w.trainingTab()->plot()->overlays(), QStringList{name});
+        QCOMPARE(h->comparedRuns(), QStringList{name});
+        // The comparison plot: accuracy against epochs (16 of the 192 training examples a step).
+        h->setMetric(QStringLiteral("accuracy"));
+        h->setXAxis(QStringLiteral("epoch"));
+        h->setSmoothing(0);
+        QCPGraph* g = h->comparisonPlot()->graph(0);
+        QCOMPARE(g->dataCount(), 2);  // evaluations at steps 20 and 30
+        QCOMPARE((g->data()->end() - 1)->key, 30.0 * 16 / 192);
+        row->setCheckState(RunHistory::Name, Qt::Unchecked);
         QVERIFY(w.trainingTab()->plot()->overlays().isEmpty());
+        QVERIFY(h->comparedRuns().isEmpty());
+
+        // A second, stopped run: resumable, and its settings differ from the first's in max_steps.
+        QSignalSpy stepSpy(w.trainingTab()->controller(), &TrainingController::step);
+        QVERIFY(w.trainingTab()->startTraining(writeRun(dir, 100000), dir.filePath("second")));
+        QTRY_VERIFY_WITH_TIMEOUT(stepSpy.size() >= 3, 60000);
+        w.trainingTab()->controller()->stop();
+        QVERIFY(finished.wait(60000));
+        const qint64 stoppedAt = finished.last().at(1).toLongLong();
+        const QString second = QFileInfo(dir.filePath("second")).absoluteFilePath();
+        QCOMPARE(h->runDirs().first(), second);
+        QVERIFY(h->item(0)->text(RunHistory::Status).startsWith(QLatin1String("cancelled")));
+        const auto diff = RunHistory::specDiff(first, second);
+        bool stepsDiffer = false;
+        for (const auto& d : diff) stepsDiffer |= d.first == QLatin1String("training.max_steps") && d.second == qMakePair(QStringLiteral("30"), QStringLiteral("100000"));
+        QVERIFY(stepsDiffer);
+        for (const auto& d : diff) QVERIFY(d.first != QLatin1String("output_dir"));
+
+        // Resume continues the stopped run in place from its checkpoint.
+        stepSpy.clear();
+        QVERIFY(w.trainingTab()->resumeRun(second));
+        QTRY_VERIFY_WITH_TIMEOUT(!stepSpy.isEmpty(), 60000);
+        QCOMPARE(stepSpy.first().at(0).toLongLong(), stoppedAt + 1);
+        w.trainingTab()->controller()->stop();
+        QVERIFY(finished.wait(60000));
+
+        // Rename writes label.txt; delete removes the folder and the row, and refuses a non-run folder.
+        QVERIFY(h->renameRun(first, QStringLiteral("baseline")));
+        QCOMPARE(h->displayName(first), QStringLiteral("baseline"));
+        QCOMPARE(dt::run_folder::summarize_run(first.toStdString()).label, std::string("baseline"));
+        QVERIFY(!h->renameRun(first, QStringLiteral("two\nlines")));
+        QVERIFY(h->deleteRun(first));
+        QVERIFY(!QDir(first).exists());
+        QVERIFY(!h->runDirs().contains(first));
+        QVERIFY(!h->deleteRun(dir.path()));
+        QVERIFY(QDir(dir.path()).exists());
     }
 
     void stopAndBadSpec() {

@@ -1,0 +1,17 @@
+// What this process uses now: resident memory, its peak, CPU time, and GPU memory where CUDA is
+// present (the workbench's resource monitor and the memory probe read it).
+#pragma once
+
+#include <cstdint>
+
+namespace dt {
+
+struct ProcessUsage {
+    std::int64_t rss_bytes = 0;       // resident set now (/proc/self/statm)
+    std::int64_t peak_rss_bytes = 0;  // the process's peak resident set (getrusage)
+    double cpu_seconds = 0;           // user + system time of all its threads
+    std::int64_t gpu_bytes = -1;      // CUDA memory; -1: not read (this build reads no CUDA allocator statistics yet)
+};
+ProcessUsage process_usage();
+
+}  // namespace dt

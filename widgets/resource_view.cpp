@@ -1,0 +1,86 @@
+#include "resource_view.h"
+
+#include "plot_style.h"
+
+#include "core/process_usage.h"
+
+#include <QLabel>
+#include <QThread>
+#include <QTimer>
+#include <QVBoxLayout>
+
+ResourceView::ResourceView(QWidget* parent) : QWidget(parent) {
+    m_plot = new QCustomPlot(this);
+    stylePlot(m_plot);
+    m_plot->addGraph(m_plot->xAxis, m_plot->yAxis);
+    m_plot->addGraph(m_plot->xAxis, m_plot->yAxis2);
+    m_plot->graph(0)->setName(tr("resident memory (MiB)"));
+    m_plot->graph(0)->setPen(QPen(QColor(31, 119, 180), 2));
+    m_plot->graph(1)->setName(tr("CPU (% of one core)"));
+    m_plot->graph(1)->setPen(QPen(QColor(255, 127, 14), 1.5));
+    m_plot->xAxis->setLabel(tr("seconds"));
+    m_plot->yAxis->setLabel(tr("MiB"));
+    m_plot->yAxis2->setLabel(tr("CPU %"));
+    m_plot->yAxis2->setVisible(true);
+    m_plot->legend->setVisible(true);
+    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignLeft);
+    m_plot->setMinimumHeight(120);
+    m_caption = new QLabel(this);
+    m_caption->setWordWrap(true);
+    m_caption->setText(tr("Memory and CPU of the workbench process, sampled every second while it trains. "
+                          "GPU memory is not read by this build."));
+    auto* lay = new QVBoxLayout(this);
+    lay->setContentsMargins(0, 0, 0, 0);
+    lay->addWidget(m_caption);
+    lay->addWidget(m_plot, 1);
+    m_timer = new QTimer(this);
+    m_timer->setInterval(1000);
+    connect(m_timer, &QTimer::timeout, this, &ResourceView::sample);
+    m_clock.start();
+}
+
+void ResourceView::setSampling(bool on) {
+    if (on && !m_timer->isActive()) {
+        sample();
+        m_timer->start();
+    } else if (!on) {
+        m_timer->stop();
+    }
+}
+
+bool ResourceView::isSampling() const { return m_timer->isActive(); }
+
+void ResourceView::sample() {
+    const dt::ProcessUsage u = dt::process_usage();
+    const double wall = static_cast<double>(m_clock.nsecsElapsed()) * 1e-9;
+    const double cpu = m_prevCpu >= 0 && wall > m_prevWall ? 100.0 * (u.cpu_seconds - m_prevCpu) / (wall - m_prevWall) : 0.0;
+    m_prevCpu = u.cpu_seconds;
+    m_prevWall = wall;
+    addSample(wall, static_cast<double>(u.rss_bytes) / (1024.0 * 1024.0), std::max(0.0, cpu));
+}
+
+void ResourceView::addSample(double seconds, double rssMiB, double cpuPercent) {
+    m_lastRss = rssMiB;
+    m_lastCpu = cpuPercent;
+    m_peakRss = std::max(m_peakRss, rssMiB);
+    m_plot->graph(0)->addData(seconds, rssMiB);
+    m_plot->graph(1)->addData(seconds, cpuPercent);
+    if (m_plot->graph(0)->dataCount() > 3600) {  // the last hour
+        m_plot->graph(0)->data()->removeBefore(seconds - 3600);
+        m_plot->graph(1)->data()->removeBefore(seconds - 3600);
+    }
+    m_plot->xAxis->setRange(std::max(0.0, seconds - 300), std::max(10.0, seconds));
+    bool found = false;
+    const QCPRange r = m_plot->graph(0)->getValueRange(found);
+    m_plot->yAxis->setRange(0, found ? r.upper * 1.15 + 1 : 1);
+    m_plot->yAxis2->setRange(0, std::max(110.0, 100.0 * QThread::idealThreadCount() + 10));
+    m_caption->setText(tr("Resident memory %1 MiB (peak %2 MiB), CPU %3% of one core (%4 cores). GPU memory is not read by this build.")
+                           .arg(rssMiB, 0, 'f', 0)
+                           .arg(m_peakRss, 0, 'f', 0)
+                           .arg(cpuPercent, 0, 'f', 0)
+                           .arg(QThread::idealThreadCount()));
+    m_plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+int ResourceView::sampleCount() const { return m_plot->graph(0)->dataCount(); }
+QString ResourceView::caption() const { return m_caption->text(); }
