@@ -3,6 +3,12 @@
 #include "cli.h"
 
 #include "core/error.h"
+#include "core/process_usage.h"
+#include "train/run.h"
+#include "train/run_spec.h"
+#include "train/trainer.h"
+
+#include <nlohmann/json.hpp>
 #include "io/weight_set.h"
 #include "models/loader.h"
 
@@ -50,7 +56,39 @@ double time_cat(const std::vector<std::string>& files) {
 
 int cmd_bench_step(const Args& a);
 
+// `deltatune bench memory --spec RUN.json [--batch B]`: one real training step of the run spec at
+// batch B (the spec's by default), then the process's memory as JSON: the resident set after loading
+// and the peak (loading included). The workbench's "Will it fit" runs it in a child process per batch.
+static int cmd_bench_memory(const Args& a) {
+    if (!a.has("--spec")) throw Error("needs --spec RUN.json", "bench memory", "deltatune bench memory --spec RUN.json --batch 16");
+    RunSpec spec = RunSpec::load(a.value("--spec"));
+    if (a.has("--batch")) {
+        spec.training.batch_size = a.int_value("--batch", 0);
+        if (spec.training.batch_size <= 0) throw Error("must be a positive integer", "--batch");
+    }
+    spec.training.max_steps = 1;
+    spec.training.grad_accum = 1;
+    spec.training.eval_every = 0;
+    spec.training.checkpoint_every = 0;
+    spec.training.save_best = false;
+    PreparedRun p = prepare_run(spec);
+    const ProcessUsage loaded = process_usage();
+    TrainConfig cfg = p.spec.training;
+    cfg.run_dir.clear();
+    Trainer t(*p.model.model, p.train, nullptr, cfg);
+    const TrainResult res = t.run();
+    const ProcessUsage after = process_usage();
+    const nlohmann::json out = {{"batch", cfg.batch_size},
+                                {"max_length", p.spec.text.max_length},
+                                {"status", res.status},
+                                {"rss_after_load_bytes", loaded.rss_bytes},
+                                {"peak_rss_bytes", after.peak_rss_bytes}};
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
+}
+
 int cmd_bench(const Args& a) {
+    if (a.positional.size() == 1 && a.positional[0] == "memory") return cmd_bench_memory(a);
     if (a.positional.size() == 2 && (a.positional[0] == "step" || a.positional[0] == "train")) return cmd_bench_step(a);
     if (!a.positional.empty() && a.positional[0] == "tokenize") return cmd_bench_tokenize(a);
     if (a.positional.size() != 2 || a.positional[0] != "load")

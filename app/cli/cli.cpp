@@ -66,6 +66,7 @@ static const char* kUsage =
     "                                               masked-LM pretraining of a BERT-family model, span\n"
     "                                               corruption of a T5ForConditionalGeneration\n"
     "  bench load MODEL [--runs N]                  load throughput vs. reading the files with cat\n"
+    "  bench memory --spec RUN.json [--batch B]     one training step; resident memory after loading and peak (JSON)\n"
     "  bench step MODEL --delta SPEC... [--batch B] [--seq T] [--steps N]\n"
     "                                               forward+backward+AdamW step time per method\n"
     "  bench train MODEL [--delta SPEC] ...         the same, LoRA r=8 on query/value by default\n"
@@ -208,7 +209,7 @@ int run(const std::vector<std::string>& all) {
                                               "--batch", "--lr", "--seed", "--eval-every", "--noise-density", "--mean-span"},
                                        {}));
     if (cmd == "bench")
-        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision"}, {}));
+        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision", "--spec"}, {}));
     throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");
 }
 

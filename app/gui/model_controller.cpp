@@ -125,6 +125,7 @@ void ModelController::updateBudget() {
     try {
         const dt::Budget b = dt::budget(*model, tree, dt::DeltaSpec::from_json(spec, "method panel"));
         showTrainable(b);
+        m_session->setMemoryEstimate(b.accounting.weight_bytes + b.accounting.gradient_bytes + b.accounting.adamw_bytes, b.activation_bytes);
         m_budgetText = QStringLiteral("%1 trainable").arg(b.accounting.trainable_params);
         m_session->setDeltaSpec(spec.dump(), m_budgetText);
         m_method->setBudgetText(budgetHtml(b, targetsNote));

@@ -25,6 +25,7 @@
 #include <QPushButton>
 #include <QSlider>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QTreeWidget>
 #include <QVBoxLayout>
@@ -227,11 +228,10 @@ RunHistory::RunHistory(QWidget* parent) : QWidget(parent) {
     plotLay->setContentsMargins(0, 0, 0, 0);
     plotLay->addLayout(controls);
     plotLay->addWidget(m_plot, 1);
-    auto* bottom = new QSplitter(Qt::Horizontal, this);
-    bottom->addWidget(plotBox);
-    bottom->addWidget(m_classes);
-    bottom->setStretchFactor(0, 3);
-    bottom->setStretchFactor(1, 2);
+    // Tabs rather than side by side: the Runs tab must not widen the window (1024 px screens).
+    auto* bottom = new QTabWidget(this);
+    bottom->addTab(plotBox, tr("Overlay of ticked runs"));
+    bottom->addTab(m_classes, tr("Per-class metrics of the selected run"));
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(top);
     split->addWidget(bottom);

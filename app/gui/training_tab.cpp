@@ -2,6 +2,7 @@
 #include "training_tab.h"
 
 #include "class_metrics_view.h"
+#include "fit_probe.h"
 #include "resource_view.h"
 #include "run_history.h"
 #include "task_panel.h"
@@ -59,7 +60,8 @@ TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
     row->addWidget(m_startButton);
     row->addWidget(m_pauseButton);
     row->addWidget(m_stopButton);
-    m_history = new RunHistory;  // the window shows it as the Runs tab
+    m_history = new RunHistory(this);  // the window shows it as the Runs tab (which reparents it)
+    m_history->hide();
     connect(m_history, &RunHistory::overlay, m_plot, &TrainingPlot::setOverlay);
     connect(m_history, &RunHistory::overlayRemoved, m_plot, &TrainingPlot::removeOverlay);
     connect(m_history, &RunHistory::resumeRequested, this, &TrainingTab::resumeRun);
@@ -198,6 +200,44 @@ QGroupBox* TrainingTab::buildMoreSettings() {
         grid->addWidget(label, i / 4, (i % 4) * 2);
         grid->addWidget(fields[i].second, i / 4, (i % 4) * 2 + 1);
     }
+    // Will it fit: the budget's estimate beside a measured step.
+    auto* measure = new QPushButton(tr("Measure Memory"), m_more);
+    measure->setToolTip(tr("Run one real training step at this batch in a separate process and report its peak memory"));
+    auto* largest = new QPushButton(tr("Largest Batch"), m_more);
+    largest->setToolTip(tr("Double the batch from 1 while one step's peak memory stays under 90% of the memory available"));
+    m_fitLabel = new QLabel(m_more);
+    m_fitLabel->setWordWrap(true);
+    m_fitLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_fitLabel->setText(tr("Will it fit? Measure one step, or find the largest batch."));
+    auto* fitRow = new QHBoxLayout;
+    fitRow->addWidget(measure);
+    fitRow->addWidget(largest);
+    fitRow->addWidget(m_fitLabel, 1);
+    grid->addLayout(fitRow, 2, 0, 1, 8);
+    m_fit = new FitProbe(this);
+    connect(measure, &QPushButton::clicked, this, &TrainingTab::measureMemory);
+    connect(largest, &QPushButton::clicked, this, [this] { findLargestBatch(); });
+    connect(m_fit, &FitProbe::progress, m_fitLabel, &QLabel::setText);
+    connect(m_fit, &FitProbe::failed, this, [this](const QString& m) {
+        m_fitLabel->setText(m);
+        m_session->fail(m);
+    });
+    connect(m_fit, &FitProbe::measured, this, [this](int batch, qint64 peak, qint64 loaded) {
+        const int tokens = m_maxLength->value() > 0 ? m_maxLength->value() : 128;
+        const qint64 estimate = m_session->memoryEstimate(batch, tokens);
+        const qint64 avail = FitProbe::availableBytes();
+        QString text = tr("Batch %1: measured peak %2 MiB (%3 MiB after loading)").arg(batch).arg(peak >> 20).arg(loaded >> 20);
+        if (estimate >= 0) text += tr("; the budget estimated %1 MiB for the weights, optimizer and activations").arg(estimate >> 20);
+        if (avail > 0) text += peak < avail ? tr("; fits in the %1 MiB available").arg(avail >> 20) : tr("; does NOT fit in the %1 MiB available").arg(avail >> 20);
+        m_fitLabel->setText(text);
+        m_session->log(text);
+    });
+    connect(m_fit, &FitProbe::largest, this, [this](int batch, qint64 peak, const QString& why) {
+        const QString text = batch > 0 ? tr("Largest batch that fits: %1 (peak %2 MiB); stopped: %3").arg(batch).arg(peak >> 20).arg(why)
+                                       : tr("Not even batch 1 fits: %1").arg(why);
+        m_fitLabel->setText(text);
+        m_session->log(text);
+    });
     auto* inner = new QWidget(m_more);
     inner->setLayout(grid);
     auto* lay = new QVBoxLayout(m_more);
@@ -207,6 +247,39 @@ QGroupBox* TrainingTab::buildMoreSettings() {
     connect(m_more, &QGroupBox::toggled, inner, &QWidget::setVisible);
     connect(m_batch, &QSpinBox::valueChanged, this, [this](int b) { m_stepsSpin->setToolTip(tr("Optimizer steps (batch %1)").arg(b)); });
     return m_more;
+}
+
+QString TrainingTab::fitText() const { return m_fitLabel->text(); }
+
+QString TrainingTab::probeSpec() {
+    const QString task = currentTask();
+    if (task.isEmpty()) {
+        if (m_specPath.isEmpty()) m_session->fail(tr("Choose a task or open a run spec to measure"));
+        return m_specPath;
+    }
+    if (!m_session->deltaReady()) return {};
+    const QString dir = Workbench::workFolder(QStringLiteral("probes"), QStringLiteral("memory"));
+    const QString path = dir + QStringLiteral("/spec.json");
+    try {
+        dt::make_dirs(dir.toStdString());
+        dt::write_file_atomic(path.toStdString(), taskRunSpec(task, m_stepsSpin->value(), m_lrSpin->value()).dump(2) + "\n");
+    } catch (const dt::Error& e) {
+        m_session->fail(QString::fromStdString(e.what()));
+        return {};
+    }
+    return path;
+}
+
+bool TrainingTab::measureMemory() {
+    if (m_fit->isRunning()) return false;
+    const QString spec = probeSpec();
+    return !spec.isEmpty() && m_fit->measure(spec, m_more->isChecked() ? m_batch->value() : static_cast<int>(dt::TrainingDefaults::batch_size));
+}
+
+bool TrainingTab::findLargestBatch(int maxBatch, qint64 limitBytes) {
+    if (m_fit->isRunning()) return false;
+    const QString spec = probeSpec();
+    return !spec.isEmpty() && m_fit->findLargest(spec, maxBatch, limitBytes);
 }
 
 QWidget* TrainingTab::settingField(const QString& specName) const {

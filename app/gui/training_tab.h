@@ -10,6 +10,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 class ClassMetricsView;
+class FitProbe;
 class QCheckBox;
 class QComboBox;
 class QGroupBox;
@@ -55,6 +56,12 @@ public:
     // The "Training settings" fields, by their run-spec names (batch_size, grad_accum, seed,
     // warmup_ratio, schedule, eval_every, patience, max_length), for tests and tooltips.
     QWidget* settingField(const QString& specName) const;
+    // Will it fit: one real step at the chosen batch in a child process, or the largest batch that
+    // fits under limitBytes (0: 90% of the available memory) up to maxBatch; results in fitText().
+    bool measureMemory();
+    bool findLargestBatch(int maxBatch = 4096, qint64 limitBytes = 0);
+    FitProbe* fitProbe() const { return m_fit; }
+    QString fitText() const;
     QProgressBar* progressBar() const { return m_progress; }
 
 public Q_SLOTS:
@@ -92,6 +99,9 @@ private:
     QDoubleSpinBox* m_warmup = nullptr;
     QComboBox* m_schedule = nullptr;
     ClassMetricsView* m_classes = nullptr;
+    FitProbe* m_fit = nullptr;
+    QLabel* m_fitLabel = nullptr;
+    QString probeSpec();  // the current settings as a spec file for the probe ("" with lastError)
     ResourceView* m_resources = nullptr;
     QString m_specPath, m_lastRunDir;
 };

@@ -8,6 +8,7 @@
 #include "delta_files.h"
 #include "experiment_controller.h"
 #include "export_dialog.h"
+#include "fit_probe.h"
 #include "merge_dialog.h"
 #include "method_panel.h"
 #include "model_controller.h"
@@ -19,10 +20,15 @@
 #include "workbench.h"
 #include "worker_thread.h"
 
+#include "core/error.h"
 #include "io/json_util.h"
+#include "train/run_spec.h"
 
 #include <QCoreApplication>
 #include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QGroupBox>
+#include <QSpinBox>
 #include <QDialogButtonBox>
 #include <QPushButton>
 #include <QDir>
@@ -37,6 +43,105 @@
 class TestTabs : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void trainingSettingsMapOntoTheRunSpec() {
+        if (Workbench::demoModel().isEmpty()) QSKIP("no demo model");
+        Workbench session;
+        TrainingTab tab(&session);
+        session.setModel(nullptr, Workbench::demoModel());
+        session.setDeltaSpec(R"({"method": "lora"})", QString());
+        const QString task = Workbench::demoTasks().first();
+        // Folded away, the defaults apply and the spec names only what the builder always writes.
+        const nlohmann::json plain = tab.taskRunSpec(task, 50, 0.01);
+        QVERIFY(!plain["training"].contains("grad_accum") && !plain.contains("max_length"));
+        auto* group = qobject_cast<QGroupBox*>(tab.settingField(QString()));
+        QVERIFY(group && !group->isChecked());
+        group->setChecked(true);
+        auto spin = [&](const char* name, int v) {
+            auto* s = qobject_cast<QSpinBox*>(tab.settingField(QLatin1String(name)));
+            QVERIFY2(s, name);
+            QVERIFY2(s->toolTip().contains(QLatin1String(name)), name);  // the tooltip names the spec field
+            s->setValue(v);
+        };
+        spin("batch_size", 4);
+        spin("grad_accum", 3);
+        spin("seed", 17);
+        spin("eval_every", 7);
+        spin("patience", 2);
+        spin("max_length", 48);
+        qobject_cast<QDoubleSpinBox*>(tab.settingField(QStringLiteral("warmup_ratio")))->setValue(0.1);
+        qobject_cast<QComboBox*>(tab.settingField(QStringLiteral("schedule")))->setCurrentText(QStringLiteral("cosine"));
+        const nlohmann::json spec = tab.taskRunSpec(task, 50, 0.01);
+        const auto& t = spec["training"];
+        QCOMPARE(t["batch_size"].get<int>(), 4);
+        QCOMPARE(t["grad_accum"].get<int>(), 3);
+        QCOMPARE(t["seed"].get<int>(), 17);
+        QCOMPARE(t["eval_every"].get<int>(), 7);
+        QCOMPARE(t["patience"].get<int>(), 2);
+        QCOMPARE(t["warmup_ratio"].get<double>(), 0.1);
+        QCOMPARE(t["schedule"].get<std::string>(), std::string("cosine"));
+        QCOMPARE(spec["max_length"].get<int>(), 48);
+        // The engine reads every field back as the run's settings (the CLI runs the same spec).
+        const dt::RunSpec r = dt::RunSpec::from_json(spec, "gui", ".");
+        QCOMPARE(r.training.batch_size, std::int64_t(4));
+        QCOMPARE(r.training.grad_accum, std::int64_t(3));
+        QCOMPARE(r.training.seed, std::uint64_t(17));
+        QCOMPARE(r.training.eval_every, std::int64_t(7));
+        QCOMPARE(r.training.patience, 2);
+        QCOMPARE(r.training.schedule, std::string("cosine"));
+        QCOMPARE(r.text.max_length, std::size_t(48));
+        // A too-short max_length in a spec is refused naming the field.
+        nlohmann::json bad = spec;
+        bad["max_length"] = 1;
+        try {
+            dt::RunSpec::from_json(bad, "gui", ".");
+            QFAIL("accepted max_length 1");
+        } catch (const dt::Error& e) {
+            QVERIFY(QString::fromUtf8(e.what()).contains(QLatin1String("max_length")));
+        }
+    }
+
+    void willItFitMeasuresAndProbes() {
+        if (Workbench::demoModel().isEmpty()) QSKIP("no demo model");
+        QTemporaryDir dir;
+        const QByteArray oldWork = qgetenv("DELTATUNE_WORK_DIR");
+        qputenv("DELTATUNE_WORK_DIR", dir.filePath("work").toUtf8());
+        Workbench session;
+        TrainingTab tab(&session);
+        session.setModel(nullptr, Workbench::demoModel());
+        session.setDeltaSpec(R"({"method": "lora"})", QString());
+        QVERIFY2(!FitProbe::cliPath().isEmpty(), "the deltatune CLI is built beside the tests");
+        QSignalSpy measured(tab.fitProbe(), &FitProbe::measured);
+        QSignalSpy largest(tab.fitProbe(), &FitProbe::largest);
+        QSignalSpy failed(tab.fitProbe(), &FitProbe::failed);
+        // One real step at the default batch in a child process: its peak and the resident set after loading.
+        QVERIFY(tab.measureMemory());
+        QVERIFY(!tab.measureMemory());  // one measurement at a time
+        QVERIFY(measured.wait(120000));
+        QCOMPARE(measured.first().at(0).toInt(), static_cast<int>(dt::TrainingDefaults::batch_size));
+        const qint64 peak = measured.first().at(1).toLongLong(), loaded = measured.first().at(2).toLongLong();
+        QVERIFY(loaded > (16 << 20) && peak >= loaded);
+        QVERIFY2(tab.fitText().contains(QStringLiteral("measured peak %1 MiB").arg(peak >> 20)), qPrintable(tab.fitText()));
+        // A limit below any process: not even batch 1 fits, and the probe says so.
+        QVERIFY(tab.findLargestBatch(64, 1));
+        QVERIFY(largest.wait(120000));
+        QCOMPARE(largest.last().at(0).toInt(), 0);
+        QVERIFY(tab.fitText().startsWith(QStringLiteral("Not even batch 1")));
+        // A generous limit with the batch capped at 4: batches 1, 2 and 4 are measured, 4 is the answer.
+        measured.clear();
+        QVERIFY(tab.findLargestBatch(4, qint64(1) << 42));
+        QVERIFY(largest.wait(180000));
+        QCOMPARE(largest.last().at(0).toInt(), 4);
+        QCOMPARE(measured.size(), 3);
+        QCOMPARE(measured.at(2).at(0).toInt(), 4);
+        QVERIFY(failed.isEmpty());
+        // A spec the CLI refuses fails with its message instead of a size.
+        dttest::writeBytes(dir.filePath("bad.json"), R"({"model": "tiny-bert", "task": {"train": "missing.jsonl"}, "delta": "lora"})");
+        QVERIFY(tab.fitProbe()->measure(dir.filePath("bad.json"), 2));
+        QVERIFY(failed.wait(60000));
+        QVERIFY2(failed.first().at(0).toString().contains(QLatin1String("missing.jsonl")), qPrintable(failed.first().at(0).toString()));
+        qputenv("DELTATUNE_WORK_DIR", oldWork);
+    }
+
     void trainingTabRefusesASecondStartAndNamesTheRunFolder() {
         if (Workbench::demoModel().isEmpty()) QSKIP("no demo model");
         QTemporaryDir dir;
