@@ -14,13 +14,14 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QStandardPaths>
 #include <QTableWidget>
 #include <QVBoxLayout>
 
 TaskPanel::TaskPanel(QWidget* parent) : QWidget(parent) {
     m_file = new QLineEdit(this);
-    m_file->setReadOnly(true);
-    m_file->setPlaceholderText(tr("a .jsonl, .csv or .tsv file"));
+    m_file->setPlaceholderText(tr("a .jsonl, .csv or .tsv file: type its path and press Enter, or Browse"));
+    m_file->setClearButtonEnabled(true);
     auto* browse = new QPushButton(tr("Browse…"), this);
     m_preview = new QTableWidget(this);
     m_preview->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -53,6 +54,10 @@ TaskPanel::TaskPanel(QWidget* parent) : QWidget(parent) {
     m_status->setWordWrap(true);
     m_use = new QPushButton(tr("Use for Training"), this);
     m_use->setEnabled(false);
+    m_inspect = new QPushButton(tr("Inspect Data…"), this);
+    m_inspect->setToolTip(tr("Each example as the model reads it (template, tokens, scored positions), the length histogram "
+                             "with the examples cut at max_length, the label distribution, and lines with nothing to train on"));
+    m_inspect->setEnabled(false);
 
     auto* fileRow = new QHBoxLayout;
     fileRow->addWidget(m_file, 1);
@@ -73,11 +78,25 @@ TaskPanel::TaskPanel(QWidget* parent) : QWidget(parent) {
     lay->addWidget(m_preview, 1);
     lay->addLayout(form);
     lay->addWidget(m_status);
-    lay->addWidget(m_use);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(m_inspect);
+    buttons->addWidget(m_use, 1);
+    lay->addLayout(buttons);
 
     connect(browse, &QPushButton::clicked, this, [this] {
-        const QString f = QFileDialog::getOpenFileName(this, tr("Open Task Data"), QString(), tr("Task data (*.jsonl *.csv *.tsv)"));
+        // Start where the last file was, else in Documents (not the working directory).
+        const QString start = !m_path.isEmpty() ? QFileInfo(m_path).absolutePath()
+                                                : QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
+        const QString f = QFileDialog::getOpenFileName(this, tr("Open Task Data"), start, tr("Task data (*.jsonl *.csv *.tsv)"));
         if (!f.isEmpty() && !loadFile(f)) m_status->setText(m_error);
+    });
+    connect(m_file, &QLineEdit::returnPressed, this, [this] {  // a typed path is loaded, not ignored
+        const QString f = m_file->text().trimmed();
+        if (!f.isEmpty() && f != m_path && !loadFile(f)) m_status->setText(m_error);
+    });
+    connect(m_inspect, &QPushButton::clicked, this, [this] {
+        if (validate()) Q_EMIT inspectRequested();
+        else m_status->setText(m_error);
     });
     connect(m_label, &QComboBox::currentIndexChanged, this, &TaskPanel::refreshLabels);
     auto sync = [this] {
@@ -153,6 +172,7 @@ bool TaskPanel::loadFile(const QString& path) {
     refreshLabels();
     m_status->setText(tr("%1 columns; %2 rows scanned").arg(m_columns.size()).arg(p.scanned));
     m_use->setEnabled(true);
+    m_inspect->setEnabled(true);
     m_error.clear();
     return true;
 }

@@ -44,6 +44,8 @@ public:
 Q_SIGNALS:
     // "Use for Training": the caller decides where the task.json goes and what to do with it.
     void useRequested();
+    // "Inspect Data…": the caller reads the task with the open model's tokenizer.
+    void inspectRequested();
 
 private:
     void refreshLabels();
@@ -64,4 +66,5 @@ private:
     QLineEdit* m_category;
     QLabel* m_status;
     QPushButton* m_use;
+    QPushButton* m_inspect;
 };

@@ -16,7 +16,16 @@
 #include "transfer_tab.h"
 #include "workbench.h"
 
+#include "data_inspector.h"
+
+#include "core/error.h"
+#include "data/inspect_data.h"
 #include "models/loader.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QDialog>
+#include <QVBoxLayout>
 
 #include <QApplication>
 #include <QClipboard>
@@ -87,6 +96,7 @@ void MainWindow::buildTabs() {
     m_tabs->addTab(m_scale, tr("Scale"));
     m_taskPanel = new TaskPanel(m_tabs);
     connect(m_taskPanel, &TaskPanel::useRequested, this, [this] { m_training->useTaskData(m_taskPanel); });
+    connect(m_taskPanel, &TaskPanel::inspectRequested, this, &MainWindow::inspectTaskData);
     auto* taskScroll = new QScrollArea(m_tabs);  // the form scrolls on short screens
     taskScroll->setWidget(m_taskPanel);
     taskScroll->setWidgetResizable(true);
@@ -196,4 +206,40 @@ void MainWindow::buildMenus() {
                               "transformers, after the Delta Tuning study (Ding et al., Nature Machine Intelligence 2023).")
                                .arg(QCoreApplication::applicationVersion()));
     });
+}
+
+bool MainWindow::inspectTaskData() {
+    if (!m_session->model()) {
+        m_session->fail(tr("Open a model first: its tokenizer reads the data (File > Open Model, or the demo)"));
+        return false;
+    }
+    dt::DataReport report;
+    try {
+        const nlohmann::json spec = {{"model", m_session->modelForSpec()}, {"task", m_taskPanel->taskJson()}, {"delta", "lora"}};
+        QApplication::setOverrideCursor(Qt::WaitCursor);
+        report = dt::inspect_task_data(dt::RunSpec::from_json(spec, "Task Data", "."));
+        QApplication::restoreOverrideCursor();
+    } catch (const dt::Error& e) {
+        QApplication::restoreOverrideCursor();
+        m_session->fail(QString::fromUtf8(e.what()));
+        return false;
+    }
+    if (!m_dataWindow) {
+        m_dataWindow = new QDialog(this);
+        m_dataWindow->setWindowTitle(tr("Dataset Inspector"));
+        m_dataInspector = new DataInspector(m_dataWindow);
+        auto* lay = new QVBoxLayout(m_dataWindow);
+        lay->setContentsMargins(4, 4, 4, 4);
+        lay->addWidget(m_dataInspector);
+        m_dataWindow->resize(960, 600);
+    }
+    m_dataInspector->setReport(report);
+    m_dataWindow->show();
+    m_dataWindow->raise();
+    m_session->log(tr("Inspected %1: %2 examples, %3 cut at max_length, %4 skipped")
+                       .arg(QString::fromStdString(report.file))
+                       .arg(report.examples)
+                       .arg(report.truncated)
+                       .arg(report.skipped));
+    return true;
 }

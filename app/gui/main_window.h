@@ -18,6 +18,8 @@ class QMimeData;
 class QPlainTextEdit;
 class QTabWidget;
 class TaskPanel;
+class DataInspector;
+class QDialog;
 class TrainingTab;
 class TransferTab;
 class Workbench;
@@ -45,6 +47,10 @@ public:
     ScaleTab* scaleTab() const { return m_scale; }
     DeltaTab* deltaTab() const { return m_deltaTab; }
     TaskPanel* taskPanel() const { return m_taskPanel; }
+    // Task Data > Inspect Data: reads the task with the open model's tokenizer into the inspector
+    // (a non-modal window); false with lastError() when there is no model or the data cannot be read.
+    bool inspectTaskData();
+    DataInspector* dataInspector() const { return m_dataInspector; }
     DeltaFiles* deltaFiles() const { return m_files; }
     QTabWidget* tabs() const { return m_tabs; }
 
@@ -73,6 +79,8 @@ private:
     ScaleTab* m_scale = nullptr;
     DeltaTab* m_deltaTab = nullptr;
     TaskPanel* m_taskPanel = nullptr;
+    QDialog* m_dataWindow = nullptr;
+    DataInspector* m_dataInspector = nullptr;
     DeltaFiles* m_files = nullptr;
     QTabWidget* m_tabs = nullptr;
     QPlainTextEdit* m_log = nullptr;

@@ -235,8 +235,9 @@ RunHistory::RunHistory(QWidget* parent) : QWidget(parent) {
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(top);
     split->addWidget(bottom);
-    split->setStretchFactor(0, 1);
-    split->setStretchFactor(1, 1);
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 3);
+    m_table->setMinimumHeight(120);
     auto* lay = new QVBoxLayout(this);
     lay->addWidget(split);
     syncButtons();

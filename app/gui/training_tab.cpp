@@ -80,8 +80,9 @@ TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
     auto* plotSplit = new QSplitter(this);
     plotSplit->addWidget(m_plot);
     plotSplit->addWidget(side);
-    plotSplit->setStretchFactor(0, 1);
-    plotSplit->setSizes({560, 260});
+    plotSplit->setStretchFactor(0, 3);
+    plotSplit->setStretchFactor(1, 1);
+    side->setMinimumWidth(200);
     auto* lay = new QVBoxLayout(this);
     lay->addWidget(buildSettingsRow());
     lay->addWidget(buildMoreSettings());
@@ -164,6 +165,7 @@ QGroupBox* TrainingTab::buildMoreSettings() {
     m_more = new QGroupBox(tr("Training settings"), this);
     m_more->setCheckable(true);  // unticked: folded away, and the defaults apply
     m_more->setChecked(false);
+    m_more->setFlat(true);  // folded: a title line, not an empty frame
     m_more->setToolTip(tr("Tick to set the batch, schedule, evaluation and early stopping; each field is the run spec's field of the same name"));
     auto spin = [this](int lo, int hi, int value, const QString& name, const QString& tip) {
         auto* s = new QSpinBox(m_more);
@@ -322,6 +324,10 @@ void TrainingTab::connectController() {
             }
         QStringList parts;
         for (auto it = m.begin(); it != m.end(); ++it) parts << QStringLiteral("%1 %2").arg(it.key()).arg(it.value().toDouble(), 0, 'f', 4);
+        // On a label-word task exact_match is stricter than accuracy: the model's own top word over
+        // the whole vocabulary must be the gold label word (as a text-to-text answer is judged).
+        if (m.contains(QStringLiteral("exact_match")) && m.contains(QStringLiteral("accuracy")))
+            parts << tr("(exact_match: the top word over the whole vocabulary is the gold label word; accuracy compares the label words only)");
         m_session->log(tr("Evaluation at step %1: %2").arg(step).arg(parts.join(QStringLiteral(", "))));
     });
     connect(m_training, &TrainingController::status, m_session, &Workbench::log);

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "delta/hosted.h"
+#include "delta/util.h"
 #include "export/delta_format.h"
 #include "export/export_run.h"
 #include "io/atomic_file.h"

@@ -13,7 +13,10 @@
 #include "task_panel.h"
 #include "heatmap_view.h"
 #include "qcustomplot_compat.h"
+#include "data_inspector.h"
 #include "main_window.h"
+
+#include <QTableWidget>
 #include "training_controller.h"
 #include "training_tab.h"
 #include "transfer_tab.h"
@@ -254,6 +257,15 @@ private Q_SLOTS:
         t->setLabelWord(QStringLiteral("pos"), QStringLiteral("good"));
         const auto j = t->taskJson();
         QCOMPARE(j["label_words"], nlohmann::json({{"neg", "bad"}, {"pos", "good"}}));
+        // The dataset inspector: 300 examples, both labels counted, the mask highlighted as the scored token.
+        QVERIFY2(w.inspectTaskData(), qPrintable(w.lastError()));
+        QVERIFY(w.dataInspector()->isVisible());
+        QVERIFY2(w.dataInspector()->summary().contains(QLatin1String("300 examples")), qPrintable(w.dataInspector()->summary()));
+        QCOMPARE(w.dataInspector()->labelTable()->rowCount(), 2);
+        QCOMPARE(w.dataInspector()->labelTable()->item(0, 1)->text().toInt() + w.dataInspector()->labelTable()->item(1, 1)->text().toInt(), 300);
+        QVERIFY(w.dataInspector()->exampleHtml().contains(QLatin1String("[MASK]</span>")));
+        QVERIFY(w.dataInspector()->exampleHtml().contains(QLatin1String("overall it was")));
+        QVERIFY(w.dataInspector()->window()->grab().save(QDir(DT_BUILD_DIR).filePath("data-inspector.png")));
         QCOMPARE(j["fields"], nlohmann::json({{"text", "sentence"}, {"label", "sentiment"}}));
         const QString task = w.trainingTab()->useTaskData(w.taskPanel());
         QVERIFY2(!task.isEmpty(), qPrintable(w.lastError()));

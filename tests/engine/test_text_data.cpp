@@ -4,12 +4,15 @@
 #include "test_util.h"
 
 #include "core/error.h"
+#include "data/inspect_data.h"
 #include "data/text_data.h"
 #include "tokenizers/tokenizer.h"
 
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -158,6 +161,62 @@ private Q_SLOTS:
         o.regression = true;
         writeBytes(dir.filePath("bad.tsv"), "text\tscore\nhello\tnot-a-number\n");
         QVERIFY_THROWS_EXCEPTION(dt::Error, dt::read_text_task(dir.filePath("bad.tsv").toStdString(), o, tk, {}, true));
+    }
+
+    // The dataset inspector reads the demo's label-word task as training does: each row scores
+    // exactly its mask, the labels add up, truncation is counted exactly, bad lines are collected.
+    void inspectorShowsWhatTrainingReads() {
+        const std::string demo = std::string(DT_SOURCE_DIR) + "/resources/demo";
+        const nlohmann::json spec = {{"model", demo + "/models/synth-bert-small"}, {"task", demo + "/tasks/reviews/task.json"}, {"delta", "lora"}};
+        const dt::DataReport r = dt::inspect_task_data(dt::RunSpec::from_json(spec, "test", "."), 10);
+        QVERIFY(r.examples > 100);
+        QCOMPARE(r.rows.size(), std::size_t(10));
+        QCOMPARE(r.lengths.size(), r.examples);
+        std::size_t total = 0;
+        for (const auto& [name, n] : r.label_counts) total += n;
+        QCOMPARE(total, r.examples);
+        QCOMPARE(r.label_counts.size(), std::size_t(2));
+        for (const auto& x : r.rows) {
+            QCOMPARE(x.tokens.size(), x.scored.size());
+            QCOMPARE(std::count(x.scored.begin(), x.scored.end(), true), std::ptrdiff_t(1));
+            const auto at = static_cast<std::size_t>(std::find(x.scored.begin(), x.scored.end(), true) - x.scored.begin());
+            QCOMPARE(x.tokens[at], std::string("[MASK]"));
+            QVERIFY(x.label == "negative" || x.label == "positive");
+            QVERIFY(x.text.find("[MASK]") != std::string::npos);
+        }
+        QVERIFY(r.scoring.find("label words") != std::string::npos);
+        QCOMPARE(r.truncated, std::size_t(0));
+
+        // max_length 8 through the spec: the examples longer than 8 tokens are the ones counted.
+        nlohmann::json shortSpec = spec;
+        shortSpec["max_length"] = 8;
+        const dt::DataReport cut = dt::inspect_task_data(dt::RunSpec::from_json(shortSpec, "test", "."), 5);
+        std::size_t longer = 0;
+        for (auto n : r.lengths) longer += n > 8;
+        QVERIFY(longer > 0);
+        QCOMPARE(cut.truncated, longer);
+        QCOMPARE(cut.lengths, r.lengths);  // lengths before truncation
+        for (const auto& x : cut.rows) QVERIFY(x.tokens.size() <= 8 && x.truncated == (x.tokens.size() == 8 && x.truncated));
+        std::size_t width = 0;
+        const auto h = dt::length_histogram(r.lengths, 8, 4, &width);
+        std::size_t binned = 0;
+        for (auto n : h) binned += n;
+        QCOMPARE(binned, r.examples);
+        QVERIFY(width >= 1);
+
+        // A CSV with an empty text: that line collected, the rest read (a new label is a new class).
+        QTemporaryDir dir;
+        dttest::writeBytes(dir.filePath("d.csv"), "text,label\nthe butri was trarama .,negative\n,positive\nthe butri was rigagre .,maybe\n");
+        nlohmann::json task = {{"train", dir.filePath("d.csv").toStdString()}, {"labels", {"negative", "positive"}}};
+        const nlohmann::json csvSpec = {{"model", demo + "/models/synth-bert-small"}, {"task", task}, {"delta", "lora"}};
+        const dt::DataReport bad = dt::inspect_task_data(dt::RunSpec::from_json(csvSpec, "test", "."));
+        QCOMPARE(bad.examples, std::size_t(2));
+        QCOMPARE(bad.skipped, std::size_t(1));
+        QCOMPARE(bad.problems.size(), std::size_t(1));
+        QCOMPARE(bad.label_counts.size(), std::size_t(3));
+        QVERIFY2(bad.problems[0].find("d.csv:3") != std::string::npos, bad.problems[0].c_str());
+        QVERIFY(bad.rows[0].scored[0]);  // a classification head reads the first token
+        QVERIFY(bad.scoring.find("[CLS]") != std::string::npos);
     }
 };
 
