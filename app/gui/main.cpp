@@ -5,6 +5,7 @@
 #include "benchmark.h"
 #include "experiment_controller.h"
 #include "main_window.h"
+#include "theme.h"
 #include "model_controller.h"
 #include "training_tab.h"
 #include "transfer_tab.h"
@@ -59,23 +60,7 @@ int main(int argc, char** argv) {
         qWarning("%s", e.what());
     }
     if (parser.isSet(dark)) {
-        QApplication::setStyle(QStringLiteral("Fusion"));
-        QPalette p;
-        p.setColor(QPalette::Window, QColor(45, 45, 48));
-        p.setColor(QPalette::WindowText, QColor(220, 220, 220));
-        p.setColor(QPalette::Base, QColor(30, 30, 32));
-        p.setColor(QPalette::AlternateBase, QColor(45, 45, 48));
-        p.setColor(QPalette::Text, QColor(220, 220, 220));
-        p.setColor(QPalette::Button, QColor(55, 55, 60));
-        p.setColor(QPalette::ButtonText, QColor(220, 220, 220));
-        p.setColor(QPalette::Highlight, QColor(42, 130, 218));
-        p.setColor(QPalette::HighlightedText, Qt::white);
-        p.setColor(QPalette::ToolTipBase, QColor(30, 30, 32));
-        p.setColor(QPalette::ToolTipText, QColor(220, 220, 220));
-        p.setColor(QPalette::PlaceholderText, QColor(140, 140, 140));
-        p.setColor(QPalette::Disabled, QPalette::Text, QColor(120, 120, 120));
-        p.setColor(QPalette::Disabled, QPalette::ButtonText, QColor(120, 120, 120));
-        QApplication::setPalette(p);
+        applyDarkTheme();
     }
     MainWindow w;
     if (parser.isSet(bench)) {

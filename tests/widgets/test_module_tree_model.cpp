@@ -4,6 +4,7 @@
 
 #include "module_tree_model.h"
 #include "model_panel.h"
+#include "theme.h"
 
 #include "models/loader.h"
 #include "tree/module_tree.h"
@@ -13,6 +14,10 @@
 #include <QSignalSpy>
 #include <QTest>
 #include <QTreeView>
+#include <QStyleFactory>
+#include <QTreeWidget>
+
+#include <memory>
 
 namespace {
 
@@ -143,6 +148,33 @@ private Q_SLOTS:
         panel.filterBox()->clear();
         const QString out = QStringLiteral(DT_BUILD_DIR "/model_panel.png");
         QVERIFY(panel.grab().save(out));
+    }
+
+    // Dark theme: an unticked check box in an item view has a visible frame. Plain Fusion frames it
+    // with the window colour darkened, the same as the dark base (the defect: invisible boxes in the
+    // tree and the run table); ContrastStyle draws a frame in the text colour.
+    void darkThemeCheckBoxesAreVisible() {
+        auto brightPixels = [](QStyle* style) {
+            QTreeWidget tree;
+            tree.setStyle(style);
+            tree.setPalette(darkPalette());
+            tree.setRootIsDecorated(false);
+            tree.setHeaderHidden(true);
+            auto* item = new QTreeWidgetItem(&tree);
+            item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
+            item->setCheckState(0, Qt::Unchecked);
+            tree.resize(200, 80);
+            const QImage img = tree.grab().toImage();
+            const QRect row = tree.visualItemRect(item).translated(tree.viewport()->pos());
+            int bright = 0;
+            for (int y = row.top(); y <= row.bottom(); ++y)
+                for (int x = row.left(); x < row.left() + 30 && x < img.width(); ++x) bright += img.pixelColor(x, y).lightness() > 90;
+            return bright;
+        };
+        std::unique_ptr<QStyle> fusion(QStyleFactory::create(QStringLiteral("Fusion")));
+        ContrastStyle contrast;
+        QCOMPARE(brightPixels(fusion.get()), 0);   // the defect, reproduced
+        QVERIFY(brightPixels(&contrast) >= 20);    // a frame of about 4 x 10 pixels
     }
 };
 
