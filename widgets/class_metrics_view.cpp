@@ -28,6 +28,8 @@ ClassMetricsView::ClassMetricsView(QWidget* parent) : QWidget(parent) {
     m_heatmap = new HeatmapView(this);
     m_heatmap->setEmptyText(tr("No evaluation yet"));
     m_heatmap->setIntegerCells(true);
+    m_heatmap->setMinimumSize(200, 150);  // beside the training curves: must not set the window's minimum
+    m_table->setMinimumHeight(60);
     auto* split = new QSplitter(Qt::Vertical, this);
     split->addWidget(m_table);
     split->addWidget(m_heatmap);

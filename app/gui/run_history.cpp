@@ -237,7 +237,7 @@ RunHistory::RunHistory(QWidget* parent) : QWidget(parent) {
     split->addWidget(bottom);
     split->setStretchFactor(0, 2);
     split->setStretchFactor(1, 3);
-    m_table->setMinimumHeight(120);
+    m_table->setMinimumHeight(90);
     auto* lay = new QVBoxLayout(this);
     lay->addWidget(split);
     syncButtons();

@@ -81,9 +81,6 @@ private Q_SLOTS:
             w.show();
             QVERIFY(QTest::qWaitForWindowExposed(&w));
             const QSize min = w.minimumSizeHint().expandedTo(w.minimumSize());
-            if (qEnvironmentVariableIsSet("DT_DEBUG_MIN"))
-                for (auto* t : w.findChildren<QTabWidget*>())
-                    for (int i = 0; i < t->count(); ++i) qWarning() << t->tabText(i) << t->widget(i)->minimumSizeHint();
             QVERIFY2(min.width() <= 1280 && min.height() <= 690, qPrintable(QStringLiteral("%1x%2").arg(min.width()).arg(min.height())));
             // And a 1024x700 one, the docks narrowed.
             QVERIFY2(min.width() <= 1024, qPrintable(QStringLiteral("%1").arg(min.width())));
