@@ -254,5 +254,14 @@ void ModelPanel::updateSummary() {
                            .arg(loc.toString(total))
                            .arg(m_model->checkedPaths().size())
                            .arg(loc.toString(ticked))
-                           .arg(total ? 100.0 * ticked / total : 0.0, 0, 'f', 2));
+                           .arg(total ? 100.0 * ticked / total : 0.0, 0, 'f', 2) +
+                       (m_tickNote.isEmpty() || m_model->checkedPaths().isEmpty() ? QString() : tr(" (%1)").arg(m_tickNote)));
 }
+
+void ModelPanel::setTickNote(const QString& note) {
+    if (note == m_tickNote) return;
+    m_tickNote = note;
+    updateSummary();
+}
+
+QString ModelPanel::summaryText() const { return m_summary->text(); }

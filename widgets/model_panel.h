@@ -39,6 +39,9 @@ public:
     void quickSelect(const QString& pattern);
     // Keeps only the ticked modules inside blocks first..last (PEFT's layers_to_transform).
     void limitToLayers(int first, int last);
+    // A note after "ticked: N modules" in the summary, e.g. "not used by bitfit" (empty: none).
+    void setTickNote(const QString& note);
+    QString summaryText() const;
     QLineEdit* filterBox() const { return m_filter; }
 
 Q_SIGNALS:
@@ -62,4 +65,5 @@ private:
     QSpinBox* m_toLayer;
     QCheckBox* m_foldBox;
     QLabel* m_summary;
+    QString m_tickNote;
 };

@@ -109,7 +109,11 @@ void ModelController::updateBudget() {
             targetsNote = tr("none ticked: the method's defaults");
             m_targetModules.clear();
         }
+    } else if (!m_panel->model()->checkedPaths().isEmpty()) {
+        // BitFit, prefix and prompt tuning choose their own places: say that the ticks are not used.
+        targetsNote = tr("%1 does not use the ticks: it chooses its own places (its settings are in this panel)").arg(m_method->method());
     }
+    m_panel->setTickNote(m_method->usesTargets() ? QString() : tr("not used by %1").arg(m_method->method()));
     m_formSpec = spec.dump();
     // Methods set aside in the panel's combination train together with the form's.
     // A targeted method with nothing ticked adds nothing to a combination (its default targets would
@@ -174,11 +178,12 @@ QString ModelController::budgetHtml(const dt::Budget& b, const QString& targetsN
     for (const auto& m : acc.per_method)
         html += tr("%1: %2 added, %3 unfrozen<br>")
                     .arg(QString::fromStdString(m.method), loc.toString(static_cast<qlonglong>(m.added)), loc.toString(static_cast<qlonglong>(m.unfrozen)));
-    html += tr("Memory: weights %1, gradients %2, AdamW %3, activations about %4 (batch %6 × 128 tokens, fp32)<br>Delta file: about %5")
+    html += tr("Memory: weights %1, gradients %2, AdamW %3, activations about %4 (batch %6 × %7 tokens, fp32)<br>Delta file: about %5")
                 .arg(QString::fromStdString(dt::format_bytes(acc.weight_bytes)), QString::fromStdString(dt::format_bytes(acc.gradient_bytes)),
                      QString::fromStdString(dt::format_bytes(acc.adamw_bytes)), QString::fromStdString(dt::format_bytes(b.activation_bytes)),
                      QString::fromStdString(dt::format_bytes(acc.gradient_bytes)))
-                .arg(dt::TrainingDefaults::batch_size);
+                .arg(dt::TrainingDefaults::batch_size)
+                .arg(b.virtual_tokens > 0 ? tr("(128 + %1 prompt)").arg(b.virtual_tokens) : QStringLiteral("128"));
     if (!targetsNote.isEmpty()) html += tr("<br>target_modules: <tt>%1</tt>").arg(targetsNote.toHtmlEscaped());
     return html;
 }

@@ -36,12 +36,16 @@ void count_per_layer(const DeltaSet& set, std::int64_t layers, const std::map<st
     for (std::int64_t l = 0; l < layers; ++l) b.columns.push_back(std::to_string(l));
     b.columns.push_back("other");
     std::set<std::string> claimed;
-    auto add = [&](const std::string& row_name, const std::vector<std::string>& names) {
+    auto add = [&](const std::string& row_name, const std::vector<std::string>& names, bool spread) {
         std::vector<double> row(b.columns.size(), 0.0);
         for (const auto& n : names) {
             const auto it = numel.find(n);
             if (it == numel.end() || !claimed.insert(n).second) continue;
             const int layer = layer_and_module(n).first;
+            if (layer < 0 && spread && layers > 0) {  // e.g. prefix tuning's table: an equal share per layer
+                for (std::int64_t l = 0; l < layers; ++l) row[static_cast<std::size_t>(l)] += static_cast<double>(it->second) / static_cast<double>(layers);
+                continue;
+            }
             row[layer >= 0 && layer < layers ? static_cast<std::size_t>(layer) : static_cast<std::size_t>(layers)] += static_cast<double>(it->second);
         }
         b.rows.push_back(row_name);
@@ -50,12 +54,12 @@ void count_per_layer(const DeltaSet& set, std::int64_t layers, const std::map<st
     for (const auto& m : set.methods()) {
         std::vector<std::string> names = m->added();
         names.insert(names.end(), m->unfrozen().begin(), m->unfrozen().end());
-        add(m->name(), names);
+        add(m->name(), names, m->spans_layers());
     }
     std::vector<std::string> rest;
     for (const auto& [n, c] : numel)
         if (!claimed.count(n)) rest.push_back(n);
-    if (!rest.empty()) add("modules_to_save", rest);
+    if (!rest.empty()) add("modules_to_save", rest, false);
 }
 
 }  // namespace
@@ -69,7 +73,10 @@ Budget budget(TransformerModel& model, const ModuleTree& tree, const DeltaSpec& 
         for (const auto& [name, t] : named_trainable_parameters(model)) numel[name] = t.numel();
         count_per_node(tree, numel, b);
         count_per_layer(set, model.num_layers(), numel, b);
-        b.activation_bytes = estimate_activation_bytes(model, TrainingDefaults::batch_size, 128);
+        std::int64_t virtual_tokens = 0;  // soft prompts lengthen every sequence
+        for (const auto& m : set.methods()) virtual_tokens += m->extra_tokens();
+        b.activation_bytes = estimate_activation_bytes(model, TrainingDefaults::batch_size, 128 + virtual_tokens);
+        b.virtual_tokens = virtual_tokens;
     } catch (...) {
         set.remove(model);
         throw;

@@ -58,6 +58,12 @@ public:
     // What the method learned beyond its tensors, for export and the workbench (AdaLoRA: the kept
     // ranks per module and PEFT's rank_pattern); null when nothing.
     virtual nlohmann::json status() const { return nullptr; }
+    // Virtual tokens the method puts in front of every sequence (prompt tuning, P-tuning): the
+    // activation estimate counts them.
+    virtual std::int64_t extra_tokens() const { return 0; }
+    // Whether the method's parameters serve every layer alike without a layer in their names
+    // (prefix tuning's key/value table): the budget chart spreads them over the layers.
+    virtual bool spans_layers() const { return false; }
     // The tensors a saved delta holds, by full name: by default every added parameter; AdaLoRA
     // keeps only its surviving triplets (PEFT's layout).
     virtual std::vector<std::pair<std::string, at::Tensor>> saved_tensors(TransformerModel& model) const;

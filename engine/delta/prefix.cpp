@@ -16,6 +16,7 @@ namespace {
 
 class PrefixMethod : public DeltaMethod {
 public:
+    bool spans_layers() const override { return true; }
     PrefixMethod(const nlohmann::json& spec, const std::string& where) : DeltaMethod(spec) {
         const nlohmann::json o = resolve_options("prefix", spec, where);
         p_ = o["num_virtual_tokens"].get<std::int64_t>();

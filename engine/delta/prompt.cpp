@@ -25,6 +25,7 @@ namespace {
 
 class PromptMethod : public DeltaMethod {
 public:
+    std::int64_t extra_tokens() const override { return p_; }
     PromptMethod(const nlohmann::json& spec, const std::string& where, const std::string& kind = "prompt") : DeltaMethod(spec) {
         const nlohmann::json o = resolve_options(kind, spec, where);
         p_ = o["num_virtual_tokens"].get<std::int64_t>();

@@ -2,6 +2,7 @@
 // (a PNG is written next to the tests for a person to look at).
 #include "test_registry.h"
 
+#include "budget_chart.h"
 #include "main_window.h"
 #include "test_util.h"
 #include "method_panel.h"
@@ -128,6 +129,21 @@ private Q_SLOTS:
         QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("8192 trainable"));  // defaults: query and value
         w.methodPanel()->setMethod(QStringLiteral("bitfit"));
         QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("4032 trainable"));
+        // BitFit places itself: with modules ticked the panel says the ticks are not used.
+        loraOnFourQueries(w);
+        w.methodPanel()->setMethod(QStringLiteral("bitfit"));
+        QTRY_VERIFY2(w.modelPanel()->summaryText().contains(QLatin1String("not used by bitfit")), qPrintable(w.modelPanel()->summaryText()));
+        // Prefix tuning's table serves every layer: the chart spreads it over the 4 layers, nothing under "other".
+        QTRY_COMPARE(w.models()->budgetText(), QStringLiteral("4032 trainable"));
+        w.methodPanel()->setMethod(QStringLiteral("prefix"));
+        QTRY_VERIFY(w.models()->budgetText() != QStringLiteral("4032 trainable"));
+        QCOMPARE(w.methodPanel()->budgetChart()->groups().size(), 5);
+        const BudgetChart* chart = w.methodPanel()->budgetChart();
+        QVERIFY(chart->total(0) > 0);
+        QCOMPARE(chart->total(4), 0.0);
+        QCOMPARE(chart->total(0), chart->total(3));
+        w.methodPanel()->setMethod(QStringLiteral("lora"));
+        QTRY_VERIFY(!w.modelPanel()->summaryText().contains(QLatin1String("not used")));
         w.methodPanel()->setMethod(QStringLiteral("last_layers"));
         auto* spin = w.methodPanel()->findChild<QSpinBox*>();
         QVERIFY(spin);

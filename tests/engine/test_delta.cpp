@@ -5,7 +5,9 @@
 #include "test_util.h"
 
 #include "core/error.h"
+#include "delta/budget.h"
 #include "delta/delta_set.h"
+#include "train/defaults.h"
 #include "models/loader.h"
 #include "tree/module_tree.h"
 
@@ -330,6 +332,29 @@ private Q_SLOTS:
             QCOMPARE(acc.weight_bytes, 4 * acc.total_params);
             QCOMPARE(dt::ModuleTree::build(*m).root().trainable_params, acc.trainable_params);
         }
+    }
+
+    // The budget: soft prompt tokens lengthen every sequence in the activation estimate; prefix
+    // tuning's table is spread evenly over the layers in the chart (no "other").
+    void budgetCountsPromptTokensAndSpreadsPrefixes() {
+        auto m = tiny();
+        const dt::ModuleTree tree = dt::ModuleTree::build(*m);
+        const dt::Budget lora = dt::budget(*m, tree, spec({{"method", "lora"}}));
+        const dt::Budget prompt = dt::budget(*m, tree, spec({{"method", "prompt"}, {"num_virtual_tokens", 32}}));
+        QCOMPARE(lora.virtual_tokens, std::int64_t(0));
+        QCOMPARE(prompt.virtual_tokens, std::int64_t(32));
+        QCOMPARE(prompt.activation_bytes, dt::estimate_activation_bytes(*m, dt::TrainingDefaults::batch_size, 128 + 32));
+        QVERIFY(prompt.activation_bytes > lora.activation_bytes);
+        const dt::Budget prefix = dt::budget(*m, tree, spec({{"method", "prefix"}, {"num_virtual_tokens", 5}}));
+        const auto layers = static_cast<std::size_t>(m->num_layers());
+        QCOMPARE(prefix.columns.size(), layers + 1);
+        double sum = 0;
+        for (std::size_t l = 0; l < layers; ++l) {
+            QCOMPARE(prefix.counts[0][l], prefix.counts[0][0]);
+            sum += prefix.counts[0][l];
+        }
+        QCOMPARE(prefix.counts[0][layers], 0.0);
+        QCOMPARE(sum, static_cast<double>(prefix.accounting.trainable_params));
     }
 
     void defaultTargetsAndLayerRanges() {
