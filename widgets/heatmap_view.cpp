@@ -37,7 +37,12 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), m_plot(new QCustomP
     m_plot->setMouseTracking(true);
     m_plot->installEventFilter(this);
     m_plot->axisRect()->setupFullAxesBox(false);
-    m_plot->xAxis->setTickLabelRotation(35);
+    // Vertical column labels: each stays under its own column, however long (a slanted long label
+    // ran past the plot's edge and QCustomPlot dropped it, leaving a column unlabelled).
+    m_plot->xAxis->setTickLabelRotation(90);
+    // Cell numbers fit their cells: after each layout the font shrinks to the cell width, and
+    // below 6 pt the numbers are hidden (the tooltips keep them).
+    connect(m_plot, &QCustomPlot::afterLayout, this, &HeatmapView::fitCellText);
     m_plot->yAxis->setRangeReversed(true);
     m_scale = new QCPColorScale(m_plot);
     m_plot->plotLayout()->addElement(0, 1, m_scale);
@@ -117,7 +122,8 @@ void HeatmapView::rebuild() {
         for (int c = 0; c < C; ++c) m_map->data()->setCell(c, r, kNaN);
     auto tick = [](const QStringList& labels) {
         QSharedPointer<QCPAxisTickerText> t(new QCPAxisTickerText);
-        for (int i = 0; i < labels.size(); ++i) t->addTick(i, labels[i]);
+        for (int i = 0; i < labels.size(); ++i)  // long names keep their informative end; tooltips have all
+            t->addTick(i, labels[i].size() > 26 ? QStringLiteral("…") + labels[i].right(25) : labels[i]);
         return t;
     };
     m_plot->xAxis->setTicker(tick(m_cols));
@@ -248,6 +254,25 @@ bool HeatmapView::eventFilter(QObject* o, QEvent* e) {
         return true;
     }
     return QWidget::eventFilter(o, e);
+}
+
+void HeatmapView::fitCellText() {
+    if (m_texts.isEmpty()) return;
+    const QRect area = m_plot->axisRect()->rect();
+    const double cw = area.width() / static_cast<double>(std::max<qsizetype>(1, m_cols.size()));
+    const double ch = area.height() / static_cast<double>(std::max<qsizetype>(1, m_rows.size()));
+    QString widest;
+    for (const QCPItemText* t : m_texts)
+        if (t->text().size() > widest.size()) widest = t->text();
+    if (widest.isEmpty()) return;
+    QFont f(font().family(), 9);
+    while (f.pointSize() > 6 && (QFontMetrics(f).horizontalAdvance(widest) > cw - 4 || QFontMetrics(f).height() > ch)) f.setPointSize(f.pointSize() - 1);
+    const bool fits = QFontMetrics(f).horizontalAdvance(widest) <= cw - 4 && QFontMetrics(f).height() <= ch;
+    for (QCPItemText* t : m_texts) {
+        t->setFont(f);
+        t->setVisible(fits);
+    }
+    m_cellTextVisible = fits;
 }
 
 void HeatmapView::scheduleReplot() {

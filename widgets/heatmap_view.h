@@ -43,6 +43,8 @@ public:
     bool hasCell(int row, int col) const;
     double cell(int row, int col) const;  // NaN when empty
     QString cellText(int row, int col) const;  // the text drawn in the cell ("" when empty)
+    // Whether the cell numbers are drawn: they shrink to fit their cells and hide below 6 pt.
+    bool cellTextVisible() const { return m_cellTextVisible; }
     // A cell's text: two decimals, without the leading zero when there are more than six columns.
     static QString cellLabel(double v, int columns);
     QString toolTipAt(int row, int col) const;
@@ -61,6 +63,7 @@ private:
     void rebuild();
     void refreshCell(int row, int col);
     void scheduleReplot();
+    void fitCellText();
 
     QCustomPlot* m_plot;
     QCPColorMap* m_map = nullptr;
@@ -71,6 +74,7 @@ private:
     QString m_title, m_metric;
     bool m_fixedRange = false;
     bool m_integers = false;
+    bool m_cellTextVisible = true;
     double m_lo = 0, m_hi = 1;
     bool m_replotPending = false;
     QString m_emptyText = tr("No results yet");

@@ -382,6 +382,42 @@ private Q_SLOTS:
             }
         }
     }
+
+    // Cell numbers never overflow their cells (the Delta tab's 7 columns overlapped): they shrink to
+    // the cell width and hide when even 6 pt does not fit; long column names are shortened from the
+    // front and every column keeps a label.
+    void cellNumbersFitTheirCells() {
+        HeatmapView v;
+        const QStringList cols = {"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                                  "intermediate.dense", "output.dense", "cls.predictions.transform.dense"};
+        v.setMatrix({"layer 0", "layer 1", "other"}, cols);
+        for (int r = 0; r < 3; ++r)
+            for (int c = 0; c < 7; ++c) v.setCell(r, c, 0.1 * (r + c) + 0.012345);
+        v.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&v));
+        auto fitsAt = [&](int w, int h) {
+            v.resize(w, h);
+            QCoreApplication::processEvents();
+            v.plot()->replot();
+            const double cw = v.plot()->axisRect()->rect().width() / 7.0;
+            for (int i = 0; i < v.plot()->itemCount(); ++i)
+                if (auto* t = qobject_cast<QCPItemText*>(v.plot()->item(i)); t && t->visible() && !t->text().isEmpty())
+                    if (QFontMetrics(t->font()).horizontalAdvance(t->text()) > cw) return false;
+            return true;
+        };
+        QVERIFY(fitsAt(1400, 600));
+        QVERIFY(v.cellTextVisible());
+        QVERIFY(fitsAt(380, 300));
+        v.setMinimumSize(0, 0);
+        QVERIFY(fitsAt(150, 150));
+        QVERIFY(!v.cellTextVisible());  // 7 columns in a tiny plot: numbers only in the tooltips
+        QVERIFY(v.toolTipAt(0, 1).contains(QLatin1String("0.1123")));
+        auto* ticker = dynamic_cast<QCPAxisTickerText*>(v.plot()->xAxis->ticker().data());
+        QVERIFY(ticker);
+        QCOMPARE(ticker->ticks().size(), 7);
+        QCOMPARE(ticker->ticks().value(6), QStringLiteral("\u2026") + QStringLiteral("cls.predictions.transform.dense").right(25));
+        QVERIFY(v.toolTipAt(0, 6).contains(QLatin1String("cls.predictions.transform.dense")));
+    }
 };
 
 DT_REGISTER_TEST(TestHeatmapView);
