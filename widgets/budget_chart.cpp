@@ -16,8 +16,7 @@ BudgetChart::BudgetChart(QWidget* parent) : QWidget(parent), m_plot(new QCustomP
     stylePlot(m_plot);
     m_plot->setInteractions({});  // a summary, not something to explore
     m_plot->yAxis->setLabel(tr("trainable"));
-    m_plot->legend->setVisible(true);
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    legendAbove(m_plot);
     m_plot->setMinimumHeight(170);
     auto* lay = new QVBoxLayout(this);
     lay->setContentsMargins(0, 0, 0, 0);

@@ -127,6 +127,9 @@ void HeatmapView::rebuild() {
         return t;
     };
     m_plot->xAxis->setTicker(tick(m_cols));
+    bool longLabels = false;  // short column names (classes, tasks) stay horizontal
+    for (const QString& c : m_cols) longLabels |= c.size() > 8;
+    m_plot->xAxis->setTickLabelRotation(longLabels ? 90 : 0);
     m_plot->yAxis->setTicker(tick(m_rows));
     m_plot->xAxis->setRange(-0.5, C - 0.5);
     m_plot->yAxis->setRange(-0.5, R - 0.5);

@@ -36,8 +36,7 @@ MethodComparisonView::MethodComparisonView(QWidget* parent)
     m_scatter->plotLayout()->insertRow(0);
     m_scatter->plotLayout()->addElement(0, 0, new QCPTextElement(m_scatter, tr("Metric per trainable parameter (Pareto front: dashed)")));
     m_curves->xAxis->setLabel(tr("step"));
-    m_curves->legend->setVisible(true);
-    m_curves->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+    legendAbove(m_curves);
     m_curves->plotLayout()->insertRow(0);
     m_curves->plotLayout()->addElement(0, 0, new QCPTextElement(m_curves, tr("Convergence")));
     m_timeAxis->setToolTip(tr("Plot the convergence curves against training seconds instead of steps"));

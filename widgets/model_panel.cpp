@@ -91,7 +91,11 @@ ModelPanel::ModelPanel(QWidget* parent) : QWidget(parent), m_model(new ModuleTre
     m_view->setUniformRowHeights(true);
     m_view->setAlternatingRowColors(true);
     m_view->header()->setSectionResizeMode(ModuleTreeModel::NameColumn, QHeaderView::ResizeToContents);
-    m_view->header()->setStretchLastSection(true);
+    // The numbers and the tensor shapes are never cut: each column is as wide as its longest entry
+    // and the view scrolls sideways (a stretched last column elided the shapes).
+    for (int c : {ModuleTreeModel::ParamsColumn, ModuleTreeModel::TrainableColumn, ModuleTreeModel::ShapeColumn})
+        m_view->header()->setSectionResizeMode(c, QHeaderView::ResizeToContents);
+    m_view->header()->setStretchLastSection(false);
 
     m_summary = new QLabel(this);
     m_summary->setWordWrap(true);

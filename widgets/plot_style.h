@@ -23,3 +23,19 @@ inline void stylePlot(QCustomPlot* p) {
     p->legend->setTextColor(pal.text().color());
     p->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
 }
+
+// The legend in a row of its own above the axes, its entries side by side: it can never cover a
+// curve or a bar (inside the axes it did, whatever corner it took).
+inline void legendAbove(QCustomPlot* p) {
+    p->legend->setVisible(true);
+    if (p->plotLayout()->rowCount() == 1) {
+        p->plotLayout()->insertRow(0);
+        p->plotLayout()->addElement(0, 0, p->legend);  // moves it out of the axis rect's inset layout
+        p->plotLayout()->setRowStretchFactor(0, 0.001);
+    }
+    p->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    p->legend->setWrap(6);
+    p->legend->setBrush(Qt::NoBrush);
+    p->legend->setBorderPen(Qt::NoPen);
+    p->legend->setMargins(QMargins(4, 0, 4, 0));
+}

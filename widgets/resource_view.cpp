@@ -22,8 +22,7 @@ ResourceView::ResourceView(QWidget* parent) : QWidget(parent) {
     m_plot->yAxis->setLabel(tr("MiB"));
     m_plot->yAxis2->setLabel(tr("CPU %"));
     m_plot->yAxis2->setVisible(true);
-    m_plot->legend->setVisible(true);
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignLeft);
+    legendAbove(m_plot);
     m_plot->setMinimumHeight(120);
     m_caption = new QLabel(this);
     m_caption->setWordWrap(true);

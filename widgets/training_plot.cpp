@@ -34,8 +34,7 @@ TrainingPlot::TrainingPlot(QWidget* parent)
     m_eval->setName(tr("validation"));
     m_eval->setPen(QPen(QColor(220, 120, 20), 2));
     m_eval->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 6));
-    m_plot->legend->setVisible(true);
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignLeft);
+    legendAbove(m_plot);
 
     m_rates->xAxis->setLabel(tr("step"));
     m_rates->yAxis->setLabel(tr("learning rate"));
@@ -47,8 +46,7 @@ TrainingPlot::TrainingPlot(QWidget* parent)
     m_tps = m_rates->addGraph(m_rates->xAxis, m_rates->yAxis2);
     m_tps->setName(tr("tokens/s"));
     m_tps->setPen(QPen(QColor(148, 103, 189), 1));
-    m_rates->legend->setVisible(true);
-    m_rates->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    legendAbove(m_rates);
     m_rates->setMinimumHeight(110);
     m_rates->setMaximumHeight(170);
     connect(m_plot->xAxis, qOverload<const QCPRange&>(&QCPAxis::rangeChanged), m_rates->xAxis, qOverload<const QCPRange&>(&QCPAxis::setRange));

@@ -213,8 +213,7 @@ RunHistory::RunHistory(QWidget* parent) : QWidget(parent) {
 
     m_plot = new QCustomPlot(this);
     stylePlot(m_plot);
-    m_plot->legend->setVisible(true);
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    legendAbove(m_plot);
     m_plot->setMinimumHeight(140);
     m_classes = new ClassMetricsView(this);
 

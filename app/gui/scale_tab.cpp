@@ -98,8 +98,7 @@ ScaleTab::ScaleTab(const QStringList& tasks, std::function<QString(QString)> wor
                                     {m_curvePlot, tr("Convergence per size (solid: smallest)"), tr("step")}}) {
         stylePlot(p);
         p->xAxis->setLabel(xlabel);
-        p->legend->setVisible(true);
-        p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
+        legendAbove(p);
         p->plotLayout()->insertRow(0);
         auto* t = new QCPTextElement(p, title);
         t->setTextColor(p->palette().text().color());

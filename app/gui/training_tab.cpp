@@ -80,7 +80,7 @@ TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
     auto* plotSplit = new QSplitter(this);
     plotSplit->addWidget(m_plot);
     plotSplit->addWidget(side);
-    plotSplit->setStretchFactor(0, 3);
+    plotSplit->setStretchFactor(0, 2);
     plotSplit->setStretchFactor(1, 1);
     side->setMinimumWidth(200);
     auto* lay = new QVBoxLayout(this);
