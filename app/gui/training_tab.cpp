@@ -34,6 +34,7 @@
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QVBoxLayout>
@@ -83,7 +84,20 @@ TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
     plotSplit->setStretchFactor(0, 2);
     plotSplit->setStretchFactor(1, 1);
     side->setMinimumWidth(200);
+    m_hint = new QLabel(tr("<b>First time here?</b> A demo model is open: pick a task above and press <b>Start</b> to train a LoRA "
+                           "delta (about 20 s on a laptop). Tick modules in the Model panel and change the method on the right to "
+                           "see the trainable count change. Help &gt; Getting Started has the rest. <a href=\"close\">Close</a>"),
+                        this);
+    m_hint->setWordWrap(true);
+    m_hint->setAutoFillBackground(true);
+    m_hint->setBackgroundRole(QPalette::ToolTipBase);
+    m_hint->setForegroundRole(QPalette::ToolTipText);
+    m_hint->setMargin(6);
+    m_hint->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_hint->setVisible(QSettings().value(QStringLiteral("hints/firstRun"), true).toBool());
+    connect(m_hint, &QLabel::linkActivated, this, &TrainingTab::dismissHint);
     auto* lay = new QVBoxLayout(this);
+    lay->addWidget(m_hint);
     lay->addWidget(buildSettingsRow());
     lay->addWidget(buildMoreSettings());
     lay->addLayout(row);
@@ -390,10 +404,16 @@ bool TrainingTab::startTraining(const QString& specPath, const QString& runDir) 
                                          : runDir;
     m_plot->clear();
     m_classes->clear();
+    if (m_hint->isVisible()) dismissHint();  // the user found Start
     m_lastRunDir = dir;
     Q_EMIT runStarted(dir);
     m_session->log(tr("Training %1 into %2").arg(specPath, dir));
     return m_training->start(specPath, dir);
+}
+
+void TrainingTab::dismissHint() {
+    m_hint->hide();
+    QSettings().setValue(QStringLiteral("hints/firstRun"), false);
 }
 
 bool TrainingTab::resumeRun(const QString& runDir) {

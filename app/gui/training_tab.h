@@ -63,6 +63,9 @@ public:
     FitProbe* fitProbe() const { return m_fit; }
     QString fitText() const;
     QProgressBar* progressBar() const { return m_progress; }
+    // The first-run hint above the plot ("pick a task, press Start"); gone after the first run or a
+    // click on its close link, and remembered in the settings.
+    QLabel* firstRunHint() const { return m_hint; }
 
 public Q_SLOTS:
     void chooseRunSpec();     // File > Open Run Spec
@@ -86,6 +89,8 @@ private:
     QProgressBar* m_progress;
     double m_smoothedTps = 0;  // tokens/s in the progress bar, smoothed
     QLabel* m_specLabel;
+    QLabel* m_hint = nullptr;
+    void dismissHint();
     QPushButton* m_startButton;
     QPushButton* m_pauseButton;
     QPushButton* m_stopButton;

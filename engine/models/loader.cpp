@@ -183,6 +183,10 @@ LoadedModel load_model(const std::string& dir_or_builtin, const LoadOptions& opt
                     "built-ins: tiny-bert, bert-base-shape, tiny-llama");
     }
     const std::string cfg_path = dir_or_builtin + "/config.json";
+    struct stat cst {};
+    if (::stat(cfg_path.c_str(), &cst) != 0)
+        throw Error("not a model folder (it needs config.json and model.safetensors, or sharded safetensors with their index)",
+                    dir_or_builtin, "open the folder transformers' save_pretrained wrote, or a built-in such as tiny-bert");
     ModelConfig cfg = with_overrides(ModelConfig::load(cfg_path), opts);
     WeightSet weights = WeightSet::open_folder(dir_or_builtin);
     // No random init up front: the checkpoint overwrites it. Only what it lacks is initialised.

@@ -33,6 +33,8 @@
 #include <QPushButton>
 #include <QDir>
 #include <QFile>
+#include <QLabel>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -43,6 +45,20 @@
 class TestTabs : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void firstRunHintUntilDismissed() {
+        QSettings().setValue(QStringLiteral("hints/firstRun"), true);
+        Workbench session;
+        {
+            TrainingTab tab(&session);
+            QVERIFY(!tab.firstRunHint()->isHidden());
+            QVERIFY(tab.firstRunHint()->text().contains(QLatin1String("Start")));
+            Q_EMIT tab.firstRunHint()->linkActivated(QStringLiteral("close"));
+            QVERIFY(tab.firstRunHint()->isHidden());
+        }
+        TrainingTab again(&session);  // remembered
+        QVERIFY(again.firstRunHint()->isHidden());
+    }
+
     void trainingSettingsMapOntoTheRunSpec() {
         if (Workbench::demoModel().isEmpty()) QSKIP("no demo model");
         Workbench session;

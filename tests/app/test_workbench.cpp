@@ -62,6 +62,10 @@ private Q_SLOTS:
         QCOMPARE(QString::fromStdString(w.modelPanel()->model()->tree().architecture()), QStringLiteral("BertForMaskedLM"));
         QVERIFY(!w.openModel(QStringLiteral("/no/such/model")));
         QVERIFY(w.lastError().contains("/no/such/model"));
+        QTemporaryDir notModel;  // a folder without config.json says what a model folder needs
+        QVERIFY(!w.openModel(notModel.path()));
+        QVERIFY2(w.lastError().contains(QLatin1String("not a model folder")) && w.lastError().contains(QLatin1String("config.json")),
+                 qPrintable(w.lastError()));
         // the previous model is still there
         QCOMPARE(QString::fromStdString(w.modelPanel()->model()->tree().architecture()), QStringLiteral("BertForMaskedLM"));
         QVERIFY(w.openModel(dttest::dataDir() + "/hf/roberta-mlm"));
