@@ -178,6 +178,7 @@ void DeltaFiles::chooseExport(QWidget* window) {
 }
 
 void DeltaFiles::chooseImport(QWidget* window) {
-    const QString dir = QFileDialog::getExistingDirectory(window, tr("Import Delta Folder"));
+    const QString dir = QFileDialog::getExistingDirectory(window, tr("Import Delta Folder"), Workbench::dialogStart(QStringLiteral("deltas")));
+    Workbench::remember(QStringLiteral("deltas"), dir, true);
     if (!dir.isEmpty() && !importDelta(dir)) QMessageBox::warning(window, tr("Cannot import the delta"), m_session->lastError());
 }

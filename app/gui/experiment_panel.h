@@ -2,6 +2,8 @@
 // checkable list, and the PNG / PDF / CSV export row with its save dialog.
 #pragma once
 
+#include "workbench.h"
+
 #include <QBoxLayout>
 #include <QFileDialog>
 #include <QListWidget>
@@ -30,8 +32,9 @@ inline void addExportRow(QWidget* owner, QBoxLayout* form, const QString& title,
     for (const auto& [ext, filter] : kinds) {
         auto* b = new QPushButton(QString::fromLatin1(ext).toUpper() + QStringLiteral("…"), owner);
         QObject::connect(b, &QPushButton::clicked, owner, [=, e = QString::fromLatin1(ext)] {
-            const QString f = QFileDialog::getSaveFileName(owner, title, base + QLatin1Char('.') + e, filter);
+            const QString f = QFileDialog::getSaveFileName(owner, title, Workbench::dialogStart(QStringLiteral("exports"), base + QLatin1Char('.') + e), filter);
             if (f.isEmpty()) return;
+            Workbench::remember(QStringLiteral("exports"), f, false);
             log(save(e, f) ? QObject::tr("Saved %1").arg(f) : QObject::tr("Could not save %1").arg(f));
         });
         row->addWidget(b);

@@ -1,5 +1,7 @@
 #include "export_dialog.h"
 
+#include "workbench.h"
+
 #include "train/run_folder.h"
 
 #include <QComboBox>
@@ -35,8 +37,8 @@ ExportDialog::ExportDialog(const QStringList& runDirs, QWidget* parent) : QDialo
     m_out->setPlaceholderText(tr("a new folder"));
     auto* browse = new QPushButton(tr("Browse…"), this);
     connect(browse, &QPushButton::clicked, this, [this] {
-        const QString start = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
-        const QString dir = QFileDialog::getSaveFileName(this, tr("Export Into a New Folder"), start + QStringLiteral("/delta"));
+        const QString dir = QFileDialog::getSaveFileName(this, tr("Export Into a New Folder"), Workbench::dialogStart(QStringLiteral("deltas"), QStringLiteral("delta")));
+        Workbench::remember(QStringLiteral("deltas"), dir, false);
         if (!dir.isEmpty()) m_out->setText(dir);
     });
     auto* outRow = new QHBoxLayout;

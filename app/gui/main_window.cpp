@@ -141,7 +141,8 @@ void MainWindow::buildDocks() {
 void MainWindow::buildMenus() {
     auto* fileMenu = menuBar()->addMenu(tr("&File"));
     auto* open = fileMenu->addAction(tr("&Open Model Folder…"), this, [this] {
-        const QString dir = QFileDialog::getExistingDirectory(this, tr("Open Model Folder"));
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Open Model Folder"), Workbench::dialogStart(QStringLiteral("models")));
+        Workbench::remember(QStringLiteral("models"), dir, true);
         if (!dir.isEmpty() && !openModel(dir)) QMessageBox::warning(this, tr("Cannot open model"), lastError());
     });
     open->setShortcut(QKeySequence::Open);

@@ -369,7 +369,8 @@ void TrainingTab::syncButtons() {
 }
 
 void TrainingTab::chooseRunSpec() {
-    const QString f = QFileDialog::getOpenFileName(this, tr("Open Run Spec"), QString(), tr("Run specs (*.json)"));
+    const QString f = QFileDialog::getOpenFileName(this, tr("Open Run Spec"), Workbench::dialogStart(QStringLiteral("specs")), tr("Run specs (*.json)"));
+    Workbench::remember(QStringLiteral("specs"), f, false);
     if (f.isEmpty()) return;
     m_specPath = f;
     m_taskCombo->setCurrentIndex(m_taskCombo->count() - 1);
@@ -377,13 +378,15 @@ void TrainingTab::chooseRunSpec() {
 }
 
 void TrainingTab::chooseSaveRunSpec() {
-    const QString f = QFileDialog::getSaveFileName(this, tr("Save Run Spec"), QStringLiteral("run.json"), tr("Run specs (*.json)"));
+    const QString f = QFileDialog::getSaveFileName(this, tr("Save Run Spec"), Workbench::dialogStart(QStringLiteral("specs"), QStringLiteral("run.json")), tr("Run specs (*.json)"));
+    Workbench::remember(QStringLiteral("specs"), f, false);
     if (!f.isEmpty() && !saveRunSpec(f)) QMessageBox::warning(this, tr("Cannot save the run spec"), m_session->lastError());
 }
 
 void TrainingTab::chooseCurvesFile() {
-    const QString f = QFileDialog::getSaveFileName(this, tr("Export Training Curves"), QStringLiteral("curves.png"),
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export Training Curves"), Workbench::dialogStart(QStringLiteral("exports"), QStringLiteral("curves.png")),
                                                    tr("PNG images (*.png);;PDF files (*.pdf);;CSV files (*.csv)"));
+    Workbench::remember(QStringLiteral("exports"), f, false);
     if (f.isEmpty()) return;
     const bool ok = f.endsWith(QLatin1String(".csv"), Qt::CaseInsensitive)   ? m_plot->saveCsv(f)
                     : f.endsWith(QLatin1String(".pdf"), Qt::CaseInsensitive) ? m_plot->savePdf(f)

@@ -83,7 +83,8 @@ QWidget* TransferTab::buildSidePanel() {
     addRow->setToolTip(tr("A folder exported by DeltaTune or saved by PEFT, or made by File > Merge Deltas"));
     auto* removeRow = new QPushButton(tr("Remove"), side);
     connect(addRow, &QPushButton::clicked, this, [this] {
-        const QString dir = QFileDialog::getExistingDirectory(this, tr("Delta folder for a transfer row"));
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Delta folder for a transfer row"), Workbench::dialogStart(QStringLiteral("deltas")));
+        Workbench::remember(QStringLiteral("deltas"), dir, true);
         if (!dir.isEmpty()) addDeltaRow(QFileInfo(dir).fileName(), dir);
     });
     connect(removeRow, &QPushButton::clicked, this, [this] { delete m_deltaRows->currentItem(); });
@@ -212,7 +213,8 @@ void TransferTab::rescale() {
 }
 
 void TransferTab::saveHeatmap(const QString& filter, const QString& ext) {
-    const QString f = QFileDialog::getSaveFileName(this, tr("Export Heatmap"), QStringLiteral("transfer.") + ext, filter);
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export Heatmap"), Workbench::dialogStart(QStringLiteral("exports"), QStringLiteral("transfer.") + ext), filter);
+    Workbench::remember(QStringLiteral("exports"), f, false);
     if (f.isEmpty()) return;
     const bool ok = ext == QLatin1String("png") ? m_heatmap->savePng(f) : ext == QLatin1String("pdf") ? m_heatmap->savePdf(f) : m_heatmap->saveCsv(f);
     m_session->log(ok ? tr("Saved %1").arg(f) : tr("Could not save %1").arg(f));

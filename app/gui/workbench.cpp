@@ -1,5 +1,6 @@
 // Workbench: the session facts the tabs share (see workbench.h).
 #include "workbench.h"
+#include <QSettings>
 
 #include <nlohmann/json.hpp>
 
@@ -98,4 +99,17 @@ QStringList Workbench::demoTasks() {
         if (QFileInfo::exists(f)) out << f;
     }
     return out;
+}
+
+QString Workbench::dialogStart(const QString& kind, const QString& fileName) {
+    QString dir = QSettings().value(QStringLiteral("dialogs/") + kind).toString();
+    if (dir.isEmpty() || !QFileInfo(dir).isDir()) dir = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
+    if (dir.isEmpty() || !QFileInfo(dir).isDir()) dir = QDir::homePath();
+    return fileName.isEmpty() ? dir : dir + QLatin1Char('/') + fileName;
+}
+
+void Workbench::remember(const QString& kind, const QString& chosen, bool isFolder) {
+    if (chosen.isEmpty()) return;
+    const QFileInfo f(chosen);
+    QSettings().setValue(QStringLiteral("dialogs/") + kind, isFolder ? f.absolutePath() : f.absoluteDir().absolutePath());
 }

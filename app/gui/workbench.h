@@ -48,6 +48,11 @@ public:
     static QString demoModel();
     static QStringList demoTasks();  // task.json paths
     static QStringList demoGenerativeTasks();  // the text-to-text tasks for the demo T5s
+    // Where a file dialog of `kind` ("models", "deltas", "specs", "exports") starts: the folder last
+    // chosen in one, else Documents; with fileName, that file in it. remember() records a choice (a
+    // chosen folder records its parent: its siblings are the likely next choices).
+    static QString dialogStart(const QString& kind, const QString& fileName = {});
+    static void remember(const QString& kind, const QString& chosen, bool isFolder);
 
     void log(const QString& line) { Q_EMIT logLine(line); }
     // A refusal or failure: kept as lastError(), logged and shown in the status bar.

@@ -35,6 +35,8 @@
 #include <QFile>
 #include <QLabel>
 #include <QSettings>
+#include <QStandardPaths>
+#include <QFileInfo>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -45,6 +47,19 @@
 class TestTabs : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void fileDialogsStartWhereTheUserWasLast() {
+        QTemporaryDir dir;
+        QSettings().remove(QStringLiteral("dialogs/specs"));
+        const QString first = Workbench::dialogStart(QStringLiteral("specs"));
+        QVERIFY(QFileInfo(first).isDir());
+        QVERIFY(first != QDir::currentPath() || first == QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation));
+        QVERIFY(QDir().mkpath(dir.filePath("specs")));
+        Workbench::remember(QStringLiteral("specs"), dir.filePath("specs/run.json"), false);
+        QCOMPARE(Workbench::dialogStart(QStringLiteral("specs"), QStringLiteral("run.json")), QFileInfo(dir.filePath("specs")).absoluteFilePath() + "/run.json");
+        Workbench::remember(QStringLiteral("models"), dir.filePath("specs"), true);
+        QCOMPARE(Workbench::dialogStart(QStringLiteral("models")), QFileInfo(dir.path()).absoluteFilePath());  // a folder's siblings come next
+    }
+
     void firstRunHintUntilDismissed() {
         QSettings().setValue(QStringLiteral("hints/firstRun"), true);
         Workbench session;
