@@ -165,13 +165,14 @@ bool DeltaFiles::importDelta(const QString& folder) {
     return true;
 }
 
-void DeltaFiles::chooseExport(QWidget* window) {
+void DeltaFiles::chooseExport(QWidget* window, const QString& run) {
     const QStringList runs = m_training->history()->runDirs();
     if (runs.isEmpty()) {
         QMessageBox::information(window, tr("Export Delta"), tr("Train a delta first: the export offers the runs of the Runs list."));
         return;
     }
     ExportDialog dialog(runs, window);
+    if (!run.isEmpty()) dialog.selectRun(run);
     if (dialog.exec() != QDialog::Accepted) return;
     if (!exportRun(dialog.runDir(), dialog.checkpoint(), dialog.format(), dialog.outDir()))
         QMessageBox::warning(window, tr("Cannot export"), m_session->lastError());

@@ -35,7 +35,7 @@ public:
     bool isExporting() const { return m_exportThread != nullptr; }
     bool isImporting() const { return m_importThread != nullptr; }
     // The dialogs of the File menu's actions, over `window`.
-    void chooseExport(QWidget* window);
+    void chooseExport(QWidget* window, const QString& run = QString());
     void chooseImport(QWidget* window);
     void chooseMerge(QWidget* window);  // the Merge Deltas dialog over the run history
 

@@ -95,3 +95,8 @@ QString ExportDialog::format() const { return m_format->currentData().toString()
 QString ExportDialog::outDir() const { return m_out->text().trimmed(); }
 void ExportDialog::setOutDir(const QString& dir) { m_out->setText(dir); }
 QString ExportDialog::warning() const { return m_warning->text(); }
+
+void ExportDialog::selectRun(const QString& runDir) {
+    const int i = m_runs->findData(QFileInfo(runDir).absoluteFilePath());
+    if (i >= 0) m_runs->setCurrentIndex(i);
+}

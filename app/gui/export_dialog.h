@@ -17,6 +17,7 @@ class ExportDialog : public QDialog {
 public:
     ExportDialog(const QStringList& runDirs, QWidget* parent = nullptr);
     QString runDir() const;
+    void selectRun(const QString& runDir);  // e.g. the run selected in the Runs tab
     QString checkpoint() const;
     QString format() const;  // peft | deltatune | merged
     QString outDir() const;

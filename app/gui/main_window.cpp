@@ -109,7 +109,8 @@ void MainWindow::buildTabs() {
     m_tabs->addTab(m_inspect, tr("Inspect"));
     setCentralWidget(m_tabs);
     m_files = new DeltaFiles(m_session, m_training, this);
-    connect(m_files, &DeltaFiles::merged, m_transfer, &TransferTab::addDeltaRow);  // a merged delta joins the heatmap's rows
+    connect(m_files, &DeltaFiles::merged, m_transfer, &TransferTab::addDeltaRow);
+    connect(m_training->history(), &RunHistory::exportRequested, this, [this](const QString& run) { m_files->chooseExport(this, run); });  // a merged delta joins the heatmap's rows
 }
 
 void MainWindow::buildDocks() {

@@ -138,12 +138,14 @@ RunHistory::RunHistory(QWidget* parent) : QWidget(parent) {
     m_delete = new QPushButton(tr("Delete…"), this);
     m_resume = new QPushButton(tr("Resume"), this);
     m_resume->setToolTip(tr("Continue a stopped run from its latest checkpoint, exactly"));
+    m_export = new QPushButton(tr("Export…"), this);
+    m_export->setToolTip(tr("Export the selected run's delta: pick its checkpoint (best, final, step-N) and the format"));
     m_diff = new QPushButton(tr("Compare Settings"), this);
     m_diff->setToolTip(tr("The run-spec fields that differ between the two selected runs"));
     m_tensorboard = new QPushButton(tr("TensorBoard Files"), this);
     m_tensorboard->setToolTip(tr("(Re)write the selected runs' TensorBoard event files; then: tensorboard --logdir <run folder>"));
     auto* buttons = new QHBoxLayout;
-    for (QPushButton* b : {m_rename, m_delete, m_resume, m_diff, m_tensorboard}) buttons->addWidget(b);
+    for (QPushButton* b : {m_rename, m_delete, m_resume, m_export, m_diff, m_tensorboard}) buttons->addWidget(b);
     buttons->addStretch(1);
     connect(m_rename, &QPushButton::clicked, this, [this] {
         const QStringList sel = selectedRuns();
@@ -167,6 +169,10 @@ RunHistory::RunHistory(QWidget* parent) : QWidget(parent) {
         if (sel.size() == 1) Q_EMIT resumeRequested(sel.first());
     });
     connect(m_diff, &QPushButton::clicked, this, &RunHistory::showDiff);
+    connect(m_export, &QPushButton::clicked, this, [this] {
+        const QStringList sel = selectedRuns();
+        if (sel.size() == 1) Q_EMIT exportRequested(sel.first());
+    });
     connect(m_tensorboard, &QPushButton::clicked, this, [this] {
         for (const QString& r : selectedRuns()) {
             try {
@@ -367,6 +373,7 @@ void RunHistory::syncButtons() {
         resumable = !s.finished() && !s.checkpoints.empty();
     }
     m_resume->setEnabled(resumable);
+    m_export->setEnabled(sel.size() == 1);
     m_diff->setEnabled(sel.size() == 2);
     m_tensorboard->setEnabled(!sel.isEmpty());
 }

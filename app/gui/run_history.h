@@ -61,6 +61,7 @@ Q_SIGNALS:
     void overlay(QString name, QVector<double> steps, QVector<double> losses);
     void overlayRemoved(QString name);
     void resumeRequested(QString runDir);
+    void exportRequested(QString runDir);  // its checkpoint and format are picked in the Export dialog
     void message(QString text);  // for the status bar
     void failed(QString text);
 
@@ -78,7 +79,7 @@ private:
     QComboBox* m_metric;
     QComboBox* m_x;
     QSlider* m_smoothing;
-    QPushButton *m_rename, *m_delete, *m_resume, *m_diff, *m_tensorboard;
+    QPushButton *m_rename, *m_delete, *m_resume, *m_export, *m_diff, *m_tensorboard;
     QString m_active, m_error;
     bool m_filling = false;
 };

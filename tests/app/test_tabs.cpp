@@ -320,6 +320,10 @@ private Q_SLOTS:
         QCOMPARE(d.checkpoint(), QStringLiteral("step-45"));  // newest first
         QVERIFY2(d.warning().contains(QStringLiteral("cancelled at step 45")), qPrintable(d.warning()));
         QCOMPARE(d.format(), QStringLiteral("peft"));
+        d.selectRun(finished);  // the Runs tab's Export… preselects its run
+        QCOMPARE(d.runDir(), finished);
+        d.selectRun(cancelled);
+        QCOMPARE(d.runDir(), cancelled);
     }
 
     void mergeDeltasAddsATransferRow() {
