@@ -25,7 +25,8 @@ inline void stylePlot(QCustomPlot* p) {
 }
 
 // The legend in a row of its own above the axes, its entries side by side: it can never cover a
-// curve or a bar (inside the axes it did, whatever corner it took).
+// curve or a bar (inside the axes it did, whatever corner it took). It stays visible, empty or not:
+// hiding a layout element squeezed the axes beside it.
 inline void legendAbove(QCustomPlot* p) {
     p->legend->setVisible(true);
     if (p->plotLayout()->rowCount() == 1) {

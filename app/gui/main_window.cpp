@@ -26,6 +26,8 @@
 
 #include <QDialog>
 #include <QVBoxLayout>
+#include <QGuiApplication>
+#include <QScreen>
 
 #include <QApplication>
 #include <QClipboard>
@@ -136,7 +138,15 @@ void MainWindow::buildDocks() {
     auto* log = dock(tr("Log"), "logDock", m_log, Qt::BottomDockWidgetArea);
     resize(1280, 800);
     resizeDocks({model, method}, {400, 300}, Qt::Horizontal);
-    resizeDocks({log}, {140}, Qt::Vertical);
+    resizeDocks({log}, {90}, Qt::Vertical);
+    // A small screen (under 1200 px wide, e.g. 1024x700) starts with the Method dock tabbed behind
+    // the Model dock, so the training curves keep their room; a saved layout overrides this.
+    const QScreen* s = QGuiApplication::primaryScreen();
+    if (s && s->availableGeometry().width() < 1200) {
+        tabifyDockWidget(model, method);
+        model->raise();
+        resizeDocks({model}, {330}, Qt::Horizontal);
+    }
 }
 
 void MainWindow::buildMenus() {

@@ -58,6 +58,7 @@ protected:
     void dragEnterEvent(QDragEnterEvent* e) override;
     void dropEvent(QDropEvent* e) override;
     void closeEvent(QCloseEvent* e) override;
+    void showEvent(QShowEvent* e) override;  // the first show clamps again, now that the frame is known
 
 private:
     void buildTabs();
@@ -79,6 +80,7 @@ private:
     ScaleTab* m_scale = nullptr;
     DeltaTab* m_deltaTab = nullptr;
     TaskPanel* m_taskPanel = nullptr;
+    bool m_shownOnce = false;
     QDialog* m_dataWindow = nullptr;
     DataInspector* m_dataInspector = nullptr;
     DeltaFiles* m_files = nullptr;

@@ -17,6 +17,7 @@
 #include <QMimeData>
 #include <QGuiApplication>
 #include <QScreen>
+#include <QTimer>
 #include <QSettings>
 
 #include <algorithm>
@@ -63,12 +64,23 @@ void MainWindow::clampToScreen() {
     const QScreen* s = screen() ? screen() : QGuiApplication::primaryScreen();
     if (!s) return;
     const QRect avail = s->availableGeometry();
+    // The window manager's frame (title bar, borders) counts too; it is known once shown.
+    const QRect f = frameGeometry();
     QRect g = geometry();
-    g.setWidth(std::min(g.width(), avail.width()));
-    g.setHeight(std::min(g.height(), avail.height()));
-    g.moveLeft(std::clamp(g.left(), avail.left(), avail.right() - g.width() + 1));
-    g.moveTop(std::clamp(g.top(), avail.top(), avail.bottom() - g.height() + 1));
+    const QMargins m(g.left() - f.left(), g.top() - f.top(), f.right() - g.right(), f.bottom() - g.bottom());
+    g.setWidth(std::max(1, std::min(g.width(), avail.width() - m.left() - m.right())));
+    g.setHeight(std::max(1, std::min(g.height(), avail.height() - m.top() - m.bottom())));
+    g.moveLeft(std::clamp(g.left(), avail.left() + m.left(), std::max(avail.left() + m.left(), avail.right() - m.right() - g.width() + 1)));
+    g.moveTop(std::clamp(g.top(), avail.top() + m.top(), std::max(avail.top() + m.top(), avail.bottom() - m.bottom() - g.height() + 1)));
     if (g != geometry()) setGeometry(g);
+}
+
+void MainWindow::showEvent(QShowEvent* e) {
+    QMainWindow::showEvent(e);
+    if (!m_shownOnce) {
+        m_shownOnce = true;
+        QTimer::singleShot(0, this, &MainWindow::clampToScreen);  // after the window manager framed it
+    }
 }
 
 QStringList MainWindow::recentModels() const { return QSettings().value(QLatin1String(kRecentKey)).toStringList(); }

@@ -493,7 +493,6 @@ void RunHistory::replotComparison() {
     }
     m_plot->xAxis->setLabel(m_x->currentText());
     m_plot->yAxis->setLabel(metric);
-    m_plot->legend->setVisible(m_plot->graphCount() > 0);
     if (m_plot->graphCount() > 0) m_plot->rescaleAxes();
     else m_plot->xAxis->setRange(0, 1), m_plot->yAxis->setRange(0, 1);
     m_plot->replot(QCustomPlot::rpQueuedReplot);

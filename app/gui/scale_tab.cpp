@@ -290,8 +290,6 @@ void ScaleTab::redraw() {
                            QStringLiteral("%1\n%2M").arg(it.key()).arg(static_cast<double>(it.value()) / 1e6, 0, 'f', 2));
     m_sizePlot->xAxis->setTicker(ticks);
     m_curvePlot->xAxis->setRange(0, smax);
-    m_sizePlot->legend->setVisible(m_sizePlot->graphCount() > 0);
-    m_curvePlot->legend->setVisible(m_curvePlot->graphCount() > 0);
     m_sizePlot->replot();
     m_curvePlot->replot();
 }

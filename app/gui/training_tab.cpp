@@ -93,7 +93,8 @@ TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
     m_hint->setBackgroundRole(QPalette::ToolTipBase);
     m_hint->setForegroundRole(QPalette::ToolTipText);
     m_hint->setMargin(6);
-    m_hint->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_hint->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Maximum);
+    m_hint->setMaximumHeight(m_hint->fontMetrics().lineSpacing() * 4 + 12);  // never more than a few lines
     m_hint->setVisible(QSettings().value(QStringLiteral("hints/firstRun"), true).toBool());
     connect(m_hint, &QLabel::linkActivated, this, &TrainingTab::dismissHint);
     auto* lay = new QVBoxLayout(this);
