@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include "core/error.h"
+#include "core/run_rng.h"
 #include "delta/delta_set.h"
 #include "generate/generate.h"
 #include "tokenizers/tokenizer.h"
@@ -114,6 +115,7 @@ bool no_decay(const std::string& name) {
 
 struct Trainer::Impl {
     TransformerModel& model;
+    std::unique_ptr<RunRng> rng;  // this run's dropout generator (checkpointed)
     ConfusionMatrix confusion;  // of the latest classification evaluation
     at::Device device{at::kCPU};
     double loss_scale = 65536.0;  // fp16 dynamic loss scaling
@@ -519,7 +521,10 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
         at::Tensor loss;
         {
             AutocastScope autocast(cfg.precision, I.device.is_cuda());
-            loss = I.loss_of(I.model.forward(b.inputs), b).to(torch::kFloat);
+            {
+                RunRng::Scope own(*I.rng);  // this run's masks, whatever else trains in the process
+                loss = I.loss_of(I.model.forward(b.inputs), b).to(torch::kFloat);
+            }
             for (const auto& h : I.model.training_hooks())  // e.g. AdaLoRA's orthogonality penalty
                 if (at::Tensor r = h->regularizer(); r.defined()) loss = loss + r.to(torch::kFloat);
             loss = loss / static_cast<double>(cfg.grad_accum);
@@ -619,7 +624,8 @@ TrainResult Trainer::run(TrainControl* control) {
     const auto& cfg = I.cfg;
     TrainResult res;
     I.model.train();
-    if (step_ == 0) torch::manual_seed(cfg.seed);  // dropout; restored from checkpoints on resume
+    if (!I.rng) I.rng = std::make_unique<RunRng>(cfg.seed);  // dropout; restored from checkpoints on resume
+    if (step_ == 0 && I.device.is_cuda()) torch::cuda::manual_seed_all(cfg.seed);  // CUDA masks: the device's generator
     const auto t0 = std::chrono::steady_clock::now();
     if (I.obs) I.obs->on_status(step_ == 0 ? "started" : "resumed at step " + std::to_string(step_));
     res.status = "finished";
@@ -712,13 +718,8 @@ void Trainer::save_checkpoint(const std::string& dir) {
             t.emplace_back("adam_step." + name, torch::tensor(s.step(), torch::kLong));
         }
     }
-    at::Tensor rng;
-    {
-        at::Generator gen = at::detail::getDefaultCPUGenerator();
-        std::lock_guard<std::mutex> lock(gen.mutex());
-        rng = gen.get_state();
-    }
-    t.emplace_back("rng.torch_cpu", rng);
+    if (!I.rng) I.rng = std::make_unique<RunRng>(I.cfg.seed);
+    t.emplace_back("rng.torch_cpu", I.rng->state());
     for (const auto& h : I.model.training_hooks())
         for (const auto& [name, value] : h->state()) t.emplace_back("hook." + name, value.detach().to(at::kCPU).contiguous());
     nlohmann::json s = {{"step", step_},       {"epoch", I.epoch},         {"cursor", I.cursor},
@@ -754,11 +755,8 @@ void Trainer::load_checkpoint(const std::string& dir) {
             I.opt->state()[c10::guts::to_string(p.unsafeGetTensorImpl())] = std::move(st);
         }
     }
-    {
-        at::Generator gen = at::detail::getDefaultCPUGenerator();  // shares the global generator
-        std::lock_guard<std::mutex> lock(gen.mutex());
-        gen.set_state(f->tensor("rng.torch_cpu").clone());
-    }
+    if (!I.rng) I.rng = std::make_unique<RunRng>(I.cfg.seed);
+    I.rng->set_state(f->tensor("rng.torch_cpu"));
     std::map<std::string, at::Tensor> hook_state;
     for (const auto& info : f->tensors())
         if (info.name.rfind("hook.", 0) == 0) hook_state[info.name.substr(5)] = f->tensor(info.name);

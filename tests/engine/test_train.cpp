@@ -22,6 +22,8 @@
 
 #include <algorithm>
 #include <random>
+#include <functional>
+#include <atomic>
 #include <thread>
 
 using namespace dttest;
@@ -165,6 +167,37 @@ private Q_SLOTS:
         const auto a = run(), b = run();
         QCOMPARE(a.size(), std::size_t(10));
         QVERIFY(a == b);  // bit-for-bit
+    }
+
+    // Two trainings at once in one process (the workbench's Training and Transfer tabs) each draw
+    // dropout from their own generator: each repeats its solo run bit for bit. With the global
+    // generator they interleaved their masks.
+    void concurrentRunsAreEachRepeatable() {
+        auto run = [](std::uint64_t seed, const std::function<void()>& between) {
+            auto m = seqcls();  // BERT's dropout 0.1 is on while training
+            nlohmann::json spec = nlohmann::json::parse(R"({"methods": [{"method": "lora", "target_modules": "all-linear", "r": 8, "lora_dropout": 0.3}],
+                                                            "modules_to_save": ["classifier"]})");
+            auto d = dt::DeltaSet::apply(*m, dt::DeltaSpec::from_json(spec, "test"));
+            const auto train = containsTask(128, 1);
+            dt::TrainConfig c = config(25);
+            c.seed = seed;
+            struct Yield : dt::TrainObserver {
+                std::function<void()> f;
+                void on_step(const dt::StepEvent&) override { f(); }
+            } y;
+            y.f = between;
+            dt::Trainer t(*m, train, nullptr, c, &y);
+            return t.run().losses;
+        };
+        const auto soloA = run(1, [] {}), soloB = run(2, [] {});
+        QVERIFY(soloA != soloB);
+        std::vector<double> a, b;
+        std::thread ta([&] { a = run(1, [] { std::this_thread::yield(); }); });
+        std::thread tb([&] { b = run(2, [] { std::this_thread::yield(); }); });
+        ta.join();
+        tb.join();
+        QVERIFY(a == soloA);
+        QVERIFY(b == soloB);
     }
 
     void resumeContinuesExactly() {
