@@ -167,6 +167,90 @@ static ModelConfig with_overrides(ModelConfig cfg, const LoadOptions& opts) {
     return ModelConfig::from_json(raw, cfg.source);
 }
 
+namespace {
+
+// An integer field under one of `names` (the families name the same size differently); 0 if none.
+std::pair<double, std::string> size_field(const ModelConfig& c, std::initializer_list<const char*> names) {
+    for (const char* n : names)
+        if (c.raw.contains(n) && c.raw[n].is_number_integer()) return {static_cast<double>(c.raw[n].get<std::int64_t>()), n};
+    return {0.0, ""};
+}
+
+std::string human_count(double n) {
+    char buf[64];
+    if (n >= 1e9) std::snprintf(buf, sizeof buf, "%.1f billion", n / 1e9);
+    else if (n >= 1e6) std::snprintf(buf, sizeof buf, "%.1f million", n / 1e6);
+    else std::snprintf(buf, sizeof buf, "%.0f", n);
+    return buf;
+}
+
+std::uint64_t available_memory_bytes() {
+    std::FILE* f = std::fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char key[64];
+    unsigned long long kb = 0, total = 0;
+    while (std::fscanf(f, "%63s %llu kB\n", key, &kb) == 2)
+        if (std::string(key) == "MemAvailable:" || std::string(key) == "SwapFree:") total += kb;
+    std::fclose(f);
+    return total * 1024ull;
+}
+
+// Before any tensor is allocated: the parameter count config.json implies (embeddings and blocks,
+// from the sizes every family names) must be near what the checkpoint holds, and fit in memory.
+// A config with hidden_size 262144 and 4,000 layers beside a small checkpoint is refused naming
+// its fields, instead of allocating terabytes.
+void check_size_before_allocating(const ModelConfig& c, const WeightSet& weights, const std::string& cfg_path) {
+    const auto [h, hn] = size_field(c, {"hidden_size", "n_embd", "d_model"});
+    if (h <= 0) return;
+    const auto [l, ln] = size_field(c, {"num_hidden_layers", "n_layer", "num_layers"});
+    const auto [ld, ldn] = size_field(c, {"num_decoder_layers"});
+    auto [i, in] = size_field(c, {"intermediate_size", "n_inner", "d_ff"});
+    const auto [v, vn] = size_field(c, {"vocab_size"});
+    if (i <= 0) i = 4 * h;
+    const double implied = v * h + (std::max(0.0, l) + std::max(0.0, ld)) * (4 * h * h + 2 * h * i);
+    double stored = 0;
+    for (const auto& name : weights.names()) {
+        double n = 1;
+        for (auto d : weights.info(name).shape) n *= static_cast<double>(d);
+        stored += n;
+    }
+    std::string fields = hn + " " + std::to_string(static_cast<long long>(h));
+    if (!ln.empty()) fields += ", " + ln + " " + std::to_string(static_cast<long long>(l));
+    if (!in.empty()) fields += ", " + in + " " + std::to_string(static_cast<long long>(i));
+    if (!vn.empty()) fields += ", " + vn + " " + std::to_string(static_cast<long long>(v));
+    if (implied > 3 * stored + 1e6)
+        throw Error("config.json implies about " + human_count(implied) + " parameters (" + fields + ") but the checkpoint holds " +
+                        human_count(stored) + ": the config does not belong to these weights",
+                    cfg_path, "use the config.json saved with the weights");
+    const std::uint64_t avail = available_memory_bytes();
+    if (avail > 0 && implied * 4 > static_cast<double>(avail))
+        throw Error("the model needs about " + std::to_string(static_cast<long long>(implied * 4 / 1e9)) + " GB for its parameters (" + fields +
+                        ") and " + std::to_string(avail / 1000000000ull) + " GB of memory are available",
+                    cfg_path, "free memory or use a machine with more");
+}
+
+// A parameter inside a layer list (a numbered path component) or an embedding: part of the base
+// model the config declares, never a task head.
+bool is_block_or_embedding(const std::string& name) {
+    std::size_t start = 0;
+    while (start <= name.size()) {
+        const std::size_t dot = name.find('.', start);
+        const std::string part = name.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+        if (!part.empty() && part.find_first_not_of("0123456789") == std::string::npos) return true;
+        if (part.find("embed") != std::string::npos || part == "wte" || part == "wpe" || part == "shared") return true;
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+    }
+    return false;
+}
+
+std::string layer_field_note(const ModelConfig& c) {
+    const auto [l, ln] = size_field(c, {"num_hidden_layers", "n_layer", "num_layers"});
+    return ln.empty() ? std::string() : " (" + ln + " " + std::to_string(static_cast<long long>(l)) + ")";
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& dir_or_builtin, const LoadOptions& opts) {
     LoadedModel out;
     out.source = dir_or_builtin;
@@ -189,9 +273,18 @@ LoadedModel load_model(const std::string& dir_or_builtin, const LoadOptions& opt
                     dir_or_builtin, "open the folder transformers' save_pretrained wrote, or a built-in such as tiny-bert");
     ModelConfig cfg = with_overrides(ModelConfig::load(cfg_path), opts);
     WeightSet weights = WeightSet::open_folder(dir_or_builtin);
+    check_size_before_allocating(cfg, weights, cfg_path);
     // No random init up front: the checkpoint overwrites it. Only what it lacks is initialised.
     out.model = find_architecture(cfg).make(cfg);
     out.report = load_weights(*out.model, weights);
+    if (!opts.allow_missing_blocks)
+        for (const auto& name : out.report.missing)
+            if (is_block_or_embedding(name))
+                throw Error("the checkpoint lacks '" + name + "' (and " + std::to_string(out.report.missing.size() - 1) +
+                                " more missing tensor(s)), which config.json declares" + layer_field_note(cfg),
+                            weights.files()[0]->path(),
+                            "use the config.json saved with these weights; only task heads may be missing (set allow_missing_blocks to "
+                            "initialise the rest at random)");
     if (!out.report.missing.empty()) {
         const std::set<std::string> missing(out.report.missing.begin(), out.report.missing.end());
         out.model->init_weights(opts.seed, &missing);

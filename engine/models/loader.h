@@ -30,6 +30,10 @@ struct LoadOptions {
     // (e.g. BertForSequenceClassification from an MLM checkpoint); empty = the config's own.
     std::string architecture;
     std::int64_t num_labels = 0;  // > 0 overrides the config's label count
+    // A checkpoint that lacks whole blocks or embeddings its config.json declares is refused (only
+    // task heads and poolers may be missing, as transformers initialises a new classifier); true
+    // initialises them at random instead, deliberately.
+    bool allow_missing_blocks = false;
 };
 
 // Names of the built-in models ("tiny-bert", ...), which need no files.

@@ -262,6 +262,14 @@ private Q_SLOTS:
         QVERIFY(c.open(QIODevice::ReadOnly));
         writeBytes(cfg + "/config.json", c.readAll().replace("\"vocab_size\": 300", "\"vocab_sz\": 300"));
         expectBadInput(runCli({"inspect", cfg}), {cfg + "/config.json", "vocab_size"});
+        // a size bomb: exit 2 naming the fields, before allocating (it was "internal error", exit 3)
+        {
+            QFile again(hf("bert-mlm") + "/config.json");
+            QVERIFY(again.open(QIODevice::ReadOnly));
+            writeBytes(cfg + "/config.json",
+                       again.readAll().replace("\"hidden_size\": 48", "\"hidden_size\": 262144").replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 4000"));
+        }
+        expectBadInput(runCli({"inspect", cfg}), {cfg + "/config.json", "hidden_size 262144", "num_hidden_layers 4000"});
         // a folder with no weights
         const QString empty = dir.filePath("empty");
         QDir().mkpath(empty);

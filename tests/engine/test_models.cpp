@@ -21,6 +21,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <functional>
+
 using namespace dttest;
 
 namespace {
@@ -401,6 +403,47 @@ private Q_SLOTS:
         QVERIFY(!torch::allclose(hooked, base));
         m->sites()[0].site->clear();
         QVERIFY(torch::equal(m->forward(in).logits, base));
+    }
+
+    // Sizes from config.json are checked against the checkpoint before anything is allocated, and a
+    // checkpoint missing whole blocks is refused naming the tensor and the field (only heads may be
+    // missing), unless the caller opts in.
+    void configThatDoesNotMatchItsWeightsIsRefused() {
+        auto withConfig = [](QTemporaryDir& dir, const std::function<void(nlohmann::json&)>& edit) {
+            nlohmann::json c = dt::json::load_file((hf("bert-mlm") + "/config.json").toStdString());
+            edit(c);
+            writeBytes(dir.path() + "/config.json", QByteArray::fromStdString(c.dump()));
+            copyFile(hf("bert-mlm") + "/model.safetensors", dir.path() + "/model.safetensors");
+            return dir.path().toStdString();
+        };
+        QTemporaryDir bomb;
+        const std::string b = withConfig(bomb, [](nlohmann::json& c) {
+            c["hidden_size"] = 262144;
+            c["num_hidden_layers"] = 4000;
+        });
+        try {
+            dt::load_model(b);
+            QFAIL("built a model of about 10^15 parameters from a 2-layer checkpoint");
+        } catch (const dt::Error& e) {
+            const QString m = QString::fromUtf8(e.what());
+            QVERIFY2(m.contains(QLatin1String("hidden_size 262144")) && m.contains(QLatin1String("num_hidden_layers 4000")) &&
+                         m.contains(QLatin1String("config.json")),
+                     e.what());
+        }
+        QTemporaryDir deeper;
+        const std::string d = withConfig(deeper, [](nlohmann::json& c) { c["num_hidden_layers"] = 4; });
+        try {
+            dt::load_model(d);
+            QFAIL("initialised two missing layers at random without being asked");
+        } catch (const dt::Error& e) {
+            const QString m = QString::fromUtf8(e.what());
+            QVERIFY2(m.contains(QLatin1String("bert.encoder.layer.2.")) && m.contains(QLatin1String("num_hidden_layers 4")), e.what());
+        }
+        dt::LoadOptions o;
+        o.allow_missing_blocks = true;
+        const auto opted = dt::load_model(d, o);
+        QCOMPARE(opted.model->num_layers(), std::int64_t(4));
+        QVERIFY(opted.report.missing.size() >= 16);  // two layers' tensors, initialised on request
     }
 };
 
