@@ -37,9 +37,6 @@ HeatmapView::HeatmapView(QWidget* parent) : QWidget(parent), m_plot(new QCustomP
     m_plot->setMouseTracking(true);
     m_plot->installEventFilter(this);
     m_plot->axisRect()->setupFullAxesBox(false);
-    // Vertical column labels: each stays under its own column, however long (a slanted long label
-    // ran past the plot's edge and QCustomPlot dropped it, leaving a column unlabelled).
-    m_plot->xAxis->setTickLabelRotation(90);
     // Cell numbers fit their cells: after each layout the font shrinks to the cell width, and
     // below 6 pt the numbers are hidden (the tooltips keep them).
     connect(m_plot, &QCustomPlot::afterLayout, this, &HeatmapView::fitCellText);
@@ -127,9 +124,7 @@ void HeatmapView::rebuild() {
         return t;
     };
     m_plot->xAxis->setTicker(tick(m_cols));
-    bool longLabels = false;  // short column names (classes, tasks) stay horizontal
-    for (const QString& c : m_cols) longLabels |= c.size() > 8;
-    m_plot->xAxis->setTickLabelRotation(longLabels ? 90 : 0);
+    m_plot->xAxis->setTickLabelRotation(0);  // fitCellText() turns the labels upright when they do not fit
     m_plot->yAxis->setTicker(tick(m_rows));
     m_plot->xAxis->setRange(-0.5, C - 0.5);
     m_plot->yAxis->setRange(-0.5, R - 0.5);
@@ -263,6 +258,16 @@ void HeatmapView::fitCellText() {
     if (m_texts.isEmpty()) return;
     const QRect area = m_plot->axisRect()->rect();
     const double cw = area.width() / static_cast<double>(std::max<qsizetype>(1, m_cols.size()));
+    // Column labels lie flat while each fits its column, else stand upright (slanted, a long one
+    // ran past the plot's edge and was dropped).
+    int widestLabel = 0;
+    const QFontMetrics labelMetrics(m_plot->xAxis->tickLabelFont());
+    for (const QString& c : m_cols) widestLabel = std::max(widestLabel, labelMetrics.horizontalAdvance(c.size() > 26 ? c.right(26) : c));
+    const double rotation = widestLabel > cw - 4 ? 90 : 0;
+    if (m_plot->xAxis->tickLabelRotation() != rotation) {
+        m_plot->xAxis->setTickLabelRotation(rotation);
+        scheduleReplot();  // the margins change with it
+    }
     const double ch = area.height() / static_cast<double>(std::max<qsizetype>(1, m_rows.size()));
     QString widest;
     for (const QCPItemText* t : m_texts)

@@ -407,7 +407,9 @@ private Q_SLOTS:
         };
         QVERIFY(fitsAt(1400, 600));
         QVERIFY(v.cellTextVisible());
+        QCOMPARE(v.plot()->xAxis->tickLabelRotation(), 0.0);  // wide columns: labels lie flat
         QVERIFY(fitsAt(380, 300));
+        QCOMPARE(v.plot()->xAxis->tickLabelRotation(), 90.0);  // narrow ones: upright, each under its column
         v.setMinimumSize(0, 0);
         QVERIFY(fitsAt(150, 150));
         QVERIFY(!v.cellTextVisible());  // 7 columns in a tiny plot: numbers only in the tooltips
