@@ -264,6 +264,15 @@ private Q_SLOTS:
         QCOMPARE(p.error(), QStringLiteral("Open a data file first"));
         QVERIFY(p.writeTask(dir.filePath("none")).isEmpty());
         QVERIFY(!QFile::exists(dir.filePath("none/task.json")));
+        // The path field takes a typed path (Enter loads it) instead of ignoring typing.
+        writeText(dir.filePath("typed.jsonl"), "{\"text\": \"a b\", \"label\": \"x\"}\n{\"text\": \"c\", \"label\": \"y\"}\n");
+        TaskPanel typed;
+        auto* path = typed.findChild<QLineEdit*>();
+        QVERIFY(path && !path->isReadOnly());
+        path->setText(dir.filePath("typed.jsonl"));
+        Q_EMIT path->returnPressed();
+        QCOMPARE(typed.previewRows(), 2);
+        QVERIFY(useButton(typed)->isEnabled());
         // Files that cannot be read: false, a message naming the file, the panel unchanged.
         QVERIFY(!p.loadFile(dir.filePath("missing.jsonl")));
         QVERIFY2(p.error().contains(QStringLiteral("missing.jsonl")), qPrintable(p.error()));

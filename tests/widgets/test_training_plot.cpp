@@ -14,6 +14,22 @@
 class TestTrainingPlot : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    // The legend sits in its own row above the axes, so no curve runs under it (inside the axis
+    // rect it covered the loss curve whatever corner it took).
+    void legendNeverCoversTheCurves() {
+        TrainingPlot p;
+        p.resize(600, 400);
+        p.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&p));
+        for (int s = 1; s <= 50; ++s) p.addStep(s, 2.0 / s);
+        p.plot()->replot();
+        QCPLegend* legend = p.plot()->legend;
+        QVERIFY(legend->visible());
+        QCOMPARE(legend->layout(), static_cast<QCPLayout*>(p.plot()->plotLayout()));
+        QVERIFY(!legend->outerRect().intersects(p.plot()->axisRect()->rect()));
+        QVERIFY(legend->outerRect().bottom() <= p.plot()->axisRect()->outerRect().top());
+    }
+
     void exportsWhatWasPlotted() {
         TrainingPlot p;
         p.resize(600, 400);
