@@ -29,7 +29,7 @@ bool is_whitespace(char32_t c) {
 
 bool is_other(char32_t c) {
     const Cat k = category(c);
-    return k == Cat::Cc || k == Cat::Cf || k == Cat::Cs || k == Cat::Co || k == Cat::Cn;
+    return k == Cat::Cc || k == Cat::Cf || k == Cat::Cs || k == Cat::Co;
 }
 
 void append_lower(char32_t c, std::u32string& out) {

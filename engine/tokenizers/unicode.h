@@ -54,7 +54,10 @@ inline bool is_punctuation(char32_t c) { auto k = category(c); return k >= Cat::
 inline bool is_mark_nonspacing(char32_t c) { return category(c) == Cat::Mn; }
 // Rust's char::is_whitespace (the White_Space property).
 bool is_whitespace(char32_t c);
-// Categories Cc, Cf, Cs, Co, Cn.
+// Categories Cc, Cf, Cs and Co: what the reference's BertNormalizer removes as "control". Not Cn:
+// the reference's category tables are generated from UnicodeData.txt, which lists no unassigned
+// code point, so noncharacters (U+FFFE, U+FFFF, U+FDD0..) and unassigned code points are kept and
+// WordPiece turns them into [UNK].
 bool is_other(char32_t c);
 // Appends the full lowercase mapping of c (one to three code points).
 void append_lower(char32_t c, std::u32string& out);

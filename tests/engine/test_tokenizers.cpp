@@ -69,6 +69,20 @@ private Q_SLOTS:
         expect(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["ab"]}})", "merge 'ab'");
     }
 
+    // Noncharacters (category Cn) are kept by the reference's BertNormalizer, and WordPiece then
+    // yields [UNK] (reported against HF tokenizers); they used to be dropped as control characters.
+    void noncharactersBecomeUnk() {
+        auto tok = dt::tok::Tokenizer::from_file((dataDir() + "/tokenizers/bert-wordpiece-uncased/tokenizer.json").toStdString());
+        for (const char* nonchar : {"\xEF\xBF\xBE", "\xEF\xBF\xBF", "\xEF\xB7\x90"}) {  // U+FFFE, U+FFFF, U+FDD0
+            const auto e = tok.encode(std::string("hello ") + nonchar + " world", nullptr, false);
+            QCOMPARE(e.tokens, (std::vector<std::string>{"hello", "[UNK]", "world"}));
+            QCOMPARE(e.offsets[1], (std::pair<std::int64_t, std::int64_t>{6, 7}));
+        }
+        // A control character (Cc) and a format character (Cf, U+200B) are still removed.
+        QCOMPARE(tok.encode("hello \x07 world", nullptr, false).tokens, (std::vector<std::string>{"hello", "world"}));
+        QCOMPARE(tok.encode("hello \xE2\x80\x8B world", nullptr, false).tokens, (std::vector<std::string>{"hello", "world"}));
+    }
+
     void invalidUtf8IsAnError() {
         auto tok = dt::tok::Tokenizer::from_file((dataDir() + "/tokenizers/bert-wordpiece-uncased/tokenizer.json").toStdString());
         QVERIFY_THROWS_EXCEPTION(dt::Error, tok.encode("abc\xff"));
