@@ -29,10 +29,12 @@ NString normalize(const NormOp& op, const NString& ns);
 
 // pre_tokenizers.cpp
 struct PreOp {
-    std::string kind;  // bert | gpt2 | llama3 | metaspace | whitespace_split
+    std::string kind;  // bert | gpt2 (ByteLevel) | llama3 | metaspace | whitespace_split
     char32_t repl = 0x2581;
     std::string scheme = "always";
     bool split = true;
+    bool prefix_space = false;  // ByteLevel add_prefix_space: a space before each piece not starting with one
+    bool regex = true;          // ByteLevel use_regex: GPT-2's split (false: the piece stays whole)
 };
 struct PreTokenizers {
     std::vector<PreOp> ops;

@@ -61,10 +61,11 @@ PreTokenizers parse_pre_tokenizers(const nlohmann::json& v, const std::string& w
         if (pt == "BertPreTokenizer") {
             op.kind = "bert";
         } else if (pt == "ByteLevel") {
-            if (p.value("add_prefix_space", false)) unsupported("pre_tokenizer option", "add_prefix_space", where);
             pre.byte_level = true;
-            if (!p.value("use_regex", true)) continue;
             op.kind = "gpt2";
+            op.prefix_space = p.value("add_prefix_space", false);
+            op.regex = p.value("use_regex", true);
+            if (!op.prefix_space && !op.regex) continue;  // nothing to do before the byte mapping
         } else if (pt == "WhitespaceSplit") {
             op.kind = "whitespace_split";
         } else if (pt == "Metaspace") {
@@ -81,7 +82,14 @@ PreTokenizers parse_pre_tokenizers(const nlohmann::json& v, const std::string& w
 
 std::vector<NString> pre_tokenize(const PreOp& op, const NString& w) {
     if (op.kind == "bert") return bert_split(w);
-    if (op.kind == "gpt2") return gpt2_split(w);
+    if (op.kind == "gpt2") {
+        NString piece = w;
+        // As the reference: a piece that does not start with a space gets one, aligned with its
+        // first character (so the first token's offsets still start at 0).
+        if (op.prefix_space && !piece.empty() && piece.front().c != ' ') piece.insert(piece.begin(), NChar{' ', piece.front().orig, piece.front().stop()});
+        if (!op.regex) return {piece};
+        return gpt2_split(piece);
+    }
     if (op.kind == "llama3") return llama3_split(w);
     if (op.kind == "whitespace_split") return whitespace_split(w);
     return metaspace_split(op, w);

@@ -19,7 +19,9 @@ private Q_SLOTS:
     void parity_data() {
         QTest::addColumn<QString>("name");
         for (const char* n : {"bert-wordpiece-uncased", "bert-wordpiece-cased", "gpt2-bytelevel-bpe", "roberta-bytelevel-bpe",
-                              "llama-bpe-bytefallback", "llama-metaspace-bpe", "llama3-bytelevel-bpe", "t5-unigram"})
+                              "llama-bpe-bytefallback", "llama-metaspace-bpe", "llama3-bytelevel-bpe", "t5-unigram",
+                              // ByteLevel with add_prefix_space (tools/gen_tokenizer_variants.mjs, same library)
+                              "gpt2-bytelevel-prefix", "gpt2-bytelevel-noregex-prefix", "roberta-bytelevel-prefix"})
             QTest::newRow(n) << QString::fromLatin1(n);
     }
     void parity() {
