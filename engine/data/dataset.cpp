@@ -108,6 +108,9 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     b.labels = labels;
     b.targets = targets;
     b.mask_pos = mask_pos;
+    // Label words are read at one mask per example: the LM head runs there only (exact, and it
+    // skips the B x T x V vocabulary projection).
+    if (!data.label_word_ids.empty()) b.inputs.score_positions = mask_pos;
     b.lm_labels = lm;
     if (data.seq2seq) {  // targets padded with -100, given to the model as labels (T5 shifts them right)
         std::size_t U = 1;

@@ -350,7 +350,7 @@ public:
         ForwardOutputs out = core_->run(in, prompt_);
         const at::Tensor& h = out.last_hidden_state;
         if (head_ == EncoderHead::MaskedLM) {
-            at::Tensor t = mlm_ln_->forward(act_(mlm_dense_->forward(h)));
+            at::Tensor t = mlm_ln_->forward(act_(mlm_dense_->forward(scored_rows(h, in.score_positions, in.input_ids.size(1)))));
             out.logits = decoder_->forward(t);
         } else if (head_ == EncoderHead::SequenceClassification) {
             if (c_.roberta) {

@@ -231,7 +231,7 @@ public:
         }
         out.last_hidden_state = h;
         if (head_ == EncoderHead::MaskedLM) {
-            out.logits = vocab_projector->forward(vocab_layer_norm->forward(act_(vocab_transform->forward(h))));
+            out.logits = vocab_projector->forward(vocab_layer_norm->forward(act_(vocab_transform->forward(scored_rows(h, in.score_positions, in.input_ids.size(1))))));
             if (in.labels.defined()) out.loss = lm_loss(out.logits, in.labels, false);
         } else if (head_ == EncoderHead::SequenceClassification) {
             out.logits = classifier->forward(torch::relu(pre_classifier->forward(h.select(1, 0))));

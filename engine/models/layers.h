@@ -113,6 +113,14 @@ using PrefixProvider = std::function<std::pair<at::Tensor, at::Tensor>(std::int6
 // Soft prompt: returns (P, C) vectors placed before the token embeddings.
 using PromptProvider = std::function<at::Tensor()>;
 
+// The rows of h (B, T', C) an LM head must score: all of h, or with `positions` (B) defined, h at
+// positions + (T' - T) (a soft prompt adds T' - T positions in front), as (B, 1, C).
+inline at::Tensor scored_rows(const at::Tensor& h, const at::Tensor& positions, std::int64_t input_length) {
+    if (!positions.defined()) return h;
+    const at::Tensor at = (positions.to(h.device()) + (h.size(1) - input_length)).view({-1, 1, 1}).expand({-1, 1, h.size(2)});
+    return h.gather(1, at);
+}
+
 // Activation by HF name: gelu (erf), gelu_new / gelu_pytorch_tanh / gelu_fast (tanh form), relu,
 // silu / swish, tanh. Throws dt::Error naming `where` for anything else.
 std::function<at::Tensor(const at::Tensor&)> activation(const std::string& name, const std::string& where);

@@ -38,6 +38,10 @@ struct ForwardInputs {
     at::Tensor labels;             // LM heads: (B, T) targets, -100 = ignored; sets ForwardOutputs::loss
     at::Tensor position_ids;       // decoders: (B, T) positions of the new tokens; default past..past+T-1
     KVCache* cache = nullptr;      // decoders: read and extended (T5: the decoder's self-attention)
+    // Masked-LM heads: when defined, (B) int64 positions in input_ids (a soft prompt's shift is added
+    // by the head); the head runs at those positions only and logits are (B, 1, V). Label-word tasks
+    // score one mask per example, so the B x T x V projection is never computed.
+    at::Tensor score_positions;
     bool output_hidden_states = false;
 };
 

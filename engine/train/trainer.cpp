@@ -96,6 +96,7 @@ void to_device(Batch& b, const at::Device& dev) {
     if (dev.is_cpu()) return;
     for (at::Tensor* t : {&b.inputs.input_ids, &b.inputs.attention_mask, &b.inputs.token_type_ids, &b.labels, &b.targets, &b.mask_pos, &b.lm_labels})
         if (t->defined()) *t = t->to(dev);
+    if (b.inputs.score_positions.defined()) b.inputs.score_positions = b.mask_pos;
 }
 
 // A 1-D tensor's values appended to `out` with one copy to the host (not one sync per element).
@@ -272,9 +273,14 @@ struct Trainer::Impl {
         if (d.label_word_ids.empty()) return out.logits;
         if (!out.logits.defined() || out.logits.dim() != 3)
             throw Error("label words need a model with a language-modelling head", "task.label_words", "load a *ForMaskedLM model");
-        const auto T = b.inputs.input_ids.size(1), shift = out.logits.size(1) - T;  // a soft prompt adds positions in front
-        at::Tensor pos = (b.mask_pos + shift).view({-1, 1, 1}).expand({-1, 1, out.logits.size(2)});
-        at::Tensor at_mask = out.logits.gather(1, pos).squeeze(1);  // (B, V)
+        at::Tensor at_mask;  // (B, V)
+        if (b.inputs.score_positions.defined() && out.logits.size(1) == 1) {
+            at_mask = out.logits.squeeze(1);  // the head ran at the masks only
+        } else {
+            const auto T = b.inputs.input_ids.size(1), shift = out.logits.size(1) - T;  // a soft prompt adds positions in front
+            at::Tensor pos = (b.mask_pos + shift).view({-1, 1, 1}).expand({-1, 1, out.logits.size(2)});
+            at_mask = out.logits.gather(1, pos).squeeze(1);
+        }
         if (vocab_top) *vocab_top = at_mask.argmax(1);
         return at_mask.index_select(1, torch::tensor(d.label_word_ids, torch::kLong).to(at_mask.device()));
     }

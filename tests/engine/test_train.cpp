@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "models/loader.h"
 #include "train/metrics.h"
+#include "train/run_spec.h"
 #include "train/trainer.h"
 
 #include <ATen/autocast_mode.h>
@@ -19,6 +20,8 @@
 #include <QDir>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <random>
@@ -198,6 +201,47 @@ private Q_SLOTS:
         tb.join();
         QVERIFY(a == soloA);
         QVERIFY(b == soloB);
+    }
+
+    // Label words run the masked-LM head at the mask positions only: the class logits, the loss and
+    // every gradient equal the full head's (B x T x V), also with a soft prompt in front.
+    void headOnMaskPositionsEqualsTheFullHead() {
+        const std::string demo = std::string(DT_SOURCE_DIR) + "/resources/demo";
+        const nlohmann::json spec = {{"model", demo + "/models/synth-bert-small"}, {"task", demo + "/tasks/reviews/task.json"}, {"delta", "lora"}};
+        const dt::TaskData data = dt::load_task_data(dt::RunSpec::from_json(spec, "test", "."));
+        QVERIFY(!data.train.label_word_ids.empty());
+        for (const char* method : {"lora", "prompt"}) {
+            auto m = dt::load_model(demo + "/models/synth-bert-small").model;
+            auto d = dt::DeltaSet::apply(*m, dt::DeltaSpec::from_json({{"method", method}}, "test"));
+            m->train(false);  // no dropout: the two passes must see the same network
+            dt::Batch b = dt::collate(data.train, {0, 1, 2, 3, 4, 5, 6, 7}, 0);
+            QVERIFY(b.inputs.score_positions.defined());
+            const at::Tensor words = torch::tensor(data.train.label_word_ids, torch::kLong);
+            auto classLogitsAndGrads = [&](bool atMasks) {
+                dt::ForwardInputs in = b.inputs;
+                if (!atMasks) in.score_positions = at::Tensor();
+                const dt::ForwardOutputs out = m->forward(in);
+                at::Tensor atMask;
+                if (atMasks) {
+                    [&] { QCOMPARE(out.logits.size(1), std::int64_t(1)); }();
+                    atMask = out.logits.squeeze(1);
+                } else {
+                    const auto shift = out.logits.size(1) - in.input_ids.size(1);
+                    atMask = out.logits.gather(1, (b.mask_pos + shift).view({-1, 1, 1}).expand({-1, 1, out.logits.size(2)})).squeeze(1);
+                }
+                const at::Tensor logits = atMask.index_select(1, words);
+                for (auto& [name, t] : dt::named_trainable_parameters(*m))
+                    if (t.grad().defined()) t.mutable_grad().zero_();
+                torch::cross_entropy_loss(logits, b.labels).backward();
+                std::vector<at::Tensor> grads{logits.detach()};
+                for (auto& [name, t] : dt::named_trainable_parameters(*m)) grads.push_back(t.grad().clone());
+                return grads;
+            };
+            const auto fast = classLogitsAndGrads(true), full = classLogitsAndGrads(false);
+            QCOMPARE(fast.size(), full.size());
+            QVERIFY(fast.size() > 1);
+            for (std::size_t i = 0; i < fast.size(); ++i) QVERIFY2(torch::allclose(fast[i], full[i], 1e-5, 1e-6), method);
+        }
     }
 
     void resumeContinuesExactly() {
