@@ -129,7 +129,8 @@ void ModelController::updateBudget() {
     try {
         const dt::Budget b = dt::budget(*model, tree, dt::DeltaSpec::from_json(spec, "method panel"));
         showTrainable(b);
-        m_session->setMemoryEstimate(b.accounting.weight_bytes + b.accounting.gradient_bytes + b.accounting.adamw_bytes, b.activation_bytes);
+        m_session->setMemoryEstimate(b.accounting.weight_bytes + b.accounting.gradient_bytes + b.accounting.adamw_bytes, b.activation_bytes,
+                                     b.activation_batch, b.activation_tokens);
         m_budgetText = QStringLiteral("%1 trainable").arg(b.accounting.trainable_params);
         m_session->setDeltaSpec(spec.dump(), m_budgetText);
         m_method->setBudgetText(budgetHtml(b, targetsNote));
@@ -182,8 +183,9 @@ QString ModelController::budgetHtml(const dt::Budget& b, const QString& targetsN
                 .arg(QString::fromStdString(dt::format_bytes(acc.weight_bytes)), QString::fromStdString(dt::format_bytes(acc.gradient_bytes)),
                      QString::fromStdString(dt::format_bytes(acc.adamw_bytes)), QString::fromStdString(dt::format_bytes(b.activation_bytes)),
                      QString::fromStdString(dt::format_bytes(acc.gradient_bytes)))
-                .arg(dt::TrainingDefaults::batch_size)
-                .arg(b.virtual_tokens > 0 ? tr("(128 + %1 prompt)").arg(b.virtual_tokens) : QStringLiteral("128"));
+                .arg(b.activation_batch)
+                .arg(b.virtual_tokens > 0 ? tr("(%1 + %2 prompt)").arg(b.activation_tokens - b.virtual_tokens).arg(b.virtual_tokens)
+                                          : QString::number(b.activation_tokens));
     if (!targetsNote.isEmpty()) html += tr("<br>target_modules: <tt>%1</tt>").arg(targetsNote.toHtmlEscaped());
     return html;
 }

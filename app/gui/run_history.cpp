@@ -509,9 +509,9 @@ bool RunHistory::readSeries(const QString& runDir, const QString& metric, const 
     xs.clear();
     ys.clear();
     // Epochs from run_info.json: optimizer steps x examples per step / training examples.
-    const dt::run_folder::RunSummary info = dt::run_folder::summarize_run(runDir.toStdString());
     double perStep = 0;
     if (x == QLatin1String("epoch")) {
+        const dt::run_folder::RunInfo info = dt::run_folder::read_info(runDir.toStdString());
         const nlohmann::json spec = readSpec(runDir);
         const nlohmann::json tr = spec.is_object() ? spec.value("training", nlohmann::json::object()) : nlohmann::json::object();
         const double batch = tr.is_object() ? tr.value("batch_size", 8.0) * tr.value("grad_accum", 1.0) : 8.0;

@@ -60,15 +60,16 @@ public:
     void showStatus(const QString& message, int timeoutMs = 5000) { Q_EMIT statusMessage(message, timeoutMs); }
     QString lastError() const { return m_lastError; }
     // The budget's memory estimate for the current delta: weights + gradients + AdamW state, and the
-    // activations at batch 16 x 128 tokens (fp32); -1 when no budget was computed.
-    void setMemoryEstimate(qint64 fixedBytes, qint64 activationBytes16x128) {
+    // activations at the budget's batch x tokens (dt::Budget::activation_bytes); -1 when none.
+    void setMemoryEstimate(qint64 fixedBytes, qint64 activationBytes, qint64 budgetBatch, qint64 budgetTokens) {
         m_estimateFixed = fixedBytes;
-        m_estimateActivations = activationBytes16x128;
+        m_estimateActivations = activationBytes;
+        m_estimateBatchTokens = static_cast<double>(budgetBatch * budgetTokens);
     }
     // The estimate at `batch` x `tokens` (activations scale linearly); -1 when unknown.
     qint64 memoryEstimate(int batch, int tokens) const {
         if (m_estimateFixed < 0) return -1;
-        return m_estimateFixed + static_cast<qint64>(static_cast<double>(m_estimateActivations) * batch * tokens / (16.0 * 128.0));
+        return m_estimateFixed + static_cast<qint64>(static_cast<double>(m_estimateActivations) * batch * tokens / m_estimateBatchTokens);
     }
     void clearError() { m_lastError.clear(); }
 
@@ -83,4 +84,5 @@ private:
     QString m_modelSource, m_importedDelta, m_lastError, m_deltaProblem;
     std::string m_deltaSpec;
     qint64 m_estimateFixed = -1, m_estimateActivations = 0;
+    double m_estimateBatchTokens = 1;
 };

@@ -75,8 +75,10 @@ Budget budget(TransformerModel& model, const ModuleTree& tree, const DeltaSpec& 
         count_per_layer(set, model.num_layers(), numel, b);
         std::int64_t virtual_tokens = 0;  // soft prompts lengthen every sequence
         for (const auto& m : set.methods()) virtual_tokens += m->extra_tokens();
-        b.activation_bytes = estimate_activation_bytes(model, TrainingDefaults::batch_size, 128 + virtual_tokens);
         b.virtual_tokens = virtual_tokens;
+        b.activation_batch = TrainingDefaults::batch_size;
+        b.activation_tokens = 128 + virtual_tokens;
+        b.activation_bytes = estimate_activation_bytes(model, b.activation_batch, b.activation_tokens);
     } catch (...) {
         set.remove(model);
         throw;

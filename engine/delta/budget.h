@@ -21,7 +21,8 @@ struct Budget {
     std::vector<std::string> columns;  // "0", "1", ..., "other"
     std::vector<std::string> rows;
     std::vector<std::vector<double>> counts;
-    std::int64_t activation_bytes = 0;  // for batch 16 x (128 + virtual_tokens) tokens in fp32
+    std::int64_t activation_bytes = 0;  // for activation_batch x activation_tokens tokens in fp32
+    std::int64_t activation_batch = 0, activation_tokens = 0;  // 16 x (128 + virtual_tokens)
     std::int64_t virtual_tokens = 0;    // soft prompt tokens the methods add to each sequence
 };
 

@@ -29,6 +29,20 @@ std::string latest_path(const std::string& run) { return checkpoints_path(run) +
 std::string info_path(const std::string& run) { return run + "/run_info.json"; }
 std::string label_path(const std::string& run) { return run + "/label.txt"; }
 
+RunInfo read_info(const std::string& run) {
+    RunInfo r;
+    try {
+        if (!path_exists(info_path(run))) return r;
+        const nlohmann::json info = json::load_file(info_path(run));
+        r.trainable = info.value("trainable", std::int64_t(-1));
+        r.total = info.value("total", std::int64_t(-1));
+        r.train_examples = info.value("train_examples", std::int64_t(-1));
+    } catch (const std::exception&) {
+        // an edited or torn run_info.json: the counts stay unknown
+    }
+    return r;
+}
+
 void write_info(const std::string& run, std::int64_t trainable, std::int64_t total, std::int64_t train_examples) {
     const nlohmann::json j = {{"trainable", trainable}, {"total", total}, {"train_examples", train_examples}};
     write_file_atomic(info_path(run), j.dump(2) + "\n");
@@ -98,16 +112,10 @@ RunSummary summarize_run(const std::string& run) {
         std::ifstream label(label_path(run));
         std::getline(label, s.label);
     }
-    try {
-        if (path_exists(info_path(run))) {
-            const nlohmann::json info = json::load_file(info_path(run));
-            s.trainable = info.value("trainable", std::int64_t(-1));
-            s.total = info.value("total", std::int64_t(-1));
-            s.train_examples = info.value("train_examples", std::int64_t(-1));
-        }
-    } catch (const std::exception&) {
-        // an edited or torn run_info.json: the counts stay unknown
-    }
+    const RunInfo info = read_info(run);
+    s.trainable = info.trainable;
+    s.total = info.total;
+    s.train_examples = info.train_examples;
     std::vector<std::pair<std::int64_t, std::string>> steps;
     for (const auto& name : list_folder(checkpoints_path(run))) {
         if (!has_checkpoint(checkpoint_path(run, name))) continue;

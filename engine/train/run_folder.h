@@ -64,6 +64,12 @@ struct RunSummary {
     bool finished() const { return status == "finished" || status == "early_stopped"; }
 };
 RunSummary summarize_run(const std::string& run);
+// run_info.json's counts: trainable and total parameters, training examples (-1 each when absent
+// or unreadable, as for runs made before it existed).
+struct RunInfo {
+    std::int64_t trainable = -1, total = -1, train_examples = -1;
+};
+RunInfo read_info(const std::string& run);
 // Writes run_info.json (train_run does, at its start).
 void write_info(const std::string& run, std::int64_t trainable, std::int64_t total, std::int64_t train_examples);
 // Sets (or with "" removes) the run's label; throws dt::Error naming the file.

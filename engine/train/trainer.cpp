@@ -140,6 +140,7 @@ struct Trainer::Impl {
 
     Impl(TransformerModel& m, const Dataset& t, const Dataset* e, TrainConfig c, TrainObserver* o)
         : model(m), train(t), eval(e), cfg(std::move(c)), obs(o) {
+        rng = std::make_unique<RunRng>(cfg.seed);  // a checkpoint's state replaces it on resume
         if (cfg.max_steps <= 0) throw Error("must be positive", "max_steps");
         if (cfg.batch_size <= 0) throw Error("must be positive", "batch_size");
         if (cfg.grad_accum <= 0) throw Error("must be positive", "grad_accum");
@@ -630,7 +631,6 @@ TrainResult Trainer::run(TrainControl* control) {
     const auto& cfg = I.cfg;
     TrainResult res;
     I.model.train();
-    if (!I.rng) I.rng = std::make_unique<RunRng>(cfg.seed);  // dropout; restored from checkpoints on resume
     if (step_ == 0 && I.device.is_cuda()) torch::cuda::manual_seed_all(cfg.seed);  // CUDA masks: the device's generator
     const auto t0 = std::chrono::steady_clock::now();
     if (I.obs) I.obs->on_status(step_ == 0 ? "started" : "resumed at step " + std::to_string(step_));
@@ -724,7 +724,6 @@ void Trainer::save_checkpoint(const std::string& dir) {
             t.emplace_back("adam_step." + name, torch::tensor(s.step(), torch::kLong));
         }
     }
-    if (!I.rng) I.rng = std::make_unique<RunRng>(I.cfg.seed);
     t.emplace_back("rng.torch_cpu", I.rng->state());
     for (const auto& h : I.model.training_hooks())
         for (const auto& [name, value] : h->state()) t.emplace_back("hook." + name, value.detach().to(at::kCPU).contiguous());
@@ -761,7 +760,6 @@ void Trainer::load_checkpoint(const std::string& dir) {
             I.opt->state()[c10::guts::to_string(p.unsafeGetTensorImpl())] = std::move(st);
         }
     }
-    if (!I.rng) I.rng = std::make_unique<RunRng>(I.cfg.seed);
     I.rng->set_state(f->tensor("rng.torch_cpu"));
     std::map<std::string, at::Tensor> hook_state;
     for (const auto& info : f->tensors())

@@ -44,6 +44,25 @@
 
 #include <stdexcept>
 
+namespace {
+
+// DELTATUNE_WORK_DIR pointed at `dir` for one test; restored however the test ends.
+class TabsWorkDir {
+public:
+    explicit TabsWorkDir(const QString& dir) : m_old(qgetenv("DELTATUNE_WORK_DIR")) { qputenv("DELTATUNE_WORK_DIR", dir.toUtf8()); }
+    ~TabsWorkDir() {
+        if (m_old.isNull()) qunsetenv("DELTATUNE_WORK_DIR");
+        else qputenv("DELTATUNE_WORK_DIR", m_old);
+    }
+    TabsWorkDir(const TabsWorkDir&) = delete;
+    TabsWorkDir& operator=(const TabsWorkDir&) = delete;
+
+private:
+    QByteArray m_old;
+};
+
+}  // namespace
+
 class TestTabs : public QObject {
     Q_OBJECT
 private Q_SLOTS:
@@ -134,8 +153,7 @@ private Q_SLOTS:
     void willItFitMeasuresAndProbes() {
         if (Workbench::demoModel().isEmpty()) QSKIP("no demo model");
         QTemporaryDir dir;
-        const QByteArray oldWork = qgetenv("DELTATUNE_WORK_DIR");
-        qputenv("DELTATUNE_WORK_DIR", dir.filePath("work").toUtf8());
+        const TabsWorkDir work(dir.filePath("work"));
         Workbench session;
         TrainingTab tab(&session);
         session.setModel(nullptr, Workbench::demoModel());
@@ -170,14 +188,12 @@ private Q_SLOTS:
         QVERIFY(tab.fitProbe()->measure(dir.filePath("bad.json"), 2));
         QVERIFY(failed.wait(60000));
         QVERIFY2(failed.first().at(0).toString().contains(QLatin1String("missing.jsonl")), qPrintable(failed.first().at(0).toString()));
-        qputenv("DELTATUNE_WORK_DIR", oldWork);
     }
 
     void trainingTabRefusesASecondStartAndNamesTheRunFolder() {
         if (Workbench::demoModel().isEmpty()) QSKIP("no demo model");
         QTemporaryDir dir;
-        const QByteArray oldWork = qgetenv("DELTATUNE_WORK_DIR");
-        qputenv("DELTATUNE_WORK_DIR", dir.filePath("work").toUtf8());
+        const TabsWorkDir work(dir.filePath("work"));
         Workbench session;
         TrainingTab tab(&session);
         const QString task = Workbench::demoTasks().first();
@@ -208,8 +224,6 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(finished.size() + failed.size() == 1, 60000);
         QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
         QVERIFY(!tab.isRunning());
-        if (oldWork.isNull()) qunsetenv("DELTATUNE_WORK_DIR");
-        else qputenv("DELTATUNE_WORK_DIR", oldWork);
     }
 
     void transferTabRefusesFewerThanTwoTasks() {
@@ -330,8 +344,7 @@ private Q_SLOTS:
         // File > Merge Deltas: the dialog needs two ticked deltas; the merge runs on a worker and
         // its PEFT folder becomes a row of the Transfer tab's next matrix.
         QTemporaryDir dir;
-        const QByteArray oldWork = qgetenv("DELTATUNE_WORK_DIR");
-        qputenv("DELTATUNE_WORK_DIR", dir.filePath("work").toUtf8());
+        const TabsWorkDir work(dir.filePath("work"));
         Workbench session;
         TrainingTab training(&session);
         TransferTab transfer(&session, &training);
@@ -363,8 +376,6 @@ private Q_SLOTS:
         QCOMPARE(cfg["r"].get<int>(), 8);  // cat: 4 + 4, as PEFT's merged-cat
         QCOMPARE(transfer.deltaRows().size(), 1);
         QCOMPARE(transfer.deltaRows().first(), qMakePair(QStringLiteral("ab"), folder));
-        if (oldWork.isNull()) qunsetenv("DELTATUNE_WORK_DIR");
-        else qputenv("DELTATUNE_WORK_DIR", oldWork);
     }
 
     void exportAndImportRunOnTheWorkerAndFailVisibly() {
