@@ -3,13 +3,15 @@
 // the exact trainable parameter and optimizer-state bytes of each.
 #include "cli.h"
 
+#include "core/autocast.h"
+#include "core/devices.h"
 #include "core/error.h"
 #include "train/defaults.h"
 #include "delta/delta_set.h"
 #include "models/loader.h"
 #include "tree/module_tree.h"
 
-#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <sys/resource.h>
@@ -52,13 +54,16 @@ int cmd_bench_step(const Args& a) {
     const int B = std::max(1, a.int_value("--batch", 8)), T = std::max(1, a.int_value("--seq", 128));
     const int steps = std::max(1, a.int_value("--steps", 10));
     const std::string precision = a.value("--precision", "fp32");
-    if (precision != "fp32" && precision != "bf16") throw Error("expected fp32 or bf16, got '" + precision + "'", "--precision");
+    const c10::Device device = parse_device(a.value("--device", "cpu"));
+    if (precision != "fp32" && precision != "bf16" && !(precision == "fp16" && device.is_cuda()))
+        throw Error("expected fp32 or bf16 (fp16 on CUDA), got '" + precision + "'", "--precision");
     std::vector<Run> runs;
     for (const auto& s : specs) {
         Run r;
         r.label = s;
         r.model = load_model(model_arg);
         r.deltas = DeltaSet::apply(*r.model.model, delta_spec_arg(s));
+        r.model.model->to(device);
         r.model.model->train();
         r.opt = std::make_unique<torch::optim::AdamW>(trainable_parameters(*r.model.model), torch::optim::AdamWOptions(TrainingDefaults::lr));
         r.acc = r.deltas.accounting(*r.model.model);
@@ -71,26 +76,31 @@ int cmd_bench_step(const Args& a) {
     in.input_ids = torch::randint(1, vocab, {B, T}, torch::kLong);
     at::Tensor labels = torch::randint(0, vocab, {B, T}, torch::kLong);
     runs.front().model.model->validate_inputs(in);
+    in.input_ids = in.input_ids.to(device);
+    labels = labels.to(device);
+    auto sync = [&] {
+        if (device.is_cuda()) torch::cuda::synchronize();
+    };
+    reset_device_memory_peak(device);
     for (int step = -2; step < steps; ++step) {  // two warm-up steps
         for (auto& r : runs) {
+            sync();
             auto t0 = std::chrono::steady_clock::now();
             r.opt->zero_grad();
             at::Tensor loss;
             {
-                at::autocast::set_cpu_enabled(precision == "bf16");
-                at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+                AutocastScope autocast(precision, device.type());
                 loss = loss_of(r.model.model->forward(in), labels).to(torch::kFloat);
-                at::autocast::set_cpu_enabled(false);
-                at::autocast::clear_cache();
             }
             loss.backward();
             r.opt->step();
+            sync();
             const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             if (step >= 0) r.times.push_back(dt);
         }
     }
-    std::printf("model: %s, batch %d x %d tokens, %d steps after 2 warm-up, interleaved, %d threads, %s\n", model_arg.c_str(), B,
-                T, steps, at::get_num_threads(), precision.c_str());
+    std::printf("model: %s, batch %d x %d tokens, %d steps after 2 warm-up, interleaved, %s, %d threads, %s\n", model_arg.c_str(), B,
+                T, steps, device.str().c_str(), at::get_num_threads(), precision.c_str());
     std::printf("%-14s %12s %10s %10s %12s %12s\n", "method", "step ms", "vs full", "trainable", "trainable%", "grad+adam");
     double full = 0;
     for (const auto& r : runs)
@@ -109,6 +119,13 @@ int cmd_bench_step(const Args& a) {
     for (const auto& r : runs) tok += static_cast<double>(B) * T / median(r.times);
     std::printf("tokens/s (mean over methods): %.0f; peak RSS of the process: %.0f MiB\n", tok / static_cast<double>(runs.size()),
                 static_cast<double>(ru.ru_maxrss) / 1024.0);
+    // Delta-tuning FLOPs per token: the forward (2 N) and the activation gradients (2 N) through the
+    // frozen base's N parameters; the deltas' own weight gradients are negligible and not counted.
+    const double n_base = static_cast<double>(runs.front().acc.total_params - runs.front().acc.trainable_params);
+    const double achieved = 4.0 * n_base * tok / static_cast<double>(runs.size());
+    std::printf("delta-tuning FLOPs (4 N per token, N = %.0f frozen parameters): %.2f TFLOP/s\n", n_base, achieved / 1e12);
+    if (device.is_cuda())
+        std::printf("peak device memory (allocated): %.0f MiB\n", static_cast<double>(device_memory_peak(device)) / 1048576.0);
     return 0;
 }
 

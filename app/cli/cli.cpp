@@ -14,6 +14,10 @@ static const char* kUsage =
     "usage: deltatune [--threads N] COMMAND ...\n"
     "\n"
     "commands:\n"
+    "  doctor [--device cpu|cuda|cuda:N] [--json]   what this install runs on (LibTorch, BLAS, threads, GPUs),\n"
+    "                                               then a self-test on the device: forward parity, a LoRA\n"
+    "                                               step per precision, generation, save/load (exit 1: a\n"
+    "                                               check failed; --inject-failure CHECK: testing aid)\n"
     "  methods [--json]                             the delta methods and their options (defaults, ranges,\n"
     "                                               PEFT names); --json: the engine's declarations\n"
     "  inspect MODEL [--delta SPEC] [--json]        module tree with parameter counts, dtypes, bytes;\n"
@@ -70,13 +74,15 @@ static const char* kUsage =
     "  bench step MODEL --delta SPEC... [--batch B] [--seq T] [--steps N]\n"
     "                                               forward+backward+AdamW step time per method\n"
     "  bench train MODEL [--delta SPEC] ...         the same, LoRA r=8 on query/value by default\n"
+    "         [--device cpu|cuda[:N]] [--precision fp32|bf16|fp16]\n"
     "\n"
     "SPEC is a delta spec JSON file, a method name with its defaults (lora, adapter, bitfit, prefix,\n"
     "prompt, ia3, layernorm, last_layers, selective, full), or an exported delta folder: DeltaTune's\n"
     "format or an adapter saved by Hugging Face PEFT (inspect, forward, train, eval).\n"
     "\n"
     "MODEL is a Hugging Face model folder (config.json + model.safetensors or shards) or a built-in:\n"
-    "tiny-bert, bert-base-shape, tiny-llama, tiny-t5, tiny-gptneox (random weights, --seed N).\n"
+    "tiny-bert, bert-base-shape, bert-base-seqcls, tiny-llama, llama-1b-shape, tiny-t5, tiny-gptneox\n"
+    "(random weights, --seed N).\n"
     "Threads: --threads N, else DELTATUNE_THREADS, else every core.\n";
 
 bool Args::has(const std::string& f) const {
@@ -208,8 +214,9 @@ int run(const std::vector<std::string>& all) {
         return cmd_pretrain(parse_args(rest, {"--model", "--corpus", "--tokenizer", "--out", "--seq", "--lines", "--mask-prob", "--steps",
                                               "--batch", "--lr", "--seed", "--eval-every", "--noise-density", "--mean-span"},
                                        {}));
+    if (cmd == "doctor") return cmd_doctor(parse_args(rest, {"--device", "--inject-failure"}, {"--json"}));
     if (cmd == "bench")
-        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision", "--spec"}, {}));
+        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision", "--spec", "--device"}, {}));
     throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");
 }
 

@@ -61,5 +61,6 @@ int cmd_compare(const Args& a);
 int cmd_scale(const Args& a);
 int cmd_inspect_delta(const Args& a);
 int cmd_pretrain(const Args& a);
+int cmd_doctor(const Args& a);
 
 }  // namespace dt::cli

@@ -22,6 +22,15 @@
 #define DT_HAS_UINT_WIDE 0
 #endif
 
+// Autocast is set per device type (set_autocast_enabled(device, on), set_autocast_dtype) from
+// LibTorch 2.4 on; the per-backend functions (set_cpu_enabled, set_autocast_gpu_dtype, ...) are
+// deprecated there. core/autocast.cpp uses one or the other.
+#if DT_TORCH_VERSION_AT_LEAST(2, 4)
+#define DT_AUTOCAST_BY_DEVICE 1
+#else
+#define DT_AUTOCAST_BY_DEVICE 0
+#endif
+
 namespace dt::compat {
 
 inline const char* torch_version_string() { return TORCH_VERSION; }

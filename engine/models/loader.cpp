@@ -53,7 +53,9 @@ std::string with_legacy_names(const std::string& n) {
 
 }  // namespace
 
-std::vector<std::string> builtin_model_names() { return {"tiny-bert", "bert-base-shape", "tiny-llama", "tiny-t5", "tiny-gptneox"}; }
+std::vector<std::string> builtin_model_names() {
+    return {"tiny-bert", "bert-base-shape", "bert-base-seqcls", "tiny-llama", "llama-1b-shape", "tiny-t5", "tiny-gptneox"};
+}
 
 bool is_builtin_model(const std::string& name) {
     for (const auto& n : builtin_model_names())
@@ -67,6 +69,18 @@ ModelConfig builtin_config(const std::string& name) {
     if (name == "bert-base-shape")
         return ModelConfig::from_json(bert_config("BertForMaskedLM", 30522, 768, 12, 12, 3072, 512),
                                       "builtin:bert-base-shape");
+    if (name == "bert-base-seqcls") {  // the peer benchmark's BertForSequenceClassification (2 labels)
+        nlohmann::json j = bert_config("BertForSequenceClassification", 30522, 768, 12, 12, 3072, 512);
+        j["id2label"] = {{"0", "LABEL_0"}, {"1", "LABEL_1"}};
+        return ModelConfig::from_json(j, "builtin:bert-base-seqcls");
+    }
+    if (name == "llama-1b-shape")  // TinyLlama-1.1B's shape: 22 layers, hidden 2048, GQA 32/4 heads
+        return ModelConfig::from_json({{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 32000},
+                                       {"hidden_size", 2048}, {"num_hidden_layers", 22}, {"num_attention_heads", 32},
+                                       {"num_key_value_heads", 4}, {"intermediate_size", 5632}, {"max_position_embeddings", 2048},
+                                       {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"hidden_act", "silu"},
+                                       {"pad_token_id", 0}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"tie_word_embeddings", false}},
+                                      "builtin:llama-1b-shape");
     if (name == "tiny-llama")
         return ModelConfig::from_json({{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 4096},
                                        {"hidden_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
@@ -88,7 +102,7 @@ ModelConfig builtin_config(const std::string& name) {
                                        {"use_parallel_residual", true}, {"hidden_act", "gelu"}, {"layer_norm_eps", 1e-5},
                                        {"bos_token_id", 0}, {"eos_token_id", 0}, {"tie_word_embeddings", false}},
                                       "builtin:tiny-gptneox");
-    throw Error("unknown built-in model '" + name + "'", "", "built-ins: tiny-bert, bert-base-shape, tiny-llama, tiny-t5, tiny-gptneox");
+    throw Error("unknown built-in model '" + name + "'", "", "built-ins: tiny-bert, bert-base-shape, bert-base-seqcls, tiny-llama, llama-1b-shape, tiny-t5, tiny-gptneox");
 }
 
 std::shared_ptr<TransformerModel> create_model(const ModelConfig& cfg, std::uint64_t seed) {

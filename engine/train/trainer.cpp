@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include "core/autocast.h"
+#include "core/devices.h"
 #include "core/error.h"
 #include "core/run_rng.h"
 #include "delta/delta_set.h"
@@ -14,7 +16,6 @@
 #include "train/run_folder.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -41,56 +42,6 @@ double scheduled_lr(const TrainConfig& c, std::int64_t step) {
 }
 
 namespace {
-
-// Autocast of the forward pass on this thread (autocast state is thread-local): bf16 on CPU;
-// bf16 or fp16 on CUDA.
-class AutocastScope {
-public:
-    AutocastScope(const std::string& precision, bool cuda) : on_(precision != "fp32"), cuda_(cuda) {
-        if (!on_) return;
-        const auto dtype = precision == "fp16" ? at::kHalf : at::kBFloat16;
-        if (cuda_) {
-            prev_ = at::autocast::is_enabled();
-            at::autocast::set_autocast_gpu_dtype(dtype);
-            at::autocast::set_enabled(true);
-        } else {
-            prev_ = at::autocast::is_cpu_enabled();
-            at::autocast::set_autocast_cpu_dtype(dtype);
-            at::autocast::set_cpu_enabled(true);
-        }
-    }
-    ~AutocastScope() {
-        if (!on_) return;
-        if (cuda_) at::autocast::set_enabled(prev_);
-        else at::autocast::set_cpu_enabled(prev_);
-        at::autocast::clear_cache();
-    }
-
-private:
-    bool on_, cuda_, prev_ = false;
-};
-
-}  // namespace
-
-std::vector<std::string> available_devices() {
-    std::vector<std::string> out = {"cpu"};
-    if (torch::cuda::is_available())
-        for (std::size_t i = 0; i < torch::cuda::device_count(); ++i) out.push_back("cuda:" + std::to_string(i));
-    return out;
-}
-
-namespace {
-
-at::Device parse_device(const std::string& d) {
-    if (d == "cpu") return at::Device(at::kCPU);
-    if (d.rfind("cuda", 0) != 0) throw Error("unknown device '" + d + "'", "device", "cpu, cuda or cuda:N");
-    if (!torch::cuda::is_available())
-        throw Error("CUDA is not available", "device", "this LibTorch is a CPU build or no GPU is visible; use \"cpu\"");
-    at::Device dev(d);
-    if (dev.has_index() && dev.index() >= static_cast<int>(torch::cuda::device_count()))
-        throw Error("there is no " + d + " (" + std::to_string(torch::cuda::device_count()) + " GPU(s) visible)", "device");
-    return dev;
-}
 
 void to_device(Batch& b, const at::Device& dev) {
     if (dev.is_cpu()) return;
@@ -360,7 +311,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         if (data.masked_lm) mask_batch(b, data, 0x5EEDull + s);  // the same masks at every evaluation
         to_device(b, I.device);
         if (data.masked_lm) {
-            AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
+            AutocastScope autocast(I.cfg.precision, I.device.type());
             const auto out = I.model.forward(b.inputs);
             loss_sum += Impl::masked_loss(out, b, at::Reduction::Sum).item<double>();
             const at::Tensor scored = b.lm_labels.ne(-100);
@@ -374,7 +325,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
             const auto U = b.lm_labels.size(1);
             at::Tensor logits;
             {
-                AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
+                AutocastScope autocast(I.cfg.precision, I.device.type());
                 logits = I.model.forward(b.inputs).logits;
             }
             loss_sum += torch::nll_loss(torch::log_softmax(logits.reshape({-1, logits.size(2)}).to(torch::kFloat), -1), b.lm_labels.reshape({-1}),
@@ -392,7 +343,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
                     in.labels = torch::tensor(data.target_word_ids[static_cast<std::size_t>(k)], torch::kLong).to(I.device).unsqueeze(0).repeat({B, 1});
                     at::Tensor lg;
                     {
-                        AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
+                        AutocastScope autocast(I.cfg.precision, I.device.type());
                         lg = I.model.forward(in).logits;
                     }
                     const at::Tensor ll = torch::log_softmax(lg.to(torch::kFloat), -1).gather(2, in.labels.unsqueeze(2)).squeeze(2).sum(1);
@@ -420,7 +371,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
             continue;
         }
         if (data.causal_lm) {
-            AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
+            AutocastScope autocast(I.cfg.precision, I.device.type());
             const auto out = I.model.forward(b.inputs);
             loss_sum += Impl::causal_loss(out, b, at::Reduction::Sum).item<double>();
             lm_tokens += b.lm_labels.narrow(1, 1, b.lm_labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
@@ -428,7 +379,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         }
         at::Tensor logits, top;
         {
-            AutocastScope autocast(I.cfg.precision, I.device.is_cuda());
+            AutocastScope autocast(I.cfg.precision, I.device.type());
             logits = I.class_logits(I.model.forward(b.inputs), b, data, &top).to(torch::kFloat);
         }
         if (top.defined())  // the gold label word is the top word over the whole vocabulary
@@ -527,7 +478,7 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
         m.positions += b.inputs.input_ids.numel();
         at::Tensor loss;
         {
-            AutocastScope autocast(cfg.precision, I.device.is_cuda());
+            AutocastScope autocast(cfg.precision, I.device.type());
             {
                 RunRng::Scope own(*I.rng);  // this run's masks, whatever else trains in the process
                 loss = I.loss_of(I.model.forward(b.inputs), b).to(torch::kFloat);

@@ -21,9 +21,6 @@ namespace dt {
 class TransformerModel;
 class DeltaSet;
 
-// The devices training can use here: "cpu", then "cuda:0".."cuda:N-1" when GPUs are visible.
-std::vector<std::string> available_devices();
-
 struct TrainConfig {
     std::int64_t max_steps = TrainingDefaults::max_steps;  // optimizer steps
     std::int64_t batch_size = TrainingDefaults::batch_size;

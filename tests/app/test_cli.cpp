@@ -2,6 +2,7 @@
 #include "test_registry.h"
 #include "test_util.h"
 
+#include "core/devices.h"
 #include "delta/method.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
@@ -337,6 +338,49 @@ private Q_SLOTS:
         auto b = runCli({"bench", "step", "tiny-bert", "--delta", "lora", "full", "--batch", "1", "--seq", "8", "--steps", "1"});
         QCOMPARE(b.code, 0);
         QVERIFY2(b.out.contains("lora") && b.out.contains("full") && b.out.contains("1.00"), qPrintable(b.out));
+    }
+
+    void doctorPassesOnCpuAndNamesAnInjectedFailure() {
+        // The self-test a user runs first: every check passes on this machine's CPU, in seconds.
+        auto r = runCli({"--threads", "2", "doctor", "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.out + r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["ok"].get<bool>(), true);
+        QCOMPARE(j["device"].get<std::string>(), std::string("cpu"));
+        QCOMPARE(j["threads"].get<int>(), 2);
+        QVERIFY(!j["blas"].get<std::string>().empty());
+        QVERIFY(!j["cuda_reason"].get<std::string>().empty() || !j["cuda_devices"].empty());
+        std::vector<std::string> names;
+        for (const auto& c : j["checks"]) {
+            QVERIFY2(c["ok"].get<bool>(), c.dump().c_str());
+            names.push_back(c["name"].get<std::string>());
+        }
+        const std::vector<std::string> want = {"forward:tiny-bert", "forward:tiny-llama", "forward:tiny-t5", "forward:tiny-gptneox", "train:fp32",
+                                               "train:bf16", "generate:tiny-llama", "generate:tiny-t5", "save-load"};
+        QCOMPARE(names, want);
+        QVERIFY(j["step_ms"]["fp32"].get<double>() > 0);
+        QVERIFY(j["step_ms"]["bf16"].get<double>() > 0);
+        QVERIFY(j["peak_rss_bytes"].get<std::int64_t>() > 0);
+
+        // Each check's own comparison catches a corrupted result: exit 1, the check named, the rest pass.
+        for (const QString& check : {QStringLiteral("forward:tiny-llama"), QStringLiteral("train:bf16"), QStringLiteral("generate:tiny-t5"),
+                                     QStringLiteral("save-load")}) {
+            auto f = runCli({"--threads", "2", "doctor", "--json", "--inject-failure", check});
+            QCOMPARE(f.code, 1);
+            QVERIFY2(f.err.contains("1 of 9 checks failed") && f.err.contains(check), qPrintable(f.err));
+            const auto fj = nlohmann::json::parse(f.out.toStdString());
+            QCOMPARE(fj["ok"].get<bool>(), false);
+            QCOMPARE(fj["failed"], nlohmann::json::array({check.toStdString()}));
+        }
+        auto text = runCli({"--threads", "2", "doctor", "--inject-failure", "save-load"});
+        QCOMPARE(text.code, 1);
+        QVERIFY2(text.out.contains("FAIL  save-load") && text.out.contains("LibTorch") && text.out.contains("BLAS"), qPrintable(text.out));
+
+        expectBadInput(runCli({"doctor", "--inject-failure", "nope"}), {"--inject-failure", "nope", "save-load"});
+        expectBadInput(runCli({"doctor", "--device", "tpu"}), {"device", "tpu"});
+        if (!dt::probe_devices().gpus.empty()) return;
+        // No GPU here: asking for one says why CUDA is not offered.
+        expectBadInput(runCli({"doctor", "--device", "cuda"}), {"device", "CUDA is not available", dt::probe_devices().cuda_reason.c_str()});
     }
 
     void trainKillResume() {

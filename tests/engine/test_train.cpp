@@ -4,6 +4,7 @@
 #include "test_registry.h"
 #include "test_util.h"
 
+#include "core/autocast.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "delta/delta_set.h"
@@ -113,7 +114,7 @@ private Q_SLOTS:
         auto res = dt::Trainer(*m, train, &valid, c).run();
         QVERIFY2(res.last_metrics.at("accuracy") >= 0.85, qPrintable(QString::number(res.last_metrics.at("accuracy"))));
         for (const auto& p : dt::trainable_parameters(*m)) QCOMPARE(p.scalar_type(), at::kFloat);  // deltas stay fp32
-        QVERIFY(!at::autocast::is_cpu_enabled());  // the scope is closed again
+        QVERIFY(!dt::autocast_enabled(c10::DeviceType::CPU));  // the scope is closed again
     }
 
     void causalLossScoresOnlyTheResponse() {
