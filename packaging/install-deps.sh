@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages DeltaTune needs to build, test and run. Non-interactive and
 # idempotent: packages already present are left alone, and apt is only called when one is missing.
 # libopenblas0-openmp matters: without it Debian's LibTorch falls back to the reference BLAS and a
-# 768x768 linear layer runs about 27x slower.
+# 768x768 linear layer runs about 27x slower. python3 runs tools/fixture_parity.py in the tests.
 set -euo pipefail
 
 PACKAGES=(
@@ -11,6 +11,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp
   libqcustomplot-dev nlohmann-json3-dev
   xvfb xauth
+  python3
 )
 
 missing=()

@@ -19,10 +19,12 @@ public:
     bool isSampling() const;
     // Takes one sample now: CPU % is the CPU time since the previous sample over the wall time.
     void sample();
-    void addSample(double seconds, double rssMiB, double cpuPercent);
+    // gpuMiB < 0: GPU memory not read (no CUDA device), said in the caption; else plotted.
+    void addSample(double seconds, double rssMiB, double cpuPercent, double gpuMiB = -1);
     int sampleCount() const;
     double lastRssMiB() const { return m_lastRss; }
     double lastCpuPercent() const { return m_lastCpu; }
+    double lastGpuMiB() const { return m_lastGpu; }
     QString caption() const;
     QCustomPlot* plot() const { return m_plot; }
 
@@ -31,5 +33,5 @@ private:
     QLabel* m_caption;
     QTimer* m_timer;
     QElapsedTimer m_clock;
-    double m_prevCpu = -1, m_prevWall = 0, m_lastRss = 0, m_lastCpu = 0, m_peakRss = 0;
+    double m_prevCpu = -1, m_prevWall = 0, m_lastRss = 0, m_lastCpu = 0, m_peakRss = 0, m_lastGpu = -1, m_peakGpu = 0;
 };

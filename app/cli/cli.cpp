@@ -25,9 +25,9 @@ static const char* kUsage =
     "  select MODEL (--targets NAME... | --regex RE | --all-linear)\n"
     "         [--exclude NAME... | --exclude-regex RE] [--layers N...] [--layers-pattern P]\n"
     "         [--linear-only] [--json]                 module paths matched with PEFT's rules\n"
-    "  forward MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors\n"
+    "  forward MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors [--device D]\n"
     "                                               one eval-mode float32 forward pass\n"
-    "  generate MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors [--max-new-tokens N]\n"
+    "  generate MODEL [--delta SPEC] --input IN.safetensors --output OUT.safetensors [--max-new-tokens N] [--device D]\n"
     "  generate MODEL [--delta SPEC] --prompt TEXT [--tokenizer F] [--stop TEXT] [--temperature T --top-k K --top-p P --seed S]\n"
     "         [--num-beams K [--length-penalty X] [--early-stopping true|false|never]]\n"
     "                                               greedy (or sampled) generation with a KV cache (--no-cache: recompute)\n"
@@ -188,10 +188,10 @@ int run(const std::vector<std::string>& all) {
         return cmd_select(parse_args(rest, {"--targets", "--regex", "--exclude", "--exclude-regex", "--layers",
                                             "--layers-pattern", "--seed"},
                                      {"--all-linear", "--linear-only", "--json"}));
-    if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed", "--delta"}, {}));
+    if (cmd == "forward") return cmd_forward(parse_args(rest, {"--input", "--output", "--seed", "--delta", "--device"}, {}));
     if (cmd == "generate")
         return cmd_generate(parse_args(rest, {"--input", "--output", "--seed", "--delta", "--max-new-tokens", "--prompt", "--tokenizer", "--temperature",
-                                              "--top-k", "--top-p", "--stop", "--num-beams", "--length-penalty", "--early-stopping"},
+                                              "--top-k", "--top-p", "--stop", "--num-beams", "--length-penalty", "--early-stopping", "--device"},
                                        {"--no-cache", "--do-sample"}));
     if (cmd == "init") return cmd_init(parse_args(rest, {"--seed"}, {}));
     if (cmd == "tokenize") return cmd_tokenize(parse_args(rest, {}, {"--pair", "--no-special"}));

@@ -1,6 +1,7 @@
 // inspect, select, forward, init: thin wrappers over the engine.
 #include "cli.h"
 
+#include "core/devices.h"
 #include "core/error.h"
 #include "delta/delta_set.h"
 #include "delta/method.h"
@@ -173,6 +174,11 @@ int cmd_forward(const Args& a) {
     } catch (const Error& e) {
         throw e.within(in_path);
     }
+    // --device: the same pass on a GPU (gpu-check.sh compares it with the CPU's and transformers').
+    const c10::Device device = parse_device(a.value("--device", "cpu"));
+    m.model->to(device);
+    for (at::Tensor* x : {&in.input_ids, &in.attention_mask, &in.token_type_ids, &in.decoder_input_ids, &in.labels})
+        if (x->defined()) *x = x->to(device);
     torch::NoGradGuard ng;
     m.model->eval();
     ForwardOutputs out = m.model->forward(in);
@@ -225,12 +231,16 @@ int cmd_generate(const Args& a) {
         } catch (const Error& e) {
             throw e.within(in_path);
         }
-        const at::Tensor out = generate(*m.model, in.input_ids, in.attention_mask, g);
+        const c10::Device device = parse_device(a.value("--device", "cpu"));
+        m.model->to(device);
+        const at::Tensor out = generate(*m.model, in.input_ids.to(device), in.attention_mask.defined() ? in.attention_mask.to(device) : at::Tensor(), g)
+                                   .to(at::kCPU);
         st::save(out_path, {{"generated_ids", out}}, {{"format", "pt"}, {"model", m.source}});
         std::fprintf(stderr, "wrote generated_ids %s to %s\n", c10::str(out.sizes()).c_str(), out_path.c_str());
         return 0;
     }
     if (!a.has("--prompt")) throw Error("needs --prompt TEXT or --input IN.safetensors", "generate");
+    if (a.has("--device")) throw Error("is for --input (ids in, ids out); --prompt generates on the CPU", "--device");
     std::string tok_path = a.value("--tokenizer");
     if (tok_path.empty()) tok_path = folder.empty() ? std::string() : folder + "/tokenizer.json";
     if (tok_path.empty() || !std::filesystem::exists(tok_path))

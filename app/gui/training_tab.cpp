@@ -10,6 +10,7 @@
 #include "training_plot.h"
 #include "workbench.h"
 
+#include "core/devices.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/json_util.h"
@@ -37,7 +38,40 @@
 #include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QStandardItemModel>
 #include <QVBoxLayout>
+
+// The device choice from the engine's probe (the one `deltatune doctor` prints): the CPU, each
+// visible GPU with its name and memory, or a disabled CUDA entry whose tooltip says why none is offered.
+void fillDeviceChoice(QComboBox* combo, const dt::DeviceProbe& probe) {
+    combo->clear();
+    combo->addItem(QStringLiteral("CPU"), QStringLiteral("cpu"));
+    combo->setItemData(0, QObject::tr("%1 threads, BLAS: %2").arg(probe.threads).arg(QString::fromStdString(probe.blas)), Qt::ToolTipRole);
+    for (const auto& g : probe.gpus) {
+        QString label = QStringLiteral("CUDA:%1").arg(g.index);
+        if (probe.cuda_headers) label += QStringLiteral(" ") + QString::fromStdString(g.name);
+        combo->addItem(label, QStringLiteral("cuda:%1").arg(g.index));
+        combo->setItemData(combo->count() - 1,
+                           probe.cuda_headers ? QObject::tr("%1, %2 GiB, compute capability %3.%4, bf16 %5")
+                                                    .arg(QString::fromStdString(g.name))
+                                                    .arg(static_cast<double>(g.total_bytes) / (1 << 30), 0, 'f', 1)
+                                                    .arg(g.major)
+                                                    .arg(g.minor)
+                                                    .arg(g.bf16 ? QObject::tr("yes") : QObject::tr("no"))
+                                              : QObject::tr("CUDA device %1").arg(g.index),
+                           Qt::ToolTipRole);
+    }
+    QString tip = QObject::tr("Where training runs: the CPU, or a CUDA GPU this LibTorch build sees.");
+    if (probe.gpus.empty()) {
+        const QString why = QString::fromStdString(probe.cuda_reason);
+        combo->addItem(QObject::tr("CUDA (not offered)"), QString());
+        if (auto* model = qobject_cast<QStandardItemModel*>(combo->model())) model->item(combo->count() - 1)->setEnabled(false);
+        combo->setItemData(combo->count() - 1, why, Qt::ToolTipRole);
+        tip += QStringLiteral(" ") + QObject::tr("CUDA is not offered: %1.").arg(why);
+    }
+    combo->setToolTip(tip + QStringLiteral(" ") + QObject::tr("`deltatune doctor --device cuda` tests a GPU install."));
+    combo->setCurrentIndex(0);
+}
 
 TrainingTab::TrainingTab(Workbench* session, QWidget* parent)
     : QWidget(parent), m_session(session), m_training(new TrainingController(this)) {
@@ -153,13 +187,11 @@ QWidget* TrainingTab::buildSettingsRow() {
     m_lrSpin->setValue(dt::TrainingDefaults::lr);
     m_lrSpin->setToolTip(tr("Peak learning rate (linear schedule, 6% warmup)"));
     m_device = new QComboBox(box);
-    for (const auto& d : dt::available_devices())
-        m_device->addItem(d == "cpu" ? QStringLiteral("CPU") : QString::fromStdString(d).replace(QStringLiteral("cuda"), QStringLiteral("CUDA")),
-                          QString::fromStdString(d));
-    m_device->setToolTip(tr("Where training runs: the CPU, or a CUDA GPU when this LibTorch build sees one"));
+    m_device->setObjectName(QStringLiteral("deviceCombo"));
+    fillDeviceChoice(m_device, dt::probe_devices());
     m_precision = new QComboBox(box);
     m_precision->addItems({QStringLiteral("fp32"), QStringLiteral("bf16")});
-    if (m_device->count() > 1) m_precision->addItem(QStringLiteral("fp16"));
+    if (m_device->findData(QStringLiteral("cuda:0")) >= 0) m_precision->addItem(QStringLiteral("fp16"));
     m_precision->setToolTip(tr("Autocast precision of the forward pass; delta weights, gradients and AdamW state stay fp32. "
                                "fp16 (CUDA only) uses dynamic loss scaling"));
     auto* taskRow = new QHBoxLayout(box);

@@ -25,6 +25,13 @@ class TaskPanel;
 class TrainingController;
 class TrainingPlot;
 class Workbench;
+namespace dt {
+struct DeviceProbe;
+}
+
+// Fills the device combo from the engine's device probe: CPU, each GPU, or a disabled CUDA entry
+// whose tooltip gives the probe's reason (data: the run spec's device name).
+void fillDeviceChoice(QComboBox* combo, const dt::DeviceProbe& probe);
 
 class TrainingTab : public QWidget {
     Q_OBJECT

@@ -1,8 +1,13 @@
 #include "core/process_usage.h"
 
+#include "core/devices.h"
+
+#include <torch/cuda.h>
+
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace dt {
@@ -19,6 +24,11 @@ ProcessUsage process_usage() {
         u.peak_rss_bytes = static_cast<std::int64_t>(ru.ru_maxrss) * 1024;  // kilobytes on Linux
         u.cpu_seconds = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    }
+    if (DT_WITH_CUDA && torch::cuda::is_available()) {  // every visible GPU's allocated bytes
+        u.gpu_bytes = 0;
+        for (std::size_t i = 0; i < torch::cuda::device_count(); ++i)
+            u.gpu_bytes += std::max<std::int64_t>(0, device_memory_allocated(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(i))));
     }
     return u;
 }

@@ -10,7 +10,8 @@ struct ProcessUsage {
     std::int64_t rss_bytes = 0;       // resident set now (/proc/self/statm)
     std::int64_t peak_rss_bytes = 0;  // the process's peak resident set (getrusage)
     double cpu_seconds = 0;           // user + system time of all its threads
-    std::int64_t gpu_bytes = -1;      // CUDA memory; -1: not read (this build reads no CUDA allocator statistics yet)
+    std::int64_t gpu_bytes = -1;      // bytes LibTorch's CUDA allocator holds for tensors, all visible GPUs;
+                                      // -1: not read (no GPU, or a build without CUDA headers)
 };
 ProcessUsage process_usage();
 

@@ -4,7 +4,8 @@
 // run's generator state; while a Scope is alive, the default generator holds that state and other
 // runs' scopes wait, so each run's masks depend on its own seed and steps alone, whatever runs
 // beside it. The state is what checkpoints save. (CUDA tensors draw from the device's generator,
-// which this does not swap: runs on CUDA are seeded at their start.)
+// which this does not swap: a run on CUDA seeds it at its start, and its checkpoints save and restore
+// that generator's state as rng.torch_cuda.)
 #pragma once
 
 #include <ATen/core/Tensor.h>

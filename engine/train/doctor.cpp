@@ -70,7 +70,8 @@ ForwardInputs inputs_to(ForwardInputs in, const c10::Device& d) {
 at::Tensor scored_output(const ForwardOutputs& o) { return o.logits.defined() ? o.logits : o.last_hidden_state; }
 
 DoctorCheck check_forward(const std::string& name, const c10::Device& device, bool inject) {
-    DoctorCheck c{"forward:" + name};
+    DoctorCheck c;
+    c.name = "forward:" + name;
     torch::NoGradGuard no_grad;
     const ModelConfig cfg = builtin_config(name);
     auto ref = create_model(cfg, kSeed);
@@ -120,7 +121,8 @@ private:
 };
 
 DoctorCheck check_train(const std::string& precision, const c10::Device& device, bool inject, double& step_ms) {
-    DoctorCheck c{"train:" + precision};
+    DoctorCheck c;
+    c.name = "train:" + precision;
     auto model = create_model(builtin_config("tiny-llama"), kSeed);
     DeltaSet deltas = DeltaSet::apply(*model, DeltaSpec::from_json({{"method", "lora"}, {"r", 8}, {"lora_alpha", 16}, {"target_modules", "all-linear"}}, "<doctor>"));
     std::vector<std::pair<std::string, at::Tensor>> frozen;
@@ -185,7 +187,8 @@ DoctorCheck check_train(const std::string& precision, const c10::Device& device,
 }
 
 DoctorCheck check_generate(const std::string& name, const c10::Device& device, bool inject) {
-    DoctorCheck c{"generate:" + name};
+    DoctorCheck c;
+    c.name = "generate:" + name;
     torch::NoGradGuard no_grad;
     const ModelConfig cfg = builtin_config(name);
     auto ref = create_model(cfg, kSeed);
@@ -225,7 +228,8 @@ std::string make_temp_dir() {
 }
 
 DoctorCheck check_save_load(const c10::Device& device, bool inject) {
-    DoctorCheck c{"save-load"};
+    DoctorCheck c;
+    c.name = "save-load";
     const ModelConfig cfg = builtin_config("tiny-bert");
     const DeltaSpec spec = DeltaSpec::from_json({{"method", "lora"}, {"r", 4}, {"target_modules", {"query", "value"}}}, "<doctor>");
     auto a = create_model(cfg, kSeed);

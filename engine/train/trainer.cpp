@@ -16,6 +16,7 @@
 #include "train/run_folder.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -676,6 +677,11 @@ void Trainer::save_checkpoint(const std::string& dir) {
         }
     }
     t.emplace_back("rng.torch_cpu", I.rng->state());
+    if (I.device.is_cuda()) {  // dropout masks of CUDA tensors come from the device's generator
+        at::Generator g = at::globalContext().defaultGenerator(I.device);
+        std::lock_guard<std::mutex> lock(g.mutex());
+        t.emplace_back("rng.torch_cuda", g.get_state());
+    }
     for (const auto& h : I.model.training_hooks())
         for (const auto& [name, value] : h->state()) t.emplace_back("hook." + name, value.detach().to(at::kCPU).contiguous());
     nlohmann::json s = {{"step", step_},       {"epoch", I.epoch},         {"cursor", I.cursor},
@@ -712,6 +718,11 @@ void Trainer::load_checkpoint(const std::string& dir) {
         }
     }
     I.rng->set_state(f->tensor("rng.torch_cpu"));
+    if (I.device.is_cuda() && f->contains("rng.torch_cuda")) {
+        at::Generator g = at::globalContext().defaultGenerator(I.device);
+        std::lock_guard<std::mutex> lock(g.mutex());
+        g.set_state(f->tensor("rng.torch_cuda"));
+    }
     std::map<std::string, at::Tensor> hook_state;
     for (const auto& info : f->tensors())
         if (info.name.rfind("hook.", 0) == 0) hook_state[info.name.substr(5)] = f->tensor(info.name);

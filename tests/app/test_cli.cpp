@@ -15,9 +15,11 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QElapsedTimer>
+#include <QRegularExpression>
 #include <QTest>
 
 #include <csignal>
+#include <functional>
 #include <random>
 
 using namespace dttest;
@@ -160,6 +162,43 @@ private Q_SLOTS:
         auto ref = dt::st::File::open((hf("bert-seqcls") + "/reference.safetensors").toStdString());
         for (const char* name : {"logits", "last_hidden_state", "pooler_output", "hidden_states_2"})
             QVERIFY2(toleranceRatio(got->tensor(name), ref->tensor(name)) <= 1.0, name);
+    }
+
+    void fixtureParityScriptOnCpu() {
+        // tools/fixture_parity.py (gpu-check.sh's parity step) on this machine's CPU: every fixture passes.
+        QTemporaryDir dir;
+        const QString script = QString(DT_SOURCE_DIR) + "/tools/fixture_parity.py";
+        QProcess p;
+        p.start("python3", {script, "--cli", dttest::cliPath(), "--device", "cpu", "--fixtures", QString(DT_SOURCE_DIR) + "/tests/data/hf", "--out",
+                            dir.filePath("all")});
+        QVERIFY(p.waitForFinished(240000));
+        const QString out = QString::fromUtf8(p.readAllStandardOutput());
+        QVERIFY2(p.exitCode() == 0, qPrintable(out + p.readAllStandardError()));
+        QVERIFY2(out.contains("parity on cpu: 18 of 18 checks passed"), qPrintable(out));
+        // A fixture whose reference logits are off by 1% of their range fails, by name; so does a wrong greedy id.
+        QDir().mkpath(dir.filePath("bad/gpt2-lm"));
+        for (const char* f : {"config.json", "generation_config.json", "model.safetensors"})
+            QVERIFY(QFile::copy(hf("gpt2-lm") + "/" + f, dir.filePath("bad/gpt2-lm/") + f));
+        auto patch = [&](const QString& from, const QString& to, const std::string& name, const std::function<at::Tensor(at::Tensor)>& change) {
+            auto file = dt::st::File::open(from.toStdString());
+            dt::st::NamedTensors t;
+            for (const auto& info : file->tensors())
+                t.emplace_back(info.name, info.name == name ? change(file->tensor(info.name).clone()) : file->tensor(info.name).clone());
+            dt::st::save(to.toStdString(), t, {});
+        };
+        patch(hf("gpt2-lm") + "/reference.safetensors", dir.filePath("bad/gpt2-lm/reference.safetensors"), "logits",
+              [](at::Tensor x) { return x + 0.01 * x.abs().max(); });
+        patch(hf("gpt2-lm") + "/generate.safetensors", dir.filePath("bad/gpt2-lm/generate.safetensors"), "generated_ids", [](at::Tensor x) {
+            x.index_put_({0, -1}, (x.index({0, -1}) + 1) % 300);
+            return x;
+        });
+        p.start("python3", {script, "--cli", dttest::cliPath(), "--device", "cpu", "--fixtures", dir.filePath("bad"), "--out", dir.filePath("bad-out")});
+        QVERIFY(p.waitForFinished(60000));
+        const QString bad = QString::fromUtf8(p.readAllStandardOutput());
+        QCOMPARE(p.exitCode(), 1);
+        QVERIFY2(bad.contains(QRegularExpression("FAIL gpt2-lm +forward +logits\\+last_hidden_state: max error 1\\.0e-02")), qPrintable(bad));
+        QVERIFY2(bad.contains(QRegularExpression("FAIL gpt2-lm +generate +2 x 16 greedy ids differ")), qPrintable(bad));
+        QVERIFY2(bad.contains("parity on cpu: 0 of 2 checks passed"), qPrintable(bad));
     }
 
     void forwardT5WritesEncoderAndDecoderStates() {

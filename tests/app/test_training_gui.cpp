@@ -22,10 +22,14 @@
 
 #include <QDir>
 #include <QFileInfo>
+#include <QComboBox>
 #include <QListWidgetItem>
+#include <QStandardItemModel>
 #include <QTableWidget>
 #include <QTreeWidget>
 
+#include "core/devices.h"
+#include "core/process_usage.h"
 #include "train/run_folder.h"
 #include <QThread>
 #include <QSignalSpy>
@@ -66,6 +70,54 @@ QString writeRun(const QTemporaryDir& dir, int steps, const nlohmann::json& delt
 class TestTrainingGui : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void deviceChoiceComesFromTheProbe() {
+        // This machine: the probe's devices; without a GPU a disabled CUDA entry carries the reason.
+        const dt::DeviceProbe here = dt::probe_devices();
+        QComboBox combo;
+        fillDeviceChoice(&combo, here);
+        QCOMPARE(combo.itemData(0).toString(), QStringLiteral("cpu"));
+        QCOMPARE(combo.currentData().toString(), QStringLiteral("cpu"));
+        auto* model = qobject_cast<QStandardItemModel*>(combo.model());
+        QVERIFY(model);
+        if (here.gpus.empty()) {
+            QCOMPARE(combo.count(), 2);
+            QVERIFY(!model->item(1)->isEnabled());
+            QCOMPARE(combo.itemData(1, Qt::ToolTipRole).toString(), QString::fromStdString(here.cuda_reason));
+            QVERIFY2(combo.toolTip().contains(QString::fromStdString(here.cuda_reason)), qPrintable(combo.toolTip()));
+        }
+        // A probe that sees two GPUs (as on a GPU server): one enabled entry each, named, no "not offered".
+        dt::DeviceProbe gpus = here;
+        gpus.cuda_headers = true;
+        gpus.cuda_reason.clear();
+        gpus.gpus = {{0, "NVIDIA H200", 150ll << 30, 9, 0, true}, {1, "Tesla T4", 15ll << 30, 7, 5, false}};
+        fillDeviceChoice(&combo, gpus);
+        QCOMPARE(combo.count(), 3);
+        QCOMPARE(combo.itemData(1).toString(), QStringLiteral("cuda:0"));
+        QCOMPARE(combo.itemText(1), QStringLiteral("CUDA:0 NVIDIA H200"));
+        QCOMPARE(combo.itemData(2).toString(), QStringLiteral("cuda:1"));
+        QVERIFY(model->item(2)->isEnabled());
+        QVERIFY2(combo.itemData(2, Qt::ToolTipRole).toString().contains(QStringLiteral("compute capability 7.5, bf16 no")),
+                 qPrintable(combo.itemData(2, Qt::ToolTipRole).toString()));
+        QVERIFY(!combo.toolTip().contains(QStringLiteral("not offered")));
+    }
+
+    void resourceViewPlotsGpuMemoryWhenRead() {
+        ResourceView v;
+        v.addSample(1, 300, 90);  // no CUDA device: said, not plotted
+        QVERIFY2(v.caption().contains(QStringLiteral("GPU memory: not read")), qPrintable(v.caption()));
+        QCOMPARE(v.plot()->graph(2)->dataCount(), 0);
+        QCOMPARE(v.lastGpuMiB(), -1.0);
+        v.addSample(2, 310, 95, 2048);  // a CUDA run: the third curve, its peak in the caption
+        v.addSample(3, 320, 97, 1024);
+        QCOMPARE(v.plot()->graph(2)->dataCount(), 2);
+        QVERIFY(v.plot()->legend->hasItemWithPlottable(v.plot()->graph(2)));
+        QVERIFY2(v.caption().contains(QStringLiteral("GPU memory 1024 MiB allocated (peak 2048 MiB)")), qPrintable(v.caption()));
+        QVERIFY(v.plot()->yAxis->range().upper >= 2048);  // the axis covers the GPU curve too
+        // This build's own sample: GPU memory is read exactly when a CUDA device is visible to a CUDA build.
+        const dt::ProcessUsage u = dt::process_usage();
+        QCOMPARE(u.gpu_bytes >= 0, DT_WITH_CUDA != 0 && !dt::probe_devices().gpus.empty());
+    }
+
     void trainsInAWorkerThread() {
         QTemporaryDir dir;
         MainWindow w;
