@@ -9,7 +9,8 @@
 # Environment: PYTHON (python3), TORCH_PREFIX (default: the pip PyTorch's cmake_prefix_path; a
 # standalone LibTorch's folder works too), DEVICE (cuda), BUILD_DIR (build-engine, kept between runs: the
 # second run only relinks), JOBS (every core), BENCH_ROUNDS (3), DELTATUNE_JSON_INCLUDE_DIR (a folder
-# holding nlohmann/json.hpp, where the system has no nlohmann_json package).
+# holding nlohmann/json.hpp, where the system has no nlohmann_json package), QUICK=1 (a dry run of
+# the script at tiny benchmark sizes, e.g. DEVICE=cpu on a machine without a GPU).
 # Exit status: 0 when doctor and parity pass; the benchmark figures are reported, not judged.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,8 +64,12 @@ bench() {  # name model delta batch seq steps
       > "$OUT_DIR/bench-$name-peer-$r.json" 2> "$OUT_DIR/bench-$name-peer-$r.err" || log "peer bench $name round $r failed"
   done
 }
-bench bert "bert-base-seqcls" "$OUT_DIR/lora-qv.json" 32 128 20
-bench llama "llama-1b-shape" "$OUT_DIR/lora-all-linear.json" 4 512 10
+if [ "${QUICK:-0}" = 1 ]; then  # a dry run of the script itself (e.g. on a CPU): tiny sizes, no Llama
+  bench bert "bert-base-seqcls" "$OUT_DIR/lora-qv.json" 2 16 2
+else
+  bench bert "bert-base-seqcls" "$OUT_DIR/lora-qv.json" 32 128 20
+  bench llama "llama-1b-shape" "$OUT_DIR/lora-all-linear.json" 4 512 10
+fi
 
 log "5. report"
 "$PYTHON" - "$OUT_DIR" "$ROUNDS" > "$REPORT" <<'PY'

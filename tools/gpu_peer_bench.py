@@ -40,19 +40,23 @@ opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1
 x = torch.randint(1, vocab, (a.batch, a.seq), device=dev)
 y = torch.randint(0, 2, (a.batch,), device=dev) if a.model.startswith("bert") else torch.randint(0, vocab, (a.batch, a.seq), device=dev)
 times = []
-torch.cuda.reset_peak_memory_stats(dev)
+cuda = dev.type == "cuda"
+if cuda:
+    torch.cuda.reset_peak_memory_stats(dev)
 for i in range(a.steps + 2):
-    torch.cuda.synchronize(dev)
+    if cuda:
+        torch.cuda.synchronize(dev)
     t0 = time.perf_counter()
-    with torch.autocast("cuda", dtype=torch.bfloat16 if a.dtype == "bf16" else torch.float16, enabled=a.dtype != "fp32"):
+    with torch.autocast(dev.type, dtype=torch.bfloat16 if a.dtype == "bf16" else torch.float16, enabled=a.dtype != "fp32"):
         loss = model(input_ids=x, labels=y).loss
     loss.float().backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
-    torch.cuda.synchronize(dev)
+    if cuda:
+        torch.cuda.synchronize(dev)
     if i >= 2:
         times.append(time.perf_counter() - t0)
 m = statistics.median(times)
 print(json.dumps({"peer": "transformers %s + peft %s, torch %s" % (__import__("transformers").__version__, __import__("peft").__version__, torch.__version__),
                   "model": a.model, "batch": a.batch, "seq": a.seq, "dtype": a.dtype, "median_ms": 1e3 * m,
-                  "tokens_per_s": a.batch * a.seq / m, "peak_mib": torch.cuda.max_memory_allocated(dev) / 2**20}))
+                  "tokens_per_s": a.batch * a.seq / m, "peak_mib": torch.cuda.max_memory_allocated(dev) / 2**20 if cuda else float("nan")}))

@@ -26,7 +26,7 @@ std::string mib(std::int64_t b) {
 void print_probe(const DeviceProbe& p) {
     std::printf("LibTorch   %s (%s)\n", p.torch_version.c_str(), p.cuda_build ? "CUDA build" : "CPU-only build");
     std::printf("BLAS       %s%s%s\n", p.blas.c_str(), p.blas_path.empty() ? "" : "  ", p.blas_path.c_str());
-    std::printf("threads    %d intra-op\n", p.threads);
+    std::printf("threads    %d intra-op%s%s\n", p.threads, p.cpu_capability.empty() ? "" : ", CPU kernels ", p.cpu_capability.c_str());
     std::printf("CPU bf16   %s\n", p.cpu_bf16_native ? "native (avx512_bf16/AMX)" : "emulated (no bf16 instructions: slower than fp32)");
     if (p.gpus.empty()) std::printf("CUDA       not offered: %s\n", p.cuda_reason.c_str());
     for (const auto& g : p.gpus) {

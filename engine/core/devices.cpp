@@ -102,6 +102,9 @@ DeviceProbe probe_devices() {
     p.cuda_build = build_setting(p.build_config, "USE_CUDA") == "ON" || build_setting(p.build_config, "USE_CUDA") == "1";
     p.cuda_headers = DT_WITH_CUDA != 0;
     p.threads = at::get_num_threads();
+    const std::string cap = "CPU capability usage: ";
+    if (const std::size_t at = p.build_config.find(cap); at != std::string::npos)
+        p.cpu_capability = p.build_config.substr(at + cap.size(), p.build_config.find('\n', at) - at - cap.size());
     p.cpu_bf16_native = cpu_has_bf16();
     probe_blas(p);
     const int n = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
@@ -123,7 +126,7 @@ DeviceProbe probe_devices() {
     if (p.gpus.empty()) {
         if (!p.cuda_build) {
             p.cuda_reason = "this LibTorch (" + p.torch_version +
-                            ") is a CPU-only build; build DeltaTune against a CUDA LibTorch 2.x (README, GPU)";
+                            ") is a CPU-only build; build DeltaTune against a CUDA LibTorch 2.x (see the README, section GPU)";
         } else {
             const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
             p.cuda_reason = std::string("this LibTorch has CUDA, but no GPU is visible (no NVIDIA driver, or ") +

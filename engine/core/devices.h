@@ -28,6 +28,7 @@ struct DeviceProbe {
     std::string blas;            // the BLAS library LibTorch runs on, e.g. "OpenBLAS (OpenMP)"
     std::string blas_path;       // the shared library it was loaded from, where it is one
     bool blas_slow = false;      // the reference BLAS: linear layers run many times slower
+    std::string cpu_capability;  // the vector instructions LibTorch's CPU kernels use, e.g. "AVX2"
     int threads = 1;             // intra-op threads
     bool cpu_bf16_native = false;  // the CPU has bf16 instructions (avx512_bf16 or AMX); else emulated
     std::string build_config;    // at::show_config()

@@ -300,6 +300,7 @@ nlohmann::json DoctorReport::to_json() const {
             {"blas", probe.blas},
             {"blas_path", probe.blas_path},
             {"threads", probe.threads},
+            {"cpu_capability", probe.cpu_capability},
             {"cpu_bf16_native", probe.cpu_bf16_native},
             {"checks", cs},
             {"failed", failed()},
