@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   qt6-base-dev qt6-qpa-plugins libqt6svg6 libgl-dev fonts-dejavu-core
-  libtorch-dev libopenblas0-openmp
+  libtorch-dev libopenblas0-openmp libgloo-dev
   libqcustomplot-dev nlohmann-json3-dev
   xvfb xauth
   python3

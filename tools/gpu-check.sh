@@ -93,7 +93,10 @@ def peer(name):
         try: rows.append(json.loads(open(f).read().strip().splitlines()[-1]))
         except Exception: pass
     return med([r["median_ms"] for r in rows]), med([r["peak_mib"] for r in rows]), (rows[0]["peer"] if rows else "peer failed")
-doc = json.load(open(out + "/doctor.json")) if glob.glob(out + "/doctor.json") else {}
+def load_json(path):
+    try: return json.load(open(path))
+    except Exception: return {}
+doc = load_json(out + "/doctor.json")
 gpu = (doc.get("cuda_devices") or [{}])[0]
 print("# DeltaTune GPU check\n")
 print("- device: %s, %s GiB, compute %s; LibTorch %s" % (gpu.get("name", "?"), round(gpu.get("total_bytes", 0) / 2**30, 1), gpu.get("compute_capability", "?"), doc.get("libtorch", "?")))

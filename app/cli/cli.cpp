@@ -35,14 +35,16 @@ static const char* kUsage =
     "  tokenize TOKENIZER_JSON [--pair] [--no-special]\n"
     "                                               stdin lines (tab-separated pairs) -> JSON id arrays\n"
     "  bench tokenize TOKENIZER_JSON TEXT_FILE      tokens per second on one thread\n"
-    "  train --spec RUN.json [--out DIR] [--delta SPEC|FOLDER] [--json]\n"
+    "  train --spec RUN.json [--out DIR] [--delta SPEC|FOLDER] [--json] [--nproc N]\n"
     "                                               train a delta (run spec: docs/run-spec.md); an\n"
-    "                                               exported delta FOLDER continues from its values\n"
+    "                                               exported delta FOLDER continues from its values;\n"
+    "                                               --nproc N: N data-parallel workers (torchrun's\n"
+    "                                               environment works too: docs/distributed.md)\n"
     "  spec --model MODEL --task TASK.json [--delta SPEC.json|FOLDER|METHOD] [--steps N] [--lr X]\n"
     "       [--batch B] [--device D] [--precision P] [--seed N] [--out DIR]\n"
     "                                               print the run spec the workbench writes for these\n"
     "                                               choices (a classification head on a masked-LM model)\n"
-    "  resume RUN_DIR [--json]                      continue a stopped or killed run exactly\n"
+    "  resume RUN_DIR [--json] [--nproc N]          continue a stopped or killed run exactly\n"
     "  eval --spec RUN.json [--checkpoint DIR | --delta FOLDER]\n"
     "                                               metrics on the validation file\n"
     "  export RUN_DIR --format peft|deltatune|merged --out DIR [--checkpoint NAME]\n"
@@ -177,8 +179,23 @@ int run(const std::vector<std::string>& all) {
         std::printf("deltatune 0.1.0 (LibTorch %s)\n", compat::torch_version_string());
         return 0;
     }
-    configure_threads(threads);
     const std::string cmd = args[0];
+    // Data parallel: --nproc N starts N workers of the same command (launch.cpp).
+    if (cmd == "train" || cmd == "resume") {
+        for (std::size_t i = 1; i < args.size(); ++i) {
+            if (args[i] != "--nproc") continue;
+            if (i + 1 >= args.size()) throw Error("option needs a value", "--nproc");
+            char* end = nullptr;
+            const long n = std::strtol(args[i + 1].c_str(), &end, 10);
+            if (*end != '\0' || n < 1) throw Error("expected a positive integer, got '" + args[i + 1] + "'", "--nproc");
+            std::vector<std::string> rest = args;
+            rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(i), rest.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+            if (n > 1) return launch_workers(static_cast<int>(n), rest, threads);
+            args = rest;
+            break;
+        }
+    }
+    configure_threads(threads);
     const std::vector<std::string> rest(args.begin() + 1, args.end());
     if (cmd == "spec")
         return cmd_spec(parse_args(rest, {"--model", "--task", "--delta", "--steps", "--batch", "--lr", "--device", "--precision", "--seed", "--out"}, {}));

@@ -62,5 +62,8 @@ int cmd_scale(const Args& a);
 int cmd_inspect_delta(const Args& a);
 int cmd_pretrain(const Args& a);
 int cmd_doctor(const Args& a);
+// Starts `nproc` workers running `command` (a train or resume command line without --nproc), with
+// torchrun's environment; returns the exit status (launch.cpp).
+int launch_workers(int nproc, const std::vector<std::string>& command, int threads);
 
 }  // namespace dt::cli

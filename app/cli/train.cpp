@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "delta/delta_set.h"
+#include "dist/process_group.h"
 #include "io/atomic_file.h"
 #include "io/weight_set.h"
 #include "io/json_util.h"
@@ -64,6 +65,11 @@ private:
     double ema_ = -1;
 };
 
+class QuietPrinter : public TrainObserver {
+public:
+    void on_error(const std::string& m) override { std::fprintf(stderr, "warning: %s\n", m.c_str()); }
+};
+
 void warn_skipped(const PreparedRun& p) {
     for (const auto& w : p.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     for (const auto* st : {&p.train_stats, &p.valid_stats})
@@ -71,16 +77,29 @@ void warn_skipped(const PreparedRun& p) {
             std::fprintf(stderr, "warning: skipped %zu bad line(s), e.g. %s\n", st->skipped, st->first_problems.front().c_str());
 }
 
-int run_training(PreparedRun& p, const std::string& dir, const std::string& resume_from, bool json) {
-    warn_skipped(p);
+// A data-parallel worker's group, from torchrun's environment (RANK, WORLD_SIZE, ...); null alone.
+std::shared_ptr<Collective> join_group() {
+    const auto env = DistEnv::from_environment();
+    if (!env || env->world_size == 1) return nullptr;
+    auto group = init_process_group(*env);
+    std::fprintf(stderr, "joined %s\n", group->describe().c_str());
+    return group;
+}
+
+int run_training(PreparedRun& p, const std::string& dir, const std::string& resume_from, bool json, std::shared_ptr<Collective> group) {
+    const bool rank0 = !group || group->rank() == 0;  // the other ranks print errors only
+    if (rank0) warn_skipped(p);
+    p.spec.training.collective = group;
     Printer printer(json, p.spec.training.max_steps);
-    if (!json) std::fprintf(stderr, "%s\n", p.deltas.accounting(*p.model.model).summary().c_str());
+    QuietPrinter quiet;
+    TrainObserver* observer = rank0 ? static_cast<TrainObserver*>(&printer) : &quiet;
+    if (!json && rank0) std::fprintf(stderr, "%s\n", p.deltas.accounting(*p.model.model).summary().c_str());
     TrainControl control;
     g_control = &control;
     auto old = std::signal(SIGINT, on_sigint);
     TrainResult res;
     try {
-        res = train_run(p, dir, &printer, &control, {resume_from});
+        res = train_run(p, dir, observer, &control, {resume_from});
     } catch (...) {
         std::signal(SIGINT, old);
         g_control = nullptr;
@@ -90,6 +109,8 @@ int run_training(PreparedRun& p, const std::string& dir, const std::string& resu
     g_control = nullptr;
     nlohmann::json summary = {{"event", "done"}, {"status", res.status}, {"steps", res.steps}, {"skipped", res.skipped}, {"run_dir", dir}};
     for (const auto& [k, v] : res.last_metrics) summary[k] = v;
+    if (group) summary["world_size"] = group->world_size();
+    if (!rank0) return res.status == "stopped_nonfinite" ? 1 : 0;
     if (json) std::printf("%s\n", summary.dump().c_str());
     else std::fprintf(stderr, "\n%s\n", summary.dump().c_str());
     return res.status == "stopped_nonfinite" ? 1 : 0;
@@ -104,11 +125,13 @@ int cmd_train(const Args& a) {
     if (a.has("--delta")) spec.set_delta(absolute_path(a.value("--delta")), ".", "--delta");
     const std::string dir = absolute_path(a.has("--out") ? a.value("--out") : spec.output_dir);
     if (dir.empty()) throw Error("no output folder", a.value("--spec") + ": output_dir", "set output_dir or pass --out DIR");
-    if (run_folder::holds_run(dir))
+    auto group = join_group();
+    const bool rank0 = !group || group->rank() == 0;
+    if (rank0 && run_folder::holds_run(dir))
         throw Error("the run folder already holds a run", dir, "resume it with 'deltatune resume " + dir + "' or choose another folder");
     PreparedRun p = prepare_run(spec);
-    create_run_folder(dir, p.spec);
-    return run_training(p, dir, "", a.has("--json"));
+    if (rank0) create_run_folder(dir, p.spec);  // rank 0 alone writes the run folder
+    return run_training(p, dir, "", a.has("--json"), group);
 }
 
 int cmd_resume(const Args& a) {
@@ -118,8 +141,9 @@ int cmd_resume(const Args& a) {
     const std::string name = run_folder::latest_name(dir);
     if (name.empty()) throw Error("no checkpoint to resume from", run_folder::latest_path(dir), "train it again with 'deltatune train'");
     if (name == run_folder::kFinal) throw Error("the run already finished", dir);
+    auto group = join_group();
     PreparedRun p = prepare_run(spec);
-    return run_training(p, dir, run_folder::checkpoint_path(dir, name), a.has("--json"));
+    return run_training(p, dir, run_folder::checkpoint_path(dir, name), a.has("--json"), group);
 }
 
 int cmd_eval(const Args& a) {

@@ -1,6 +1,8 @@
 // The run builder and train_run() (see run.h).
 #include "train/run.h"
 
+#include "dist/collective.h"
+
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/json_util.h"
@@ -75,11 +77,13 @@ TrainResult train_run(PreparedRun& p, const std::string& run_dir, TrainObserver*
     if (!options.periodic_checkpoints) cfg.checkpoint_every = 0;
     cfg.save_best = cfg.save_best && options.save_best;
     if (options.grad_norms_every > 0) cfg.grad_norms_every = options.grad_norms_every;
+    const bool writer = !cfg.collective || cfg.collective->rank() == 0;  // data parallel: rank 0 alone writes
     const auto counts = p.deltas.accounting(*p.model.model);
-    run_folder::write_info(run_dir, counts.trainable_params, counts.total_params, static_cast<std::int64_t>(p.train.size()));
+    if (writer) run_folder::write_info(run_dir, counts.trainable_params, counts.total_params, static_cast<std::int64_t>(p.train.size()));
     Trainer trainer(*p.model.model, p.train, options.evaluate ? validation_set(p) : nullptr, cfg, observer);
-    if (!options.resume_from.empty()) trainer.load_checkpoint(options.resume_from);
+    if (!options.resume_from.empty()) trainer.load_checkpoint(options.resume_from);  // every rank: the same position
     TrainResult res = trainer.run(control);
+    if (!writer) return res;
     if (res.status != "stopped_nonfinite")
         trainer.save_checkpoint(run_folder::checkpoint_path(run_dir, run_folder::end_name(res.status, res.steps)));
     tensorboard::export_run(run_dir);  // the curves for TensorBoard, beside events.jsonl

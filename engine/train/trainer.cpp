@@ -4,6 +4,7 @@
 #include "core/devices.h"
 #include "core/error.h"
 #include "core/run_rng.h"
+#include "dist/collective.h"
 #include "delta/delta_set.h"
 #include "generate/generate.h"
 #include "tokenizers/tokenizer.h"
@@ -99,6 +100,7 @@ struct Trainer::Impl {
         if (cfg.precision != "fp32" && cfg.precision != "bf16" && cfg.precision != "fp16")
             throw Error("unknown precision '" + cfg.precision + "'", "precision", "fp32, bf16 or fp16");
         device = parse_device(cfg.device);
+        if (cfg.collective && cfg.collective->rank() != 0) cfg.run_dir.clear();  // rank 0 alone writes
         if (cfg.precision == "fp16" && device.is_cpu()) throw Error("fp16 needs a CUDA device", "precision", "use bf16 on CPU");
         model.to(device);
         if (cfg.schedule != "constant" && cfg.schedule != "linear" && cfg.schedule != "cosine")
@@ -201,14 +203,24 @@ struct Trainer::Impl {
         cursor = 0;
     }
 
+    int world() const { return cfg.collective ? cfg.collective->world_size() : 1; }
+
+    // The next batch: batch_size examples, or with several ranks this rank's slice of the global
+    // batch of batch_size x world_size (the same seeded order on every rank, so no example is
+    // counted twice or dropped).
     std::vector<std::size_t> next_indices() {
         std::vector<std::size_t> idx;
-        while (static_cast<std::int64_t>(idx.size()) < cfg.batch_size) {
+        const std::int64_t global = cfg.batch_size * world();
+        while (static_cast<std::int64_t>(idx.size()) < global) {
             if (cursor >= static_cast<std::int64_t>(order.size())) {
                 ++epoch;
                 new_epoch();
             }
             idx.push_back(order[static_cast<std::size_t>(cursor++)]);
+        }
+        if (world() > 1) {
+            const auto from = idx.begin() + static_cast<std::ptrdiff_t>(cfg.collective->rank() * cfg.batch_size);
+            idx = std::vector<std::size_t>(from, from + static_cast<std::ptrdiff_t>(cfg.batch_size));
         }
         return idx;
     }
@@ -500,6 +512,58 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
     return m;
 }
 
+// Data parallelism: the step's loss, token counts and the non-finite and stop flags summed over the
+// ranks, then the trainable gradients averaged in one bucket. Every rank calls it once per step, so
+// all agree on skipping or stopping. Returns true when some rank asked to stop.
+static bool reduce_across_ranks(Trainer::Impl& I, MicroBatches& m, bool stop) {
+    Collective& c = *I.cfg.collective;
+    const double world = c.world_size();
+    torch::NoGradGuard ng;
+    at::Tensor meta = torch::tensor({m.loss, m.bad ? 1.0 : 0.0, static_cast<double>(m.tokens), static_cast<double>(m.positions), stop ? 1.0 : 0.0},
+                                    torch::kDouble);
+    c.all_reduce(meta, Collective::Op::Sum);
+    const double* v = meta.data_ptr<double>();
+    m.loss = v[0] / world;
+    m.bad = v[1] > 0;
+    m.tokens = static_cast<std::int64_t>(v[2]);
+    m.positions = static_cast<std::int64_t>(v[3]);
+    if (v[4] > 0) return true;
+    std::vector<at::Tensor> flat;
+    for (const auto& t : I.tensors)
+        flat.push_back(t.grad().defined() ? t.grad().detach().reshape({-1}).to(at::kCPU, at::kFloat) : torch::zeros({t.numel()}, torch::kFloat));
+    at::Tensor bucket = torch::cat(flat);
+    c.all_reduce(bucket, Collective::Op::Sum);
+    bucket.div_(world);
+    std::int64_t off = 0;
+    for (auto& t : I.tensors) {
+        const at::Tensor part = bucket.narrow(0, off, t.numel()).view(t.sizes()).to(t.device(), t.scalar_type());
+        if (t.grad().defined()) t.mutable_grad().copy_(part);
+        else t.mutable_grad() = part.clone();
+        off += t.numel();
+    }
+    return false;
+}
+
+// Every rank must hold the same delta (the same spec, seed and steps): a sum and an absolute sum of
+// the trainable tensors compared across ranks; a mismatch is an error naming the step.
+static void check_replicas(Trainer::Impl& I, std::int64_t step) {
+    torch::NoGradGuard ng;
+    double s = 0, a = 0;
+    for (const auto& t : I.tensors) {
+        const at::Tensor d = t.detach().to(at::kCPU, at::kDouble);
+        s += d.sum().item<double>();
+        a += d.abs().sum().item<double>();
+    }
+    at::Tensor x = torch::tensor({s, -s, a, -a}, torch::kDouble);
+    I.cfg.collective->all_reduce(x, Collective::Op::Max);
+    const double* v = x.data_ptr<double>();
+    const double tol = 1e-9 * std::max(1.0, std::abs(a));
+    if (v[0] + v[1] > tol || v[2] + v[3] > tol)
+        throw Error("the ranks' deltas differ at step " + std::to_string(step) + " (checksums from " + std::to_string(-v[1]) + " to " +
+                        std::to_string(v[0]) + ")",
+                    "distributed", "every rank must run the same spec, seed and checkpoint");
+}
+
 // Unscales fp16 gradients, records per-tensor norms when asked, clips, and adapts the loss scale.
 static Gradients unscale_and_clip(Trainer::Impl& I, std::int64_t step) {
     const auto& cfg = I.cfg;
@@ -589,10 +653,14 @@ TrainResult Trainer::run(TrainControl* control) {
     res.status = "finished";
     constexpr int kZeroGradWarnAfter = 5;
     int zero_grad_steps = 0;
+    const bool parallel = I.world() > 1;
+    if (parallel) check_replicas(I, step_);
     while (step_ < cfg.max_steps) {
         const auto ts = std::chrono::steady_clock::now();
         I.opt->zero_grad();
-        const MicroBatches m = forward_backward(I, step_, control);
+        // With several ranks a stop request waits for the step's all-reduce, so all ranks stop together.
+        MicroBatches m = forward_backward(I, step_, parallel ? nullptr : control);
+        if (parallel && reduce_across_ranks(I, m, control && control->cancel.load())) m.cancelled = true;
         if (m.cancelled) {
             res.status = "cancelled";
             break;
@@ -617,7 +685,8 @@ TrainResult Trainer::run(TrainControl* control) {
             break;
         }
         if (I.eval && ((cfg.eval_every > 0 && step_ % cfg.eval_every == 0) || step_ == cfg.max_steps) && !evaluate_step(res)) break;
-        if (!cfg.run_dir.empty() && cfg.checkpoint_every > 0 && step_ % cfg.checkpoint_every == 0) save_periodic_checkpoint();
+        if (!I.cfg.run_dir.empty() && cfg.checkpoint_every > 0 && step_ % cfg.checkpoint_every == 0) save_periodic_checkpoint();
+        if (parallel && cfg.replica_check_every > 0 && step_ % cfg.replica_check_every == 0) check_replicas(I, step_);
     }
     res.steps = step_;
     res.skipped = I.skipped;

@@ -20,6 +20,7 @@ namespace dt {
 
 class TransformerModel;
 class DeltaSet;
+class Collective;
 
 struct TrainConfig {
     std::int64_t max_steps = TrainingDefaults::max_steps;  // optimizer steps
@@ -50,6 +51,13 @@ struct TrainConfig {
         std::int64_t max_new_tokens = 0, num_beams = 1;
         double length_penalty = 1.0;
     } eval_generation;
+    // Data parallelism (dist/process_group.h): each optimizer step takes a global batch of
+    // batch_size x world_size examples from the seeded order and this rank trains on its slice;
+    // the trainable gradients are averaged over the ranks before clipping (so accumulation and
+    // clipping see the global gradient), and every rank takes the same AdamW step. Rank 0 alone
+    // writes events and checkpoints. Null: a single process.
+    std::shared_ptr<Collective> collective;
+    std::int64_t replica_check_every = 100;  // steps between checks that every rank holds the same delta
     // Testing aid: may overwrite the loss of a micro-batch (e.g. with NaN) before backward.
     std::function<void(std::int64_t step, at::Tensor& loss)> loss_hook;
 };
