@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "core/error.h"
+#include "core/torch_logging.h"
 
 #include <c10/util/Exception.h>
 
@@ -13,6 +14,7 @@
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
+    dt::quiet_torch_logging();
     try {
         return dt::cli::run(args);
     } catch (const dt::Error& e) {

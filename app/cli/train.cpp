@@ -109,7 +109,11 @@ int run_training(PreparedRun& p, const std::string& dir, const std::string& resu
     g_control = nullptr;
     nlohmann::json summary = {{"event", "done"}, {"status", res.status}, {"steps", res.steps}, {"skipped", res.skipped}, {"run_dir", dir}};
     for (const auto& [k, v] : res.last_metrics) summary[k] = v;
-    if (group) summary["world_size"] = group->world_size();
+    if (group) {
+        summary["world_size"] = group->world_size();
+        summary["allreduce_bytes_per_step"] = res.allreduce_bytes;
+        summary["allreduce_ms_per_step"] = res.allreduces > 0 ? 1e3 * res.allreduce_seconds / static_cast<double>(res.allreduces) : 0.0;
+    }
     if (!rank0) return res.status == "stopped_nonfinite" ? 1 : 0;
     if (json) std::printf("%s\n", summary.dump().c_str());
     else std::fprintf(stderr, "\n%s\n", summary.dump().c_str());

@@ -74,6 +74,8 @@ struct Trainer::Impl {
     at::Device device{at::kCPU};
     double loss_scale = 65536.0;  // fp16 dynamic loss scaling
     std::int64_t good_steps = 0, overflow_skips = 0;
+    double allreduce_seconds = 0;
+    std::int64_t allreduce_bytes = 0, allreduces = 0;
     const Dataset& train;
     const Dataset* eval;
     TrainConfig cfg;
@@ -532,7 +534,11 @@ static bool reduce_across_ranks(Trainer::Impl& I, MicroBatches& m, bool stop) {
     for (const auto& t : I.tensors)
         flat.push_back(t.grad().defined() ? t.grad().detach().reshape({-1}).to(at::kCPU, at::kFloat) : torch::zeros({t.numel()}, torch::kFloat));
     at::Tensor bucket = torch::cat(flat);
+    const auto t0 = std::chrono::steady_clock::now();
     c.all_reduce(bucket, Collective::Op::Sum);
+    I.allreduce_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    I.allreduce_bytes = bucket.numel() * static_cast<std::int64_t>(sizeof(float));
+    ++I.allreduces;
     bucket.div_(world);
     std::int64_t off = 0;
     for (auto& t : I.tensors) {
@@ -691,6 +697,9 @@ TrainResult Trainer::run(TrainControl* control) {
     res.steps = step_;
     res.skipped = I.skipped;
     res.overflow_skips = I.overflow_skips;
+    res.allreduce_seconds = I.allreduce_seconds;
+    res.allreduce_bytes = I.allreduce_bytes;
+    res.allreduces = I.allreduces;
     res.losses = I.losses;
     if (I.obs) I.obs->on_status(res.status);
     I.emit(StatusEvent{res.status, step_}.to_json());

@@ -1,0 +1,219 @@
+// Data-parallel training through the `deltatune` CLI: real worker processes on loopback (Gloo over
+// 127.0.0.1), bounded in time by DELTATUNE_DIST_TIMEOUT.
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "dist/process_group.h"
+#include "io/safetensors.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QProcess>
+#include <QProcessEnvironment>
+#include <QRegularExpression>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QThread>
+
+#include <csignal>
+#include <fstream>
+
+using namespace dttest;
+
+namespace {
+
+struct Proc {
+    int code = -1;
+    QString out, err;
+};
+
+// The CLI with extra environment variables, run to completion (two minutes at most).
+Proc runWithEnv(const QStringList& args, const QMap<QString, QString>& vars = {}) {
+    QProcess p;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    for (auto it = vars.begin(); it != vars.end(); ++it) env.insert(it.key(), it.value());
+    p.setProcessEnvironment(env);
+    p.start(cliPath(), args);
+    if (!p.waitForFinished(120000)) {
+        p.kill();
+        p.waitForFinished();
+        return {};
+    }
+    return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+}
+
+// The demo BERT without dropout (so one rank with batch 2b and two ranks with batch b see the same
+// function), and a run spec on the demo's reviews task.
+void writeRun(const QTemporaryDir& dir, const QString& name, int batch, int steps, int checkpointEvery) {
+    const QString model = dir.filePath("model");
+    if (!QFileInfo::exists(model + "/config.json")) {
+        QDir().mkpath(model);
+        const QString demo = QString(DT_SOURCE_DIR) + "/resources/demo/models/synth-bert-small";
+        for (const QString& f : QDir(demo).entryList(QDir::Files))
+            if (f != QStringLiteral("config.json")) QVERIFY(QFile::copy(demo + "/" + f, model + "/" + f));
+        std::ifstream in((demo + "/config.json").toStdString());
+        nlohmann::json c = nlohmann::json::parse(in);
+        c["hidden_dropout_prob"] = 0.0;
+        c["attention_probs_dropout_prob"] = 0.0;
+        std::ofstream(model.toStdString() + "/config.json") << c.dump();
+    }
+    const nlohmann::json spec = {
+        {"model", model.toStdString()},
+        {"task", (QString(DT_SOURCE_DIR) + "/resources/demo/tasks/reviews/task.json").toStdString()},
+        {"delta", {{"method", "lora"}, {"r", 4}}},
+        {"training", {{"max_steps", steps}, {"batch_size", batch}, {"lr", 0.005}, {"eval_every", 0}, {"checkpoint_every", checkpointEvery}, {"seed", 3}}}};
+    std::ofstream(dir.filePath(name).toStdString()) << spec.dump();
+}
+
+std::vector<double> stepLosses(const QString& runDir) {
+    std::vector<double> out;
+    std::ifstream in((runDir + "/events.jsonl").toStdString());
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto j = nlohmann::json::parse(line);
+        if (j["event"] == "step") out.push_back(j["loss"].get<double>());
+    }
+    return out;
+}
+
+std::map<std::string, at::Tensor> finalDelta(const QString& runDir) {
+    std::map<std::string, at::Tensor> out;
+    auto f = dt::st::File::open((runDir + "/checkpoints/final/trainable.safetensors").toStdString());
+    for (const auto& info : f->tensors())
+        if (info.name.rfind("exp_avg", 0) != 0 && info.name.rfind("adam_step", 0) != 0 && info.name.rfind("rng.", 0) != 0)
+            out[info.name] = f->tensor(info.name).clone();
+    return out;
+}
+
+}  // namespace
+
+class TestDistributed : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase() {
+        if (!dt::have_gloo()) QFAIL("this build has no c10d Gloo backend (install libgloo-dev and reconfigure)");
+    }
+
+    void twoRanksEqualOneRankWithTwiceTheBatch() {
+        QTemporaryDir dir;
+        writeRun(dir, "one.json", 8, 6, 2);
+        writeRun(dir, "two.json", 4, 6, 2);
+        const Proc one = runWithEnv({"--threads", "1", "train", "--spec", dir.filePath("one.json"), "--out", dir.filePath("A"), "--json"});
+        QVERIFY2(one.code == 0, qPrintable(one.err));
+        const Proc two = runWithEnv({"train", "--spec", dir.filePath("two.json"), "--out", dir.filePath("B"), "--json", "--nproc", "2"},
+                                    {{"DELTATUNE_DIST_TIMEOUT", "20"}});
+        QVERIFY2(two.code == 0, qPrintable(two.err));
+        QVERIFY2(two.err.contains("[rank 1] joined gloo rank 1/2"), qPrintable(two.err));
+        // Rank 0's --json events pass through unprefixed; its summary says two ranks and the bucket's size.
+        const auto done = nlohmann::json::parse(two.out.trimmed().split('\n').last().toStdString());
+        QCOMPARE(done["world_size"].get<int>(), 2);
+        QCOMPARE(done["steps"].get<int>(), 6);
+        QCOMPARE(done["allreduce_bytes_per_step"].get<std::int64_t>(), 2048 * 4);  // the LoRA delta's 2,048 floats
+        // The same losses and the same delta, to float32 tolerance.
+        const auto la = stepLosses(dir.filePath("A")), lb = stepLosses(dir.filePath("B"));
+        QCOMPARE(la.size(), std::size_t(6));
+        QCOMPARE(lb.size(), std::size_t(6));  // rank 0 alone wrote events: no step twice
+        for (std::size_t i = 0; i < la.size(); ++i) QVERIFY2(std::abs(la[i] - lb[i]) <= 1e-5 * std::max(1.0, std::abs(la[i])), qPrintable(QString::number(i)));
+        const auto da = finalDelta(dir.filePath("A")), db = finalDelta(dir.filePath("B"));
+        QCOMPARE(da.size(), db.size());
+        QVERIFY(!da.empty());
+        for (const auto& [name, t] : da) {
+            QVERIFY2(db.count(name), name.c_str());
+            QVERIFY2((t - db.at(name)).abs().max().item<double>() <= 1e-5 * std::max(1.0, t.abs().max().item<double>()), name.c_str());
+        }
+        // Rank 0 wrote the only checkpoints: the same set as the single-process run.
+        QCOMPARE(QDir(dir.filePath("B/checkpoints")).entryList(QDir::Dirs | QDir::NoDotAndDotDot),
+                 QDir(dir.filePath("A/checkpoints")).entryList(QDir::Dirs | QDir::NoDotAndDotDot));
+    }
+
+    void killedWorkerStopsTheGroupAndTheRunResumesExactly() {
+        QTemporaryDir dir;
+        writeRun(dir, "run.json", 4, 400, 20);
+        const QMap<QString, QString> env{{"DELTATUNE_DIST_TIMEOUT", "20"}};
+        const Proc whole = runWithEnv({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("whole"), "--nproc", "2"}, env);
+        QVERIFY2(whole.code == 0, qPrintable(whole.err));
+
+        QProcess p;
+        QProcessEnvironment penv = QProcessEnvironment::systemEnvironment();
+        penv.insert("DELTATUNE_DIST_TIMEOUT", "20");
+        p.setProcessEnvironment(penv);
+        p.start(cliPath(), {"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("cut"), "--nproc", "2"});
+        QVERIFY(p.waitForStarted());
+        // Rank 1's pid from the launcher's first line, then wait for the first periodic checkpoint.
+        QString err;
+        qint64 rank1 = -1;
+        QElapsedTimer t;
+        t.start();
+        while (t.elapsed() < 60000) {
+            p.waitForReadyRead(100);
+            err += QString::fromUtf8(p.readAllStandardError());
+            const auto m = QRegularExpression("pids (\\d+) (\\d+)").match(err);
+            if (m.hasMatch()) rank1 = m.captured(2).toLongLong();
+            if (rank1 > 0 && QFileInfo::exists(dir.filePath("cut/checkpoints/latest"))) break;
+        }
+        QVERIFY2(rank1 > 0 && QFileInfo::exists(dir.filePath("cut/checkpoints/latest")), qPrintable(err));
+        QVERIFY(p.state() == QProcess::Running);
+        ::kill(static_cast<pid_t>(rank1), SIGKILL);
+        t.restart();
+        QVERIFY(p.waitForFinished(20000));  // the group stops within seconds, not at the 20 s timeout
+        err += QString::fromUtf8(p.readAllStandardError());
+        QVERIFY2(t.elapsed() < 10000, qPrintable(QString::number(t.elapsed())));
+        QVERIFY(p.exitCode() != 0);
+        QVERIFY2(err.contains("error: rank 1 was killed by signal 9"), qPrintable(err));
+        QVERIFY(!QFileInfo::exists(dir.filePath("cut/checkpoints/final")));
+
+        // The last good checkpoint is intact: resuming on two ranks ends with the uninterrupted run's delta, bit for bit.
+        const Proc resumed = runWithEnv({"resume", dir.filePath("cut"), "--nproc", "2"}, env);
+        QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
+        const auto a = finalDelta(dir.filePath("whole")), b = finalDelta(dir.filePath("cut"));
+        QCOMPARE(a.size(), b.size());
+        for (const auto& [name, x] : a) QVERIFY2(torch::equal(x, b.at(name)), name.c_str());
+    }
+
+    void badRendezvousFailsClearly() {
+        QTemporaryDir dir;
+        writeRun(dir, "run.json", 4, 4, 0);
+        const QStringList train = {"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("r")};
+        // Nobody serves the port rank 1 was given: a clear message within the timeout.
+        QElapsedTimer t;
+        t.start();
+        Proc r = runWithEnv(train, {{"WORLD_SIZE", "2"}, {"RANK", "1"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "1"}, {"DELTATUNE_DIST_TIMEOUT", "3"}});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("rank 1 cannot reach the rendezvous at 127.0.0.1:1 within 3 s"), qPrintable(r.err));
+        QVERIFY2(!r.err.trimmed().contains('\n'), qPrintable(r.err));
+        QVERIFY2(t.elapsed() < 30000, qPrintable(QString::number(t.elapsed())));
+        // Rank 0 alone in a group of two: the missing rank is named.
+        r = runWithEnv(train, {{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_PORT", "29731"}, {"DELTATUNE_DIST_TIMEOUT", "2"}});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("rank 1 did not join the rendezvous at 127.0.0.1:29731 within 2 s"), qPrintable(r.err));
+        QVERIFY(!QFileInfo::exists(dir.filePath("r/events.jsonl")));
+        // Two ranks that disagree on WORLD_SIZE: rank 0 says who has what.
+        QProcess other;
+        QProcessEnvironment oenv = QProcessEnvironment::systemEnvironment();
+        for (const auto& [k, v] : std::vector<std::pair<QString, QString>>{
+                 {"WORLD_SIZE", "3"}, {"RANK", "1"}, {"MASTER_PORT", "29733"}, {"DELTATUNE_DIST_TIMEOUT", "4"}})
+            oenv.insert(k, v);
+        other.setProcessEnvironment(oenv);
+        other.start(cliPath(), train);
+        r = runWithEnv(train, {{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_PORT", "29733"}, {"DELTATUNE_DIST_TIMEOUT", "4"}});
+        QVERIFY(other.waitForFinished(30000));
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("rank 1 has WORLD_SIZE 3, rank 0 has 2"), qPrintable(r.err));
+        QCOMPARE(other.exitCode(), 2);
+        QVERIFY2(QString::fromUtf8(other.readAllStandardError()).contains("WORLD_SIZE"), "rank 1 names WORLD_SIZE too");
+        // Malformed environment: the variable is named.
+        r = runWithEnv(train, {{"WORLD_SIZE", "2"}, {"RANK", "2"}});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("RANK 2 is not below WORLD_SIZE 2"), qPrintable(r.err));
+        r = runWithEnv(train, {{"WORLD_SIZE", "two"}});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("WORLD_SIZE='two'"), qPrintable(r.err));
+    }
+};
+
+DT_REGISTER_TEST(TestDistributed);
+#include "test_distributed.moc"
