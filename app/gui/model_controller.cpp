@@ -131,6 +131,7 @@ void ModelController::updateBudget() {
         showTrainable(b);
         m_session->setMemoryEstimate(b.accounting.weight_bytes + b.accounting.gradient_bytes + b.accounting.adamw_bytes, b.activation_bytes,
                                      b.activation_batch, b.activation_tokens);
+        m_session->setAllReduceBytes(b.accounting.trainable_params * static_cast<qint64>(sizeof(float)));
         m_budgetText = QStringLiteral("%1 trainable").arg(b.accounting.trainable_params);
         m_session->setDeltaSpec(spec.dump(), m_budgetText);
         m_method->setBudgetText(budgetHtml(b, targetsNote));

@@ -10,7 +10,15 @@
 
 #include "worker_thread.h"
 
+#include <QCoreApplication>
+#include <QFileInfo>
+#include <QProcess>
+#include <QStandardPaths>
 #include <QThread>
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
 
 TrainingWorker::TrainingWorker(QString specPath, QString runDir, dt::TrainControl* control)
     : m_spec(std::move(specPath)), m_runDir(std::move(runDir)), m_control(control) {}
@@ -103,6 +111,12 @@ TrainingController::TrainingController(QObject* parent) : QObject(parent) { qReg
 bool TrainingController::resume(const QString& runDir) { return start(QString(), runDir); }
 
 TrainingController::~TrainingController() {
+    if (m_proc) {  // the launcher stops its workers on SIGTERM
+        m_proc->disconnect(this);
+        m_proc->terminate();
+        if (!m_proc->waitForFinished(15000)) m_proc->kill();
+        m_proc->waitForFinished();
+    }
     if (m_thread) {
         m_control.cancel = true;
         m_control.pause = false;
@@ -112,7 +126,8 @@ TrainingController::~TrainingController() {
 }
 
 bool TrainingController::start(const QString& specPath, const QString& runDir) {
-    if (m_thread) return false;
+    if (isRunning()) return false;
+    if (m_processes > 1) return startProcesses(specPath, runDir);
     m_control.cancel = false;
     m_control.pause = false;
     auto* worker = new TrainingWorker(specPath, runDir, &m_control);
@@ -143,4 +158,96 @@ void TrainingController::setPaused(bool paused) { m_control.pause = paused; }
 void TrainingController::stop() {
     m_control.pause = false;
     m_control.cancel = true;
+    if (m_proc && m_proc->processId() > 0) ::kill(static_cast<pid_t>(m_proc->processId()), SIGINT);  // the launcher passes it on
+}
+
+QString TrainingController::cliPath() const {
+    if (!m_cli.isEmpty()) return m_cli;
+    const QString beside = QCoreApplication::applicationDirPath() + QStringLiteral("/deltatune");
+    if (QFileInfo(beside).isExecutable()) return beside;
+    return QStandardPaths::findExecutable(QStringLiteral("deltatune"));
+}
+
+bool TrainingController::startProcesses(const QString& specPath, const QString& runDir) {
+    const QString cli = cliPath();
+    if (cli.isEmpty()) {
+        Q_EMIT failed(tr("Several processes run through the deltatune command, which is neither beside the workbench nor on PATH"));
+        return false;
+    }
+    try {  // the run's length, for the progress; the CLI checks everything else
+        const std::string spec = specPath.isEmpty() ? dt::run_folder::spec_path(runDir.toStdString()) : specPath.toStdString();
+        m_procMaxSteps = dt::RunSpec::load(spec).training.max_steps;
+    } catch (const dt::Error& e) {
+        Q_EMIT failed(QString::fromStdString(e.what()));
+        return false;
+    }
+    const QString n = QString::number(m_processes);
+    const QStringList args = specPath.isEmpty()
+                                 ? QStringList{QStringLiteral("resume"), runDir, QStringLiteral("--json"), QStringLiteral("--nproc"), n}
+                                 : QStringList{QStringLiteral("train"), QStringLiteral("--spec"), specPath, QStringLiteral("--out"), runDir,
+                                               QStringLiteral("--json"), QStringLiteral("--nproc"), n};
+    m_proc = new QProcess(this);
+    m_outBuffer.clear();
+    m_errTail.clear();
+    m_doneStatus.clear();
+    m_doneSteps = 0;
+    connect(m_proc, &QProcess::readyReadStandardOutput, this, &TrainingController::readProcessOutput);
+    connect(m_proc, &QProcess::readyReadStandardError, this, [this] {
+        for (const QString& line : QString::fromUtf8(m_proc->readAllStandardError()).split('\n', Qt::SkipEmptyParts)) {
+            if (line.startsWith(QLatin1String("error: ")) || line.contains(QLatin1String("] error: "))) m_errTail = line;
+            else if (line.startsWith(QLatin1String("[launcher]")) || line.contains(QLatin1String("joined gloo"))) Q_EMIT status(line);
+        }
+    });
+    connect(m_proc, &QProcess::finished, this, [this](int code, QProcess::ExitStatus how) {
+        readProcessOutput();
+        m_proc->deleteLater();
+        m_proc = nullptr;
+        Q_EMIT runningChanged(false);
+        if (how == QProcess::NormalExit && code == 0) Q_EMIT finished(m_doneStatus.isEmpty() ? QStringLiteral("finished") : m_doneStatus, m_doneSteps);
+        else Q_EMIT failed(m_errTail.isEmpty() ? tr("The training processes ended with exit code %1").arg(code) : m_errTail);
+    });
+    m_proc->start(cli, args);
+    Q_EMIT runningChanged(true);
+    Q_EMIT status(tr("Starting %1 processes: %2 %3").arg(m_processes).arg(cli, args.join(QLatin1Char(' '))));
+    return true;
+}
+
+// Rank 0's --json lines: step and eval events as a thread-run's signals, then the summary.
+void TrainingController::readProcessOutput() {
+    if (!m_proc) return;
+    m_outBuffer += m_proc->readAllStandardOutput();
+    int nl;
+    while ((nl = m_outBuffer.indexOf('\n')) >= 0) {
+        const QByteArray line = m_outBuffer.left(nl);
+        m_outBuffer.remove(0, nl + 1);
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(line.toStdString());
+        } catch (const std::exception&) {
+            continue;  // not an event line
+        }
+        if (!j.is_object() || !j.contains("event")) continue;
+        try {
+            const std::string kind = j["event"].get<std::string>();
+            if (kind == "step") {
+                const dt::StepEvent e = dt::StepEvent::from_json(j);
+                Q_EMIT step(e.step, m_procMaxSteps, e.loss, e.lr, e.tokens_per_s, e.elapsed_s);
+            } else if (kind == "eval") {
+                const dt::EvalEvent e = dt::EvalEvent::from_json(j);
+                QVariantMap m;
+                for (const auto& [k, v] : e.metrics) m.insert(QString::fromStdString(k), v);
+                Q_EMIT evaluated(e.step, m);
+                if (!e.confusion.empty()) Q_EMIT confusion(e.step, e.confusion);
+            } else if (kind == "done") {
+                m_doneStatus = QString::fromStdString(j.value("status", std::string("finished")));
+                m_doneSteps = j.value("steps", static_cast<qint64>(0));
+                if (j.contains("allreduce_ms_per_step"))
+                    Q_EMIT status(tr("%1 processes: all-reduce of %2 KiB took %3 ms a step")
+                                      .arg(j.value("world_size", 0))
+                                      .arg(j.value("allreduce_bytes_per_step", 0.0) / 1024.0, 0, 'f', 1)
+                                      .arg(j.value("allreduce_ms_per_step", 0.0), 0, 'f', 2));
+            }
+        } catch (const std::exception&) {
+        }
+    }
 }

@@ -13,6 +13,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <algorithm>
 #include <map>
 
 Q_DECLARE_METATYPE(dt::ConfusionMatrix)
@@ -68,9 +69,17 @@ public:
     bool start(const QString& specPath, const QString& runDir);
     // Continues a stopped or killed run from its latest checkpoint, exactly; false if one is running.
     bool resume(const QString& runDir);
-    void setPaused(bool paused);
+    void setPaused(bool paused);  // not with several processes (they stop together instead)
     void stop();
-    bool isRunning() const { return m_thread != nullptr; }
+    bool isRunning() const { return m_thread != nullptr || m_proc != nullptr; }
+    // Data parallel: with n > 1, start() and resume() run `deltatune train|resume ... --nproc n --json`
+    // as a child process (the run spec is the contract) and read rank 0's event stream; stop() sends
+    // it Ctrl+C, and every rank stops after its step. The CLI is found beside the workbench, else on
+    // PATH, unless setCliPath() names it.
+    void setProcesses(int n) { m_processes = std::max(1, n); }
+    int processes() const { return m_processes; }
+    void setCliPath(const QString& path) { m_cli = path; }
+    QString cliPath() const;
 
 Q_SIGNALS:
     void step(qint64 step, qint64 maxSteps, double loss, double lr, double tokensPerSecond, double elapsed);
@@ -85,6 +94,14 @@ Q_SIGNALS:
     void runningChanged(bool running);
 
 private:
+    bool startProcesses(const QString& specPath, const QString& runDir);
+    void readProcessOutput();
     QThread* m_thread = nullptr;
     dt::TrainControl m_control;
+    int m_processes = 1;
+    QString m_cli;
+    class QProcess* m_proc = nullptr;
+    QByteArray m_outBuffer;
+    QString m_errTail, m_doneStatus;
+    qint64 m_procMaxSteps = 0, m_doneSteps = 0;
 };

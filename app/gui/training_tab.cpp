@@ -39,7 +39,10 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStandardItemModel>
+#include <QThread>
 #include <QVBoxLayout>
+
+#include <algorithm>
 
 // The device choice from the engine's probe (the one `deltatune doctor` prints): the CPU, each
 // visible GPU with its name and memory, or a disabled CUDA entry whose tooltip says why none is offered.
@@ -239,10 +242,17 @@ QGroupBox* TrainingTab::buildMoreSettings() {
     m_schedule->addItems({QStringLiteral("linear"), QStringLiteral("cosine"), QStringLiteral("constant")});
     m_schedule->setObjectName(QStringLiteral("schedule"));
     m_schedule->setToolTip(tr("How the learning rate decays after warmup: to 0 linearly, along a cosine, or not at all (run spec: schedule)"));
+    m_processes = new QSpinBox(m_more);
+    m_processes->setRange(1, std::max(2, QThread::idealThreadCount()));
+    m_processes->setValue(1);
+    m_processes->setObjectName(QStringLiteral("processes"));
+    m_processes->setToolTip(tr("Data-parallel worker processes (deltatune train --nproc N): each trains on its share of every batch, "
+                               "and the trainable gradients are averaged (docs/distributed.md). Not a run-spec field"));
     auto* grid = new QGridLayout;
     const QList<QPair<QString, QWidget*>> fields = {{tr("Batch"), m_batch},         {tr("Accumulate"), m_accum},   {tr("Seed"), m_seed},
                                                     {tr("Warmup"), m_warmup},       {tr("Schedule"), m_schedule}, {tr("Eval every"), m_evalEvery},
-                                                    {tr("Patience"), m_patience}, {tr("Max length"), m_maxLength}};
+                                                    {tr("Patience"), m_patience}, {tr("Max length"), m_maxLength},
+                                                    {tr("Processes"), m_processes}};
     for (int i = 0; i < fields.size(); ++i) {
         auto* label = new QLabel(fields[i].first, m_more);
         label->setToolTip(fields[i].second->toolTip());
@@ -262,7 +272,26 @@ QGroupBox* TrainingTab::buildMoreSettings() {
     fitRow->addWidget(measure);
     fitRow->addWidget(largest);
     fitRow->addWidget(m_fitLabel, 1);
-    grid->addLayout(fitRow, 2, 0, 1, 8);
+    m_parallelLabel = new QLabel(m_more);
+    m_parallelLabel->setWordWrap(true);
+    m_parallelLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    grid->addWidget(m_parallelLabel, 2, 2, 1, 6);
+    auto updateParallel = [this] {
+        const int n = m_more->isChecked() ? m_processes->value() : 1, b = m_batch->value();  // unticked: the defaults
+        const qint64 bytes = m_session->allReduceBytes();
+        QString text = n == 1 ? tr("One process (more: data-parallel workers)")
+                              : tr("%1 processes x batch %2 = %3 examples a step").arg(n).arg(b).arg(n * b);
+        if (n > 1 && bytes >= 0) text += tr("; all-reduce %1 KiB a step").arg(static_cast<double>(bytes) / 1024.0, 0, 'f', 1);
+        m_parallelLabel->setText(text);
+        m_training->setProcesses(n);
+        m_pauseButton->setToolTip(n > 1 ? tr("Several processes cannot pause: Stop, then Resume from the Runs tab")
+                                        : tr("Pause between micro-batches; press again to resume"));
+    };
+    connect(m_processes, &QSpinBox::valueChanged, this, updateParallel);
+    connect(m_batch, &QSpinBox::valueChanged, this, updateParallel);
+    connect(m_more, &QGroupBox::toggled, this, updateParallel);
+    updateParallel();
+    grid->addLayout(fitRow, 3, 0, 1, 8);
     m_fit = new FitProbe(this);
     connect(measure, &QPushButton::clicked, this, &TrainingTab::measureMemory);
     connect(largest, &QPushButton::clicked, this, [this] { findLargestBatch(); });
@@ -334,7 +363,7 @@ bool TrainingTab::findLargestBatch(int maxBatch, qint64 limitBytes) {
 QWidget* TrainingTab::settingField(const QString& specName) const {
     for (QWidget* w : {static_cast<QWidget*>(m_batch), static_cast<QWidget*>(m_accum), static_cast<QWidget*>(m_seed), static_cast<QWidget*>(m_warmup),
                        static_cast<QWidget*>(m_schedule), static_cast<QWidget*>(m_evalEvery), static_cast<QWidget*>(m_patience),
-                       static_cast<QWidget*>(m_maxLength)})
+                       static_cast<QWidget*>(m_maxLength), static_cast<QWidget*>(m_processes)})
         if (w->objectName() == specName) return w;
     return m_more;  // "" or unknown: the group (tick it to use the fields)
 }
@@ -346,7 +375,7 @@ void TrainingTab::connectController() {
         m_resources->setSampling(running);
         m_history->setActiveRun(running ? m_lastRunDir : QString());
         syncButtons();
-        m_pauseButton->setEnabled(running);
+        m_pauseButton->setEnabled(running && m_training->processes() == 1);  // several processes stop, not pause
         m_pauseButton->setChecked(false);
         if (running) m_smoothedTps = 0;
         m_stopButton->setEnabled(running);

@@ -113,6 +113,8 @@ private:
     ClassMetricsView* m_classes = nullptr;
     FitProbe* m_fit = nullptr;
     QLabel* m_fitLabel = nullptr;
+    QSpinBox* m_processes = nullptr;
+    QLabel* m_parallelLabel = nullptr;
     QString probeSpec();  // the current settings as a spec file for the probe ("" with lastError)
     ResourceView* m_resources = nullptr;
     QString m_specPath, m_lastRunDir;

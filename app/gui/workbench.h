@@ -72,6 +72,9 @@ public:
         return m_estimateFixed + static_cast<qint64>(static_cast<double>(m_estimateActivations) * batch * tokens / m_estimateBatchTokens);
     }
     void clearError() { m_lastError.clear(); }
+    // The bytes a data-parallel step all-reduces: the trainable tensors' float32 gradients; -1 unknown.
+    void setAllReduceBytes(qint64 bytes) { m_allReduceBytes = bytes; }
+    qint64 allReduceBytes() const { return m_allReduceBytes; }
 
 Q_SIGNALS:
     void logLine(QString line);
@@ -83,6 +86,6 @@ private:
     std::shared_ptr<dt::TransformerModel> m_model;
     QString m_modelSource, m_importedDelta, m_lastError, m_deltaProblem;
     std::string m_deltaSpec;
-    qint64 m_estimateFixed = -1, m_estimateActivations = 0;
+    qint64 m_estimateFixed = -1, m_estimateActivations = 0, m_allReduceBytes = -1;
     double m_estimateBatchTokens = 1;
 };

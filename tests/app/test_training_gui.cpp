@@ -23,6 +23,8 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QComboBox>
+#include <QGroupBox>
+#include <QSpinBox>
 #include <QListWidgetItem>
 #include <QStandardItemModel>
 #include <QTableWidget>
@@ -116,6 +118,55 @@ private Q_SLOTS:
         // This build's own sample: GPU memory is read exactly when a CUDA device is visible to a CUDA build.
         const dt::ProcessUsage u = dt::process_usage();
         QCOMPARE(u.gpu_bytes >= 0, DT_WITH_CUDA != 0 && !dt::probe_devices().gpus.empty());
+    }
+
+    void trainsInSeveralProcesses() {
+        // Training settings > Processes 2: the run goes to `deltatune train --nproc 2`, and the same
+        // live curves come from rank 0's event stream.
+        QTemporaryDir dir;
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        TrainingTab* tab = w.trainingTab();
+        auto* group = qobject_cast<QGroupBox*>(tab->settingField(QString()));
+        auto* procs = qobject_cast<QSpinBox*>(tab->settingField(QStringLiteral("processes")));
+        QVERIFY(group && procs);
+        procs->setValue(2);
+        QCOMPARE(tab->controller()->processes(), 1);  // the folded group's defaults apply
+        group->setChecked(true);
+        QCOMPARE(tab->controller()->processes(), 2);
+        tab->controller()->setCliPath(cliPath());
+        QSignalSpy finished(tab->controller(), &TrainingController::finished);
+        QSignalSpy failed(tab->controller(), &TrainingController::failed);
+        QSignalSpy steps(tab->controller(), &TrainingController::step);
+        QSignalSpy evals(tab->controller(), &TrainingController::evaluated);
+        const QString spec = writeRun(dir, 40);
+        QVERIFY(tab->startTraining(spec, dir.filePath("out")));
+        QVERIFY(tab->controller()->isRunning());
+        QTRY_VERIFY_WITH_TIMEOUT(finished.size() + failed.size() > 0, 120000);
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
+        QCOMPARE(finished.first().at(0).toString(), QStringLiteral("finished"));
+        QCOMPARE(finished.first().at(1).toLongLong(), 40);
+        QCOMPARE(steps.size(), 40);
+        QCOMPARE(steps.last().at(1).toLongLong(), 40);  // max steps, from the spec
+        QCOMPARE(evals.size(), 2);  // steps 20 and 40
+        QVERIFY(evals.last().at(1).toMap().contains(QStringLiteral("accuracy")));
+        QTest::qWait(100);
+        QCOMPARE(tab->plot()->pointCount(), 40);
+        QVERIFY(QFile::exists(dir.filePath("out/checkpoints/final/trainable.safetensors")));
+        QVERIFY(!tab->controller()->isRunning());
+
+        // Stop ends both workers after a step, with a checkpoint to resume from.
+        const QString longSpec = writeRun(dir, 5000);
+        QVERIFY(tab->startTraining(longSpec, dir.filePath("long")));
+        QTRY_VERIFY_WITH_TIMEOUT(steps.size() >= 45, 60000);
+        tab->controller()->stop();
+        QTRY_VERIFY_WITH_TIMEOUT(finished.size() + failed.size() > 1, 30000);
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(0).toString()));
+        QCOMPARE(finished.last().at(0).toString(), QStringLiteral("cancelled"));
+        const qint64 at = finished.last().at(1).toLongLong();
+        QVERIFY(at > 0 && at < 5000);
+        QVERIFY(QFile::exists(dir.filePath(QStringLiteral("long/checkpoints/step-%1/trainable.safetensors").arg(at))));
     }
 
     void trainsInAWorkerThread() {
