@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <numeric>
@@ -570,6 +571,30 @@ static void check_replicas(Trainer::Impl& I, std::int64_t step) {
                     "distributed", "every rank must run the same spec, seed and checkpoint");
 }
 
+// Every rank must run the same settings over the same data (else batches overlap or go missing
+// silently): a hash of them compared across ranks at the start.
+static void check_same_settings(Trainer::Impl& I) {
+    const auto& c = I.cfg;
+    std::uint64_t h = 1469598103934665603ull;
+    auto mix = [&](double v) {
+        std::uint64_t bits = 0;
+        std::memcpy(&bits, &v, sizeof bits);
+        for (int i = 0; i < 8; ++i) h = (h ^ ((bits >> (8 * i)) & 0xff)) * 1099511628211ull;
+    };
+    for (double v : {static_cast<double>(c.seed), static_cast<double>(c.batch_size), static_cast<double>(c.grad_accum), static_cast<double>(c.max_steps),
+                     c.lr, c.weight_decay, c.warmup_ratio, c.max_grad_norm, static_cast<double>(I.train.size()), static_cast<double>(c.length_bucketing)})
+        mix(v);
+    // Two exact halves (a double holds 32-bit integers exactly), as max and -min.
+    const double hi = static_cast<double>(h >> 32), lo = static_cast<double>(h & 0xffffffffull);
+    at::Tensor x = torch::tensor({hi, -hi, lo, -lo}, torch::kDouble);
+    I.cfg.collective->all_reduce(x, Collective::Op::Max);
+    const double* v = x.data_ptr<double>();
+    if (v[0] != -v[1] || v[2] != -v[3])
+        throw Error("the ranks disagree on the training settings or data (seed, batch_size, grad_accum, max_steps, lr, schedule values or the "
+                    "number of training examples)",
+                    "distributed", "start every rank with the same run spec and data");
+}
+
 // Unscales fp16 gradients, records per-tensor norms when asked, clips, and adapts the loss scale.
 static Gradients unscale_and_clip(Trainer::Impl& I, std::int64_t step) {
     const auto& cfg = I.cfg;
@@ -660,7 +685,10 @@ TrainResult Trainer::run(TrainControl* control) {
     constexpr int kZeroGradWarnAfter = 5;
     int zero_grad_steps = 0;
     const bool parallel = I.world() > 1;
-    if (parallel) check_replicas(I, step_);
+    if (parallel) {
+        check_same_settings(I);
+        check_replicas(I, step_);
+    }
     while (step_ < cfg.max_steps) {
         const auto ts = std::chrono::steady_clock::now();
         I.opt->zero_grad();

@@ -174,6 +174,60 @@ private Q_SLOTS:
         for (const auto& [name, x] : a) QVERIFY2(torch::equal(x, b.at(name)), name.c_str());
     }
 
+    void twoNodesStartedByHand() {
+        // What docs/distributed.md's two-node commands do, on one machine: each "node" is a process
+        // started with its own RANK and the shared WORLD_SIZE, MASTER_ADDR and MASTER_PORT.
+        QTemporaryDir dir;
+        writeRun(dir, "run.json", 4, 8, 4);
+        auto start = [&](QProcess& p, int rank, const QString& spec, const QString& port, const QString& out) {
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.insert("WORLD_SIZE", "2");
+            env.insert("RANK", QString::number(rank));
+            env.insert("LOCAL_RANK", "0");
+            env.insert("MASTER_ADDR", "127.0.0.1");
+            env.insert("MASTER_PORT", port);
+            env.insert("DELTATUNE_DIST_TIMEOUT", "20");
+            p.setProcessEnvironment(env);
+            p.start(cliPath(), {"--threads", "1", "train", "--spec", dir.filePath(spec), "--out", dir.filePath(out), "--json"});
+        };
+        QProcess node0, node1;
+        start(node1, 1, "run.json", "29741", "nodes");  // the order does not matter: rank 1 waits for rank 0's store
+        start(node0, 0, "run.json", "29741", "nodes");
+        QVERIFY(node0.waitForFinished(60000) && node1.waitForFinished(60000));
+        QVERIFY2(node0.exitCode() == 0, node0.readAllStandardError().constData());
+        QVERIFY2(node1.exitCode() == 0, node1.readAllStandardError().constData());
+        const auto done = nlohmann::json::parse(QString::fromUtf8(node0.readAllStandardOutput()).trimmed().split('\n').last().toStdString());
+        QCOMPARE(done["world_size"].get<int>(), 2);
+        QVERIFY(node1.readAllStandardOutput().trimmed().isEmpty());  // rank 1 prints no events
+        QCOMPARE(stepLosses(dir.filePath("nodes")).size(), std::size_t(8));
+
+        // Ranks started with another training seed (another data order), or with deltas that start
+        // different (another delta seed), are stopped by the start-up checks, by name.
+        nlohmann::json base;
+        {
+            std::ifstream in(dir.filePath("run.json").toStdString());
+            base = nlohmann::json::parse(in);
+        }
+        nlohmann::json seed = base, delta = base;
+        seed["training"]["seed"] = 4;
+        delta["delta"]["seed"] = 9;
+        std::ofstream(dir.filePath("seed.json").toStdString()) << seed.dump();
+        std::ofstream(dir.filePath("delta.json").toStdString()) << delta.dump();
+        int port = 29743;
+        for (const auto& [spec, message] : std::vector<std::pair<QString, QString>>{
+                 {"seed.json", "the ranks disagree on the training settings or data"}, {"delta.json", "the ranks' deltas differ at step 0"}}) {
+            QProcess a, b;
+            start(a, 0, "run.json", QString::number(port), "mismatch-" + spec);
+            start(b, 1, spec, QString::number(port), "mismatch-" + spec);
+            ++port;
+            QVERIFY(a.waitForFinished(60000) && b.waitForFinished(60000));
+            QCOMPARE(a.exitCode(), 2);
+            QCOMPARE(b.exitCode(), 2);
+            const QString aErr = QString::fromUtf8(a.readAllStandardError()), bErr = QString::fromUtf8(b.readAllStandardError());
+            QVERIFY2(aErr.contains(message) && bErr.contains(message), qPrintable(aErr + bErr));
+        }
+    }
+
     void badRendezvousFailsClearly() {
         QTemporaryDir dir;
         writeRun(dir, "run.json", 4, 4, 0);
