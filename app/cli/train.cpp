@@ -112,6 +112,7 @@ int run_training(PreparedRun& p, const std::string& dir, const std::string& resu
     if (group) {
         summary["world_size"] = group->world_size();
         summary["allreduce_bytes_per_step"] = res.allreduce_bytes;
+        summary["eval_examples_this_rank"] = res.eval_examples;
         summary["allreduce_ms_per_step"] = res.allreduces > 0 ? 1e3 * res.allreduce_seconds / static_cast<double>(res.allreduces) : 0.0;
     }
     if (!rank0) return res.status == "stopped_nonfinite" ? 1 : 0;

@@ -31,6 +31,7 @@
 #include <random>
 #include <sys/stat.h>
 #include <thread>
+#include <type_traits>
 
 namespace dt {
 
@@ -77,6 +78,7 @@ struct Trainer::Impl {
     std::int64_t good_steps = 0, overflow_skips = 0;
     double allreduce_seconds = 0;
     std::int64_t allreduce_bytes = 0, allreduces = 0;
+    std::int64_t eval_examples = 0;  // examples this process evaluated in the latest evaluation
     const Dataset& train;
     const Dataset* eval;
     TrainConfig cfg;
@@ -320,9 +322,18 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     std::vector<std::int64_t> rank_pred;                // text-to-text classification: the likeliest class
     double loss_sum = 0;
     const at::Tensor word_ids = torch::tensor(data.label_word_ids, torch::kLong).to(I.device);  // label k's word
+    // Data parallel: rank r evaluates batches r, r + world, ...; the per-example results and the sums
+    // are combined below, so every rank gets the whole set's metrics. Text generated for
+    // text-to-text metrics is not combined: there every rank evaluates every batch.
+    const int world = I.world(), rank = world > 1 ? I.cfg.collective->rank() : 0;
+    const bool shard = world > 1 && !(data.seq2seq && data.tokenizer);
+    std::vector<std::size_t> seen;  // the examples evaluated here, in order
+    std::size_t batch_no = 0;
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
+        if (shard && static_cast<int>(batch_no++ % static_cast<std::size_t>(world)) != rank) continue;
         std::vector<std::size_t> idx;
         for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
+        seen.insert(seen.end(), idx.begin(), idx.end());
         Batch b = data.span_corruption ? span_corruption_batch(data, idx, I.cfg.pad_id, 0x5EEDull + s) : collate(data, idx, I.cfg.pad_id);
         if (data.masked_lm) mask_batch(b, data, 0x5EEDull + s);  // the same masks at every evaluation
         to_device(b, I.device);
@@ -413,6 +424,43 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         append_all(b.labels, gold);
     }
     if (was_training) I.model.train();
+    I.eval_examples = static_cast<std::int64_t>(seen.size());
+    if (shard) {
+        Collective& c = *I.cfg.collective;
+        at::Tensor sums = torch::tensor({loss_sum, static_cast<double>(lm_tokens), static_cast<double>(mlm_correct), static_cast<double>(word_hits)},
+                                        torch::kDouble);
+        c.all_reduce(sums, Collective::Op::Sum);
+        loss_sum = sums[0].item<double>();
+        lm_tokens = static_cast<std::int64_t>(sums[1].item<double>());
+        mlm_correct = static_cast<std::int64_t>(sums[2].item<double>());
+        word_hits = static_cast<std::int64_t>(sums[3].item<double>());
+        at::Tensor k = torch::tensor({static_cast<double>(K)}, torch::kDouble);
+        c.all_reduce(k, Collective::Op::Max);
+        K = static_cast<std::int64_t>(k.item<double>());
+        // Per-example values: each rank fills its examples' slots (value, present), the sum has them all.
+        const auto N = static_cast<std::int64_t>(data.size());
+        auto combine = [&](auto& v) {
+            at::Tensor full = torch::zeros({2, N}, torch::kDouble);
+            if (v.size() == seen.size()) {
+                auto a = full.accessor<double, 2>();
+                for (std::size_t j = 0; j < v.size(); ++j) {
+                    a[0][static_cast<std::int64_t>(seen[j])] = static_cast<double>(v[j]);
+                    a[1][static_cast<std::int64_t>(seen[j])] = 1;
+                }
+            }
+            c.all_reduce(full, Collective::Op::Sum);
+            using T = typename std::decay_t<decltype(v)>::value_type;
+            v.clear();
+            auto a = full.accessor<double, 2>();
+            for (std::int64_t i = 0; i < N; ++i)
+                if (a[1][i] > 0) v.push_back(static_cast<T>(a[0][i]));
+        };
+        combine(pred);
+        combine(gold);
+        combine(yhat);
+        combine(y);
+        combine(rank_pred);
+    }
     std::map<std::string, double> m;
     if (data.masked_lm) {
         const double n = static_cast<double>(std::max<std::int64_t>(1, lm_tokens)), nll = loss_sum / n;
@@ -728,6 +776,7 @@ TrainResult Trainer::run(TrainControl* control) {
     res.allreduce_seconds = I.allreduce_seconds;
     res.allreduce_bytes = I.allreduce_bytes;
     res.allreduces = I.allreduces;
+    res.eval_examples = I.eval_examples;
     res.losses = I.losses;
     if (I.obs) I.obs->on_status(res.status);
     I.emit(StatusEvent{res.status, step_}.to_json());

@@ -83,6 +83,7 @@ struct TrainResult {
     std::int64_t overflow_skips = 0;  // fp16 steps skipped while the loss scale adapted
     double allreduce_seconds = 0;     // data parallel: time spent in the gradient all-reduces ...
     std::int64_t allreduces = 0;      // ... over this many steps (this process's)
+    std::int64_t eval_examples = 0;   // examples this process evaluated in the latest evaluation (data parallel: its shard)
     std::int64_t allreduce_bytes = 0; // data parallel: the gradient bucket's bytes (per step)
     std::vector<double> losses;  // per optimizer step (NaN for skipped ones)
     std::map<std::string, double> last_metrics;

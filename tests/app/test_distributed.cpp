@@ -125,6 +125,24 @@ private Q_SLOTS:
             QVERIFY2(db.count(name), name.c_str());
             QVERIFY2((t - db.at(name)).abs().max().item<double>() <= 1e-5 * std::max(1.0, t.abs().max().item<double>()), name.c_str());
         }
+        // The final evaluation, sharded over the two ranks (rank 0 evaluated half of the 400
+        // validation examples), gives the single process's metrics.
+        QCOMPARE(done["eval_examples_this_rank"].get<int>(), 200);
+        auto evalOf = [](const QString& run) {
+            std::ifstream in((run + "/events.jsonl").toStdString());
+            std::string line;
+            nlohmann::json last;
+            while (std::getline(in, line))
+                if (line.find("\"event\":\"eval\"") != std::string::npos) last = nlohmann::json::parse(line);
+            return last;
+        };
+        const auto ea = evalOf(dir.filePath("A")), eb = evalOf(dir.filePath("B"));
+        QVERIFY(!ea.is_null() && !eb.is_null());
+        QCOMPARE(eb["accuracy"].get<double>(), ea["accuracy"].get<double>());
+        QCOMPARE(eb["macro_f1"].get<double>(), ea["macro_f1"].get<double>());
+        QCOMPARE(eb["confusion"]["counts"], ea["confusion"]["counts"]);
+        QVERIFY(std::abs(eb["loss"].get<double>() - ea["loss"].get<double>()) <= 1e-5);
+
         // Rank 0 wrote the only checkpoints: the same set as the single-process run.
         QCOMPARE(QDir(dir.filePath("B/checkpoints")).entryList(QDir::Dirs | QDir::NoDotAndDotDot),
                  QDir(dir.filePath("A/checkpoints")).entryList(QDir::Dirs | QDir::NoDotAndDotDot));
