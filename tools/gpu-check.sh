@@ -31,6 +31,9 @@ TORCH_PREFIX=${TORCH_PREFIX:-$("$PYTHON" -c 'import torch; print(torch.utils.cma
 extra=()
 [ -n "${DELTATUNE_JSON_INCLUDE_DIR:-}" ] && extra+=("-DDELTATUNE_JSON_INCLUDE_DIR=$DELTATUNE_JSON_INCLUDE_DIR")
 command -v ccache >/dev/null && extra+=("-DCMAKE_CXX_COMPILER_LAUNCHER=ccache")
+# NCCL's header ships in the pip package nvidia-nccl-*, beside PyTorch.
+NCCL_INC=$("$PYTHON" -c 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "include"))' 2>/dev/null || true)
+[ -n "$NCCL_INC" ] && [ -f "$NCCL_INC/nccl.h" ] && extra+=("-DDELTATUNE_NCCL_INCLUDE_DIR=$NCCL_INC")
 t0=$(date +%s)
 if ! cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDELTATUNE_BUILD_GUI=OFF -DDELTATUNE_BUILD_TESTS=OFF \
       -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" "${extra[@]}" > "$OUT_DIR/configure.log" 2>&1; then
@@ -47,6 +50,17 @@ log "2. deltatune doctor --device $DEVICE"
 doctor_rc=${PIPESTATUS[0]}
 "$CLI" doctor --device "$DEVICE" --json > "$OUT_DIR/doctor.json" 2>/dev/null
 [ "$doctor_rc" = 0 ] || status=1
+
+log "2b. a one-rank NCCL group trains the demo task on $DEVICE (data-parallel smoke test)"
+printf '{"model": "%s/resources/demo/models/synth-bert-small", "task": "%s/resources/demo/tasks/reviews/task.json", "delta": {"method": "lora", "r": 8}, "training": {"max_steps": 60, "batch_size": 16, "lr": 0.005, "device": "%s", "eval_every": 0}}\n' \
+  "$PWD" "$PWD" "$DEVICE" > "$OUT_DIR/nccl-smoke.json"
+rm -rf "$OUT_DIR/nccl-smoke"
+backend=nccl; [ "$DEVICE" = cpu ] && backend=gloo
+WORLD_SIZE=1 RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29517 DELTATUNE_DIST_BACKEND=$backend DELTATUNE_DIST_TIMEOUT=60 \
+  "$CLI" train --spec "$OUT_DIR/nccl-smoke.json" --out "$OUT_DIR/nccl-smoke" > "$OUT_DIR/nccl-smoke.txt" 2>&1
+smoke_rc=$?
+tail -2 "$OUT_DIR/nccl-smoke.txt"
+[ "$smoke_rc" = 0 ] || { log "one-rank $backend group failed"; status=1; }
 
 log "3. parity fixtures on $DEVICE (forward and greedy generation against transformers)"
 "$PYTHON" tools/fixture_parity.py --cli "$CLI" --device "$DEVICE" --fixtures tests/data/hf --out "$OUT_DIR/parity" | tee "$OUT_DIR/parity.txt"
@@ -102,6 +116,8 @@ print("# DeltaTune GPU check\n")
 print("- device: %s, %s GiB, compute %s; LibTorch %s" % (gpu.get("name", "?"), round(gpu.get("total_bytes", 0) / 2**30, 1), gpu.get("compute_capability", "?"), doc.get("libtorch", "?")))
 print("- doctor: %s (%s)" % ("passed" if doc.get("ok") else "FAILED", ", ".join(doc.get("failed", [])) or "all checks"))
 par = open(out + "/parity.txt").read().strip().splitlines()[-1] if glob.glob(out + "/parity.txt") else "not run"
+smoke = open(out + "/nccl-smoke.txt").read().strip().splitlines() if glob.glob(out + "/nccl-smoke.txt") else ["not run"]
+print("- one-rank data-parallel group: %s" % (smoke[-1] if smoke else "no output"))
 print("- parity: %s\n" % par)
 print("| workload (bf16, medians of %d interleaved rounds) | DeltaTune ms/step | peer ms/step | ratio | DeltaTune peak MiB | peer peak MiB |" % rounds)
 print("|---|---|---|---|---|---|")

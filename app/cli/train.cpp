@@ -78,10 +78,11 @@ void warn_skipped(const PreparedRun& p) {
 }
 
 // A data-parallel worker's group, from torchrun's environment (RANK, WORLD_SIZE, ...); null alone.
-std::shared_ptr<Collective> join_group() {
+std::shared_ptr<Collective> join_group(const RunSpec& spec) {
     const auto env = DistEnv::from_environment();
-    if (!env || env->world_size == 1) return nullptr;
-    auto group = init_process_group(*env);
+    // One process is no group, unless a backend is named (a one-rank group: the smoke test of a backend).
+    if (!env || (env->world_size == 1 && !std::getenv("DELTATUNE_DIST_BACKEND"))) return nullptr;
+    auto group = init_process_group(*env, choose_backend(spec.training.device));
     std::fprintf(stderr, "joined %s\n", group->describe().c_str());
     return group;
 }
@@ -90,6 +91,9 @@ int run_training(PreparedRun& p, const std::string& dir, const std::string& resu
     const bool rank0 = !group || group->rank() == 0;  // the other ranks print errors only
     if (rank0) warn_skipped(p);
     p.spec.training.collective = group;
+    // "cuda" alone: each rank trains on its own GPU, cuda:LOCAL_RANK, as torchrun's scripts do (after
+    // the run folder's spec.json was written, so a resume picks per rank again).
+    if (group && p.spec.training.device == "cuda") p.spec.training.device = "cuda:" + std::to_string(group->local_rank());
     Printer printer(json, p.spec.training.max_steps);
     QuietPrinter quiet;
     TrainObserver* observer = rank0 ? static_cast<TrainObserver*>(&printer) : &quiet;
@@ -130,7 +134,7 @@ int cmd_train(const Args& a) {
     if (a.has("--delta")) spec.set_delta(absolute_path(a.value("--delta")), ".", "--delta");
     const std::string dir = absolute_path(a.has("--out") ? a.value("--out") : spec.output_dir);
     if (dir.empty()) throw Error("no output folder", a.value("--spec") + ": output_dir", "set output_dir or pass --out DIR");
-    auto group = join_group();
+    auto group = join_group(spec);
     const bool rank0 = !group || group->rank() == 0;
     if (rank0 && run_folder::holds_run(dir))
         throw Error("the run folder already holds a run", dir, "resume it with 'deltatune resume " + dir + "' or choose another folder");
@@ -146,7 +150,7 @@ int cmd_resume(const Args& a) {
     const std::string name = run_folder::latest_name(dir);
     if (name.empty()) throw Error("no checkpoint to resume from", run_folder::latest_path(dir), "train it again with 'deltatune train'");
     if (name == run_folder::kFinal) throw Error("the run already finished", dir);
-    auto group = join_group();
+    auto group = join_group(spec);
     PreparedRun p = prepare_run(spec);
     return run_training(p, dir, run_folder::checkpoint_path(dir, name), a.has("--json"), group);
 }

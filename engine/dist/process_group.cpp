@@ -8,9 +8,15 @@
 #include <cstdlib>
 #include <cstring>
 
+#if DT_HAS_GLOO || DT_HAS_NCCL
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
 #if DT_HAS_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+#if DT_HAS_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
 namespace dt {
@@ -60,18 +66,43 @@ std::optional<DistEnv> DistEnv::from_environment() {
     return e;
 }
 
-#if DT_HAS_GLOO
+bool have_gloo() { return DT_HAS_GLOO != 0; }
+bool have_nccl() { return DT_HAS_NCCL != 0; }
 
-bool have_gloo() { return true; }
+namespace {
+// Throws dt::Error naming what this build lacks for `b`.
+void require_backend(const std::string& b) {
+    if (b != "gloo" && b != "nccl") throw Error("unknown backend '" + b + "'", "DELTATUNE_DIST_BACKEND", "gloo or nccl");
+    if (b == "nccl" && !have_nccl())
+        throw Error("this build has no NCCL backend", "DELTATUNE_DIST_BACKEND", "build against a CUDA LibTorch with NCCL's headers, or use gloo");
+    if (b == "gloo" && !have_gloo())
+        throw Error("this build has no torch.distributed Gloo backend", "WORLD_SIZE",
+                    "build against a LibTorch with c10d and Gloo headers (Debian: install libgloo-dev), or unset WORLD_SIZE");
+}
+}  // namespace
+
+std::string choose_backend(const std::string& device) {
+    const char* forced = std::getenv("DELTATUNE_DIST_BACKEND");
+    const std::string b = forced && *forced ? forced : (device.rfind("cuda", 0) == 0 && have_nccl() ? "nccl" : "gloo");
+    require_backend(b);
+    return b;
+}
+
+#if DT_HAS_GLOO || DT_HAS_NCCL
 
 namespace {
 
-class GlooCollective : public Collective {
+// One c10d process group (ProcessGroupGloo or ProcessGroupNCCL: the same collective calls).
+template <typename Group>
+class C10dCollective : public Collective {
 public:
-    GlooCollective(const DistEnv& env, c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::ProcessGroupGloo> pg)
-        : env_(env), store_(std::move(store)), pg_(std::move(pg)), timeout_(static_cast<long>(env.timeout_s * 1000)) {}
+    C10dCollective(const DistEnv& env, c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<Group> pg, std::string backend, c10::Device device)
+        : env_(env), store_(std::move(store)), pg_(std::move(pg)), backend_(std::move(backend)), device_(device),
+          timeout_(static_cast<long>(env.timeout_s * 1000)) {}
     int rank() const override { return env_.rank; }
     int world_size() const override { return env_.world_size; }
+    int local_rank() const override { return env_.local_rank; }
+    c10::Device device() const override { return device_; }
     void all_reduce(at::Tensor& t, Op op) override {
         std::vector<at::Tensor> v{t};
         c10d::AllreduceOptions o;
@@ -90,8 +121,8 @@ public:
         run("barrier", [&] { pg_->barrier()->wait(timeout_); });
     }
     std::string describe() const override {
-        return "gloo rank " + std::to_string(env_.rank) + "/" + std::to_string(env_.world_size) + " at " + env_.master_addr + ":" +
-               std::to_string(env_.master_port);
+        return backend_ + " rank " + std::to_string(env_.rank) + "/" + std::to_string(env_.world_size) + " at " + env_.master_addr + ":" +
+               std::to_string(env_.master_port) + (device_.is_cuda() ? " on " + device_.str() : std::string());
     }
 
 private:
@@ -106,13 +137,16 @@ private:
     }
     DistEnv env_;
     c10::intrusive_ptr<c10d::Store> store_;
-    c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+    c10::intrusive_ptr<Group> pg_;
+    std::string backend_;
+    c10::Device device_;
     std::chrono::milliseconds timeout_;
 };
 
 }  // namespace
 
-std::shared_ptr<Collective> init_process_group(const DistEnv& env) {
+std::shared_ptr<Collective> init_process_group(const DistEnv& env, const std::string& backend) {
+    require_backend(backend);
     const auto timeout = std::chrono::milliseconds(static_cast<long>(env.timeout_s * 1000));
     const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
     const std::string secs = std::to_string(static_cast<long>(env.timeout_s)) + " s";
@@ -157,6 +191,23 @@ std::shared_ptr<Collective> init_process_group(const DistEnv& env) {
     } catch (const std::exception& e) {
         throw Error("rank " + std::to_string(env.rank) + ": the rendezvous at " + where + " failed (" + first_line(e.what()) + ")", "distributed");
     }
+#if DT_HAS_NCCL
+    if (backend == "nccl") {
+        try {
+            c10::cuda::set_device(static_cast<c10::DeviceIndex>(env.local_rank));
+            auto opts = c10d::ProcessGroupNCCL::Options::create();
+            opts->timeout = timeout;
+            auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, opts);
+            return std::make_shared<C10dCollective<c10d::ProcessGroupNCCL>>(env, store, pg, "nccl",
+                                                                              c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank)));
+        } catch (const std::exception& e) {
+            throw Error("rank " + std::to_string(env.rank) + " cannot form the NCCL group on cuda:" + std::to_string(env.local_rank) + " (" +
+                            first_line(e.what()) + ")",
+                        "distributed", "each rank needs its own GPU: LOCAL_RANK below the visible device count");
+        }
+    }
+#endif
+#if DT_HAS_GLOO
     try {
         auto opts = c10d::ProcessGroupGloo::Options::create();
         opts->timeout = timeout;
@@ -168,20 +219,20 @@ std::shared_ptr<Collective> init_process_group(const DistEnv& env) {
         else
             opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
         auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, opts);
-        return std::make_shared<GlooCollective>(env, store, pg);
+        return std::make_shared<C10dCollective<c10d::ProcessGroupGloo>>(env, store, pg, "gloo", c10::Device(c10::kCPU));
     } catch (const std::exception& e) {
         throw Error("rank " + std::to_string(env.rank) + " cannot form the Gloo group (" + first_line(e.what()) + ")", "distributed",
                     "every rank must reach every other; on several machines set GLOO_SOCKET_IFNAME to the network interface");
     }
+#endif
+    throw Error("no backend '" + backend + "' in this build", "DELTATUNE_DIST_BACKEND");
 }
 
 #else
 
-bool have_gloo() { return false; }
-
-std::shared_ptr<Collective> init_process_group(const DistEnv&) {
-    throw Error("this build has no torch.distributed Gloo backend", "WORLD_SIZE",
-                "build against a LibTorch with c10d and Gloo headers (Debian: install libgloo-dev), or unset WORLD_SIZE");
+std::shared_ptr<Collective> init_process_group(const DistEnv&, const std::string& backend) {
+    require_backend(backend);  // throws, naming what is missing
+    throw Error("no torch.distributed backend in this build", "WORLD_SIZE");
 }
 
 #endif

@@ -22,13 +22,19 @@ struct DistEnv {
     static std::optional<DistEnv> from_environment();
 };
 
-// Whether this build has c10d's Gloo backend (Debian's LibTorch does, with libgloo-dev's headers).
+// Whether this build has c10d's Gloo backend (Debian's LibTorch does, with libgloo-dev's headers),
+// and its NCCL backend (a CUDA LibTorch with NCCL's headers).
 bool have_gloo();
+bool have_nccl();
+
+// "gloo" or "nccl": DELTATUNE_DIST_BACKEND if set, else NCCL for a CUDA device where this build has
+// it, else Gloo. Throws dt::Error for an unknown or unavailable backend.
+std::string choose_backend(const std::string& device);
 
 // Joins the group: rank 0 serves the TCPStore at MASTER_ADDR:MASTER_PORT, the others connect; every
 // rank checks that all agree on WORLD_SIZE; then the Gloo group forms. Throws dt::Error naming what
 // went wrong (nobody listening at the address, a rank that did not join in time, WORLD_SIZE differing
 // between ranks) within the timeout.
-std::shared_ptr<Collective> init_process_group(const DistEnv& env);
+std::shared_ptr<Collective> init_process_group(const DistEnv& env, const std::string& backend = "gloo");
 
 }  // namespace dt

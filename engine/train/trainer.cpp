@@ -326,7 +326,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     // are combined below, so every rank gets the whole set's metrics. Text generated for
     // text-to-text metrics is not combined: there every rank evaluates every batch.
     const int world = I.world(), rank = world > 1 ? I.cfg.collective->rank() : 0;
-    const bool shard = world > 1 && !(data.seq2seq && data.tokenizer);
+    const bool shard = I.cfg.collective && !(data.seq2seq && data.tokenizer);
     std::vector<std::size_t> seen;  // the examples evaluated here, in order
     std::size_t batch_no = 0;
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
@@ -428,14 +428,17 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     if (shard) {
         Collective& c = *I.cfg.collective;
         at::Tensor sums = torch::tensor({loss_sum, static_cast<double>(lm_tokens), static_cast<double>(mlm_correct), static_cast<double>(word_hits)},
-                                        torch::kDouble);
+                                        torch::kDouble)
+                                .to(c.device());
         c.all_reduce(sums, Collective::Op::Sum);
+        sums = sums.cpu();
         loss_sum = sums[0].item<double>();
         lm_tokens = static_cast<std::int64_t>(sums[1].item<double>());
         mlm_correct = static_cast<std::int64_t>(sums[2].item<double>());
         word_hits = static_cast<std::int64_t>(sums[3].item<double>());
-        at::Tensor k = torch::tensor({static_cast<double>(K)}, torch::kDouble);
+        at::Tensor k = torch::tensor({static_cast<double>(K)}, torch::kDouble).to(c.device());
         c.all_reduce(k, Collective::Op::Max);
+        k = k.cpu();
         K = static_cast<std::int64_t>(k.item<double>());
         // Per-example values: each rank fills its examples' slots (value, present), the sum has them all.
         const auto N = static_cast<std::int64_t>(data.size());
@@ -448,7 +451,9 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
                     a[1][static_cast<std::int64_t>(seen[j])] = 1;
                 }
             }
+            full = full.to(c.device());
             c.all_reduce(full, Collective::Op::Sum);
+            full = full.cpu();
             using T = typename std::decay_t<decltype(v)>::value_type;
             v.clear();
             auto a = full.accessor<double, 2>();
@@ -571,8 +576,10 @@ static bool reduce_across_ranks(Trainer::Impl& I, MicroBatches& m, bool stop) {
     const double world = c.world_size();
     torch::NoGradGuard ng;
     at::Tensor meta = torch::tensor({m.loss, m.bad ? 1.0 : 0.0, static_cast<double>(m.tokens), static_cast<double>(m.positions), stop ? 1.0 : 0.0},
-                                    torch::kDouble);
+                                    torch::kDouble)
+                          .to(c.device());
     c.all_reduce(meta, Collective::Op::Sum);
+    meta = meta.cpu();
     const double* v = meta.data_ptr<double>();
     m.loss = v[0] / world;
     m.bad = v[1] > 0;
@@ -581,7 +588,8 @@ static bool reduce_across_ranks(Trainer::Impl& I, MicroBatches& m, bool stop) {
     if (v[4] > 0) return true;
     std::vector<at::Tensor> flat;
     for (const auto& t : I.tensors)
-        flat.push_back(t.grad().defined() ? t.grad().detach().reshape({-1}).to(at::kCPU, at::kFloat) : torch::zeros({t.numel()}, torch::kFloat));
+        flat.push_back(t.grad().defined() ? t.grad().detach().reshape({-1}).to(c.device(), at::kFloat)
+                                          : torch::zeros({t.numel()}, at::TensorOptions().dtype(at::kFloat).device(c.device())));
     at::Tensor bucket = torch::cat(flat);
     const auto t0 = std::chrono::steady_clock::now();
     c.all_reduce(bucket, Collective::Op::Sum);
@@ -609,8 +617,9 @@ static void check_replicas(Trainer::Impl& I, std::int64_t step) {
         s += d.sum().item<double>();
         a += d.abs().sum().item<double>();
     }
-    at::Tensor x = torch::tensor({s, -s, a, -a}, torch::kDouble);
+    at::Tensor x = torch::tensor({s, -s, a, -a}, torch::kDouble).to(I.cfg.collective->device());
     I.cfg.collective->all_reduce(x, Collective::Op::Max);
+    x = x.cpu();
     const double* v = x.data_ptr<double>();
     const double tol = 1e-9 * std::max(1.0, std::abs(a));
     if (v[0] + v[1] > tol || v[2] + v[3] > tol)
@@ -634,8 +643,9 @@ static void check_same_settings(Trainer::Impl& I) {
         mix(v);
     // Two exact halves (a double holds 32-bit integers exactly), as max and -min.
     const double hi = static_cast<double>(h >> 32), lo = static_cast<double>(h & 0xffffffffull);
-    at::Tensor x = torch::tensor({hi, -hi, lo, -lo}, torch::kDouble);
+    at::Tensor x = torch::tensor({hi, -hi, lo, -lo}, torch::kDouble).to(I.cfg.collective->device());
     I.cfg.collective->all_reduce(x, Collective::Op::Max);
+    x = x.cpu();
     const double* v = x.data_ptr<double>();
     if (v[0] != -v[1] || v[2] != -v[3])
         throw Error("the ranks disagree on the training settings or data (seed, batch_size, grad_accum, max_steps, lr, schedule values or the "
@@ -732,7 +742,7 @@ TrainResult Trainer::run(TrainControl* control) {
     res.status = "finished";
     constexpr int kZeroGradWarnAfter = 5;
     int zero_grad_steps = 0;
-    const bool parallel = I.world() > 1;
+    const bool parallel = cfg.collective != nullptr;  // a one-rank group too (a backend's smoke test)
     if (parallel) {
         check_same_settings(I);
         check_replicas(I, step_);

@@ -246,6 +246,36 @@ private Q_SLOTS:
         }
     }
 
+    void oneRankGroupEqualsNoGroup() {
+        // A one-rank group (WORLD_SIZE=1 with a backend named: gpu-check.sh's NCCL smoke test, here
+        // Gloo) goes through every collective and trains exactly as no group does.
+        QTemporaryDir dir;
+        writeRun(dir, "run.json", 4, 6, 0);
+        const Proc alone = runWithEnv({"--threads", "1", "train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("alone"), "--json"});
+        QVERIFY2(alone.code == 0, qPrintable(alone.err));
+        const Proc group = runWithEnv({"--threads", "1", "train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("group"), "--json"},
+                                      {{"WORLD_SIZE", "1"}, {"RANK", "0"}, {"MASTER_PORT", "29751"}, {"DELTATUNE_DIST_BACKEND", "gloo"}});
+        QVERIFY2(group.code == 0, qPrintable(group.err));
+        QVERIFY2(group.err.contains("joined gloo rank 0/1"), qPrintable(group.err));
+        const auto done = nlohmann::json::parse(group.out.trimmed().split('\n').last().toStdString());
+        QCOMPARE(done["world_size"].get<int>(), 1);
+        QCOMPARE(done["allreduce_bytes_per_step"].get<std::int64_t>(), 2048 * 4);
+        QCOMPARE(stepLosses(dir.filePath("group")), stepLosses(dir.filePath("alone")));
+        const auto a = finalDelta(dir.filePath("alone")), b = finalDelta(dir.filePath("group"));
+        for (const auto& [name, x] : a) QVERIFY2(torch::equal(x, b.at(name)), name.c_str());
+        // Backends this build lacks, or that do not exist, are named.
+        Proc r = runWithEnv({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("x")},
+                            {{"WORLD_SIZE", "1"}, {"RANK", "0"}, {"DELTATUNE_DIST_BACKEND", "mpi"}});
+        QCOMPARE(r.code, 2);
+        QVERIFY2(r.err.contains("unknown backend 'mpi'"), qPrintable(r.err));
+        if (!dt::have_nccl()) {
+            r = runWithEnv({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("x")},
+                           {{"WORLD_SIZE", "1"}, {"RANK", "0"}, {"DELTATUNE_DIST_BACKEND", "nccl"}});
+            QCOMPARE(r.code, 2);
+            QVERIFY2(r.err.contains("this build has no NCCL backend"), qPrintable(r.err));
+        }
+    }
+
     void badRendezvousFailsClearly() {
         QTemporaryDir dir;
         writeRun(dir, "run.json", 4, 4, 0);
