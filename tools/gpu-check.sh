@@ -51,7 +51,7 @@ doctor_rc=${PIPESTATUS[0]}
 "$CLI" doctor --device "$DEVICE" --json > "$OUT_DIR/doctor.json" 2>/dev/null
 [ "$doctor_rc" = 0 ] || status=1
 
-log "2b. a one-rank NCCL group trains the demo task on $DEVICE (data-parallel smoke test)"
+log "2b. a one-rank data-parallel group (NCCL on CUDA, Gloo on CPU) trains the demo task on $DEVICE"
 printf '{"model": "%s/resources/demo/models/synth-bert-small", "task": "%s/resources/demo/tasks/reviews/task.json", "delta": {"method": "lora", "r": 8}, "training": {"max_steps": 60, "batch_size": 16, "lr": 0.005, "device": "%s", "eval_every": 0}}\n' \
   "$PWD" "$PWD" "$DEVICE" > "$OUT_DIR/nccl-smoke.json"
 rm -rf "$OUT_DIR/nccl-smoke"
