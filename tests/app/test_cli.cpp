@@ -6,6 +6,7 @@
 #include "delta/method.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
+#include "train/run_folder.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -420,6 +421,75 @@ private Q_SLOTS:
         if (!dt::probe_devices().gpus.empty()) return;
         // No GPU here: asking for one says why CUDA is not offered.
         expectBadInput(runCli({"doctor", "--device", "cuda"}), {"device", "CUDA is not available", dt::probe_devices().cuda_reason.c_str()});
+    }
+
+    void killedAtRandomPointsWhileSavingAlwaysResumes() {
+        // A checkpoint every step, and SIGKILL 20 times at seeded random moments (loading, training or
+        // inside a save): after every kill the latest checkpoint loads, and the run resumed to the end
+        // gives exactly the losses of an uninterrupted run.
+        QTemporaryDir dir;
+        std::mt19937_64 rng(3);
+        QByteArray train;
+        for (int i = 0; i < 128; ++i) {
+            nlohmann::json ids = nlohmann::json::array({2});
+            const int len = 6 + static_cast<int>(rng() % 9);
+            for (int k = 1; k < len; ++k) ids.push_back(10 + static_cast<int>(rng() % 190));
+            train += QByteArray::fromStdString(nlohmann::json({{"input_ids", ids}, {"label", rng() % 2 ? "yes" : "no"}}).dump()) + "\n";
+        }
+        writeBytes(dir.filePath("train.jsonl"), train);
+        const nlohmann::json spec = {{"model", "tiny-bert"},
+                                     {"architecture", "BertForSequenceClassification"},
+                                     {"task", {{"train", "train.jsonl"}, {"validation", "train.jsonl"}}},
+                                     {"delta", {{"methods", {{{"method", "lora"}}}}, {"modules_to_save", {"classifier"}}}},
+                                     {"training", {{"max_steps", 150}, {"batch_size", 8}, {"checkpoint_every", 1}, {"eval_every", 50}, {"seed", 5}, {"lr", 0.002}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        auto whole = runCli({"--threads", "1", "train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("a"), "--json"});
+        QCOMPARE(whole.code, 0);
+        const QString b = dir.filePath("b");
+        int kills = 0;
+        QElapsedTimer total;
+        total.start();
+        for (int round = 0; round < 20 && total.elapsed() < 120000; ++round) {
+            QProcess p;
+            if (round == 0) p.start(cliPath(), {"--threads", "1", "train", "--spec", dir.filePath("run.json"), "--out", b, "--json"});
+            else p.start(cliPath(), {"--threads", "1", "resume", b, "--json"});
+            QVERIFY(p.waitForStarted());
+            QElapsedTimer t;
+            t.start();
+            if (round == 0)  // the first kill comes after the first checkpoint, so there is a run to resume
+                while (!QFile::exists(b + "/checkpoints/latest") && t.elapsed() < 60000) QTest::qWait(1);
+            QTest::qWait(static_cast<int>(100 + rng() % 400));
+            if (p.state() != QProcess::Running) break;  // it finished
+            ::kill(static_cast<pid_t>(p.processId()), SIGKILL);
+            p.waitForFinished();
+            ++kills;
+            // The latest checkpoint is whole: its tensors and state load.
+            const std::string name = dt::run_folder::latest_name(b.toStdString());
+            QVERIFY2(!name.empty(), qPrintable(QString::number(round)));
+            const std::string ckpt = dt::run_folder::checkpoint_path(b.toStdString(), name);
+            QVERIFY2(dt::st::File::open(ckpt + "/trainable.safetensors")->tensors().size() > 0, ckpt.c_str());
+            QVERIFY(QFile::exists(QString::fromStdString(ckpt) + "/state.json"));
+        }
+        QVERIFY2(kills >= 10, qPrintable(QString::number(kills)));
+        qInfo("%d kills, the last at step %s", kills, dt::run_folder::latest_name(b.toStdString()).c_str());
+        if (!QFile::exists(b + "/checkpoints/final")) {
+            auto resumed = runCli({"--threads", "1", "resume", b, "--json"});
+            QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
+        }
+        auto losses = [](const QString& events) {
+            std::map<int, std::string> by_step;  // the last record of each step wins
+            QFile f(events);
+            f.open(QIODevice::ReadOnly);
+            for (const auto& line : f.readAll().split('\n')) {
+                if (line.isEmpty()) continue;
+                auto j = nlohmann::json::parse(line.toStdString());  // a torn line would throw here
+                if (j["event"] == "step") by_step[j["step"].get<int>()] = j["loss"].dump();
+            }
+            return by_step;
+        };
+        const auto la = losses(dir.filePath("a/events.jsonl")), lb = losses(b + "/events.jsonl");
+        QCOMPARE(la.size(), std::size_t(150));
+        QVERIFY(la == lb);
     }
 
     void trainKillResume() {
