@@ -1,6 +1,7 @@
 #include "dist/process_group.h"
 
 #include "core/error.h"
+#include "dist/backends.h"  // generated: DT_HAS_GLOO, DT_HAS_NCCL
 
 #include <cerrno>
 #include <chrono>
@@ -12,9 +13,11 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 #if DT_HAS_GLOO
+#define USE_C10D_GLOO 1  // the c10d headers hide their Gloo and NCCL classes without these
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #if DT_HAS_NCCL
+#define USE_C10D_NCCL 1
 #include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -109,16 +112,6 @@ public:
         o.reduceOp = op == Op::Sum ? c10d::ReduceOp::SUM : c10d::ReduceOp::MAX;
         o.timeout = timeout_;
         run("all-reduce", [&] { pg_->allreduce(v, o)->wait(timeout_); });
-    }
-    void broadcast(at::Tensor& t) override {
-        std::vector<at::Tensor> v{t};
-        c10d::BroadcastOptions o;
-        o.rootRank = 0;
-        o.timeout = timeout_;
-        run("broadcast", [&] { pg_->broadcast(v, o)->wait(timeout_); });
-    }
-    void barrier() override {
-        run("barrier", [&] { pg_->barrier()->wait(timeout_); });
     }
     std::string describe() const override {
         return backend_ + " rank " + std::to_string(env_.rank) + "/" + std::to_string(env_.world_size) + " at " + env_.master_addr + ":" +
