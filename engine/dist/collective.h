@@ -24,9 +24,6 @@ public:
     // return each holds the reduction. Throws dt::Error naming the rank when the group broke (a peer
     // died, a timeout).
     virtual void all_reduce(at::Tensor& t, Op op) = 0;
-    // Rank 0's tensor on every rank.
-    virtual void broadcast(at::Tensor& t) = 0;
-    virtual void barrier() = 0;
     // "backend rank/world at host:port", for messages and events.
     virtual std::string describe() const = 0;
 };

@@ -69,17 +69,27 @@ ForwardInputs inputs_to(ForwardInputs in, const c10::Device& d) {
 
 at::Tensor scored_output(const ForwardOutputs& o) { return o.logits.defined() ? o.logits : o.last_hidden_state; }
 
+// The same seeded built-in twice in eval mode: a CPU reference and a copy on `device`.
+struct TwinModels {
+    ModelConfig cfg;
+    std::shared_ptr<TransformerModel> ref, dev;
+};
+TwinModels twin_models(const std::string& name, const c10::Device& device) {
+    TwinModels t{builtin_config(name), nullptr, nullptr};
+    t.ref = create_model(t.cfg, kSeed);
+    t.dev = create_model(t.cfg, kSeed);
+    t.ref->eval();
+    t.dev->eval();
+    t.dev->to(device);
+    return t;
+}
+
+// The checks leave DoctorCheck::name to run_doctor.
 DoctorCheck check_forward(const std::string& name, const c10::Device& device, bool inject) {
     DoctorCheck c;
-    c.name = "forward:" + name;
     torch::NoGradGuard no_grad;
-    const ModelConfig cfg = builtin_config(name);
-    auto ref = create_model(cfg, kSeed);
-    auto dev = create_model(cfg, kSeed);
-    ref->eval();
-    dev->eval();
+    auto [cfg, ref, dev] = twin_models(name, device);
     ref->to(at::kDouble);
-    dev->to(device);
     const ForwardInputs in = parity_inputs(*ref, cfg.get_int_or("vocab_size", 1000));
     const at::Tensor want = scored_output(ref->forward(in));
     at::Tensor got = scored_output(dev->forward(inputs_to(in, device)));
@@ -122,7 +132,6 @@ private:
 
 DoctorCheck check_train(const std::string& precision, const c10::Device& device, bool inject, double& step_ms) {
     DoctorCheck c;
-    c.name = "train:" + precision;
     auto model = create_model(builtin_config("tiny-llama"), kSeed);
     DeltaSet deltas = DeltaSet::apply(*model, DeltaSpec::from_json({{"method", "lora"}, {"r", 8}, {"lora_alpha", 16}, {"target_modules", "all-linear"}}, "<doctor>"));
     std::vector<std::pair<std::string, at::Tensor>> frozen;
@@ -188,14 +197,8 @@ DoctorCheck check_train(const std::string& precision, const c10::Device& device,
 
 DoctorCheck check_generate(const std::string& name, const c10::Device& device, bool inject) {
     DoctorCheck c;
-    c.name = "generate:" + name;
     torch::NoGradGuard no_grad;
-    const ModelConfig cfg = builtin_config(name);
-    auto ref = create_model(cfg, kSeed);
-    auto dev = create_model(cfg, kSeed);
-    ref->eval();
-    dev->eval();
-    dev->to(device);
+    auto [cfg, ref, dev] = twin_models(name, device);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(kSeed + 1);
     const at::Tensor prompt = torch::randint(3, cfg.get_int_or("vocab_size", 1000), {2, 6}, gen, torch::kLong);
     GenerationOptions opts;
@@ -229,7 +232,6 @@ std::string make_temp_dir() {
 
 DoctorCheck check_save_load(const c10::Device& device, bool inject) {
     DoctorCheck c;
-    c.name = "save-load";
     const ModelConfig cfg = builtin_config("tiny-bert");
     const DeltaSpec spec = DeltaSpec::from_json({{"method", "lora"}, {"r", 4}, {"target_modules", {"query", "value"}}}, "<doctor>");
     auto a = create_model(cfg, kSeed);
@@ -351,7 +353,6 @@ DoctorReport run_doctor(const DoctorOptions& o, const std::function<void(const D
             } else if (name.rfind("generate:", 0) == 0) c = check_generate(name.substr(9), device, inject);
             else c = check_save_load(device, inject);
         } catch (const std::exception& e) {
-            c.name = name;
             c.ok = false;
             std::string what = e.what();
             if (what.size() > 400) what = what.substr(0, 400) + "...";

@@ -325,7 +325,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     // Data parallel: rank r evaluates batches r, r + world, ...; the per-example results and the sums
     // are combined below, so every rank gets the whole set's metrics. Text generated for
     // text-to-text metrics is not combined: there every rank evaluates every batch.
-    const int world = I.world(), rank = world > 1 ? I.cfg.collective->rank() : 0;
+    const int world = I.world(), rank = I.cfg.collective ? I.cfg.collective->rank() : 0;
     const bool shard = I.cfg.collective && !(data.seq2seq && data.tokenizer);
     std::vector<std::size_t> seen;  // the examples evaluated here, in order
     std::size_t batch_no = 0;

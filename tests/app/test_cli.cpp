@@ -38,6 +38,20 @@ void expectBadInput(const Result& r, const QStringList& needles) {
     for (const auto& n : needles) QVERIFY2(err.contains(n), qPrintable("'" + n + "' not in: " + err));
 }
 
+// Each step's loss as events.jsonl records it, the last record of a step winning (a resumed run
+// repeats the steps after its checkpoint). A torn line would throw.
+std::map<int, std::string> lossesByStep(const QString& events) {
+    std::map<int, std::string> by_step;
+    QFile f(events);
+    f.open(QIODevice::ReadOnly);
+    for (const auto& line : f.readAll().split('\n')) {
+        if (line.isEmpty()) continue;
+        auto j = nlohmann::json::parse(line.toStdString());
+        if (j["event"] == "step") by_step[j["step"].get<int>()] = j["loss"].dump();
+    }
+    return by_step;
+}
+
 }  // namespace
 
 class TestCli : public QObject {
@@ -428,15 +442,8 @@ private Q_SLOTS:
         // inside a save): after every kill the latest checkpoint loads, and the run resumed to the end
         // gives exactly the losses of an uninterrupted run.
         QTemporaryDir dir;
-        std::mt19937_64 rng(3);
-        QByteArray train;
-        for (int i = 0; i < 128; ++i) {
-            nlohmann::json ids = nlohmann::json::array({2});
-            const int len = 6 + static_cast<int>(rng() % 9);
-            for (int k = 1; k < len; ++k) ids.push_back(10 + static_cast<int>(rng() % 190));
-            train += QByteArray::fromStdString(nlohmann::json({{"input_ids", ids}, {"label", rng() % 2 ? "yes" : "no"}}).dump()) + "\n";
-        }
-        writeBytes(dir.filePath("train.jsonl"), train);
+        std::mt19937_64 rng(3);  // the kill moments
+        writeBytes(dir.filePath("train.jsonl"), keywordTaskJsonl(3, 128));
         const nlohmann::json spec = {{"model", "tiny-bert"},
                                      {"architecture", "BertForSequenceClassification"},
                                      {"task", {{"train", "train.jsonl"}, {"validation", "train.jsonl"}}},
@@ -476,18 +483,7 @@ private Q_SLOTS:
             auto resumed = runCli({"--threads", "1", "resume", b, "--json"});
             QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
         }
-        auto losses = [](const QString& events) {
-            std::map<int, std::string> by_step;  // the last record of each step wins
-            QFile f(events);
-            f.open(QIODevice::ReadOnly);
-            for (const auto& line : f.readAll().split('\n')) {
-                if (line.isEmpty()) continue;
-                auto j = nlohmann::json::parse(line.toStdString());  // a torn line would throw here
-                if (j["event"] == "step") by_step[j["step"].get<int>()] = j["loss"].dump();
-            }
-            return by_step;
-        };
-        const auto la = losses(dir.filePath("a/events.jsonl")), lb = losses(b + "/events.jsonl");
+        const auto la = lossesByStep(dir.filePath("a/events.jsonl")), lb = lossesByStep(b + "/events.jsonl");
         QCOMPARE(la.size(), std::size_t(150));
         QVERIFY(la == lb);
     }
@@ -495,17 +491,7 @@ private Q_SLOTS:
     void trainKillResume() {
         // A run killed with SIGKILL and resumed gives exactly the losses of an uninterrupted run.
         QTemporaryDir dir;
-        std::mt19937_64 rng(1);
-        QByteArray train;
-        for (int i = 0; i < 256; ++i) {
-            nlohmann::json ids = nlohmann::json::array({2});
-            const int len = 6 + static_cast<int>(rng() % 9);
-            for (int k = 1; k < len; ++k) ids.push_back(10 + static_cast<int>(rng() % 190));
-            const int label = static_cast<int>(rng() % 2);
-            if (label) ids[1 + rng() % (len - 1)] = 7;
-            train += QByteArray::fromStdString(nlohmann::json({{"input_ids", ids}, {"label", label ? "yes" : "no"}}).dump()) + "\n";
-        }
-        writeBytes(dir.filePath("train.jsonl"), train);
+        writeBytes(dir.filePath("train.jsonl"), keywordTaskJsonl(1, 256));
         nlohmann::json spec = {{"model", "tiny-bert"},
                                {"architecture", "BertForSequenceClassification"},
                                {"task", {{"train", "train.jsonl"}, {"validation", "train.jsonl"}}},
@@ -527,18 +513,7 @@ private Q_SLOTS:
         QVERIFY2(!QFile::exists(dir.filePath("b/checkpoints/final")), "the run finished before it could be killed");
         auto resumed = runCli({"resume", dir.filePath("b"), "--json"});
         QVERIFY2(resumed.code == 0, qPrintable(resumed.err));
-        auto losses = [](const QString& events) {
-            std::map<int, std::string> by_step;  // the last record of each step wins
-            QFile f(events);
-            f.open(QIODevice::ReadOnly);
-            for (const auto& line : f.readAll().split('\n')) {
-                if (line.isEmpty()) continue;
-                auto j = nlohmann::json::parse(line.toStdString());
-                if (j["event"] == "step") by_step[j["step"].get<int>()] = j["loss"].dump();
-            }
-            return by_step;
-        };
-        const auto a = losses(dir.filePath("a/events.jsonl")), b = losses(dir.filePath("b/events.jsonl"));
+        const auto a = lossesByStep(dir.filePath("a/events.jsonl")), b = lossesByStep(dir.filePath("b/events.jsonl"));
         QCOMPARE(a.size(), std::size_t(300));
         QVERIFY(a == b);
         expectBadInput(runCli({"train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("b")}), {"already holds a run", "resume"});

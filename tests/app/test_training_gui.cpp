@@ -45,17 +45,7 @@ namespace {
 
 // A generated pre-tokenized task (label: does token 7 occur) and a run spec for tiny-bert.
 QString writeRun(const QTemporaryDir& dir, int steps, const nlohmann::json& delta = nullptr) {
-    std::mt19937_64 rng(1);
-    QByteArray data;
-    for (int i = 0; i < 256; ++i) {
-        nlohmann::json ids = nlohmann::json::array({2});
-        const int len = 6 + static_cast<int>(rng() % 9);
-        for (int k = 1; k < len; ++k) ids.push_back(10 + static_cast<int>(rng() % 190));
-        const bool yes = rng() % 2;
-        if (yes) ids[1 + rng() % (len - 1)] = 7;
-        data += QByteArray::fromStdString(nlohmann::json({{"input_ids", ids}, {"label", yes ? "yes" : "no"}}).dump()) + "\n";
-    }
-    dttest::writeBytes(dir.filePath("task.jsonl"), data);
+    dttest::writeBytes(dir.filePath("task.jsonl"), dttest::keywordTaskJsonl(1, 256));
     nlohmann::json spec = {{"model", "tiny-bert"},
                                  {"architecture", "BertForSequenceClassification"},
                                  {"task", {{"train", "task.jsonl"}, {"validation_split", 0.25}}},

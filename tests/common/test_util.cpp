@@ -2,10 +2,13 @@
 #include "test_registry.h"
 
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 
 #include <QApplication>
 #include <QFile>
 #include <QProcess>
+
+#include <random>
 
 namespace dttest {
 
@@ -37,6 +40,20 @@ CliResult runCli(const QStringList& args) {
     p.start(cliPath(), args);
     if (!p.waitForFinished(120000)) return {};
     return {p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+}
+
+QByteArray keywordTaskJsonl(std::uint64_t seed, int n) {
+    std::mt19937_64 rng(seed);
+    QByteArray data;
+    for (int i = 0; i < n; ++i) {
+        nlohmann::json ids = nlohmann::json::array({2});
+        const int len = 6 + static_cast<int>(rng() % 9);
+        for (int k = 1; k < len; ++k) ids.push_back(10 + static_cast<int>(rng() % 190));
+        const bool yes = rng() % 2;
+        if (yes) ids[1 + rng() % (len - 1)] = 7;
+        data += QByteArray::fromStdString(nlohmann::json({{"input_ids", ids}, {"label", yes ? "yes" : "no"}}).dump()) + "\n";
+    }
+    return data;
 }
 
 void writeBytes(const QString& path, const QByteArray& bytes) {

@@ -11,6 +11,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <cstdint>
 #include <string>
 
 namespace dttest {
@@ -43,6 +44,9 @@ private:
 
 // Writes bytes to a file (test fixtures made on the fly).
 void writeBytes(const QString& path, const QByteArray& bytes);
+// A pre-tokenized yes/no task as JSONL: n lines of {"input_ids": [2, ...], "label": "yes"|"no"}, where
+// "yes" means token 7 occurs; the same lines for the same seed.
+QByteArray keywordTaskJsonl(std::uint64_t seed, int n);
 // A safetensors file from a raw header string and data (any content, valid or not).
 QByteArray rawSafetensors(const std::string& header, const QByteArray& data, qint64 declaredSize = -1);
 // max |a - b| / (atol + rtol |b|); <= 1 means within tolerance.
