@@ -6,6 +6,7 @@
 #include "core/autocast.h"
 #include "core/devices.h"
 #include "core/error.h"
+#include "core/profiler.h"
 #include "train/defaults.h"
 #include "delta/delta_set.h"
 #include "models/loader.h"
@@ -33,6 +34,7 @@ struct Run {
 };
 
 at::Tensor loss_of(const ForwardOutputs& out, const at::Tensor& labels) {
+    DT_PROFILE_REGION("loss");
     if (out.logits.defined() && out.logits.dim() == 3) {
         const auto V = out.logits.size(2);
         // Prompt tuning prepends positions: score the last T (the real tokens).
@@ -64,6 +66,11 @@ int cmd_bench_step(const Args& a) {
         r.model = load_model(model_arg);
         r.deltas = DeltaSet::apply(*r.model.model, delta_spec_arg(s));
         r.model.model->to(device);
+        if (a.has("--base-dtype") && a.value("--base-dtype") != "fp32") {
+            const std::string bd = a.value("--base-dtype");
+            if (bd != "bf16" && !(bd == "fp16" && device.is_cuda())) throw Error("expected fp32 or bf16 (fp16 on CUDA), got '" + bd + "'", "--base-dtype");
+            store_frozen_weights_as(*r.model.model, bd == "bf16" ? at::kBFloat16 : at::kHalf);
+        }
         r.model.model->train();
         r.opt = std::make_unique<torch::optim::AdamW>(trainable_parameters(*r.model.model), torch::optim::AdamWOptions(TrainingDefaults::lr));
         r.acc = r.deltas.accounting(*r.model.model);
@@ -81,22 +88,50 @@ int cmd_bench_step(const Args& a) {
     auto sync = [&] {
         if (device.is_cuda()) torch::cuda::synchronize();
     };
+    // --profile: operator self times by phase and region, for one method (profiling several at once
+    // would mix them), over the measured steps only.
+    const bool profile = a.has("--profile");
+    if (profile && runs.size() != 1) throw Error("profiles one method at a time", "--profile", "give one --delta");
+    std::unique_ptr<OpProfiler> prof;
+    using Clock = std::chrono::steady_clock;
+    auto phase = [&](OpProfiler::Phase p, Clock::time_point& t) {  // closes the running phase, opens p
+        sync();
+        const auto now = Clock::now();
+        if (prof) {
+            prof->set_phase(p);
+        }
+        const double dt = std::chrono::duration<double>(now - t).count();
+        t = now;
+        return dt;
+    };
     reset_device_memory_peak(device);
     for (int step = -2; step < steps; ++step) {  // two warm-up steps
+        if (profile && step == 0) prof = std::make_unique<OpProfiler>();
         for (auto& r : runs) {
             sync();
-            auto t0 = std::chrono::steady_clock::now();
+            const auto t0 = Clock::now();
+            auto t = t0;
+            phase(OpProfiler::Phase::Other, t);
             r.opt->zero_grad();
+            double t_zero = phase(OpProfiler::Phase::Forward, t);
             at::Tensor loss;
             {
                 AutocastScope autocast(precision, device.type());
                 loss = loss_of(r.model.model->forward(in), labels).to(torch::kFloat);
             }
+            const double t_fwd = phase(OpProfiler::Phase::Backward, t);
             loss.backward();
+            const double t_bwd = phase(OpProfiler::Phase::Optimizer, t);
             r.opt->step();
-            sync();
-            const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double t_opt = phase(OpProfiler::Phase::Other, t);
+            const double dt = std::chrono::duration<double>(t - t0).count();
             if (step >= 0) r.times.push_back(dt);
+            if (prof) {
+                prof->add_wall(OpProfiler::Phase::Other, t_zero);
+                prof->add_wall(OpProfiler::Phase::Forward, t_fwd);
+                prof->add_wall(OpProfiler::Phase::Backward, t_bwd);
+                prof->add_wall(OpProfiler::Phase::Optimizer, t_opt);
+            }
         }
     }
     std::printf("model: %s, batch %d x %d tokens, %d steps after 2 warm-up, interleaved, %s, %d threads, %s\n", model_arg.c_str(), B,
@@ -112,6 +147,11 @@ int cmd_bench_step(const Args& a) {
         std::printf("%-14s %12.1f %10s %10lld %11.4f%% %12s\n", r.label.c_str(), m * 1e3, ratio,
                     static_cast<long long>(r.acc.trainable_params), r.acc.trainable_percent(),
                     format_bytes(r.acc.gradient_bytes + r.acc.adamw_bytes).c_str());
+    }
+    if (prof) {
+        const auto report = prof->report();
+        prof.reset();
+        std::printf("\n%s", OpProfiler::format(report, steps).c_str());
     }
     struct rusage ru {};
     ::getrusage(RUSAGE_SELF, &ru);

@@ -76,6 +76,8 @@ static const char* kUsage =
     "  bench step MODEL --delta SPEC... [--batch B] [--seq T] [--steps N]\n"
     "                                               forward+backward+AdamW step time per method\n"
     "  bench train MODEL [--delta SPEC] ...         the same, LoRA r=8 on query/value by default\n"
+    "                    [--profile]                and where a step's time goes: phases, regions, operators\n"
+    "                    [--base-dtype bf16]        the frozen base stored in bf16 (deltas and AdamW stay fp32)\n"
     "         [--device cpu|cuda[:N]] [--precision fp32|bf16|fp16]\n"
     "\n"
     "SPEC is a delta spec JSON file, a method name with its defaults (lora, adapter, bitfit, prefix,\n"
@@ -233,7 +235,7 @@ int run(const std::vector<std::string>& all) {
                                        {}));
     if (cmd == "doctor") return cmd_doctor(parse_args(rest, {"--device", "--inject-failure"}, {"--json"}));
     if (cmd == "bench")
-        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision", "--spec", "--device"}, {}));
+        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision", "--spec", "--device", "--base-dtype"}, {"--profile"}));
     throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");
 }
 

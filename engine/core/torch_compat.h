@@ -31,6 +31,15 @@
 #define DT_AUTOCAST_BY_DEVICE 0
 #endif
 
+// at::scaled_dot_product_attention with an explicit `scale` exists from LibTorch 2.1 on (fused
+// flash/memory-efficient kernels on CUDA, a flash kernel on CPU). 1.13 has only a private
+// composite (`_scaled_dot_product_attention`) with no speed to gain, so it keeps the plain path.
+#if DT_TORCH_VERSION_AT_LEAST(2, 1)
+#define DT_HAS_FUSED_SDPA 1
+#else
+#define DT_HAS_FUSED_SDPA 0
+#endif
+
 namespace dt::compat {
 
 inline const char* torch_version_string() { return TORCH_VERSION; }

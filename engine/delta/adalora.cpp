@@ -10,6 +10,7 @@
 //   between, budget = target + (init − target)·(1 − (t − tinit)/(T − tfinal − tinit))³, applied every
 //   deltaT steps by zeroing the E entries whose score is at most the (init − budget)-th smallest.
 // A spec with `rank_pattern` (an imported adapter) builds each module at its kept rank, possibly 0.
+#include "core/fast_dropout.h"
 #include "delta/methods.h"
 
 #include "core/error.h"
@@ -31,7 +32,7 @@ public:
     at::Tensor delta_weight() const override { return torch::matmul(B_, A_ * E_) * scale_; }
     at::Tensor transform_output(const at::Tensor& y, const at::Tensor& x) override {
         if (merged_ || A_.size(0) == 0) return y;
-        at::Tensor xd = dropout_ > 0 ? torch::dropout(x, dropout_, host_.is_training()) : x;
+        at::Tensor xd = dropout_ > 0 ? fast_dropout(x, dropout_, host_.is_training()) : x;
         return y + at::linear(at::linear(xd, A_ * E_), B_) * scale_;
     }
 

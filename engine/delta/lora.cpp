@@ -10,6 +10,7 @@
 // Such a delta is saved for PEFT as PEFT converts it, for the ORIGINAL base: rank 2r with
 // A' = [A; A₀], B' = [B, −B₀] (A₀, B₀ the initial factors) and alpha doubled, so s·B'A' = s(BA − B₀A₀).
 // LoRA+ (Hayou et al. 2024): B's learning rate is loraplus_lr_ratio times the run's (a training hook).
+#include "core/fast_dropout.h"
 #include "delta/methods.h"
 
 #include "core/error.h"
@@ -48,7 +49,7 @@ public:
 
     at::Tensor transform_output(const at::Tensor& y, const at::Tensor& x) override {
         if (merged_) return y;
-        at::Tensor xd = dropout_ > 0 ? torch::dropout(x, dropout_, host_.is_training()) : x;
+        at::Tensor xd = dropout_ > 0 ? fast_dropout(x, dropout_, host_.is_training()) : x;
         at::Tensor delta = B_->forward(A_->forward(xd)) * scale_;
         if (!m_.defined()) return y + delta;
         // y = W x + b already; rescale the W x + s B A x part by m / ||W + s B A||.

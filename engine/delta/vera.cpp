@@ -4,6 +4,7 @@
 // b (out), zero, so the model is unchanged at init. y = W x + b₀ + b ⊙ (B[:out] (d ⊙ (A[:, :in] x))).
 // A and B are saved with the delta (PEFT's save_projection: `vera_A` / `vera_B`), so it does not
 // depend on a generator. Parameters: r + out trainable per target, r·(in + out) shared and frozen.
+#include "core/fast_dropout.h"
 #include "delta/methods.h"
 
 #include "core/error.h"
@@ -27,7 +28,7 @@ public:
     at::Tensor delta_weight() const override { return torch::matmul(b_.unsqueeze(1) * sliced_B(), d_.unsqueeze(1) * sliced_A()); }
     at::Tensor transform_output(const at::Tensor& y, const at::Tensor& x) override {
         if (merged_) return y;
-        at::Tensor xd = dropout_ > 0 ? torch::dropout(x, dropout_, host_.is_training()) : x;
+        at::Tensor xd = dropout_ > 0 ? fast_dropout(x, dropout_, host_.is_training()) : x;
         return y + b_ * at::linear(d_ * at::linear(xd, sliced_A()), sliced_B());
     }
 

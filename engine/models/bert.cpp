@@ -2,6 +2,7 @@
 // a model.safetensors saved by transformers loads without renaming.
 // Tensor legend: B batch, T tokens, P prefix/prompt length, S = P + T keys, C hidden, H heads, D head dim.
 #include "models/bert.h"
+#include "core/profiler.h"
 
 #include "core/error.h"
 
@@ -82,7 +83,7 @@ public:
         position_embeddings = register_module("position_embeddings", Embedding(c.max_pos, c.hidden));
         token_type_embeddings = register_module("token_type_embeddings", Embedding(c.type_vocab, c.hidden));
         LayerNorm_ = register_module("LayerNorm", LayerNorm(c.hidden, c.eps));
-        dropout = register_module("dropout", torch::nn::Dropout(c.hidden_dropout));
+        dropout = register_module("dropout", Dropout(c.hidden_dropout));
     }
     // ids (B, T); types (B, T); prompt (P, C) or undefined; past = prefix length P. Returns (B, P+T, C).
     at::Tensor forward(const at::Tensor& ids, const at::Tensor& types, const at::Tensor& prompt, std::int64_t past) {
@@ -117,7 +118,7 @@ public:
     }
     Embedding word_embeddings{nullptr}, position_embeddings{nullptr}, token_type_embeddings{nullptr};
     LayerNorm LayerNorm_{nullptr};
-    torch::nn::Dropout dropout{nullptr};
+    Dropout dropout{nullptr};
     BertConfig c_;
 };
 TORCH_MODULE(BertEmbeddings);
@@ -129,7 +130,7 @@ public:
         query = register_module("query", Linear(c.hidden, c.hidden));
         key = register_module("key", Linear(c.hidden, c.hidden));
         value = register_module("value", Linear(c.hidden, c.hidden));
-        dropout = register_module("dropout", torch::nn::Dropout(c.attn_dropout));
+        dropout = register_module("dropout", Dropout(c.attn_dropout));
     }
     // h (B, T, C); mask_add (B, 1, 1, S) additive; prefix k/v (B, H, P, D) or undefined.
     at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_add, const at::Tensor& pk, const at::Tensor& pv) {
@@ -142,13 +143,10 @@ public:
             k = torch::cat({pk.to(k.dtype()), k}, 2);
             v = torch::cat({pv.to(v.dtype()), v}, 2);
         }
-        at::Tensor scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(D));
-        scores = scores + mask_add;
-        at::Tensor probs = dropout->forward(torch::softmax(scores, -1));
-        return torch::matmul(probs, v).transpose(1, 2).reshape({B, T, H * D});
+        return attend(q, k, v, mask_add, 1.0 / std::sqrt(static_cast<double>(D)), is_training() ? dropout->p : 0.0);
     }
     Linear query{nullptr}, key{nullptr}, value{nullptr};
-    torch::nn::Dropout dropout{nullptr};
+    Dropout dropout{nullptr};
     PrefixProvider prefix;
     std::int64_t H, D;
 };
@@ -161,7 +159,7 @@ public:
         : torch::nn::Module(type) {
         dense = register_module("dense", Linear(in, c.hidden));
         LayerNorm_ = register_module("LayerNorm", LayerNorm(c.hidden, c.eps));
-        dropout = register_module("dropout", torch::nn::Dropout(c.hidden_dropout));
+        dropout = register_module("dropout", Dropout(c.hidden_dropout));
     }
     at::Tensor forward(const at::Tensor& x, const at::Tensor& residual) {
         at::Tensor h = dropout->forward(dense->forward(x));
@@ -170,7 +168,7 @@ public:
     }
     Linear dense{nullptr};
     LayerNorm LayerNorm_{nullptr};
-    torch::nn::Dropout dropout{nullptr};
+    Dropout dropout{nullptr};
     Site site;
 };
 TORCH_MODULE(BertResidualOutput);
@@ -349,6 +347,7 @@ public:
     ForwardOutputs forward(const ForwardInputs& in) override {
         ForwardOutputs out = core_->run(in, prompt_);
         const at::Tensor& h = out.last_hidden_state;
+        DT_PROFILE_REGION("head");
         if (head_ == EncoderHead::MaskedLM) {
             at::Tensor t = mlm_ln_->forward(act_(mlm_dense_->forward(scored_rows(h, in.score_positions, in.input_ids.size(1)))));
             out.logits = decoder_->forward(t);
@@ -409,10 +408,10 @@ private:
             if (c_.roberta) {
                 auto cls = register_module("classifier", std::make_shared<torch::nn::Module>("RobertaClassificationHead"));
                 cls_dense_ = cls->register_module("dense", Linear(c_.hidden, c_.hidden));
-                cls_dropout_ = cls->register_module("dropout", torch::nn::Dropout(c_.classifier_dropout));
+                cls_dropout_ = cls->register_module("dropout", Dropout(c_.classifier_dropout));
                 cls_out_ = cls->register_module("out_proj", Linear(c_.hidden, c_.num_labels));
             } else {
-                cls_dropout_ = register_module("dropout", torch::nn::Dropout(c_.classifier_dropout));
+                cls_dropout_ = register_module("dropout", Dropout(c_.classifier_dropout));
                 cls_out_ = register_module("classifier", Linear(c_.hidden, c_.num_labels));
             }
         }
@@ -426,7 +425,7 @@ private:
     Linear mlm_dense_{nullptr}, decoder_{nullptr}, cls_dense_{nullptr}, cls_out_{nullptr};
     LayerNorm mlm_ln_{nullptr};
     at::Tensor mlm_bias_;
-    torch::nn::Dropout cls_dropout_{nullptr};
+    Dropout cls_dropout_{nullptr};
     std::function<at::Tensor(const at::Tensor&)> act_;
 };
 

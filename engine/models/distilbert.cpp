@@ -108,17 +108,17 @@ public:
     at::Tensor forward(const at::Tensor& h, const at::Tensor& blocked, const at::Tensor& pk, const at::Tensor& pv) {
         const auto B = h.size(0), T = h.size(1);
         auto heads = [&](const at::Tensor& t) { return t.view({B, T, H, D}).transpose(1, 2); };
-        at::Tensor q = heads(q_lin->forward(h)) / std::sqrt(static_cast<double>(D));
+        at::Tensor q = heads(q_lin->forward(h));
         at::Tensor k = heads(k_lin->forward(h));
         at::Tensor v = heads(v_lin->forward(h));
         if (pk.defined()) {
             k = torch::cat({pk.to(k.dtype()), k}, 2);
             v = torch::cat({pv.to(v.dtype()), v}, 2);
         }
-        // Masked scores are replaced by finfo.min, not added to.
-        at::Tensor scores = torch::matmul(q, k.transpose(2, 3)).masked_fill(blocked, std::numeric_limits<float>::lowest());
-        at::Tensor w = torch::softmax(scores, -1);
-        return out_lin->forward(torch::matmul(w, v).transpose(1, 2).reshape({B, T, H * D}));
+        // transformers replaces masked scores by finfo.min; adding finfo.min gives the same softmax
+        // (a score plus finfo.min rounds to finfo.min).
+        const at::Tensor mask_add = torch::zeros(blocked.sizes(), q.options().dtype(torch::kFloat)).masked_fill(blocked, std::numeric_limits<float>::lowest());
+        return out_lin->forward(attend(q, k, v, mask_add, 1.0 / std::sqrt(static_cast<double>(D))));
     }
     Linear q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr};
     PrefixProvider prefix;

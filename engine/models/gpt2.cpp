@@ -1,5 +1,6 @@
 // Tensor legend: B batch, T tokens, P prefix/prompt length, C hidden, H heads, D head dim.
 #include "models/gpt2.h"
+#include "core/profiler.h"
 
 #include "core/error.h"
 #include "models/decoder.h"
@@ -72,10 +73,7 @@ public:
             k = torch::cat({pk.to(k.dtype()), k}, 2);
             v = torch::cat({pv.to(v.dtype()), v}, 2);
         }
-        at::Tensor w = torch::matmul(q, k.transpose(2, 3));
-        if (scale) w = w / std::sqrt(static_cast<double>(D));
-        w = torch::softmax(at_least_float(w + mask_add), -1).to(q.scalar_type());
-        return c_proj->forward(torch::matmul(w, v).transpose(1, 2).reshape({B, T, C}));
+        return c_proj->forward(attend(q, k, v, mask_add, scale ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0));
     }
     Linear c_attn{nullptr}, c_proj{nullptr};
     PrefixProvider prefix;
@@ -161,6 +159,11 @@ public:
         h = ln_f->forward(h);
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;
+        DT_PROFILE_REGION("head");
+        if (head_ && in.labels.defined() && in.loss_only) {
+            out.loss = head_lm_loss(*lm_head, h, in.labels, true);
+            return out;
+        }
         if (head_) out.logits = lm_head->forward(h);
         if (head_ && in.labels.defined()) out.loss = lm_loss(out.logits, in.labels, true);
         return out;

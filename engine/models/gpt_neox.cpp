@@ -83,9 +83,7 @@ public:
             k = torch::cat({pk.to(k.dtype()), k}, 2);
             v = torch::cat({pv.to(v.dtype()), v}, 2);
         }
-        at::Tensor w = torch::matmul(q, k.transpose(2, 3)) / std::sqrt(static_cast<double>(D)) + mask_add;
-        w = torch::softmax(at_least_float(w), -1).to(q.scalar_type());
-        return dense->forward(torch::matmul(w, v).transpose(1, 2).reshape({B, T, H * D}));
+        return dense->forward(attend(q, k, v, mask_add, 1.0 / std::sqrt(static_cast<double>(D))));
     }
     Linear query_key_value{nullptr}, dense{nullptr};
     PrefixProvider prefix;
@@ -176,6 +174,10 @@ public:
         h = final_layer_norm->forward(h);
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;
+        if (head_ && in.labels.defined() && in.loss_only) {
+            out.loss = head_lm_loss(*embed_out, h, in.labels, true);
+            return out;
+        }
         if (head_) out.logits = embed_out->forward(h);
         if (head_ && in.labels.defined()) out.loss = lm_loss(out.logits, in.labels, true);
         return out;

@@ -78,6 +78,15 @@ public:
 };
 TORCH_MODULE(Embedding);
 
+// Dropout (HF's nn.Dropout) drawing its masks with dt::fast_dropout: active in training mode only.
+class DropoutImpl : public torch::nn::Module {
+public:
+    explicit DropoutImpl(double p_) : torch::nn::Module("Dropout"), p(p_) {}
+    at::Tensor forward(const at::Tensor& x);
+    double p;
+};
+TORCH_MODULE(Dropout);
+
 // An identity at a named point of a block. Hooks run in order: h <- hook(h, block_input), where
 // block_input is what the sub-block (attention or FFN) received, for parallel adapters.
 class Site {
@@ -97,6 +106,11 @@ private:
     std::vector<std::pair<int, Hook>> hooks_;
     int next_id_ = 1;
 };
+
+// Stores the frozen matrices (the weights of Linear and Embedding modules that get no gradient) as `dtype` (bf16 or fp16; fp32 turns them back) and returns the bytes saved. Norms,
+// biases and every trainable tensor stay as they are, so deltas and the optimizer remain fp32.
+// Linear and Embedding then compute in the weight's type; tied weights convert once.
+std::int64_t store_frozen_weights_as(torch::nn::Module& root, c10::ScalarType dtype);
 
 // transformers' usual _init_weights (BERT, DistilBERT, GPT-NeoX): N(0, std) for every `weight` but
 // LayerNorms', zero biases, unit LayerNorm gains; with `only`, just those parameters.
@@ -120,6 +134,17 @@ inline at::Tensor scored_rows(const at::Tensor& h, const at::Tensor& positions, 
     const at::Tensor at = (positions.to(h.device()) + (h.size(1) - input_length)).view({-1, 1, 1}).expand({-1, 1, h.size(2)});
     return h.gather(1, at);
 }
+
+// Scaled dot-product attention over heads, the one attention core of every architecture.
+// q (B, H, T, D); k, v (B, H, S, D); mask_add additive, broadcastable to (B, H, T, S), or undefined;
+// `scale` multiplies q.k (1/sqrt(D), or 1 for T5); dropout_p applies to the probabilities (pass 0
+// outside training). The softmax runs at least in float32. Returns (B, T, H * D).
+// Where the LibTorch has a fused kernel (DT_HAS_FUSED_SDPA) and no dropout is asked for, it is used
+// unless `plain` is set; the plain path (matmul, softmax, matmul) is the reference it is tested against.
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask_add, double scale,
+                  double dropout_p = 0.0, bool plain = false);
+// True when attend() would use a fused kernel (for the doctor and the profiler's legend).
+bool fused_attention_available();
 
 // Activation by HF name: gelu (erf), gelu_new / gelu_pytorch_tanh / gelu_fast (tanh form), relu,
 // silu / swish, tanh. Throws dt::Error naming `where` for anything else.

@@ -2,6 +2,7 @@
 // Tensor legend: B batch, T tokens, P prefix/prompt length, S keys, C hidden, H query heads,
 // G key/value heads, D head dim.
 #include "models/llama.h"
+#include "core/profiler.h"
 
 #include "core/error.h"
 #include "models/decoder.h"
@@ -127,9 +128,7 @@ public:
             k = k.repeat_interleave(H / G, 1);
             v = v.repeat_interleave(H / G, 1);
         }
-        at::Tensor w = torch::matmul(q, k.transpose(2, 3)) / std::sqrt(static_cast<double>(D)) + mask_add;
-        w = torch::softmax(at_least_float(w), -1).to(q.scalar_type());
-        return o_proj->forward(torch::matmul(w, v).transpose(1, 2).reshape({B, T, H * D}));
+        return o_proj->forward(attend(q, k, v, mask_add, 1.0 / std::sqrt(static_cast<double>(D))));
     }
     Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
     PrefixProvider prefix;
@@ -220,6 +219,11 @@ public:
         h = norm->forward(h);
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         out.last_hidden_state = h;
+        DT_PROFILE_REGION("head");
+        if (head_ && in.labels.defined() && in.loss_only) {
+            out.loss = head_lm_loss(*lm_head, h, in.labels, true);
+            return out;
+        }
         if (head_) out.logits = lm_head->forward(h);
         if (head_ && in.labels.defined()) out.loss = lm_loss(out.logits, in.labels, true);
         return out;

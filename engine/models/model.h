@@ -42,6 +42,10 @@ struct ForwardInputs {
     // by the head); the head runs at those positions only and logits are (B, 1, V). Label-word tasks
     // score one mask per example, so the B x T x V projection is never computed.
     at::Tensor score_positions;
+    // LM heads with labels: return the loss alone (logits undefined). The vocabulary projection then
+    // runs on the scored positions only (labels != -100), a chunk of rows at a time, and backward
+    // recomputes each chunk, so B x T x V logits are never held (head_lm_loss).
+    bool loss_only = false;
     bool output_hidden_states = false;
 };
 
@@ -60,6 +64,11 @@ struct ForwardOutputs {
 // `shift` (causal LMs) logits at t predict labels at t + 1. Throws dt::Error naming 'labels' on a
 // shape mismatch.
 at::Tensor lm_loss(const at::Tensor& logits, const at::Tensor& labels, bool shift);
+// The same loss from the hidden states h (B, T', C) and the head, without the full logits: the rows
+// with a label are gathered, and a plain head (no delta branches) runs as a fused chunked
+// cross-entropy whose backward recomputes each chunk's logits (gradients for h, and for the
+// head's weight and bias when they train). A head with branches runs on the gathered rows.
+at::Tensor head_lm_loss(LinearImpl& head, const at::Tensor& h, const at::Tensor& labels, bool shift, std::int64_t chunk_rows = 1024);
 
 struct SiteRef {
     std::string path;  // the host module, e.g. bert.encoder.layer.0.attention.output

@@ -1,6 +1,7 @@
 // Tensor legend: B batch, T encoder tokens, U decoder tokens, P prefix/prompt length, S keys,
 // C d_model, H heads, D d_kv.
 #include "models/t5.h"
+#include "core/profiler.h"
 
 #include "core/error.h"
 
@@ -134,9 +135,7 @@ public:
             kh = torch::cat({pk.to(kh.dtype()), kh}, 2);
             vh = torch::cat({pv.to(vh.dtype()), vh}, 2);
         }
-        at::Tensor scores = torch::matmul(qh, kh.transpose(2, 3)) + bias;  // no 1/sqrt(D) in T5
-        const at::Tensor w = torch::softmax(at_least_float(scores), -1).to(scores.scalar_type());
-        return o->forward(torch::matmul(w, vh).transpose(1, 2).reshape({B, U, H * D}));
+        return o->forward(attend(qh, kh, vh, bias, 1.0));  // no 1/sqrt(D) in T5
     }
     Linear q{nullptr}, k{nullptr}, v{nullptr}, o{nullptr};
     Embedding relative_attention_bias{nullptr};
@@ -427,8 +426,14 @@ public:
         at::Tensor d = decoder->run(shared->forward(dec_ids), dec_mask, enc, mask, in.output_hidden_states ? &out.hidden_states : nullptr, cache);
         out.last_hidden_state = d;
         if (kind_ == T5Kind::ConditionalGeneration) {
+            DT_PROFILE_REGION("head");
             // A head tied to the embeddings sees the output rescaled by d_model^-0.5.
-            out.logits = lm_head->forward(c_.tie ? d * std::pow(static_cast<double>(c_.d_model), -0.5) : d);
+            const at::Tensor x = c_.tie ? d * std::pow(static_cast<double>(c_.d_model), -0.5) : d;
+            if (in.labels.defined() && in.loss_only) {
+                out.loss = head_lm_loss(*lm_head, x, in.labels, false);
+                return out;
+            }
+            out.logits = lm_head->forward(x);
             if (in.labels.defined()) out.loss = lm_loss(out.logits, in.labels, false);
         }
         return out;

@@ -26,6 +26,7 @@ struct RunChoices {
     double lr = TrainingDefaults::lr;
     std::string device = "cpu";
     std::string precision = "fp32";
+    std::string base_dtype = "fp32";  // the frozen base's storage: fp32 or bf16
     std::uint64_t seed = 0;
     // Left at their defaults they are not written (the spec stays short):
     std::int64_t grad_accum = 1;

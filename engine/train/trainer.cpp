@@ -108,6 +108,12 @@ struct Trainer::Impl {
         if (cfg.collective && cfg.collective->rank() != 0) cfg.run_dir.clear();  // rank 0 alone writes
         if (cfg.precision == "fp16" && device.is_cpu()) throw Error("fp16 needs a CUDA device", "precision", "use bf16 on CPU");
         model.to(device);
+        if (cfg.base_dtype != "fp32") {
+            if (cfg.base_dtype != "bf16" && cfg.base_dtype != "fp16")
+                throw Error("unknown base_dtype '" + cfg.base_dtype + "'", "base_dtype", "fp32, bf16 or fp16 (CUDA)");
+            if (cfg.base_dtype == "fp16" && device.is_cpu()) throw Error("an fp16 base needs a CUDA device", "base_dtype", "use bf16 on CPU");
+            store_frozen_weights_as(model, cfg.base_dtype == "bf16" ? at::kBFloat16 : at::kHalf);
+        }
         if (cfg.schedule != "constant" && cfg.schedule != "linear" && cfg.schedule != "cosine")
             throw Error("unknown schedule '" + cfg.schedule + "'", "schedule", "constant, linear or cosine");
         if (train.size() == 0) throw Error("the training set is empty", train.source);
@@ -282,7 +288,7 @@ struct Trainer::Impl {
             return out.loss;
         }
         if (train.masked_lm) return masked_loss(out, b);
-        if (train.causal_lm) return causal_loss(out, b);
+        if (train.causal_lm) return out.loss.defined() ? out.loss : causal_loss(out, b);
         if (!train.label_word_ids.empty()) return torch::cross_entropy_loss(class_logits(out, b, train), b.labels);
         if (!out.logits.defined() || out.logits.dim() != 2)
             throw Error("the model has no classification head", "task", "load a *ForSequenceClassification model");
@@ -399,9 +405,16 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         }
         if (data.causal_lm) {
             AutocastScope autocast(I.cfg.precision, I.device.type());
+            b.inputs.labels = b.lm_labels;
+            b.inputs.loss_only = true;  // no B x T x V logits in evaluation either
             const auto out = I.model.forward(b.inputs);
-            loss_sum += Impl::causal_loss(out, b, at::Reduction::Sum).item<double>();
-            lm_tokens += b.lm_labels.narrow(1, 1, b.lm_labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
+            const std::int64_t scored = b.lm_labels.narrow(1, 1, b.lm_labels.size(1) - 1).ne(-100).sum().item<std::int64_t>();
+            if (out.loss.defined()) {
+                if (scored > 0) loss_sum += out.loss.item<double>() * static_cast<double>(scored);
+            } else {
+                loss_sum += Impl::causal_loss(out, b, at::Reduction::Sum).item<double>();
+            }
+            lm_tokens += scored;
             continue;
         }
         at::Tensor logits, top;
@@ -543,6 +556,10 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
         if (I.train.masked_lm)  // a fresh mask per step, reproducible on resume
             mask_batch(b, I.train, cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step) * 131u + static_cast<std::uint64_t>(micro));
         to_device(b, I.device);
+        // LM losses from the hidden states: the vocabulary projection runs on the scored rows only,
+        // in chunks (head_lm_loss); the full B x T x V logits are never made.
+        if (I.train.causal_lm && !b.inputs.labels.defined()) b.inputs.labels = b.lm_labels;
+        b.inputs.loss_only = I.train.causal_lm || I.train.seq2seq;
         m.tokens += b.tokens;
         m.positions += b.inputs.input_ids.numel();
         at::Tensor loss;

@@ -39,6 +39,9 @@ struct TrainConfig {
     std::string precision = "fp32";    // fp32 | bf16 | fp16 (fp16: CUDA only, with dynamic loss scaling);
                                        // autocast of the forward pass; weights, deltas and optimizer stay fp32
     std::string device = "cpu";        // cpu | cuda | cuda:N (the model is moved there)
+    std::string base_dtype = "fp32";   // fp32 | bf16 | fp16 (CUDA): how the frozen base's matrices are stored;
+                                       // bf16 halves their memory, deltas and the optimizer stay fp32.
+                                       // The trainer converts the model it is given (store_frozen_weights_as).
     std::uint64_t seed = 0;
     int max_nonfinite = 5;             // consecutive skipped steps before stopping
     int patience = 0;                  // evaluations without improvement before stopping; 0: off

@@ -1,0 +1,327 @@
+// The speed paths of issue 18 against their plain references: the fast dropout's rate, scale,
+// seeding and gradient; the shared attention core against a float64 formula; the profiler's
+// regions; frozen bases stored in bf16; the chunked LM loss against the full-logits loss.
+#include "test_registry.h"
+#include "test_util.h"
+
+#include "core/autocast.h"
+#include "core/error.h"
+#include "core/fast_dropout.h"
+#include "core/profiler.h"
+#include "data/dataset.h"
+#include "delta/delta_set.h"
+#include "models/layers.h"
+#include "models/loader.h"
+#include "train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <QTest>
+
+#include <nlohmann/json.hpp>
+
+#include <random>
+
+using namespace dttest;
+
+namespace {
+
+dt::DeltaSpec speedLora(const char* targets) {
+    nlohmann::json m = {{"method", "lora"}, {"r", 4}, {"lora_alpha", 8}, {"lora_dropout", 0.1}};
+    nlohmann::json list = nlohmann::json::array();
+    std::string t = targets;
+    for (std::size_t at = 0; at <= t.size();) {
+        const auto comma = std::min(t.find(',', at), t.size());
+        list.push_back(t.substr(at, comma - at));
+        at = comma + 1;
+    }
+    m["target_modules"] = list;
+    return dt::DeltaSpec::from_json(nlohmann::json{{"methods", {m}}}, "test");
+}
+
+std::shared_ptr<dt::TransformerModel> speedModel(const char* builtin, const char* arch, std::uint64_t seed) {
+    auto raw = dt::builtin_config(builtin).raw;
+    raw["architectures"] = {arch};
+    raw["num_hidden_layers"] = 2;
+    if (std::string(arch).find("SequenceClassification") != std::string::npos) raw["num_labels"] = 2;
+    return dt::create_model(dt::ModelConfig::from_json(raw, "test"), seed);
+}
+
+// Pre-tokenized causal LM examples: counting sequences with a fixed step, the prompt part unscored.
+dt::Dataset countingLm(int n, std::uint64_t seed) {
+    dt::Dataset d;
+    d.source = "generated";
+    d.causal_lm = true;
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < n; ++i) {
+        dt::Example ex;
+        const int len = 8 + static_cast<int>(rng() % 8), start = 10 + static_cast<int>(rng() % 50), step = 1 + static_cast<int>(rng() % 3);
+        for (int k = 0; k < len; ++k) ex.ids.push_back(start + step * k);
+        ex.lm_labels = ex.ids;
+        for (int k = 0; k < 3; ++k) ex.lm_labels[static_cast<std::size_t>(k)] = -100;
+        d.examples.push_back(ex);
+    }
+    return d;
+}
+
+}  // namespace
+
+class TestSpeedPaths : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void fastDropoutKeepsTheRateScalesAndFollowsTheGenerator() {
+        const at::Tensor x = torch::rand({1000, 1000}) + 0.5;
+        torch::manual_seed(11);
+        const at::Tensor a = dt::fast_dropout(x, 0.1, true);
+        const at::Tensor kept = a.ne(0);
+        const double rate = 1.0 - kept.to(torch::kDouble).mean().item<double>();
+        QVERIFY2(std::abs(rate - 0.1) < 0.002, qPrintable(QString::number(rate)));
+        QVERIFY(torch::allclose(a.masked_select(kept), x.masked_select(kept) / 0.9, 1e-6, 1e-6));
+        torch::manual_seed(11);
+        QVERIFY(torch::equal(dt::fast_dropout(x, 0.1, true), a));     // the default generator decides the mask
+        QVERIFY(!torch::equal(dt::fast_dropout(x, 0.1, true), a));    // and advances
+        QVERIFY(dt::fast_dropout(x, 0.1, false).is_same(x));          // evaluation: the identity
+        QVERIFY(dt::fast_dropout(x, 0.0, true).is_same(x));
+        // Neighbouring elements are not correlated (each 32-bit half of a draw decides one).
+        const at::Tensor k = kept.reshape({-1}).to(torch::kDouble);
+        const double both = (k.narrow(0, 0, k.numel() - 1) * k.narrow(0, 1, k.numel() - 1)).mean().item<double>();
+        QVERIFY2(std::abs(both - 0.81) < 0.003, qPrintable(QString::number(both)));
+        // Gradient: the same mask, the same scale.
+        at::Tensor xg = x.clone().requires_grad_(true);
+        torch::manual_seed(5);
+        at::Tensor y = dt::fast_dropout(xg, 0.25, true);
+        at::Tensor w = torch::randn_like(x);
+        (y * w).sum().backward();
+        QVERIFY(torch::allclose(xg.grad(), y.ne(0).to(torch::kFloat) * w / 0.75, 1e-6, 1e-6));
+        // bf16 and double keep their dtype; a non-contiguous input works.
+        torch::manual_seed(3);
+        const at::Tensor b = dt::fast_dropout(x.to(torch::kBFloat16).t(), 0.5, true);
+        QCOMPARE(b.scalar_type(), torch::kBFloat16);
+        const double rb = b.eq(0).to(torch::kDouble).mean().item<double>();
+        QVERIFY2(std::abs(rb - 0.5) < 0.003, qPrintable(QString::number(rb)));
+        QCOMPARE(dt::fast_dropout(x.to(torch::kDouble), 0.5, true).scalar_type(), torch::kDouble);
+        bool threw = false;
+        try {
+            dt::fast_dropout(x, 1.0, true);
+        } catch (const dt::Error&) {
+            threw = true;
+        }
+        QVERIFY(threw);
+    }
+
+    void attentionCoreMatchesTheFormula() {
+        torch::manual_seed(1);
+        const auto B = 2, H = 3, T = 5, S = 7, D = 4;
+        const at::Tensor q = torch::randn({B, H, T, D}), k = torch::randn({B, H, S, D}), v = torch::randn({B, H, S, D});
+        at::Tensor mask = torch::zeros({B, 1, 1, S});
+        mask.index_put_({1, 0, 0, torch::indexing::Slice(5, 7)}, -1e9);
+        const double scale = 0.5;
+        // float64 reference, written out
+        const at::Tensor qd = q.to(torch::kDouble), kd = k.to(torch::kDouble), vd = v.to(torch::kDouble);
+        const at::Tensor p = torch::softmax(torch::matmul(qd, kd.transpose(2, 3)) * scale + mask.to(torch::kDouble), -1);
+        const at::Tensor ref = torch::matmul(p, vd).transpose(1, 2).reshape({B, T, H * D});
+        const at::Tensor plain = dt::attend(q, k, v, mask, scale, 0.0, /*plain=*/true);
+        const at::Tensor chosen = dt::attend(q, k, v, mask, scale);  // the fused kernel where the LibTorch has one
+        QVERIFY2(toleranceRatio(plain.to(torch::kDouble), ref, 1e-5, 1e-5) <= 1, "plain attention");
+        QVERIFY2(toleranceRatio(chosen.to(torch::kDouble), ref, 1e-5, 1e-5) <= 1, "chosen attention kernel");
+        // A masked key gets no weight: changing its value changes nothing for batch 1.
+        at::Tensor v2 = v.clone();
+        v2.index_put_({1, torch::indexing::Slice(), 6}, 100.0);
+        QVERIFY(torch::allclose(dt::attend(q, k, v2, mask, scale).select(0, 1), chosen.select(0, 1), 1e-5, 1e-5));
+        // Dropout on the probabilities: in expectation the output is unchanged, and masks differ per call.
+        torch::manual_seed(2);
+        const at::Tensor d1 = dt::attend(q, k, v, mask, scale, 0.3);
+        QVERIFY(!torch::allclose(d1, chosen, 1e-3, 1e-3));
+    }
+
+    void profilerChargesAttentionDeltaAndBackward() {
+        auto m = speedModel("tiny-bert", "BertForSequenceClassification", 1);
+        dt::DeltaSet::apply(*m, speedLora("query,value"));
+        m->train();
+        dt::ForwardInputs in;
+        in.input_ids = torch::randint(1, 100, {4, 16}, torch::kLong);
+        dt::OpProfiler::Report r;
+        {
+            dt::OpProfiler prof;
+            prof.set_phase(dt::OpProfiler::Phase::Forward);
+            const at::Tensor logits = m->forward(in).logits;
+            at::Tensor loss;
+            {
+                DT_PROFILE_REGION("loss");
+                loss = torch::cross_entropy_loss(logits, torch::zeros({4}, torch::kLong));
+            }
+            prof.set_phase(dt::OpProfiler::Phase::Backward);
+            loss.backward();
+            r = prof.report();
+        }
+        using P = dt::OpProfiler::Phase;
+        for (const char* region : {"attention", "delta", "layers", "embeddings", "head"})
+            QVERIFY2(r.by_region.count({P::Forward, region}) && r.by_region.at({P::Forward, region}).seconds > 0, region);
+        // Backward operators are charged to the region of the forward operator that made them.
+        for (const char* region : {"attention", "delta", "layers"})
+            QVERIFY2(r.by_region.count({P::Backward, region}) && r.by_region.at({P::Backward, region}).seconds > 0, region);
+        QVERIFY(!r.by_region.count({P::Backward, "embeddings"}));  // frozen embeddings: no backward
+        QVERIFY(r.by_op.count({P::Forward, "aten::addmm"}));
+        QCOMPARE(dt::OpProfiler::op_class("aten::addmm"), std::string("matmul"));
+        QCOMPARE(dt::OpProfiler::op_class("aten::native_layer_norm_backward"), std::string("norm"));
+        const std::string text = dt::OpProfiler::format(r, 1);
+        QVERIFY(text.find("attention") != std::string::npos && text.find("top operators") != std::string::npos);
+        // Only one profiler records at a time; after it is gone, another may start.
+        {
+            dt::OpProfiler a;
+            bool threw = false;
+            try {
+                dt::OpProfiler b;
+            } catch (const dt::Error&) {
+                threw = true;
+            }
+            QVERIFY(threw);
+        }
+        dt::OpProfiler again;
+    }
+
+    void frozenBaseStoredInBf16() {
+        auto fp32 = speedModel("tiny-bert", "BertForSequenceClassification", 4);
+        auto half = speedModel("tiny-bert", "BertForSequenceClassification", 4);
+        dt::DeltaSet::apply(*fp32, speedLora("query,value"));
+        dt::DeltaSet::apply(*half, speedLora("query,value"));
+        std::int64_t frozen2d = 0;  // tiny-bert's matrices are all Linear or Embedding weights
+        for (const auto& p : half->named_parameters())
+            if (!p.value().requires_grad() && p.value().dim() >= 2) frozen2d += p.value().numel() * 4;
+        const std::int64_t saved = dt::store_frozen_weights_as(*half, torch::kBFloat16);
+        QCOMPARE(saved, frozen2d / 2);
+        for (const auto& p : half->named_parameters()) {
+            const bool matrix = !p.value().requires_grad() && p.value().dim() >= 2;
+            QVERIFY2((p.value().scalar_type() == torch::kBFloat16) == matrix, p.key().c_str());  // norms, biases, deltas stay fp32
+        }
+        QCOMPARE(dt::store_frozen_weights_as(*half, torch::kBFloat16), std::int64_t(0));  // already stored so
+        fp32->eval();
+        half->eval();
+        dt::ForwardInputs in;
+        in.input_ids = torch::randint(1, 100, {3, 12}, torch::kLong);
+        const at::Tensor a = fp32->forward(in).logits, b = half->forward(in).logits;
+        QCOMPARE(b.scalar_type(), torch::kFloat);  // outside autocast the activations stay fp32
+        const double err = (a - b).abs().max().item<double>() / a.abs().max().item<double>();
+        QVERIFY2(err < 0.05, qPrintable(QString::number(err)));
+        {
+            dt::AutocastScope ac("bf16", c10::DeviceType::CPU);
+            QVERIFY(half->forward(in).logits.isfinite().all().item<bool>());
+        }
+        // Every method trains on a bf16 base: finite loss and gradients for its own tensors.
+        for (const char* method : {"lora", "adapter", "bitfit", "prefix", "prompt", "ia3", "layernorm", "last_layers", "adalora", "loha",
+                                   "lokr", "oft", "vera"}) {
+            auto m = speedModel("tiny-bert", "BertForSequenceClassification", 2);
+            nlohmann::json spec = {{"methods", {{{"method", method}}}}};
+            dt::DeltaSet::apply(*m, dt::DeltaSpec::from_json(spec, "test"));
+            dt::store_frozen_weights_as(*m, torch::kBFloat16);
+            m->train();
+            at::Tensor loss;
+            try {
+                loss = torch::cross_entropy_loss(m->forward(in).logits, torch::zeros({3}, torch::kLong));
+                loss.backward();
+            } catch (const std::exception& e) {
+                QFAIL(qPrintable(QString("%1: %2").arg(method).arg(QString::fromStdString(e.what()).left(200))));
+            }
+            QVERIFY2(loss.isfinite().item<bool>(), method);
+            for (const auto& t : dt::trainable_parameters(*m)) {
+                QVERIFY2(t.scalar_type() == torch::kFloat, method);
+                QVERIFY2(!t.grad().defined() || t.grad().isfinite().all().item<bool>(), method);
+            }
+        }
+    }
+
+    void bf16BaseTrainingTracksFp32() {
+        // A yes/no task (token 7 present) through the Trainer with base_dtype fp32 and bf16: both learn,
+        // and the bf16 curve stays near the fp32 one (the trend, not the bits).
+        dt::Dataset d;
+        d.source = "generated";
+        std::mt19937_64 rng(9);
+        for (int i = 0; i < 64; ++i) {
+            dt::Example ex;
+            ex.ids.push_back(2);
+            for (int k = 0; k < 9; ++k) ex.ids.push_back(10 + static_cast<std::int64_t>(rng() % 90));
+            ex.label = static_cast<std::int64_t>(rng() % 2);
+            if (ex.label == 1) ex.ids[1 + rng() % 9] = 7;
+            d.examples.push_back(ex);
+        }
+        d.labels = {"no", "yes"};
+        auto curve = [&](const char* base_dtype) {
+            auto m = speedModel("tiny-bert", "BertForSequenceClassification", 3);
+            nlohmann::json spec = {{"methods", {{{"method", "lora"}, {"target_modules", "all-linear"}, {"r", 8}, {"lora_alpha", 16}}}},
+                                   {"modules_to_save", {"classifier"}}};
+            dt::DeltaSet::apply(*m, dt::DeltaSpec::from_json(spec, "test"));
+            dt::TrainConfig cfg;
+            cfg.max_steps = 60;
+            cfg.batch_size = 16;
+            cfg.lr = 5e-3;
+            cfg.seed = 1;
+            cfg.base_dtype = base_dtype;
+            dt::Trainer t(*m, d, nullptr, cfg);
+            const auto r = t.run();
+            return r.losses;
+        };
+        const auto a = curve("fp32"), b = curve("bf16");
+        QCOMPARE(a.size(), b.size());
+        auto mean = [](const std::vector<double>& v, std::size_t from, std::size_t to) {
+            double s = 0;
+            for (std::size_t i = from; i < to; ++i) s += v[i];
+            return s / static_cast<double>(to - from);
+        };
+        const double a0 = mean(a, 0, 10), a1 = mean(a, 50, 60), b0 = mean(b, 0, 10), b1 = mean(b, 50, 60);
+        QVERIFY2(a1 < 0.8 * a0 && b1 < 0.8 * b0, qPrintable(QString("fp32 %1 -> %2, bf16 %3 -> %4").arg(a0).arg(a1).arg(b0).arg(b1)));
+        QVERIFY2(std::abs(a1 - b1) < 0.25 * a0, qPrintable(QString("fp32 %1, bf16 %2").arg(a1).arg(b1)));
+    }
+
+    void chunkedLmLossEqualsTheFullLogitsLoss() {
+        auto m = speedModel("tiny-llama", "LlamaForCausalLM", 6);
+        dt::DeltaSet::apply(*m, speedLora("q_proj,v_proj"));
+        auto* head = m->named_modules()["lm_head"]->as<dt::LinearImpl>();
+        QVERIFY(head);
+        head->weight.set_requires_grad(true);  // the head trains too: its gradient goes through the chunks
+        m->eval();
+        dt::ForwardInputs in;
+        in.input_ids = torch::randint(3, 200, {3, 11}, torch::kLong);
+        in.labels = in.input_ids.clone();
+        in.labels.narrow(1, 0, 4).fill_(-100);  // the prompt is not scored
+        in.labels[2][7] = -100;
+        auto grads = [&](bool loss_only) {
+            for (auto& p : m->parameters())
+                if (p.grad().defined()) p.mutable_grad().zero_();
+            in.loss_only = loss_only;
+            const auto out = m->forward(in);
+            out.loss.backward();
+            std::vector<at::Tensor> g;
+            for (auto& p : m->parameters())
+                if (p.requires_grad()) g.push_back(p.grad().clone());
+            return std::make_pair(out, g);
+        };
+        const auto [full, gf] = grads(false);
+        const auto [chunked, gc] = grads(true);
+        QVERIFY(full.logits.defined());
+        QVERIFY(!chunked.logits.defined());  // no B x T x V logits
+        QVERIFY2(std::abs(full.loss.item<double>() - chunked.loss.item<double>()) < 1e-5, "loss");
+        QCOMPARE(gf.size(), gc.size());
+        for (std::size_t i = 0; i < gf.size(); ++i) QVERIFY2(toleranceRatio(gc[i], gf[i], 1e-6, 1e-4) <= 1, qPrintable(QString::number(i)));
+        // Small chunks give the same loss and row gradients as one chunk.
+        at::Tensor h = torch::randn({2, 9, head->in_features()}, torch::requires_grad());
+        at::Tensor labels = torch::randint(0, head->out_features(), {2, 9}, torch::kLong);
+        const at::Tensor l1 = dt::head_lm_loss(*head, h, labels, true, 3);
+        const at::Tensor gh1 = torch::autograd::grad({l1}, {h})[0];
+        const at::Tensor l2 = dt::lm_loss(head->forward(h), labels, true);
+        const at::Tensor gh2 = torch::autograd::grad({l2}, {h})[0];
+        QVERIFY(std::abs(l1.item<double>() - l2.item<double>()) < 1e-5);
+        QVERIFY(toleranceRatio(gh1, gh2, 1e-6, 1e-4) <= 1);
+        // A label outside the vocabulary is named.
+        labels[1][3] = head->out_features();
+        bool named = false;
+        try {
+            dt::head_lm_loss(*head, h, labels, true);
+        } catch (const dt::Error& e) {
+            named = std::string(e.what()).find("labels") != std::string::npos || e.where() == "labels";
+        }
+        QVERIFY(named);
+    }
+};
+
+DT_REGISTER_TEST(TestSpeedPaths);
+#include "test_speed.moc"
