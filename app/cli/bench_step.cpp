@@ -10,6 +10,7 @@
 #include "train/defaults.h"
 #include "delta/delta_set.h"
 #include "models/loader.h"
+#include "models/quantize.h"
 #include "tree/module_tree.h"
 
 #include <torch/cuda.h>
@@ -71,6 +72,9 @@ int cmd_bench_step(const Args& a) {
             if (bd != "bf16" && !(bd == "fp16" && device.is_cuda())) throw Error("expected fp32 or bf16 (fp16 on CUDA), got '" + bd + "'", "--base-dtype");
             store_frozen_weights_as(*r.model.model, bd == "bf16" ? at::kBFloat16 : at::kHalf);
         }
+        QuantKind qkind;
+        if (parse_quantize(a.value("--quantize", "none"), &qkind, "--quantize"))
+            quantize_frozen_linears(*r.model.model, qkind, a.has("--double-quant"));
         r.model.model->train();
         r.opt = std::make_unique<torch::optim::AdamW>(trainable_parameters(*r.model.model), torch::optim::AdamWOptions(TrainingDefaults::lr));
         r.acc = r.deltas.accounting(*r.model.model);

@@ -78,6 +78,7 @@ static const char* kUsage =
     "  bench train MODEL [--delta SPEC] ...         the same, LoRA r=8 on query/value by default\n"
     "                    [--profile]                and where a step's time goes: phases, regions, operators\n"
     "                    [--base-dtype bf16]        the frozen base stored in bf16 (deltas and AdamW stay fp32)\n"
+    "                    [--quantize int8|nf4 [--double-quant]]  the frozen Linear weights quantized (QLoRA-style)\n"
     "         [--device cpu|cuda[:N]] [--precision fp32|bf16|fp16]\n"
     "\n"
     "SPEC is a delta spec JSON file, a method name with its defaults (lora, adapter, bitfit, prefix,\n"
@@ -235,7 +236,7 @@ int run(const std::vector<std::string>& all) {
                                        {}));
     if (cmd == "doctor") return cmd_doctor(parse_args(rest, {"--device", "--inject-failure"}, {"--json"}));
     if (cmd == "bench")
-        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision", "--spec", "--device", "--base-dtype"}, {"--profile"}));
+        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision", "--spec", "--device", "--base-dtype", "--quantize"}, {"--profile", "--double-quant"}));
     throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");
 }
 

@@ -44,3 +44,15 @@ bool autocast_enabled(c10::DeviceType device) {
 }
 
 }  // namespace dt
+
+namespace dt {
+
+c10::ScalarType autocast_dtype(c10::DeviceType device) {
+#if DT_AUTOCAST_BY_DEVICE
+    return at::autocast::get_autocast_dtype(device);
+#else
+    return device == c10::DeviceType::CUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+
+}  // namespace dt

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <c10/core/DeviceType.h>
+#include <c10/core/ScalarType.h>
 
 #include <string>
 
@@ -23,5 +24,7 @@ private:
 
 // Whether autocast is on for `device` on this thread.
 bool autocast_enabled(c10::DeviceType device);
+// The type autocast computes in on `device` (bf16 on CPU by default).
+c10::ScalarType autocast_dtype(c10::DeviceType device);
 
 }  // namespace dt

@@ -1,4 +1,5 @@
 #include "delta/delta_set.h"
+#include "models/quantize.h"
 
 #include "core/error.h"
 #include "delta/util.h"
@@ -217,7 +218,10 @@ Accounting DeltaSet::accounting(const TransformerModel& model) const {
     for (const auto& p : model.named_parameters(true)) {
         const auto& t = p.value();
         if (!seen.insert(t.unsafeGetTensorImpl()).second) continue;
-        const std::int64_t n = t.numel(), bytes = n * static_cast<std::int64_t>(t.element_size());
+        const std::int64_t n = t.numel();
+        // A quantized weight's parameter is a broadcast placeholder: its bytes are the codes' (below).
+        const std::int64_t bytes = std::min<std::int64_t>(n * static_cast<std::int64_t>(t.element_size()),
+                                                          static_cast<std::int64_t>(t.storage().nbytes()));
         a.total_params += n;
         a.weight_bytes += bytes;
         if (added.count(p.key())) a.delta_params += n;
@@ -228,6 +232,8 @@ Accounting DeltaSet::accounting(const TransformerModel& model) const {
             a.adamw_bytes += 2 * n * 4;  // exp_avg and exp_avg_sq kept in float32
         }
     }
+    for (const auto& m : model.modules(/*include_self=*/false))
+        if (auto* lin = dynamic_cast<const LinearImpl*>(m.get()); lin && lin->quantized()) a.weight_bytes += lin->quantized()->bytes();
     auto numel_of = [&](const std::vector<std::string>& names) {
         std::int64_t s = 0;
         auto params = model.named_parameters(true);

@@ -46,6 +46,7 @@ public:
         : host_(host), A_(std::move(A)), B_(std::move(B)), scale_(scale), dropout_(dropout), m_(std::move(magnitude)) {}
 
     std::string kind() const override { return "lora"; }
+    bool reads_base_weight() const override { return m_.defined(); }  // DoRA's weight norm
 
     at::Tensor transform_output(const at::Tensor& y, const at::Tensor& x) override {
         if (merged_) return y;

@@ -23,6 +23,7 @@ class OftBranch : public delta::DeltaWeightBranch {
 public:
     OftBranch(LinearImpl& host, at::Tensor R, std::int64_t blocks, bool coft, double eps, double module_dropout)
         : DeltaWeightBranch(host, "oft", module_dropout), R_(std::move(R)), blocks_(blocks), coft_(coft), eps_(eps) {}
+    bool reads_base_weight() const override { return true; }
 
     // The rotation R_full (out, out).
     at::Tensor rotation() const {

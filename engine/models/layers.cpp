@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/fast_dropout.h"
 #include "core/profiler.h"
+#include "models/quantize.h"
 #include "core/torch_compat.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -49,7 +50,26 @@ at::Tensor base_linear(const at::Tensor& x, const at::Tensor& w, const at::Tenso
 
 }  // namespace
 
+void LinearImpl::quantize(QuantKind kind, bool double_quant) {
+    if (weight.requires_grad()) throw Error("a trained weight is not quantized", "quantize");
+    quant_ = std::make_shared<QuantizedWeight>(QuantizedWeight::quantize(weight, kind, double_quant));
+    torch::NoGradGuard ng;
+    // The shape stays (parameter counts, exports' names); the storage goes.
+    weight.set_data(at::zeros({1}, weight.options()).expand({weight.size(0), weight.size(1)}));
+}
+
 at::Tensor LinearImpl::forward(const at::Tensor& x) {
+    if (quant_) {
+        at::Tensor xin = x;
+        {
+            DT_PROFILE_REGION("delta");
+            for (auto& b : branches_) xin = b->transform_input(xin);
+        }
+        at::Tensor y = quantized_linear(xin, *quant_, bias);
+        DT_PROFILE_REGION("delta");
+        for (auto& b : branches_) y = b->transform_output(y, x);
+        return y;
+    }
     if (branches_.empty()) return base_linear(x, weight, bias);
     at::Tensor xin = x;
     {

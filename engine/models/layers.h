@@ -16,6 +16,8 @@
 namespace dt {
 
 class LinearImpl;
+struct QuantizedWeight;
+enum class QuantKind;
 
 // Something attached to a Linear: it may rewrite the input seen by the base projection
 // (IA3 on a feed-forward input) and add to or rescale the output (LoRA, IA3).
@@ -28,6 +30,9 @@ public:
     // y: the base output W x' + b; x: the original input.
     virtual at::Tensor transform_output(const at::Tensor& y, const at::Tensor& x) = 0;
     virtual bool can_merge() const { return false; }
+    // True where the forward reads the host's frozen weight (OFT's rotation of W, DoRA's norm of
+    // W + sBA): such a branch cannot sit on a quantized host.
+    virtual bool reads_base_weight() const { return false; }
     virtual void merge(LinearImpl&) {}
     virtual void unmerge(LinearImpl&) {}
 };
@@ -53,8 +58,14 @@ public:
     at::Tensor weight;
     at::Tensor bias;
 
+    // A quantized frozen weight (models/quantize.h): `weight` then keeps its shape with no storage
+    // of its own, and the matmul dequantizes. Null when not quantized.
+    const QuantizedWeight* quantized() const { return quant_.get(); }
+    void quantize(QuantKind kind, bool double_quant);
+
 private:
     std::vector<std::shared_ptr<LinearBranch>> branches_;
+    std::shared_ptr<QuantizedWeight> quant_;
 };
 TORCH_MODULE(Linear);
 

@@ -335,6 +335,10 @@ std::uint64_t parse_byte_size(const std::string& text, const std::string& field)
 }
 
 void save_model(const TransformerModel& model, const std::string& dir, std::uint64_t max_shard_bytes) {
+    for (const auto& item : model.named_modules("", /*include_self=*/true))
+        if (auto* lin = dynamic_cast<const LinearImpl*>(item.value().get()); lin && lin->quantized())
+            throw Error("'" + item.key() + "' holds a quantized weight; a model is never written quantized", dir,
+                        "export from the run (deltatune export RUN --format merged), which loads the base again in full precision");
     if (!is_dir(dir) && ::mkdir(dir.c_str(), 0755) != 0)
         throw Error(std::string("cannot create folder: ") + std::strerror(errno), dir);
     nlohmann::json cfg = model.config().raw;

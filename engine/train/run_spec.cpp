@@ -1,4 +1,5 @@
 #include "train/run_spec.h"
+#include "models/quantize.h"
 
 #include "core/error.h"
 #include "export/delta_format.h"
@@ -36,6 +37,8 @@ void only_fields(const nlohmann::json& j, const std::vector<std::string>& allowe
 void check_training(const TrainConfig& c, const std::string& w) {
     if (c.precision != "fp32" && c.precision != "bf16" && c.precision != "fp16")
         throw Error("field 'precision' is '" + c.precision + "'", w, "fp32, bf16 or fp16 (CUDA)");
+    QuantKind kind;
+    parse_quantize(c.quantize, &kind, "quantize");
     if (c.base_dtype != "fp32" && c.base_dtype != "bf16" && c.base_dtype != "fp16")
         throw Error("field 'base_dtype' is '" + c.base_dtype + "'", w, "fp32, bf16 or fp16 (CUDA): how the frozen base is stored");
     auto positive = [&](std::int64_t v, const char* f) {
@@ -157,7 +160,7 @@ static void read_task(RunSpec& r, const nlohmann::json& j, const std::string& so
 // "training": TrainConfig's fields, each checked; absent ones keep TrainingDefaults.
 static TrainConfig read_training(const nlohmann::json& tr, const std::string& w) {
     only_fields(tr, {"max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "schedule", "warmup_ratio", "max_grad_norm",
-                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints", "precision", "device", "base_dtype"},
+                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints", "precision", "device", "base_dtype", "quantize", "double_quant"},
                 w);
     TrainConfig c;
     c.max_steps = json::get_int_or(tr, "max_steps", c.max_steps, w);
@@ -177,6 +180,11 @@ static TrainConfig read_training(const nlohmann::json& tr, const std::string& w)
     c.precision = json::get_string_or(tr, "precision", c.precision, w);
     c.device = json::get_string_or(tr, "device", c.device, w);
     c.base_dtype = json::get_string_or(tr, "base_dtype", c.base_dtype, w);
+    c.quantize = json::get_string_or(tr, "quantize", c.quantize, w);
+    if (tr.contains("double_quant")) {
+        if (!tr["double_quant"].is_boolean()) throw Error("field 'double_quant' must be true or false", w);
+        c.double_quant = tr["double_quant"].get<bool>();
+    }
     c.keep_checkpoints = static_cast<int>(json::get_int_or(tr, "keep_checkpoints", c.keep_checkpoints, w));
     if (tr.contains("length_bucketing")) {
         if (!tr["length_bucketing"].is_boolean()) throw Error("field 'length_bucketing' must be true or false", w);

@@ -12,6 +12,7 @@
 #include "io/json_util.h"
 #include "io/safetensors.h"
 #include "models/model.h"
+#include "models/quantize.h"
 #include "train/metrics.h"
 #include "train/text_metrics.h"
 #include "train/run_folder.h"
@@ -108,6 +109,8 @@ struct Trainer::Impl {
         if (cfg.collective && cfg.collective->rank() != 0) cfg.run_dir.clear();  // rank 0 alone writes
         if (cfg.precision == "fp16" && device.is_cpu()) throw Error("fp16 needs a CUDA device", "precision", "use bf16 on CPU");
         model.to(device);
+        QuantKind qkind;
+        if (parse_quantize(cfg.quantize, &qkind, "quantize")) quantize_frozen_linears(model, qkind, cfg.double_quant);
         if (cfg.base_dtype != "fp32") {
             if (cfg.base_dtype != "bf16" && cfg.base_dtype != "fp16")
                 throw Error("unknown base_dtype '" + cfg.base_dtype + "'", "base_dtype", "fp32, bf16 or fp16 (CUDA)");

@@ -42,6 +42,8 @@ struct TrainConfig {
     std::string base_dtype = "fp32";   // fp32 | bf16 | fp16 (CUDA): how the frozen base's matrices are stored;
                                        // bf16 halves their memory, deltas and the optimizer stay fp32.
                                        // The trainer converts the model it is given (store_frozen_weights_as).
+    std::string quantize = "none";     // none | int8 | nf4: the frozen Linear weights quantized (models/quantize.h)
+    bool double_quant = false;         // nf4/int8: the block scales quantized too (QLoRA's double quantisation)
     std::uint64_t seed = 0;
     int max_nonfinite = 5;             // consecutive skipped steps before stopping
     int patience = 0;                  // evaluations without improvement before stopping; 0: off

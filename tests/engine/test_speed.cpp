@@ -12,10 +12,13 @@
 #include "delta/delta_set.h"
 #include "models/layers.h"
 #include "models/loader.h"
+#include "models/quantize.h"
 #include "train/trainer.h"
 
 #include <torch/torch.h>
 
+#include <QFileInfo>
+#include <QTemporaryDir>
 #include <QTest>
 
 #include <nlohmann/json.hpp>
@@ -320,6 +323,117 @@ private Q_SLOTS:
             named = std::string(e.what()).find("labels") != std::string::npos || e.where() == "labels";
         }
         QVERIFY(named);
+    }
+
+    void quantizedWeightsRoundTrip() {
+        torch::manual_seed(0);
+        const at::Tensor w = torch::randn({48, 200}) * 0.05;  // 9,600 weights: 150 NF4 blocks of 64
+        // int8: each row's error at most half its step (absmax / 127).
+        const auto q8 = dt::QuantizedWeight::quantize(w, dt::QuantKind::Int8, false);
+        const at::Tensor step = w.abs().amax(1, true) / 127.0;
+        QVERIFY(((q8.dequantize(torch::kFloat) - w).abs() <= step * 0.5 + 1e-7).all().item<bool>());
+        QCOMPARE(q8.bytes(), std::int64_t(48 * 200 + 48 * 4));
+        QCOMPARE(q8.bytes(), dt::quantized_bytes(dt::QuantKind::Int8, false, 48, 200));
+        // NF4: every weight becomes the nearest of the 16 levels times its block's absmax.
+        const auto q4 = dt::QuantizedWeight::quantize(w, dt::QuantKind::NF4, false);
+        const at::Tensor d4 = q4.dequantize(torch::kFloat).reshape({-1}), wf = w.reshape({-1});
+        const at::Tensor levels = torch::from_blob(const_cast<float*>(dt::nf4_levels()), {16}).clone();
+        for (std::int64_t b : {0, 1, 77, 149}) {
+            const at::Tensor blk = wf.narrow(0, b * 64, 64), got = d4.narrow(0, b * 64, 64);
+            const at::Tensor cand = levels.unsqueeze(0) * blk.abs().max();  // (1, 16)
+            const at::Tensor best = (cand - blk.unsqueeze(1)).abs().amin(1);
+            QVERIFY(torch::allclose((got - blk).abs(), best, 1e-6, 1e-5));
+        }
+        QCOMPARE(q4.bytes(), std::int64_t(9600 / 2 + 150 * 4));
+        QCOMPARE(q4.bytes(), dt::quantized_bytes(dt::QuantKind::NF4, false, 48, 200));
+        const double rel = ((d4 - wf).pow(2).mean().sqrt() / wf.pow(2).mean().sqrt()).item<double>();
+        QVERIFY2(rel < 0.12, qPrintable(QString::number(rel)));  // NF4 of a gaussian: about 0.1
+        // Double quantisation: smaller, and the block scales barely move.
+        const auto qd = dt::QuantizedWeight::quantize(w, dt::QuantKind::NF4, true);
+        QCOMPARE(qd.bytes(), dt::quantized_bytes(dt::QuantKind::NF4, true, 48, 200));
+        QVERIFY(qd.bytes() < q4.bytes());
+        const double moved = (qd.dequantize(torch::kFloat).reshape({-1}) - d4).abs().max().item<double>() / wf.abs().max().item<double>();
+        QVERIFY2(moved < 0.01, qPrintable(QString::number(moved)));
+        bool named = false;
+        try {
+            dt::QuantKind k;
+            dt::parse_quantize("fp4", &k, "quantize");
+        } catch (const dt::Error& e) {
+            named = e.where() == "quantize";
+        }
+        QVERIFY(named);
+    }
+
+    void quantizedLinearEqualsTheDequantizedMatmul() {
+        torch::manual_seed(1);
+        for (auto kind : {dt::QuantKind::Int8, dt::QuantKind::NF4}) {
+            dt::Linear lin(200, 48);
+            {
+                torch::NoGradGuard ng;
+                lin->weight.copy_(torch::randn({48, 200}) * 0.05);
+                lin->bias.copy_(torch::randn({48}));
+            }
+            lin->weight.set_requires_grad(false);
+            const at::Tensor ref_w = dt::QuantizedWeight::quantize(lin->weight, kind, false).dequantize(torch::kFloat);
+            lin->quantize(kind, false);
+            QVERIFY(lin->quantized());
+            QCOMPARE(lin->weight.sizes(), (at::IntArrayRef{48, 200}));      // the shape stays
+            QCOMPARE(static_cast<std::int64_t>(lin->weight.storage().nbytes()), std::int64_t(4));  // the storage goes
+            at::Tensor x = torch::randn({3, 5, 200}, torch::requires_grad()), x2 = x.detach().clone().requires_grad_(true);
+            const at::Tensor bias_ref = lin->bias.detach().clone().requires_grad_(true);
+            const at::Tensor y = lin->forward(x), y_ref = torch::linear(x2, ref_w, bias_ref);
+            QVERIFY(torch::allclose(y, y_ref, 1e-5, 1e-5));
+            const at::Tensor g = torch::randn_like(y);
+            (y * g).sum().backward();
+            (y_ref * g).sum().backward();
+            QVERIFY(torch::allclose(x.grad(), x2.grad(), 1e-5, 1e-5));
+            QVERIFY(torch::allclose(lin->bias.grad(), bias_ref.grad(), 1e-4, 1e-4));  // BitFit-style bias training
+            {
+                dt::AutocastScope ac("bf16", c10::DeviceType::CPU);
+                QCOMPARE(lin->forward(x).scalar_type(), torch::kBFloat16);  // computes in autocast's type
+            }
+        }
+    }
+
+    void quantizedBaseTrainsAndIsNeverWritten() {
+        auto ref = speedModel("tiny-bert", "BertForSequenceClassification", 8);
+        auto m = speedModel("tiny-bert", "BertForSequenceClassification", 8);
+        dt::DeltaSet::apply(*ref, speedLora("query,value"));
+        auto deltas = dt::DeltaSet::apply(*m, speedLora("query,value"));
+        const auto before = deltas.accounting(*m);
+        const auto rep = dt::quantize_frozen_linears(*m, dt::QuantKind::NF4, true);
+        QVERIFY(rep.linears >= 12);  // 2 layers x 6 projections, the pooler and the classifier
+        const auto after = deltas.accounting(*m);
+        QCOMPARE(after.total_params, before.total_params);  // counts do not change
+        // Each quantized weight keeps a 4-byte broadcast placeholder.
+        QCOMPARE(before.weight_bytes - after.weight_bytes, rep.bytes_before - rep.bytes_after - 4 * rep.linears);
+        QVERIFY(rep.bytes_after * 6 < rep.bytes_before);  // about 4.1 bits per weight instead of 32
+        ref->eval();
+        m->eval();
+        dt::ForwardInputs in;
+        in.input_ids = torch::randint(1, 100, {3, 12}, torch::kLong);
+        const at::Tensor a = ref->forward(in).logits, b = m->forward(in).logits;
+        const double err = (a - b).abs().max().item<double>() / a.abs().max().item<double>();
+        QVERIFY2(err < 0.2, qPrintable(QString::number(err)));
+        QTemporaryDir dir;
+        bool refused = false;
+        try {
+            dt::save_model(*m, (dir.path() + "/out").toStdString());
+        } catch (const dt::Error& e) {
+            refused = std::string(e.what()).find("quantized") != std::string::npos;
+        }
+        QVERIFY(refused);
+        QVERIFY(!QFileInfo::exists(dir.path() + "/out/model.safetensors"));
+        // OFT reads W in every forward: refused on a quantized host, naming the module.
+        auto o = speedModel("tiny-bert", "BertForSequenceClassification", 8);
+        dt::DeltaSet::apply(*o, dt::DeltaSpec::from_json(nlohmann::json{{"methods", {{{"method", "oft"}}}}}, "test"));
+        QString msg;
+        try {
+            dt::quantize_frozen_linears(*o, dt::QuantKind::Int8, false);
+        } catch (const dt::Error& e) {
+            msg = e.what();
+        }
+        QVERIFY2(msg.contains("oft") && msg.contains("encoder.layer.0"), qPrintable(msg));
     }
 };
 
