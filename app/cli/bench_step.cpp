@@ -6,6 +6,7 @@
 #include "core/autocast.h"
 #include "core/devices.h"
 #include "core/error.h"
+#include "core/process_usage.h"
 #include "core/profiler.h"
 #include "train/defaults.h"
 #include "delta/delta_set.h"
@@ -36,6 +37,7 @@ struct Run {
 
 at::Tensor loss_of(const ForwardOutputs& out, const at::Tensor& labels) {
     DT_PROFILE_REGION("loss");
+    if (out.loss.defined()) return out.loss;  // --loss-only: the model's chunked LM loss
     if (out.logits.defined() && out.logits.dim() == 3) {
         const auto V = out.logits.size(2);
         // Prompt tuning prepends positions: score the last T (the real tokens).
@@ -89,6 +91,11 @@ int cmd_bench_step(const Args& a) {
     runs.front().model.model->validate_inputs(in);
     in.input_ids = in.input_ids.to(device);
     labels = labels.to(device);
+    // --loss-only: LM heads score the labels from the hidden states in chunks (no B x T x V logits).
+    if (a.has("--loss-only")) {
+        in.labels = labels;
+        in.loss_only = true;
+    }
     auto sync = [&] {
         if (device.is_cuda()) torch::cuda::synchronize();
     };
@@ -161,8 +168,9 @@ int cmd_bench_step(const Args& a) {
     ::getrusage(RUSAGE_SELF, &ru);
     double tok = 0;
     for (const auto& r : runs) tok += static_cast<double>(B) * T / median(r.times);
-    std::printf("tokens/s (mean over methods): %.0f; peak RSS of the process: %.0f MiB\n", tok / static_cast<double>(runs.size()),
-                static_cast<double>(ru.ru_maxrss) / 1024.0);
+    std::printf("tokens/s (mean over methods): %.0f; peak RSS of the process: %.0f MiB (loading included); resident now: %.0f MiB\n",
+                tok / static_cast<double>(runs.size()), static_cast<double>(ru.ru_maxrss) / 1024.0,
+                static_cast<double>(process_usage().rss_bytes) / 1048576.0);
     // Delta-tuning FLOPs per token: the forward (2 N) and the activation gradients (2 N) through the
     // frozen base's N parameters; the deltas' own weight gradients are negligible and not counted.
     const double n_base = static_cast<double>(runs.front().acc.total_params - runs.front().acc.trainable_params);

@@ -13,6 +13,7 @@
 #include "delta/budget.h"
 #include "delta/delta_set.h"
 #include "models/loader.h"
+#include "models/quantize.h"
 #include "train/defaults.h"
 #include "tree/module_tree.h"
 #include "tree/selection.h"
@@ -134,7 +135,12 @@ void ModelController::updateBudget() {
         m_session->setAllReduceBytes(b.accounting.trainable_params * static_cast<qint64>(sizeof(float)));
         m_budgetText = QStringLiteral("%1 trainable").arg(b.accounting.trainable_params);
         m_session->setDeltaSpec(spec.dump(), m_budgetText);
-        m_method->setBudgetText(budgetHtml(b, targetsNote));
+        // What the Training settings' "Frozen base" choice would make of the weights' memory.
+        const dt::StorageBytes st = dt::base_storage_bytes(*model);
+        auto fmt = [](std::int64_t v) { return QString::fromStdString(dt::format_bytes(v)); };
+        const QString storage = tr("<br>Frozen base kept as bf16: weights %1 · int8: %2 · nf4: %3 (Training settings)")
+                                    .arg(fmt(st.bf16), fmt(st.int8), fmt(st.nf4));
+        m_method->setBudgetText(budgetHtml(b, targetsNote) + storage);
         m_targetsNote = targetsNote;
     } catch (const dt::Error& e) {
         m_panel->model()->setTrainable({});

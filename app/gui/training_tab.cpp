@@ -248,11 +248,20 @@ QGroupBox* TrainingTab::buildMoreSettings() {
     m_processes->setObjectName(QStringLiteral("processes"));
     m_processes->setToolTip(tr("Data-parallel worker processes (deltatune train --nproc N): each trains on its share of every batch, "
                                "and the trainable gradients are averaged (docs/distributed.md). Not a run-spec field"));
+    m_baseStorage = new QComboBox(m_more);
+    m_baseStorage->setObjectName(QStringLiteral("base_storage"));
+    m_baseStorage->addItem(tr("fp32"), QStringLiteral("fp32"));
+    m_baseStorage->addItem(tr("bf16 (half the memory)"), QStringLiteral("bf16"));
+    m_baseStorage->addItem(tr("int8 (a quarter)"), QStringLiteral("int8"));
+    m_baseStorage->addItem(tr("nf4, QLoRA (an eighth)"), QStringLiteral("nf4"));
+    m_baseStorage->setToolTip(tr("How the frozen base's weights are kept while training: fp32, bf16 (run spec: base_dtype), or quantized "
+                                 "int8 / NF4 with double-quantised scales as in QLoRA (run spec: quantize). Deltas, gradients and AdamW "
+                                 "stay fp32; exports are ordinary adapters, and merged exports start again from the full-precision base"));
     auto* grid = new QGridLayout;
     const QList<QPair<QString, QWidget*>> fields = {{tr("Batch"), m_batch},         {tr("Accumulate"), m_accum},   {tr("Seed"), m_seed},
                                                     {tr("Warmup"), m_warmup},       {tr("Schedule"), m_schedule}, {tr("Eval every"), m_evalEvery},
                                                     {tr("Patience"), m_patience}, {tr("Max length"), m_maxLength},
-                                                    {tr("Processes"), m_processes}};
+                                                    {tr("Processes"), m_processes}, {tr("Frozen base"), m_baseStorage}};
     for (int i = 0; i < fields.size(); ++i) {
         auto* label = new QLabel(fields[i].first, m_more);
         label->setToolTip(fields[i].second->toolTip());
@@ -275,7 +284,7 @@ QGroupBox* TrainingTab::buildMoreSettings() {
     m_parallelLabel = new QLabel(m_more);
     m_parallelLabel->setWordWrap(true);
     m_parallelLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    grid->addWidget(m_parallelLabel, 2, 2, 1, 6);
+    grid->addWidget(m_parallelLabel, 2, 4, 1, 4);
     auto updateParallel = [this] {
         const int n = m_more->isChecked() ? m_processes->value() : 1, b = m_batch->value();  // unticked: the defaults
         const qint64 bytes = m_session->allReduceBytes();
@@ -363,7 +372,7 @@ bool TrainingTab::findLargestBatch(int maxBatch, qint64 limitBytes) {
 QWidget* TrainingTab::settingField(const QString& specName) const {
     for (QWidget* w : {static_cast<QWidget*>(m_batch), static_cast<QWidget*>(m_accum), static_cast<QWidget*>(m_seed), static_cast<QWidget*>(m_warmup),
                        static_cast<QWidget*>(m_schedule), static_cast<QWidget*>(m_evalEvery), static_cast<QWidget*>(m_patience),
-                       static_cast<QWidget*>(m_maxLength), static_cast<QWidget*>(m_processes)})
+                       static_cast<QWidget*>(m_maxLength), static_cast<QWidget*>(m_processes), static_cast<QWidget*>(m_baseStorage)})
         if (w->objectName() == specName) return w;
     return m_more;  // "" or unknown: the group (tick it to use the fields)
 }
@@ -523,6 +532,13 @@ nlohmann::json TrainingTab::taskRunSpec(const QString& taskFile, int steps, doub
         c.eval_every = m_evalEvery->value();
         c.patience = m_patience->value();
         c.max_length = m_maxLength->value();
+        const QString base = m_baseStorage->currentData().toString();
+        if (base == QLatin1String("int8") || base == QLatin1String("nf4")) {
+            c.quantize = base.toStdString();
+            c.double_quant = base == QLatin1String("nf4");
+        } else {
+            c.base_dtype = base.toStdString();
+        }
     }
     return dt::build_run_spec(c);
 }

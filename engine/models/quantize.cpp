@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 namespace dt {
 
@@ -184,6 +185,32 @@ public:
 at::Tensor quantized_linear(const at::Tensor& x, const QuantizedWeight& q, const at::Tensor& bias) {
     const at::Tensor b = bias.defined() ? bias : at::empty({0}, x.options().dtype(at::kFloat));
     return QuantLinearFn::apply(x, b, &q);
+}
+
+StorageBytes base_storage_bytes(const torch::nn::Module& root) {
+    StorageBytes s;
+    std::map<const void*, int> matrix_uses;  // Linear/Embedding weights, by tensor
+    std::map<const void*, const LinearImpl*> linear_of;
+    for (const auto& m : root.modules(/*include_self=*/true)) {
+        if (auto* e = dynamic_cast<const EmbeddingImpl*>(m.get())) matrix_uses[e->weight.unsafeGetTensorImpl()] += 1;
+        if (auto* l = dynamic_cast<const LinearImpl*>(m.get())) {
+            matrix_uses[l->weight.unsafeGetTensorImpl()] += 1;
+            linear_of[l->weight.unsafeGetTensorImpl()] = l;
+        }
+    }
+    std::set<const void*> seen;
+    for (const auto& p : root.parameters(/*recurse=*/true)) {
+        if (!seen.insert(p.unsafeGetTensorImpl()).second) continue;
+        const std::int64_t n = p.numel(), full = n * 4;
+        const bool frozen_matrix = !p.requires_grad() && matrix_uses.count(p.unsafeGetTensorImpl()) && p.dim() == 2;
+        const auto lin = linear_of.find(p.unsafeGetTensorImpl());
+        const bool quantizable = frozen_matrix && lin != linear_of.end() && matrix_uses[p.unsafeGetTensorImpl()] == 1;
+        s.fp32 += full;
+        s.bf16 += frozen_matrix ? n * 2 : full;
+        s.int8 += quantizable ? quantized_bytes(QuantKind::Int8, false, p.size(0), p.size(1)) : full;
+        s.nf4 += quantizable ? quantized_bytes(QuantKind::NF4, true, p.size(0), p.size(1)) : full;
+    }
+    return s;
 }
 
 QuantizeReport quantize_frozen_linears(torch::nn::Module& root, QuantKind kind, bool double_quant) {

@@ -59,6 +59,14 @@ struct QuantizeReport {
 // weight trains). Throws dt::Error naming the module where a method on it reads the frozen weight.
 QuantizeReport quantize_frozen_linears(torch::nn::Module& root, QuantKind kind, bool double_quant);
 
+// The parameters' memory with the base's frozen matrices kept each way: fp32; bf16 (Linear and
+// embedding weights); int8 (per-row scales) and NF4 with double quantisation, as the workbench's
+// choices make them (Linear weights that are not tied; the rest fp32). Trainable tensors count at their own size in every column.
+struct StorageBytes {
+    std::int64_t fp32 = 0, bf16 = 0, int8 = 0, nf4 = 0;
+};
+StorageBytes base_storage_bytes(const torch::nn::Module& root);
+
 // Bytes a frozen (out x in) matrix takes when quantized so.
 std::int64_t quantized_bytes(QuantKind kind, bool double_quant, std::int64_t out, std::int64_t in);
 

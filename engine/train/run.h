@@ -28,6 +28,7 @@ struct RunChoices {
     std::string precision = "fp32";
     std::string base_dtype = "fp32";  // the frozen base's storage: fp32 or bf16
     std::string quantize = "none";    // none | int8 | nf4 (the frozen Linear weights)
+    bool double_quant = false;        // with quantize: the scales quantized too
     std::uint64_t seed = 0;
     // Left at their defaults they are not written (the spec stays short):
     std::int64_t grad_accum = 1;

@@ -139,6 +139,18 @@ private Q_SLOTS:
         QCOMPARE(r.training.patience, 2);
         QCOMPARE(r.training.schedule, std::string("cosine"));
         QCOMPARE(r.text.max_length, std::size_t(48));
+        QCOMPARE(r.training.quantize, std::string("none"));
+        // The frozen base's storage: bf16 as base_dtype; NF4 as quantize with QLoRA's double quantisation.
+        auto* base = qobject_cast<QComboBox*>(tab.settingField(QStringLiteral("base_storage")));
+        QVERIFY(base && base->count() == 4);
+        base->setCurrentIndex(base->findData(QStringLiteral("bf16")));
+        QCOMPARE(tab.taskRunSpec(task, 50, 0.01)["training"]["base_dtype"].get<std::string>(), std::string("bf16"));
+        base->setCurrentIndex(base->findData(QStringLiteral("nf4")));
+        const dt::RunSpec q = dt::RunSpec::from_json(tab.taskRunSpec(task, 50, 0.01), "gui", ".");
+        QCOMPARE(q.training.quantize, std::string("nf4"));
+        QVERIFY(q.training.double_quant);
+        QCOMPARE(q.training.base_dtype, std::string("fp32"));
+        base->setCurrentIndex(0);
         // A too-short max_length in a spec is refused naming the field.
         nlohmann::json bad = spec;
         bad["max_length"] = 1;
