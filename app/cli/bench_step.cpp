@@ -77,6 +77,7 @@ int cmd_bench_step(const Args& a) {
         QuantKind qkind;
         if (parse_quantize(a.value("--quantize", "none"), &qkind, "--quantize"))
             quantize_frozen_linears(*r.model.model, qkind, a.has("--double-quant"));
+        if (a.has("--checkpointing")) r.model.model->set_gradient_checkpointing(true);
         r.model.model->train();
         r.opt = std::make_unique<torch::optim::AdamW>(trainable_parameters(*r.model.model), torch::optim::AdamWOptions(TrainingDefaults::lr));
         r.acc = r.deltas.accounting(*r.model.model);

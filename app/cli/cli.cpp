@@ -80,6 +80,7 @@ static const char* kUsage =
     "                    [--base-dtype bf16]        the frozen base stored in bf16 (deltas and AdamW stay fp32)\n"
     "                    [--quantize int8|nf4 [--double-quant]]  the frozen Linear weights quantized (QLoRA-style)\n"
     "                    [--loss-only]              LM heads: the chunked loss from hidden states (no B x T x V logits)\n"
+    "                    [--checkpointing]          activation checkpointing per block\n"
     "         [--device cpu|cuda[:N]] [--precision fp32|bf16|fp16]\n"
     "\n"
     "SPEC is a delta spec JSON file, a method name with its defaults (lora, adapter, bitfit, prefix,\n"
@@ -237,7 +238,7 @@ int run(const std::vector<std::string>& all) {
                                        {}));
     if (cmd == "doctor") return cmd_doctor(parse_args(rest, {"--device", "--inject-failure"}, {"--json"}));
     if (cmd == "bench")
-        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision", "--spec", "--device", "--base-dtype", "--quantize"}, {"--profile", "--double-quant", "--loss-only"}));
+        return cmd_bench(parse_args(rest, {"--runs", "--seed", "--delta", "--batch", "--seq", "--steps", "--precision", "--spec", "--device", "--base-dtype", "--quantize"}, {"--profile", "--double-quant", "--loss-only", "--checkpointing"}));
     throw Error("unknown command '" + cmd + "'", "", "run 'deltatune --help'");
 }
 

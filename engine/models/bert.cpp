@@ -247,7 +247,7 @@ public:
         if (with_pooler) pooler = owner.register_module("pooler", BertPooler(c));
     }
 
-    ForwardOutputs run(const ForwardInputs& in, const PromptProvider* prompt) {
+    ForwardOutputs run(const ForwardInputs& in, const PromptProvider* prompt, bool checkpoint = false) {
         const auto B = in.input_ids.size(0), T = in.input_ids.size(1);
         const auto long_opts = in.input_ids.options().dtype(torch::kLong);
         at::Tensor ids = in.input_ids.to(torch::kLong);
@@ -280,7 +280,13 @@ public:
         if (in.output_hidden_states) out.hidden_states.push_back(h);
         for (std::size_t i = 0; i < encoder->layers.size(); ++i) {
             const bool has = pkv[i].first.defined();
-            h = encoder->layers[i]->forward(h, has ? mask_add : mask_nopast, pkv[i].first, pkv[i].second);
+            if (checkpoint && !has && past == 0 && at::GradMode::is_enabled()) {
+                BertLayer layer = encoder->layers[i];
+                const at::Tensor m = mask_nopast;
+                h = checkpointed([layer, m](const at::Tensor& x) mutable { return layer->forward(x, m, at::Tensor(), at::Tensor()); }, h);
+            } else {
+                h = encoder->layers[i]->forward(h, has ? mask_add : mask_nopast, pkv[i].first, pkv[i].second);
+            }
             if (in.output_hidden_states) out.hidden_states.push_back(h);
         }
         out.last_hidden_state = h;
@@ -345,7 +351,7 @@ public:
     }
 
     ForwardOutputs forward(const ForwardInputs& in) override {
-        ForwardOutputs out = core_->run(in, prompt_);
+        ForwardOutputs out = core_->run(in, prompt_, checkpoint_ && is_training());
         const at::Tensor& h = out.last_hidden_state;
         DT_PROFILE_REGION("head");
         if (head_ == EncoderHead::MaskedLM) {
@@ -366,6 +372,7 @@ public:
     void validate_inputs(const ForwardInputs& in) const override { core_->validate(in); }
     std::string base_model_prefix() const override { return c_.roberta ? "roberta" : "bert"; }
     bool is_base_model() const override { return head_ == EncoderHead::None; }
+    bool supports_gradient_checkpointing() const override { return true; }
     std::int64_t num_layers() const override { return c_.layers; }
     std::int64_t hidden_size() const override { return c_.hidden; }
     const RoleTable& roles() const override { return bert_family_roles(); }

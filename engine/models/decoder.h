@@ -24,6 +24,7 @@ struct DecoderInputs {
     // and so do keys `sliding_window` or more positions behind the query (prefix positions count).
     at::Tensor mask_real, mask_prefixed;
     const at::Tensor& mask_for(std::size_t layer) const { return has_prefix[layer] ? mask_prefixed : mask_real; }
+    bool checkpoint = false;  // activation checkpointing of the blocks without prefix or cache (the block must capture by value)
     // Runs `n` blocks: h = block(i, h, mask, past keys, past values, present) where `present` (null
     // without a cache) receives the block's new keys/values, which go into in.cache; `hidden` (if
     // given) gets every block's output but the last, as transformers collects them before the final norm.
@@ -31,6 +32,12 @@ struct DecoderInputs {
     at::Tensor run_blocks(const ForwardInputs& in, std::size_t n, at::Tensor h, std::vector<at::Tensor>* hidden, Block&& block) const {
         std::pair<at::Tensor, at::Tensor> present;
         for (std::size_t i = 0; i < n; ++i) {
+            if (checkpoint && !in.cache && !prefix_kv[i].first.defined() && at::GradMode::is_enabled()) {
+                const at::Tensor m = mask_for(i);
+                h = checkpointed([block, i, m](const at::Tensor& x) { return block(i, x, m, at::Tensor(), at::Tensor(), static_cast<std::pair<at::Tensor, at::Tensor>*>(nullptr)); }, h);
+                if (hidden && i + 1 < n) hidden->push_back(h);
+                continue;
+            }
             h = block(i, h, mask_for(i), prefix_kv[i].first, prefix_kv[i].second, in.cache ? &present : nullptr);
             record(in, i, present);
             if (hidden && i + 1 < n) hidden->push_back(h);

@@ -146,14 +146,15 @@ public:
     void validate_inputs(const ForwardInputs& in) const override { check_token_inputs(in, c_.vocab, c_.max_pos); }
 
     ForwardOutputs forward(const ForwardInputs& in) override {
-        const DecoderInputs d = prepare_decoder(in, wte->forward(in.input_ids.to(torch::kLong)), prompt_fn_, attentions_, c_.max_pos, "n_positions");
+        DecoderInputs d = prepare_decoder(in, wte->forward(in.input_ids.to(torch::kLong)), prompt_fn_, attentions_, c_.max_pos, "n_positions");
         // Learned positions: position_ids, else past..past+T-1 whatever the padding (as transformers
         // does without position_ids).
         at::Tensor h = d.h + wpe->forward(d.positions);
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
+        d.checkpoint = checkpoint_ && is_training();
         h = d.run_blocks(in, blocks.size(), h, in.output_hidden_states ? &out.hidden_states : nullptr,
-                         [&](std::size_t i, const at::Tensor& x, const at::Tensor& mask, const at::Tensor& pk, const at::Tensor& pv, auto* present) {
+                         [=](std::size_t i, const at::Tensor& x, const at::Tensor& mask, const at::Tensor& pk, const at::Tensor& pv, auto* present) {
                              return blocks[i]->forward(x, mask, pk, pv, present);
                          });
         h = ln_f->forward(h);
@@ -171,6 +172,7 @@ public:
 
     std::string base_model_prefix() const override { return "transformer"; }
     bool is_base_model() const override { return !head_; }
+    bool supports_gradient_checkpointing() const override { return true; }
     std::int64_t num_layers() const override { return c_.layers; }
     std::int64_t hidden_size() const override { return c_.hidden; }
     const RoleTable& roles() const override { return gpt2_roles(); }

@@ -9,6 +9,7 @@
 #include "core/torch_compat.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/ivalue.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -166,6 +167,70 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     return torch::matmul(w, v).transpose(1, 2).reshape({B, T, H * D});
 }
 
+namespace {
+
+struct CheckpointedBlock : torch::CustomClassHolder {
+    std::function<at::Tensor(const at::Tensor&)> fn;
+    at::Tensor rng_state;  // the default CPU generator's state before the first run
+    bool autocast = false;
+    at::ScalarType autocast_type = at::kBFloat16;
+};
+
+at::Tensor cpu_rng_state() {
+    auto g = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(g.mutex());
+    return g.get_state();
+}
+
+void set_cpu_rng_state(const at::Tensor& s) {
+    auto g = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(g.mutex());
+    g.set_state(s);
+}
+
+class CheckpointFn : public torch::autograd::Function<CheckpointFn> {
+public:
+    // `anchor` requires grad so that the output does even when h does not (the first block's input
+    // from frozen embeddings): otherwise backward would never reach the block's own parameters.
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& h, const at::Tensor& anchor,
+                              c10::intrusive_ptr<CheckpointedBlock> block) {
+        (void)anchor;
+        block->rng_state = cpu_rng_state();
+        block->autocast = autocast_enabled(h.device().type());
+        if (block->autocast) block->autocast_type = autocast_dtype(h.device().type());
+        at::Tensor out = block->fn(h);
+        ctx->save_for_backward({h});
+        ctx->saved_data["block"] = c10::IValue::make_capsule(block);
+        return out;
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+        const at::Tensor h = ctx->get_saved_variables()[0];
+        auto block = c10::static_intrusive_pointer_cast<CheckpointedBlock>(ctx->saved_data["block"].toCapsule());
+        const at::Tensor x = h.detach().requires_grad_(h.requires_grad());
+        const at::Tensor now = cpu_rng_state();
+        set_cpu_rng_state(block->rng_state);
+        at::Tensor out;
+        {
+            torch::AutoGradMode on(true);
+            const char* precision = !block->autocast ? "fp32" : block->autocast_type == at::kHalf ? "fp16" : "bf16";
+            AutocastScope ac(precision, h.device().type());
+            out = block->fn(x);
+        }
+        set_cpu_rng_state(now);
+        torch::autograd::backward({out}, {grads[0]});
+        return {x.requires_grad() ? x.grad() : at::Tensor(), at::Tensor(), at::Tensor()};
+    }
+};
+
+}  // namespace
+
+at::Tensor checkpointed(std::function<at::Tensor(const at::Tensor&)> block, const at::Tensor& h) {
+    auto holder = c10::make_intrusive<CheckpointedBlock>();
+    holder->fn = std::move(block);
+    static const at::Tensor anchor = torch::empty({0}, torch::requires_grad());
+    return CheckpointFn::apply(h, anchor, holder);
+}
+
 std::function<at::Tensor(const at::Tensor&)> activation(const std::string& name, const std::string& where) {
     if (name == "gelu") return [](const at::Tensor& x) { return torch::gelu(x); };
     if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
@@ -175,6 +240,13 @@ std::function<at::Tensor(const at::Tensor&)> activation(const std::string& name,
     if (name == "tanh") return [](const at::Tensor& x) { return torch::tanh(x); };
     throw Error("unsupported activation '" + name + "'", where,
                 "supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, swish, tanh");
+}
+
+void TransformerModel::set_gradient_checkpointing(bool on) {
+    if (on && !supports_gradient_checkpointing())
+        throw Error(name() + " has no activation checkpointing yet", "gradient_checkpointing",
+                    "BERT, RoBERTa, GPT-2, GPT-NeoX, Llama and Mistral have it; set gradient_checkpointing to false");
+    checkpoint_ = on;
 }
 
 void check_token_inputs(const ForwardInputs& in, std::int64_t vocab, std::int64_t max_tokens) {

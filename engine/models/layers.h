@@ -157,6 +157,14 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 // True when attend() would use a fused kernel (for the doctor and the profiler's legend).
 bool fused_attention_available();
 
+// Activation checkpointing of one block: returns block(h) without keeping the block's activations.
+// Forward runs the block without autograd; backward runs it again, with the default generator's
+// state (so the dropout masks) and the autocast state of the first run, and back-propagates through
+// it: gradients equal the plain run's. `block` is called again during backward, so it must own what
+// it uses (capture by value). Blocks fed by tensors that need gradients other than h and the
+// module's own parameters (prefix keys/values) are not to be checkpointed.
+at::Tensor checkpointed(std::function<at::Tensor(const at::Tensor&)> block, const at::Tensor& h);
+
 // Activation by HF name: gelu (erf), gelu_new / gelu_pytorch_tanh / gelu_fast (tanh form), relu,
 // silu / swish, tanh. Throws dt::Error naming `where` for anything else.
 std::function<at::Tensor(const at::Tensor&)> activation(const std::string& name, const std::string& where);

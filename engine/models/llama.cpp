@@ -203,7 +203,7 @@ public:
     void validate_inputs(const ForwardInputs& in) const override { check_token_inputs(in, c_.vocab, c_.max_pos); }
 
     ForwardOutputs forward(const ForwardInputs& in) override {
-        const DecoderInputs d = prepare_decoder(in, embed_tokens->forward(in.input_ids.to(torch::kLong)), prompt_fn_, attentions_, c_.max_pos,
+        DecoderInputs d = prepare_decoder(in, embed_tokens->forward(in.input_ids.to(torch::kLong)), prompt_fn_, attentions_, c_.max_pos,
                                                 "max_position_embeddings", c_.sliding_window);
         at::Tensor h = d.h;
         const auto T = h.size(1), past = d.past;
@@ -212,8 +212,9 @@ public:
         const at::Tensor cos = cos_t.to(h.dtype()), sin = sin_t.to(h.dtype());
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);
+        d.checkpoint = checkpoint_ && is_training();
         h = d.run_blocks(in, layers.size(), h, in.output_hidden_states ? &out.hidden_states : nullptr,
-                         [&](std::size_t i, const at::Tensor& x, const at::Tensor& mask, const at::Tensor& pk, const at::Tensor& pv, auto* present) {
+                         [=](std::size_t i, const at::Tensor& x, const at::Tensor& mask, const at::Tensor& pk, const at::Tensor& pv, auto* present) {
                              return layers[i]->forward(x, cos, sin, mask, pk, pv, present);
                          });
         h = norm->forward(h);
@@ -231,6 +232,7 @@ public:
 
     std::string base_model_prefix() const override { return "model"; }
     bool is_base_model() const override { return !head_; }
+    bool supports_gradient_checkpointing() const override { return true; }
     std::int64_t num_layers() const override { return c_.layers; }
     std::int64_t hidden_size() const override { return c_.hidden; }
     const RoleTable& roles() const override { return llama_roles(); }

@@ -148,6 +148,13 @@ public:
     virtual std::string word_embeddings_path() const;
     virtual std::int64_t hidden_size() const = 0;
 
+    // Activation checkpointing per block in training (layers.h `checkpointed`): activations are
+    // recomputed in backward instead of kept. Blocks reading prefix keys/values or a KV cache run
+    // plainly. Architectures without it throw dt::Error naming the field.
+    virtual bool supports_gradient_checkpointing() const { return false; }
+    void set_gradient_checkpointing(bool on);
+    bool gradient_checkpointing() const { return checkpoint_; }
+
     const std::vector<SiteRef>& sites() const { return sites_; }
     const std::vector<AttentionRef>& attentions() const { return attentions_; }
     PromptProvider* prompt() { return prompt_; }
@@ -181,6 +188,7 @@ protected:
     std::vector<AttentionRef> attentions_;
     PromptProvider* prompt_ = nullptr;
     std::vector<std::shared_ptr<TrainingHook>> hooks_;
+    bool checkpoint_ = false;
 };
 
 }  // namespace dt

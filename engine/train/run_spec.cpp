@@ -160,7 +160,7 @@ static void read_task(RunSpec& r, const nlohmann::json& j, const std::string& so
 // "training": TrainConfig's fields, each checked; absent ones keep TrainingDefaults.
 static TrainConfig read_training(const nlohmann::json& tr, const std::string& w) {
     only_fields(tr, {"max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "schedule", "warmup_ratio", "max_grad_norm",
-                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints", "precision", "device", "base_dtype", "quantize", "double_quant"},
+                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints", "precision", "device", "base_dtype", "quantize", "double_quant", "gradient_checkpointing"},
                 w);
     TrainConfig c;
     c.max_steps = json::get_int_or(tr, "max_steps", c.max_steps, w);
@@ -184,6 +184,10 @@ static TrainConfig read_training(const nlohmann::json& tr, const std::string& w)
     if (tr.contains("double_quant")) {
         if (!tr["double_quant"].is_boolean()) throw Error("field 'double_quant' must be true or false", w);
         c.double_quant = tr["double_quant"].get<bool>();
+    }
+    if (tr.contains("gradient_checkpointing")) {
+        if (!tr["gradient_checkpointing"].is_boolean()) throw Error("field 'gradient_checkpointing' must be true or false", w);
+        c.gradient_checkpointing = tr["gradient_checkpointing"].get<bool>();
     }
     c.keep_checkpoints = static_cast<int>(json::get_int_or(tr, "keep_checkpoints", c.keep_checkpoints, w));
     if (tr.contains("length_bucketing")) {

@@ -23,6 +23,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <optional>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -109,6 +110,7 @@ struct Trainer::Impl {
         if (cfg.collective && cfg.collective->rank() != 0) cfg.run_dir.clear();  // rank 0 alone writes
         if (cfg.precision == "fp16" && device.is_cpu()) throw Error("fp16 needs a CUDA device", "precision", "use bf16 on CPU");
         model.to(device);
+        model.set_gradient_checkpointing(cfg.gradient_checkpointing);
         QuantKind qkind;
         if (parse_quantize(cfg.quantize, &qkind, "quantize")) quantize_frozen_linears(model, qkind, cfg.double_quant);
         if (cfg.base_dtype != "fp32") {
@@ -582,7 +584,13 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
             m.bad = true;
             continue;
         }
-        (cfg.precision == "fp16" ? loss * I.loss_scale : loss).backward();
+        {
+            // Checkpointed blocks run again in backward and replay their dropout masks from the
+            // generator state of the first run: this run's generator stays in place meanwhile.
+            std::optional<RunRng::Scope> own;
+            if (cfg.gradient_checkpointing) own.emplace(*I.rng);
+            (cfg.precision == "fp16" ? loss * I.loss_scale : loss).backward();
+        }
         m.loss += lv;
     }
     return m;
