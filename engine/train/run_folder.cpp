@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 namespace dt::run_folder {
@@ -81,6 +83,18 @@ void set_latest(const std::string& checkpoint) {
 void remove_checkpoint(const std::string& checkpoint) {
     std::remove(trainable_path(checkpoint).c_str());
     std::remove(state_path(checkpoint).c_str());
+    // A save killed mid-write leaves its temporary files here too: a checkpoint folder is flat, so
+    // every regular file in it goes, then the folder.
+    if (DIR* d = ::opendir(checkpoint.c_str())) {
+        while (const dirent* e = ::readdir(d)) {
+            const std::string name = e->d_name;
+            if (name == "." || name == "..") continue;
+            const std::string path = checkpoint + "/" + name;
+            struct stat st {};
+            if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) std::remove(path.c_str());
+        }
+        ::closedir(d);
+    }
     ::rmdir(checkpoint.c_str());
 }
 

@@ -882,11 +882,15 @@ void Trainer::save_checkpoint(const std::string& dir) {
                         {"losses", I.losses},  {"seed", I.cfg.seed},       {"format", "deltatune-checkpoint-1"}};
     for (auto& l : s["losses"])
         if (l.is_number_float() && !std::isfinite(l.get<double>())) l = nullptr;
-    const std::string tmp = dir + ".tmp";
+    const std::string tmp = dir + ".tmp", old = dir + ".old";
+    // Leftovers of a save killed part-way: a staging folder, or the previous checkpoint moved aside
+    // (put back where the new one had not yet arrived).
+    run_folder::remove_checkpoint(tmp);
+    if (!path_exists(dir) && path_exists(old)) std::rename(old.c_str(), dir.c_str());
+    run_folder::remove_checkpoint(old);
     make_dirs(tmp);
     st::save(run_folder::trainable_path(tmp), t, {{"format", "pt"}});
     write_file_atomic(run_folder::state_path(tmp), s.dump(1) + "\n");
-    std::string old = dir + ".old";
     std::rename(dir.c_str(), old.c_str());  // may not exist
     if (std::rename(tmp.c_str(), dir.c_str()) != 0) throw Error("cannot move checkpoint into place", dir);
     run_folder::remove_checkpoint(old);

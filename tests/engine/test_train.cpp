@@ -377,6 +377,30 @@ private Q_SLOTS:
         QVERIFY(!QDir(dir3.path() + "/ck").exists());
     }
 
+    void checkpointSaveCleansUpAKilledSave() {
+        // What a save killed part-way leaves behind: the staging folder with a half-written file, and
+        // the previous checkpoint moved aside (.old) holding a stray temporary file. The next save
+        // must still land, and leave neither behind. (A random-kill test once hit this: the stray file
+        // kept .old from being removed, and every later save of checkpoints/best failed.)
+        const dt::Dataset train = containsTask(32, 3);
+        auto m = seqcls();
+        auto d = dt::DeltaSet::apply(*m, loraSpec());
+        QTemporaryDir dir;
+        const QString ck = dir.path() + "/best";
+        dt::Trainer t(*m, train, nullptr, config(1));
+        t.save_checkpoint(ck.toStdString());
+        QVERIFY(QDir().mkpath(ck + ".old") && QDir().mkpath(ck + ".tmp"));
+        writeBytes(ck + ".old/trainable.safetensors.tmp-1234", "half");
+        writeBytes(ck + ".tmp/state.json.tmp-99", "half");
+        t.save_checkpoint(ck.toStdString());
+        QVERIFY(QFileInfo::exists(ck + "/trainable.safetensors") && QFileInfo::exists(ck + "/state.json"));
+        QVERIFY(!QFileInfo::exists(ck + ".old") && !QFileInfo::exists(ck + ".tmp"));
+        // Killed between its two renames: the checkpoint is only in .old. It is put back, then replaced.
+        QVERIFY(QDir().rename(ck, ck + ".old"));
+        t.save_checkpoint(ck.toStdString());
+        QVERIFY(QFileInfo::exists(ck + "/state.json") && !QFileInfo::exists(ck + ".old"));
+    }
+
     void bucketingGroupsLengthsAndBestIsKept() {
         struct Pad : dt::TrainObserver {
             double sum = 0;
