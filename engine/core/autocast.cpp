@@ -43,10 +43,6 @@ bool autocast_enabled(c10::DeviceType device) {
 #endif
 }
 
-}  // namespace dt
-
-namespace dt {
-
 c10::ScalarType autocast_dtype(c10::DeviceType device) {
 #if DT_AUTOCAST_BY_DEVICE
     return at::autocast::get_autocast_dtype(device);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -30,15 +31,8 @@ struct OpProfiler::State {
     mutable std::mutex mu;
     Report report;
     std::unordered_map<std::int64_t, const char*> region_of_seq;  // forward op's sequence nr -> region
-    std::vector<std::string> region_names;                      // owns the region strings
-    const char* intern(const char* name) {
-        for (const auto& n : region_names)
-            if (n == name) return n.c_str();
-        region_names.reserve(64);  // keeps c_str() pointers stable
-        if (region_names.size() == region_names.capacity()) return "other";
-        region_names.emplace_back(name);
-        return region_names.back().c_str();
-    }
+    std::set<std::string> region_names;  // owns the region strings (set nodes never move)
+    const char* intern(const char* name) { return region_names.insert(name).first->c_str(); }
 };
 
 namespace {

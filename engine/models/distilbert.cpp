@@ -104,8 +104,8 @@ public:
         v_lin = register_module("v_lin", Linear(c.dim, c.dim));
         out_lin = register_module("out_lin", Linear(c.dim, c.dim));
     }
-    // h (B, T, C); blocked (B, 1, 1, S) true where a key is masked; prefix k/v (B, H, P, D) or undefined.
-    at::Tensor forward(const at::Tensor& h, const at::Tensor& blocked, const at::Tensor& pk, const at::Tensor& pv) {
+    // h (B, T, C); mask_add (B, 1, 1, S) additive; prefix k/v (B, H, P, D) or undefined.
+    at::Tensor forward(const at::Tensor& h, const at::Tensor& mask_add, const at::Tensor& pk, const at::Tensor& pv) {
         const auto B = h.size(0), T = h.size(1);
         auto heads = [&](const at::Tensor& t) { return t.view({B, T, H, D}).transpose(1, 2); };
         at::Tensor q = heads(q_lin->forward(h));
@@ -115,9 +115,6 @@ public:
             k = torch::cat({pk.to(k.dtype()), k}, 2);
             v = torch::cat({pv.to(v.dtype()), v}, 2);
         }
-        // transformers replaces masked scores by finfo.min; adding finfo.min gives the same softmax
-        // (a score plus finfo.min rounds to finfo.min).
-        const at::Tensor mask_add = torch::zeros(blocked.sizes(), q.options().dtype(torch::kFloat)).masked_fill(blocked, std::numeric_limits<float>::lowest());
         return out_lin->forward(attend(q, k, v, mask_add, 1.0 / std::sqrt(static_cast<double>(D))));
     }
     Linear q_lin{nullptr}, k_lin{nullptr}, v_lin{nullptr}, out_lin{nullptr};
@@ -146,8 +143,8 @@ public:
         ffn = register_module("ffn", DistilFFN(c));
         output_layer_norm = register_module("output_layer_norm", LayerNorm(c.dim, kDistilEps));
     }
-    at::Tensor forward(const at::Tensor& x, const at::Tensor& blocked, const at::Tensor& pk, const at::Tensor& pv) {
-        at::Tensor a = attention->forward(x, blocked, pk, pv);
+    at::Tensor forward(const at::Tensor& x, const at::Tensor& mask_add, const at::Tensor& pk, const at::Tensor& pv) {
+        at::Tensor a = attention->forward(x, mask_add, pk, pv);
         if (!after_attention.empty()) a = after_attention.apply(a, x);
         const at::Tensor h = sa_layer_norm->forward(a + x);
         at::Tensor f = ffn->forward(h);
@@ -220,7 +217,10 @@ public:
         at::Tensor h = embeddings->forward(in.input_ids.to(torch::kLong), prompt, past);
         if (prompt.defined()) mask = torch::cat({torch::ones({B, prompt.size(0)}, lopts), mask}, 1);
         if (past > 0) mask = torch::cat({torch::ones({B, past}, lopts), mask}, 1);
-        const at::Tensor blocked = (mask == 0).view({B, 1, 1, mask.size(1)});
+        // transformers replaces masked scores by finfo.min; adding finfo.min gives the same softmax
+        // (a score plus finfo.min rounds to finfo.min).
+        const at::Tensor blocked = torch::zeros({B, 1, 1, mask.size(1)}, h.options().dtype(torch::kFloat))
+                                       .masked_fill((mask == 0).view({B, 1, 1, mask.size(1)}), std::numeric_limits<float>::lowest());
         const at::Tensor blocked_real = past > 0 ? blocked.narrow(3, past, mask.size(1) - past) : blocked;
         ForwardOutputs out;
         if (in.output_hidden_states) out.hidden_states.push_back(h);

@@ -38,13 +38,11 @@ void LinearImpl::remove_branch(const LinearBranch* b) {
 
 namespace {
 
-bool is_16bit(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf; }
-
 // x W^T + b. A frozen base stored in 16 bits (store_frozen_weights_as) meets fp32 activations
 // outside autocast: the product runs in the weight's type and returns in the activations' type.
 // Under autocast, autocast casts both sides itself.
 at::Tensor base_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-    if (!is_16bit(w) || x.scalar_type() == w.scalar_type() || !at::isFloatingType(x.scalar_type()) || autocast_enabled(x.device().type()))
+    if (!is_16bit_float(w) || x.scalar_type() == w.scalar_type() || !at::isFloatingType(x.scalar_type()) || autocast_enabled(x.device().type()))
         return torch::linear(x, w, b);
     return torch::linear(x.to(w.scalar_type()), w, b.defined() ? b.to(w.scalar_type()) : b).to(x.scalar_type());
 }
@@ -60,24 +58,14 @@ void LinearImpl::quantize(QuantKind kind, bool double_quant) {
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) {
-    if (quant_) {
-        at::Tensor xin = x;
-        {
-            DT_PROFILE_REGION("delta");
-            for (auto& b : branches_) xin = b->transform_input(xin);
-        }
-        at::Tensor y = quantized_linear(xin, *quant_, bias);
-        DT_PROFILE_REGION("delta");
-        for (auto& b : branches_) y = b->transform_output(y, x);
-        return y;
-    }
-    if (branches_.empty()) return base_linear(x, weight, bias);
+    auto base = [this](const at::Tensor& in) { return quant_ ? quantized_linear(in, *quant_, bias) : base_linear(in, weight, bias); };
+    if (branches_.empty()) return base(x);
     at::Tensor xin = x;
     {
         DT_PROFILE_REGION("delta");
         for (auto& b : branches_) xin = b->transform_input(xin);
     }
-    at::Tensor y = base_linear(xin, weight, bias);
+    at::Tensor y = base(xin);
     DT_PROFILE_REGION("delta");
     for (auto& b : branches_) y = b->transform_output(y, x);
     return y;
@@ -108,7 +96,7 @@ at::Tensor EmbeddingImpl::forward(const at::Tensor& ids) {
     DT_PROFILE_REGION("embeddings");
     at::Tensor e = torch::embedding(weight, ids);
     // A table stored in 16 bits gives fp32 vectors outside autocast (see base_linear).
-    if (is_16bit(weight) && !autocast_enabled(ids.device().type())) e = e.to(at::kFloat);
+    if (is_16bit_float(weight) && !autocast_enabled(ids.device().type())) e = e.to(at::kFloat);
     return e;
 }
 
@@ -369,7 +357,7 @@ at::Tensor head_lm_loss(LinearImpl& head, const at::Tensor& h, const at::Tensor&
     const at::Tensor x = hs.reshape({-1, C}).index_select(0, rows);
     const at::Tensor y = lb.index_select(0, rows);
     if (rows.numel() == 0) return (x.sum() * 0.0 / 0.0).to(at::kFloat);  // as lm_loss: the mean of nothing
-    if (y.min().item<std::int64_t>() < 0 || y.max().item<std::int64_t>() >= head.out_features())
+    if ((y.lt(0) | y.ge(head.out_features())).any().item<bool>())
         throw Error("a label is outside the vocabulary of " + std::to_string(head.out_features()), "labels", "use -100 for unscored positions");
     if (!head.branches().empty()) return torch::nll_loss(torch::log_softmax(at_least_float(head.forward(x)), -1), y);
     const at::Tensor bias = head.bias.defined() ? head.bias : at::empty({0}, head.weight.options());

@@ -129,9 +129,8 @@ void init_normal_weights(torch::nn::Module& root, double std, std::uint64_t seed
 
 // x in float32 if it is a 16-bit float (norms and softmax run at least in float32, as transformers
 // does); float32 and float64 tensors pass unchanged, so double-precision checks stay exact.
-inline at::Tensor at_least_float(const at::Tensor& x) {
-    return (x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16) ? x.to(at::kFloat) : x;
-}
+inline bool is_16bit_float(const at::Tensor& x) { return x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16; }
+inline at::Tensor at_least_float(const at::Tensor& x) { return is_16bit_float(x) ? x.to(at::kFloat) : x; }
 
 // Prefix keys and values for one attention layer: returns (B, H, P, D) tensors for batch size B.
 using PrefixProvider = std::function<std::pair<at::Tensor, at::Tensor>(std::int64_t batch)>;

@@ -187,24 +187,40 @@ at::Tensor quantized_linear(const at::Tensor& x, const QuantizedWeight& q, const
     return QuantLinearFn::apply(x, b, &q);
 }
 
-StorageBytes base_storage_bytes(const torch::nn::Module& root) {
-    StorageBytes s;
-    std::map<const void*, int> matrix_uses;  // Linear/Embedding weights, by tensor
-    std::map<const void*, const LinearImpl*> linear_of;
-    for (const auto& m : root.modules(/*include_self=*/true)) {
-        if (auto* e = dynamic_cast<const EmbeddingImpl*>(m.get())) matrix_uses[e->weight.unsafeGetTensorImpl()] += 1;
-        if (auto* l = dynamic_cast<const LinearImpl*>(m.get())) {
-            matrix_uses[l->weight.unsafeGetTensorImpl()] += 1;
-            linear_of[l->weight.unsafeGetTensorImpl()] = l;
+namespace {
+
+// How many Linear and Embedding modules use each weight tensor, and which of them are Linears':
+// a weight used once, by a Linear, is one quantize_frozen_linears may quantize.
+struct MatrixUses {
+    std::map<const void*, int> uses;
+    std::set<const void*> linear;
+    explicit MatrixUses(const torch::nn::Module& root) {
+        for (const auto& m : root.modules(/*include_self=*/true)) {
+            if (auto* e = dynamic_cast<const EmbeddingImpl*>(m.get())) uses[e->weight.unsafeGetTensorImpl()] += 1;
+            if (auto* l = dynamic_cast<const LinearImpl*>(m.get())) {
+                uses[l->weight.unsafeGetTensorImpl()] += 1;
+                linear.insert(l->weight.unsafeGetTensorImpl());
+            }
         }
     }
+    bool is_matrix(const at::Tensor& t) const { return uses.count(t.unsafeGetTensorImpl()) > 0; }
+    bool quantizable(const at::Tensor& t) const {
+        const auto it = uses.find(t.unsafeGetTensorImpl());
+        return it != uses.end() && it->second == 1 && linear.count(t.unsafeGetTensorImpl());
+    }
+};
+
+}  // namespace
+
+StorageBytes base_storage_bytes(const torch::nn::Module& root) {
+    StorageBytes s;
+    const MatrixUses mu(root);
     std::set<const void*> seen;
     for (const auto& p : root.parameters(/*recurse=*/true)) {
         if (!seen.insert(p.unsafeGetTensorImpl()).second) continue;
         const std::int64_t n = p.numel(), full = n * 4;
-        const bool frozen_matrix = !p.requires_grad() && matrix_uses.count(p.unsafeGetTensorImpl()) && p.dim() == 2;
-        const auto lin = linear_of.find(p.unsafeGetTensorImpl());
-        const bool quantizable = frozen_matrix && lin != linear_of.end() && matrix_uses[p.unsafeGetTensorImpl()] == 1;
+        const bool frozen_matrix = !p.requires_grad() && mu.is_matrix(p) && p.dim() == 2;
+        const bool quantizable = frozen_matrix && mu.quantizable(p);
         s.fp32 += full;
         s.bf16 += frozen_matrix ? n * 2 : full;
         s.int8 += quantizable ? quantized_bytes(QuantKind::Int8, false, p.size(0), p.size(1)) : full;
@@ -216,16 +232,11 @@ StorageBytes base_storage_bytes(const torch::nn::Module& root) {
 QuantizeReport quantize_frozen_linears(torch::nn::Module& root, QuantKind kind, bool double_quant) {
     QuantizeReport r;
     // A weight shared with an embedding table (tied LM heads) or with another Linear stays as it is.
-    std::map<const void*, int> uses;
-    for (const auto& p : root.parameters(/*recurse=*/true)) uses[p.unsafeGetTensorImpl()] += 0;
-    for (const auto& m : root.modules(/*include_self=*/true)) {
-        if (auto* e = dynamic_cast<EmbeddingImpl*>(m.get())) uses[e->weight.unsafeGetTensorImpl()] += 1;
-        if (auto* l = dynamic_cast<LinearImpl*>(m.get())) uses[l->weight.unsafeGetTensorImpl()] += 1;
-    }
+    const MatrixUses mu(root);
     for (const auto& item : root.named_modules("", /*include_self=*/true)) {
         auto* lin = dynamic_cast<LinearImpl*>(item.value().get());
         if (!lin || lin->quantized() || lin->weight.requires_grad() || !at::isFloatingType(lin->weight.scalar_type())) continue;
-        if (uses[lin->weight.unsafeGetTensorImpl()] > 1) continue;
+        if (!mu.quantizable(lin->weight)) continue;
         for (const auto& b : lin->branches())
             if (b->reads_base_weight())
                 throw Error("the " + b->kind() + " delta on '" + item.key() + "' reads the frozen weight in every forward, which a quantized base does not keep",
