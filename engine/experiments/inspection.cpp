@@ -58,11 +58,14 @@ std::vector<NamedValue> delta_magnitudes(TransformerModel& model, const DeltaSet
             LinearImpl& host = delta::linear_at(model, path, "delta inspection");
             const bool was_training = host.is_training();
             host.eval();  // no dropout in the probe
-            const auto opts = host.weight.options();
+            // Probed in the activations' type, against the weight the products use (a bf16 or
+            // quantized base computes with fp32 activations).
+            const at::Tensor w = host.dense_weight();
+            const auto opts = w.options();
             const at::Tensor probe = host.forward(torch::eye(host.in_features(), opts)) - host.forward(torch::zeros({1, host.in_features()}, opts));
             host.train(was_training);
-            const at::Tensor dw = probe.t() - host.weight;
-            const double base = host.weight.norm().item<double>();
+            const at::Tensor dw = probe.t() - w;
+            const double base = w.norm().item<double>();
             out.push_back({path, dw.norm().item<double>() / (base > 0 ? base : 1.0)});
         }
         for (const auto& n : m->added()) covered.insert(n);

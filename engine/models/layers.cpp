@@ -57,6 +57,11 @@ void LinearImpl::quantize(QuantKind kind, bool double_quant) {
     weight.set_data(at::zeros({1}, weight.options()).expand({weight.size(0), weight.size(1)}));
 }
 
+at::Tensor LinearImpl::dense_weight() const {
+    const at::ScalarType t = is_16bit_float(weight) ? at::kFloat : weight.scalar_type();
+    return quant_ ? quant_->dequantize(t) : weight.to(t);
+}
+
 at::Tensor LinearImpl::forward(const at::Tensor& x) {
     auto base = [this](const at::Tensor& in) { return quant_ ? quantized_linear(in, *quant_, bias) : base_linear(in, weight, bias); };
     if (branches_.empty()) return base(x);

@@ -61,6 +61,9 @@ public:
     // A quantized frozen weight (models/quantize.h): `weight` then keeps its shape with no storage
     // of its own, and the matmul dequantizes. Null when not quantized.
     const QuantizedWeight* quantized() const { return quant_.get(); }
+    // The weight as the products use it: dequantized where quantized, in the activations' type (a
+    // 16-bit stored base computes with fp32 activations, see store_frozen_weights_as).
+    at::Tensor dense_weight() const;
     void quantize(QuantKind kind, bool double_quant);
 
 private:

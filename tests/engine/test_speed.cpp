@@ -10,6 +10,7 @@
 #include "core/profiler.h"
 #include "data/dataset.h"
 #include "delta/delta_set.h"
+#include "experiments/inspection.h"
 #include "models/layers.h"
 #include "models/loader.h"
 #include "models/quantize.h"
@@ -199,6 +200,33 @@ private Q_SLOTS:
             QVERIFY2((p.value().scalar_type() == torch::kBFloat16) == matrix, p.key().c_str());  // norms, biases, deltas stay fp32
         }
         QCOMPARE(dt::store_frozen_weights_as(*half, torch::kBFloat16), std::int64_t(0));  // already stored so
+        // The workbench's live delta magnitudes probe a bf16 or quantized host in fp32 (the
+        // workbench's bf16-base run once failed here on a bf16 probe meeting fp32 LoRA factors).
+        {
+            auto probeModel = [](bool quantized) {
+                auto pm = speedModel("tiny-bert", "BertForSequenceClassification", 4);
+                auto pd = dt::DeltaSet::apply(*pm, speedLora("query,value"));
+                torch::NoGradGuard ng;
+                for (auto& t : dt::trainable_parameters(*pm)) t.add_(0.05);  // a delta to measure (B starts at 0)
+                if (quantized) dt::quantize_frozen_linears(*pm, dt::QuantKind::NF4, true);
+                else dt::store_frozen_weights_as(*pm, torch::kBFloat16);
+                return std::make_pair(pm, std::move(pd));
+            };
+            auto ref = speedModel("tiny-bert", "BertForSequenceClassification", 4);
+            auto rd = dt::DeltaSet::apply(*ref, speedLora("query,value"));
+            {
+                torch::NoGradGuard ng;
+                for (auto& t : dt::trainable_parameters(*ref)) t.add_(0.05);
+            }
+            const auto want = dt::delta_magnitudes(*ref, rd, {});
+            for (bool quantized : {false, true}) {
+                auto [pm, pd] = probeModel(quantized);
+                const auto got = dt::delta_magnitudes(*pm, pd, {});
+                QCOMPARE(got.size(), want.size());
+                for (std::size_t i = 0; i < got.size(); ++i)
+                    QVERIFY2(std::abs(got[i].value - want[i].value) < 0.05 * want[i].value, qPrintable(QString::fromStdString(got[i].name)));
+            }
+        }
         fp32->eval();
         half->eval();
         dt::ForwardInputs in;
