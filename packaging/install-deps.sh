@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages DeltaTune needs to build, test and run. Non-interactive and
 # idempotent: packages already present are left alone, and apt is only called when one is missing.
 # libopenblas0-openmp matters: without it Debian's LibTorch falls back to the reference BLAS and a
-# 768x768 linear layer runs about 27x slower. python3 runs tools/fixture_parity.py in the tests.
+# 768x768 linear layer runs about 27x slower. python3 runs tools/fixture_parity.py in the tests. clang and
+# its runtime (libFuzzer, ASan, UBSan) build the fuzz targets that .ci/run runs (tools/fuzz.sh).
 set -euo pipefail
 
 PACKAGES=(
@@ -12,6 +13,7 @@ PACKAGES=(
   libqcustomplot-dev nlohmann-json3-dev
   xvfb xauth
   python3
+  clang libclang-rt-14-dev
 )
 
 missing=()

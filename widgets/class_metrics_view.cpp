@@ -89,11 +89,10 @@ bool ClassMetricsView::loadRun(const QString& runDir) {
     std::ifstream in(dt::run_folder::events_path(runDir.toStdString()));
     std::string line;
     dt::EvalEvent last;
+    dt::EventLine ev;
     while (std::getline(in, line)) {
-        const auto j = nlohmann::json::parse(line, nullptr, false);
-        if (dt::event_kind(j) != "eval") continue;
-        dt::EvalEvent e = dt::EvalEvent::from_json(j);
-        if (!e.confusion.empty()) last = std::move(e);
+        if (!dt::parse_event_line(line.data(), line.data() + line.size(), ev) || ev.kind != "eval") continue;
+        if (!ev.eval.confusion.empty()) last = std::move(ev.eval);
     }
     if (last.confusion.empty()) {
         clear(tr("%1 has no classification evaluation.").arg(QFileInfo(runDir).fileName()));

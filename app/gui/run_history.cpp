@@ -530,38 +530,35 @@ bool RunHistory::readSeries(const QString& runDir, const QString& metric, const 
     QVector<double> raw;
     while (!f.atEnd()) {
         const QByteArray line = f.readLine();
-        const nlohmann::json j = nlohmann::json::parse(line.constData(), line.constData() + line.size(), nullptr, false);
-        const std::string kind = dt::event_kind(j);
+        dt::EventLine ev;
+        if (!dt::parse_event_line(line.constData(), line.constData() + line.size(), ev)) continue;  // a torn last line of a killed run
         double value = 0;
         std::int64_t step = 0;
-        try {
-            if (kind == "step") {
-                const dt::StepEvent e = dt::StepEvent::from_json(j);
-                // A resumed run repeats steps after its checkpoint: the tokens restart from there.
-                if (!tokensAt.empty() && e.step <= tokensAt.rbegin()->first) {
-                    tokensAt.erase(tokensAt.lower_bound(e.step), tokensAt.end());
-                    timeAt.erase(timeAt.lower_bound(e.step), timeAt.end());
-                    tokens = tokensAt.empty() ? 0 : tokensAt.rbegin()->second;
-                    lastElapsed = timeAt.empty() ? 0 : timeAt.rbegin()->second;
-                }
+        if (ev.kind == "step") {
+            const dt::StepEvent& e = ev.step;
+            // A resumed run repeats steps after its checkpoint: the tokens restart from there.
+            if (!tokensAt.empty() && e.step <= tokensAt.rbegin()->first) {
+                tokensAt.erase(tokensAt.lower_bound(e.step), tokensAt.end());
+                timeAt.erase(timeAt.lower_bound(e.step), timeAt.end());
+                tokens = tokensAt.empty() ? 0 : tokensAt.rbegin()->second;
+                lastElapsed = timeAt.empty() ? 0 : timeAt.rbegin()->second;
+            }
+            if (std::isfinite(e.elapsed_s) && std::isfinite(e.tokens_per_s)) {
                 tokens += e.tokens_per_s * std::max(0.0, e.elapsed_s - lastElapsed);
                 lastElapsed = e.elapsed_s;
-                tokensAt[e.step] = tokens;
-                timeAt[e.step] = e.elapsed_s;
-                if (!training || e.skipped || !std::isfinite(e.loss)) continue;
-                value = e.loss;
-                step = e.step;
-            } else if (kind == "eval" && !training) {
-                const dt::EvalEvent e = dt::EvalEvent::from_json(j);
-                const auto it = e.metrics.find(metric.toStdString());
-                if (it == e.metrics.end() || !std::isfinite(it->second)) continue;
-                value = it->second;
-                step = e.step;
-            } else {
-                continue;
             }
-        } catch (const nlohmann::json::exception&) {
-            continue;  // a torn last line of a killed run
+            tokensAt[e.step] = tokens;
+            timeAt[e.step] = lastElapsed;
+            if (!training || e.skipped || !std::isfinite(e.loss)) continue;
+            value = e.loss;
+            step = e.step;
+        } else if (ev.kind == "eval" && !training) {
+            const auto it = ev.eval.metrics.find(metric.toStdString());
+            if (it == ev.eval.metrics.end() || !std::isfinite(it->second)) continue;
+            value = it->second;
+            step = ev.eval.step;
+        } else {
+            continue;
         }
         const double px = xOf(step);
         while (!xs.isEmpty() && xs.last() >= px) xs.removeLast(), raw.removeLast();  // resumed: keep the later ones

@@ -1,6 +1,7 @@
 #include "data/dataset.h"
 
 #include "core/error.h"
+#include "io/limits.h"
 #include "core/splitmix.h"
 
 #include <nlohmann/json.hpp>
@@ -21,14 +22,14 @@ Dataset read_tokenized_jsonl(const std::string& path, std::vector<std::string> l
     d.labels = std::move(labels);
     std::string line;
     std::size_t lineno = 0;
-    while (std::getline(in, line)) {
+    while (limits::getline_limited(in, line, path, lineno + 1)) {
         ++lineno;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         const std::string where = path + ":" + std::to_string(lineno);
         nlohmann::json j;
         try {
             j = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
+        } catch (const nlohmann::json::exception&) {
             throw Error("invalid JSON", where, "each line must be one JSON object");
         }
         if (!j.is_object() || !j.contains("input_ids") || !j["input_ids"].is_array())

@@ -1,6 +1,7 @@
 #include "data/text_data.h"
 
 #include "core/error.h"
+#include "io/limits.h"
 #include "tokenizers/tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,7 @@ namespace dt {
 bool read_record(std::istream& in, char sep, bool quoting, std::vector<std::string>& fields, std::size_t& lineno) {
     fields.clear();
     std::string line;
-    if (!std::getline(in, line)) return false;
+    if (!limits::getline_limited(in, line, "", lineno + 1)) return false;
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (!quoting) {
@@ -36,9 +37,13 @@ bool read_record(std::istream& in, char sep, bool quoting, std::vector<std::stri
     for (;;) {
         if (i >= line.size()) {
             if (!quoted) break;
-            std::string more;  // a quoted field spans lines
-            if (!std::getline(in, more)) throw Error("unterminated quoted field", "line " + std::to_string(lineno));
+            std::string more;  // a quoted field spans lines: the whole record counts against line_bytes
+            if (!limits::getline_limited(in, more, "", lineno + 1)) throw Error("unterminated quoted field", "line " + std::to_string(lineno));
             ++lineno;
+            if (cur.size() + more.size() > limits::kLineBytes)
+                throw Error("a quoted field runs over " + std::to_string(limits::kLineBytes) + " bytes by line " + std::to_string(lineno) +
+                                " (" + limits::describe("line_bytes", limits::kLineBytes) + "); a quote left open?",
+                            "line " + std::to_string(lineno));
             if (!more.empty() && more.back() == '\r') more.pop_back();
             cur += '\n';
             line = more;
@@ -110,13 +115,13 @@ public:
             start_ = lineno_ + 1;
             if (fmt_ == "jsonl") {
                 std::string line;
-                if (!std::getline(in_, line)) return false;
+                if (!limits::getline_limited(in_, line, path_, lineno_ + 1)) return false;
                 start_ = ++lineno_;
                 if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
                 try {
                     json_ = nlohmann::json::parse(line);
                     if (!json_.is_object()) problem = "not a JSON object";
-                } catch (const nlohmann::json::parse_error&) {
+                } catch (const nlohmann::json::exception&) {
                     problem = "invalid JSON";
                 }
                 return true;
@@ -226,7 +231,7 @@ Dataset read_text_task(const std::string& path, const TextTaskOptions& o, const 
         std::string problem;
         if (fmt == "jsonl") {
             std::string line;
-            if (!std::getline(in, line)) break;
+            if (!limits::getline_limited(in, line, path, lineno + 1)) break;
             start_line = ++lineno;
             if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
             try {
@@ -439,7 +444,7 @@ Dataset read_mlm_corpus(const std::string& path, const tok::Tokenizer& tk, std::
     std::string line;
     std::size_t lineno = 0;
     const std::size_t room = bare ? max_length - 1 : max_length - 2;  // bare: room for the EOS
-    while (std::getline(in, line) && (max_lines == 0 || lineno < max_lines)) {
+    while ((max_lines == 0 || lineno < max_lines) && limits::getline_limited(in, line, path, lineno + 1)) {
         ++lineno;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         std::vector<std::int64_t> ids;
@@ -589,7 +594,7 @@ TablePreview preview_table(const std::string& path, const std::string& format, s
     std::size_t lineno = 0;
     if (p.format == "jsonl") {
         std::string line;
-        while (p.scanned < scan_rows && std::getline(in, line)) {
+        while (p.scanned < scan_rows && limits::getline_limited(in, line, path, lineno + 1)) {
             ++lineno;
             if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
             nlohmann::json j;

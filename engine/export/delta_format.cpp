@@ -68,17 +68,25 @@ void export_deltatune(TransformerModel& model, const DeltaSet& deltas, const std
 DeltaImport import_deltatune(TransformerModel& model, const std::string& dir, bool allow_other_base) {
     const std::string cfg_path = dir + "/delta_config.json", file = dir + "/delta.safetensors";
     const nlohmann::json cfg = json::load_file(cfg_path);
-    if (cfg.value("format", std::string()) != "deltatune-delta") throw Error("not a DeltaTune delta", cfg_path + ": format");
-    if (cfg.value("format_version", 0) > kFormatVersion)
-        throw Error("written by a newer DeltaTune (format " + std::to_string(cfg.value("format_version", 0)) + ")", cfg_path,
-                    "update DeltaTune");
-    const auto& base = cfg.at("base");
-    if (base.value("architecture", std::string()) != model.name())
-        throw Error("the delta is for " + base.value("architecture", std::string("?")) + ", the model is " + model.name(),
+    if (!cfg.is_object()) throw Error("expected a JSON object", cfg_path);
+    if (json::get_string_or(cfg, "format", "", cfg_path) != "deltatune-delta") throw Error("not a DeltaTune delta", cfg_path + ": format");
+    const std::int64_t version = json::get_int_or(cfg, "format_version", 0, cfg_path);
+    if (version > kFormatVersion)
+        throw Error("written by a newer DeltaTune (format " + std::to_string(version) + ")", cfg_path, "update DeltaTune");
+    if (!cfg.contains("base") || !cfg["base"].is_object())
+        throw Error("missing object field 'base' (the base model the delta was trained on)", cfg_path, "export the delta again");
+    if (!cfg.contains("delta")) throw Error("missing field 'delta' (the delta spec)", cfg_path, "export the delta again");
+    const auto& base = cfg["base"];
+    const std::string base_where = cfg_path + ": base";
+    const std::string architecture = json::get_string_or(base, "architecture", "", base_where);
+    if (architecture != model.name())
+        throw Error("the delta is for " + (architecture.empty() ? std::string("?") : architecture) + ", the model is " + model.name(),
                     cfg_path + ": base.architecture", "load the base model the delta was trained on");
+    const std::string base_fingerprint = json::get_string_or(base, "frozen_fingerprint", "", base_where);
+    const std::string base_name = json::get_string_or(base, "name", "?", base_where);
     auto f = st::File::open(file);
     DeltaImport out;
-    out.deltas = DeltaSet::apply(model, DeltaSpec::from_json(cfg.at("delta"), cfg_path + ": delta"));
+    out.deltas = DeltaSet::apply(model, DeltaSpec::from_json(cfg["delta"], cfg_path + ": delta"));
     try {
         auto params = model.named_parameters(true);
         std::vector<std::pair<at::Tensor, std::string>> plan;
@@ -100,9 +108,9 @@ DeltaImport import_deltatune(TransformerModel& model, const std::string& dir, bo
                 throw Error("tensor '" + p.key() + "' of the delta is missing", file, "the file is incomplete; export the delta again");
         // Fingerprint of what the delta leaves frozen, before the trained tensors are copied in.
         const std::string fp = frozen_fingerprint(model);
-        if (base.value("frozen_fingerprint", std::string()) != fp) {
+        if (base_fingerprint != fp) {
             out.fingerprint_matches = false;
-            out.warning = "the base weights differ from those the delta was trained on (" + base.value("name", std::string("?")) + ")";
+            out.warning = "the base weights differ from those the delta was trained on (" + base_name + ")";
             if (!allow_other_base) throw Error(out.warning, cfg_path + ": base.frozen_fingerprint", "pass the original base, or allow another base");
         }
         torch::NoGradGuard ng;

@@ -10,14 +10,46 @@
 #include <sys/stat.h>
 #include <vector>
 
+namespace dt::limits {
+
+std::string describe(const char* name, std::uint64_t value) {
+    return std::string("limits.") + name + " = " + std::to_string(value) + ", see docs/limits.md";
+}
+
+bool getline_limited(std::istream& in, std::string& line, const std::string& where, std::size_t lineno) {
+    line.clear();
+    std::streambuf* sb = in.rdbuf();
+    if (!sb || !in.good()) {
+        in.setstate(std::ios::failbit);
+        return false;
+    }
+    for (bool any = false;; any = true) {
+        const int c = sb->sbumpc();
+        if (c == std::char_traits<char>::eof()) {
+            in.setstate(any ? std::ios::eofbit : std::ios::eofbit | std::ios::failbit);
+            return any;
+        }
+        if (c == '\n') return true;
+        if (line.size() >= kLineBytes)
+            throw Error("line " + std::to_string(lineno) + " is longer than " + std::to_string(kLineBytes) + " bytes (" +
+                            describe("line_bytes", kLineBytes) + ")",
+                        where, "split the line, or check that this is a text file");
+        line.push_back(static_cast<char>(c));
+    }
+}
+
+}  // namespace dt::limits
+
 namespace dt::json {
 
 std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw Error("file not found", path);
     if (S_ISDIR(st.st_mode)) throw Error("is a folder, expected a file", path);
+    if (!S_ISREG(st.st_mode)) throw Error("is not a regular file (a device or a pipe)", path, "name a file");
     if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
-        throw Error("file is too large (" + std::to_string(st.st_size) + " bytes)", path);
+        throw Error("file is too large (" + std::to_string(st.st_size) + " bytes)", path,
+                    max_bytes == limits::kJsonFileBytes ? limits::describe("json_file_bytes", max_bytes) : std::string());
     std::ifstream in(path, std::ios::binary);
     if (!in) throw Error("cannot open file for reading", path, "check its permissions");
     std::ostringstream ss;
@@ -28,8 +60,11 @@ std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
 nlohmann::json parse_strict(const std::string& text, const std::string& where) {
     std::vector<std::set<std::string>> keys;
     std::string duplicate;
-    auto cb = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    auto cb = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
         using E = nlohmann::json::parse_event_t;
+        if ((ev == E::object_start || ev == E::array_start) && static_cast<std::size_t>(depth) >= limits::kJsonDepth)
+            throw Error("JSON nested deeper than " + std::to_string(limits::kJsonDepth) + " levels", where,
+                        limits::describe("json_depth", limits::kJsonDepth));
         if (ev == E::object_start) {
             keys.emplace_back();
         } else if (ev == E::object_end) {
@@ -43,10 +78,11 @@ nlohmann::json parse_strict(const std::string& text, const std::string& where) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text, cb);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
+        // A syntax error, or a number too large for a double (out_of_range 406: '1e400').
         std::string msg = e.what();
-        auto p = msg.find("parse error");
-        throw Error("invalid JSON: " + (p == std::string::npos ? msg : msg.substr(p)), where);
+        const auto p = msg.find("] ");
+        throw Error("invalid JSON: " + (p == std::string::npos ? msg : msg.substr(p + 2)), where);
     }
     if (!duplicate.empty()) throw Error("duplicate key '" + duplicate + "'", where);
     return j;

@@ -2,6 +2,8 @@
 // errors name the file and the field.
 #pragma once
 
+#include "io/limits.h"
+
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
@@ -10,7 +12,7 @@
 namespace dt::json {
 
 // Reads a whole text file; throws dt::Error naming `path` if it is missing, unreadable or too big.
-std::string read_text_file(const std::string& path, std::uint64_t max_bytes = 64ull << 20);
+std::string read_text_file(const std::string& path, std::uint64_t max_bytes = limits::kJsonFileBytes);
 
 // Parses `text`; `where` names the source in errors. Duplicate keys in any object are rejected.
 nlohmann::json parse_strict(const std::string& text, const std::string& where);

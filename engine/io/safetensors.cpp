@@ -4,6 +4,7 @@
 #include "core/torch_compat.h"
 #include "io/atomic_file.h"
 #include "io/json_util.h"
+#include "io/limits.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -132,9 +133,10 @@ std::shared_ptr<File> File::open(const std::string& path) {
 
     std::uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];
-    if (n > kMaxHeaderSize)
-        throw Error("header size " + std::to_string(n) + " exceeds the limit of " + std::to_string(kMaxHeaderSize) +
-                        " bytes", path, "the file is corrupt or not a safetensors file");
+    if (n > limits::kSafetensorsHeaderBytes)
+        throw Error("header size " + std::to_string(n) + " exceeds the limit of " + std::to_string(limits::kSafetensorsHeaderBytes) + " bytes (" +
+                        limits::describe("safetensors_header_bytes", limits::kSafetensorsHeaderBytes) + ")",
+                    path, "the file is corrupt or not a safetensors file");
     if (n > size - 8)
         throw Error("header size " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) +
                         " bytes)", path, "the file is truncated");
@@ -143,6 +145,9 @@ std::shared_ptr<File> File::open(const std::string& path) {
     std::string header(reinterpret_cast<const char*>(bytes + 8), n);
     nlohmann::json j = json::parse_strict(header, path + ": header");
     if (!j.is_object()) throw Error("header is not a JSON object", path);
+    if (j.size() > limits::kTensorsPerFile + 1)
+        throw Error("header lists " + std::to_string(j.size()) + " tensors (" + limits::describe("tensors_per_file", limits::kTensorsPerFile) + ")", path,
+                    "split the weights into shards");
     f->data_start_ = 8 + n;
     const std::uint64_t buffer_len = size - 8 - n;
 
@@ -168,6 +173,9 @@ std::shared_ptr<File> File::open(const std::string& path) {
         const std::size_t esize = dtype_size(info.dtype);
         if (esize == 0) throw Error("unknown dtype '" + info.dtype + "'", where);
         if (!v.contains("shape") || !v["shape"].is_array()) throw Error("missing or non-array 'shape'", where);
+        if (v["shape"].size() > limits::kTensorRank)
+            throw Error("shape has " + std::to_string(v["shape"].size()) + " dimensions (" + limits::describe("tensor_rank", limits::kTensorRank) + ")",
+                        where);
         std::uint64_t numel = 1;
         bool overflow = false;
         for (const auto& d : v["shape"]) {

@@ -13,7 +13,6 @@
 
 namespace dt::st {
 
-constexpr std::uint64_t kMaxHeaderSize = 100'000'000;
 
 struct TensorInfo {
     std::string name;

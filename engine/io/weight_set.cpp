@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "io/json_util.h"
+#include "io/limits.h"
 
 #include <nlohmann/json.hpp>
 
@@ -58,6 +59,9 @@ WeightSet WeightSet::open_folder(const std::string& dir) {
             by_file[shard].insert(it.key());
         }
         if (by_file.empty()) throw Error("weight_map is empty", index_path);
+        if (by_file.size() > limits::kShardFiles)
+            throw Error("weight_map names " + std::to_string(by_file.size()) + " shard files (" + limits::describe("shard_files", limits::kShardFiles) + ")",
+                        index_path);
         for (const auto& [shard, names] : by_file) {
             const std::string p = dir + "/" + shard;
             if (!file_exists(p)) throw Error("shard '" + shard + "' listed in the index is missing", index_path);

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "io/json_util.h"
+#include "io/limits.h"
 
 namespace dt {
 
@@ -20,6 +21,24 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
     if (c.model_type.empty() && c.architecture.empty())
         throw Error("neither 'model_type' nor 'architectures' is set", source,
                     "is this a Hugging Face config.json?");
+    // Size fields: within the named limits before anything is sized from them (each family reads
+    // its own names; the checkpoint check in the loader then compares the whole with the weights).
+    static const char* const dims[] = {"hidden_size", "n_embd", "d_model", "dim", "intermediate_size", "n_inner", "d_ff", "hidden_dim",
+                                       "vocab_size", "max_position_embeddings", "n_positions", "n_ctx", "type_vocab_size",
+                                       "num_attention_heads", "n_head", "num_heads", "n_heads", "num_key_value_heads", "head_dim", "d_kv",
+                                       "relative_attention_num_buckets", "relative_attention_max_distance", "num_labels"};
+    static const char* const layers[] = {"num_hidden_layers", "n_layer", "num_layers", "n_layers", "num_decoder_layers"};
+    const auto check = [&](const char* field, std::int64_t limit, const char* name) {
+        const auto it = j.find(field);
+        if (it == j.end() || !it->is_number()) return;
+        const double v = it->get<double>();
+        if (v > static_cast<double>(limit))
+            throw Error("field '" + std::string(field) + "' is " + it->dump() + ", above " + std::to_string(limit) + " (" +
+                            limits::describe(name, static_cast<std::uint64_t>(limit)) + ")",
+                        source, "use the config.json saved with the weights");
+    };
+    for (const char* f : dims) check(f, limits::kConfigDimension, "config_dimension");
+    for (const char* f : layers) check(f, limits::kConfigLayers, "config_layers");
     if (j.contains("id2label") && j["id2label"].is_object()) {
         const auto& m = j["id2label"];
         c.id2label.resize(m.size());

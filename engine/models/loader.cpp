@@ -220,8 +220,14 @@ void check_size_before_allocating(const ModelConfig& c, const WeightSet& weights
     const auto [ld, ldn] = size_field(c, {"num_decoder_layers"});
     auto [i, in] = size_field(c, {"intermediate_size", "n_inner", "d_ff"});
     const auto [v, vn] = size_field(c, {"vocab_size"});
+    const auto [pos, posn] = size_field(c, {"max_position_embeddings", "n_positions"});
+    const auto [tv, tvn] = size_field(c, {"type_vocab_size"});
     if (i <= 0) i = 4 * h;
-    const double implied = v * h + (std::max(0.0, l) + std::max(0.0, ld)) * (4 * h * h + 2 * h * i);
+    // Learned position and token-type tables count too (BERT, GPT-2); rotary families have none, so
+    // for them the positions field implies nothing and is left out of the sum.
+    const bool learned_positions = c.raw.contains("type_vocab_size") || c.raw.contains("n_positions");
+    const double implied = (std::max(0.0, v) + (learned_positions ? std::max(0.0, pos) + std::max(0.0, tv) : 0.0)) * h +
+                           (std::max(0.0, l) + std::max(0.0, ld)) * (4 * h * h + 2 * h * i);
     double stored = 0;
     for (const auto& name : weights.names()) {
         double n = 1;
@@ -232,6 +238,7 @@ void check_size_before_allocating(const ModelConfig& c, const WeightSet& weights
     if (!ln.empty()) fields += ", " + ln + " " + std::to_string(static_cast<long long>(l));
     if (!in.empty()) fields += ", " + in + " " + std::to_string(static_cast<long long>(i));
     if (!vn.empty()) fields += ", " + vn + " " + std::to_string(static_cast<long long>(v));
+    if (learned_positions && !posn.empty()) fields += ", " + posn + " " + std::to_string(static_cast<long long>(pos));
     if (implied > 3 * stored + 1e6)
         throw Error("config.json implies about " + human_count(implied) + " parameters (" + fields + ") but the checkpoint holds " +
                         human_count(stored) + ": the config does not belong to these weights",

@@ -3,6 +3,7 @@
 #include "tokenizers/models.h"
 
 #include "core/error.h"
+#include "io/limits.h"
 #include "tokenizers/tokenizer_json.h"
 #include "tokenizers/unicode.h"
 
@@ -18,6 +19,8 @@ namespace {
 // Both merge formats: "a b" strings and [a, b] pairs; the first occurrence of a pair keeps its rank.
 std::map<std::pair<std::string, std::string>, int> read_bpe_merges(const nlohmann::json& m, const std::string& where) {
     if (!m.contains("merges") || !m["merges"].is_array()) throw Error("model.merges must be a list", where);
+    if (m["merges"].size() > limits::kMerges)
+        throw Error("model.merges has " + std::to_string(m["merges"].size()) + " entries", where, limits::describe("merges", limits::kMerges));
     std::map<std::pair<std::string, std::string>, int> ranks;
     int rank = 0;
     for (const auto& mg : m["merges"]) {

@@ -81,10 +81,17 @@ public:
     void tokenize(const NString& word, std::vector<Piece>& out) const override;
 
 private:
-    std::unordered_map<std::string, std::pair<std::int64_t, double>> pieces_;  // piece -> (id, score)
+    // The pieces in a trie over code points: the lattice walks it from each position and stops where
+    // no piece continues, so the work is linear in the text times the longest match there, never the
+    // text times the longest piece squared (a hash lookup per prefix did that).
+    struct TrieNode {
+        std::int64_t id = -1;  // the piece ending here, if any
+        double score = 0;
+        std::unordered_map<char32_t, std::uint32_t> next;
+    };
+    std::vector<TrieNode> trie_{1};
     double unk_score_ = 0;
     std::int64_t unk_id_ = -1;
-    std::size_t max_piece_ = 1;  // in code points
 };
 
 }  // namespace dt::tok::detail

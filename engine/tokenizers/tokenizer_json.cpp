@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "io/json_util.h"
+#include "io/limits.h"
 #include "tokenizers/pipeline.h"
 #include "tokenizers/unicode.h"
 
@@ -31,6 +32,8 @@ std::vector<nlohmann::json> members(const nlohmann::json& v, const char* key) {
 
 void read_token_ids(const nlohmann::json& m, const std::string& where, Vocab& vocab, std::string& unk_token) {
     if (!m.contains("vocab") || !m["vocab"].is_object()) throw Error("model.vocab must be an object of token -> id", where);
+    if (m["vocab"].size() > limits::kVocabEntries)
+        throw Error("model.vocab has " + std::to_string(m["vocab"].size()) + " entries", where, limits::describe("vocab_entries", limits::kVocabEntries));
     for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
         if (!it.value().is_number_integer()) throw Error("model.vocab['" + it.key() + "'] must be an integer id", where);
         vocab.ids[it.key()] = it.value().get<std::int64_t>();
@@ -117,6 +120,9 @@ PostProcessor parse_post_processor(const nlohmann::json& v, const std::string& w
 std::vector<AddedToken> parse_added_tokens(const nlohmann::json& j, const std::string& where, Vocab& vocab) {
     std::vector<AddedToken> added;
     if (!j.contains("added_tokens") || !j["added_tokens"].is_array()) return added;
+    if (j["added_tokens"].size() > limits::kAddedTokens)
+        throw Error("added_tokens has " + std::to_string(j["added_tokens"].size()) + " entries", where,
+                    limits::describe("added_tokens", limits::kAddedTokens));
     for (const auto& a : j["added_tokens"]) {
         AddedToken x;
         x.content = utf8_to_u32(a.value("content", std::string()));
@@ -149,15 +155,23 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where
     if (!j.is_object() || !j.contains("model")) throw Error("missing field 'model'", where, "is this a tokenizer.json?");
     Tokenizer t;
     Impl& I = *t.impl_;
-    I.model = parse_model(j["model"], where);
-    I.norms = parse_normalizers(j.value("normalizer", nlohmann::json()), where);
-    PreTokenizers pre = parse_pre_tokenizers(j.value("pre_tokenizer", nlohmann::json()), where);
-    I.pretoks = std::move(pre.ops);
-    I.byte_level = pre.byte_level;
-    I.post = parse_post_processor(j.value("post_processor", nlohmann::json()), where);
-    I.decoders = parse_decoders(j.value("decoder", nlohmann::json()), where);
-    I.added = parse_added_tokens(j, where, I.model->vocab());
-    reject_pipeline_options(j, where);
+    try {
+        I.model = parse_model(j["model"], where);
+        I.norms = parse_normalizers(j.value("normalizer", nlohmann::json()), where);
+        PreTokenizers pre = parse_pre_tokenizers(j.value("pre_tokenizer", nlohmann::json()), where);
+        I.pretoks = std::move(pre.ops);
+        I.byte_level = pre.byte_level;
+        I.post = parse_post_processor(j.value("post_processor", nlohmann::json()), where);
+        I.decoders = parse_decoders(j.value("decoder", nlohmann::json()), where);
+        I.added = parse_added_tokens(j, where, I.model->vocab());
+        reject_pipeline_options(j, where);
+    } catch (const nlohmann::json::exception& e) {
+        // A field of the wrong type somewhere the checks above do not name one by one.
+        std::string msg = e.what();
+        const auto p = msg.find("] ");
+        throw Error("malformed tokenizer.json: " + (p == std::string::npos ? msg : msg.substr(p + 2)), where,
+                    "save the tokenizer again with the tokenizers library");
+    }
     return t;
 }
 

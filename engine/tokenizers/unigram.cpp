@@ -4,6 +4,7 @@
 #include "tokenizers/models.h"
 
 #include "core/error.h"
+#include "io/limits.h"
 #include "tokenizers/tokenizer_json.h"
 #include "tokenizers/unicode.h"
 
@@ -17,6 +18,8 @@ namespace dt::tok::detail {
 std::unique_ptr<Model> Unigram::from_json(const nlohmann::json& m, const std::string& where) {
     auto u = std::make_unique<Unigram>();
     if (!m.contains("vocab") || !m["vocab"].is_array()) throw Error("model.vocab must be a list of [piece, score]", where);
+    if (m["vocab"].size() > limits::kVocabEntries)
+        throw Error("model.vocab has " + std::to_string(m["vocab"].size()) + " entries", where, limits::describe("vocab_entries", limits::kVocabEntries));
     double min_score = 0;
     std::int64_t id = 0;
     for (const auto& e : m["vocab"]) {
@@ -24,10 +27,21 @@ std::unique_ptr<Model> Unigram::from_json(const nlohmann::json& m, const std::st
             throw Error("model.vocab[" + std::to_string(id) + "] must be [piece, score]", where);
         const auto piece = e[0].get<std::string>();
         const double score = e[1].get<double>();
-        u->pieces_[piece] = {id, score};
+        std::uint32_t node = 0;
+        for (const char32_t c : utf8_to_u32(piece)) {
+            const auto it = u->trie_[node].next.find(c);
+            if (it != u->trie_[node].next.end()) {
+                node = it->second;
+            } else {
+                const auto child = static_cast<std::uint32_t>(u->trie_.size());
+                u->trie_[node].next.emplace(c, child);
+                u->trie_.emplace_back();
+                node = child;
+            }
+        }
+        if (node != 0) u->trie_[node].id = id, u->trie_[node].score = score;  // a duplicate piece: the last one, as before
         u->vocab_.ids[piece] = id;
         u->vocab_.tokens[id] = piece;
-        u->max_piece_ = std::max(u->max_piece_, utf8_to_u32(piece).size());
         min_score = std::min(min_score, score);
         ++id;
     }
@@ -51,13 +65,14 @@ void Unigram::tokenize(const NString& w, std::vector<Piece>& out) const {
     from[0] = 0;
     for (std::size_t start = 0; start < n; ++start) {
         if (from[start] == SIZE_MAX) continue;
-        std::string sub;
         bool single = false;
-        for (std::size_t len = 1; len <= max_piece_ && start + len <= n; ++len) {
-            append_utf8(w[start + len - 1].c, sub);
-            auto it = pieces_.find(sub);
-            if (it == pieces_.end()) continue;
-            offer(start, start + len, it->second.second, it->second.first);
+        std::uint32_t node = 0;
+        for (std::size_t len = 1; start + len <= n; ++len) {
+            const auto it = trie_[node].next.find(w[start + len - 1].c);
+            if (it == trie_[node].next.end()) break;
+            node = it->second;
+            if (trie_[node].id < 0) continue;
+            offer(start, start + len, trie_[node].score, trie_[node].id);
             if (len == 1) single = true;
         }
         if (!single) offer(start, start + 1, unk_score_, unk_id_);

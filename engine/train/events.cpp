@@ -12,6 +12,18 @@ double number_or_nan(const nlohmann::json& j, const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_number() ? it->get<double>() : std::nan("");
 }
+// A step number: an integer, or a whole float within range (a float like 1e300 would overflow the
+// conversion); anything else reads as `fallback`.
+std::int64_t step_or(const nlohmann::json& j, const char* key, std::int64_t fallback = 0) {
+    auto it = j.find(key);
+    if (it == j.end()) return fallback;
+    if (it->is_number_integer()) return it->get<std::int64_t>();  // unsigned above int64 wraps, defined
+    if (it->is_number_float()) {
+        const double d = it->get<double>();
+        if (std::isfinite(d) && std::fabs(d) < 9.0e18) return static_cast<std::int64_t>(d);
+    }
+    return fallback;
+}
 
 }  // namespace
 
@@ -29,14 +41,15 @@ nlohmann::json StepEvent::to_json() const {
 
 StepEvent StepEvent::from_json(const nlohmann::json& j) {
     StepEvent e;
-    e.step = j.value("step", std::int64_t(0));
+    e.step = step_or(j, "step");
     e.loss = number_or_nan(j, "loss");
     e.lr = number_or_nan(j, "lr");
     e.grad_norm = number_or_nan(j, "grad_norm");
     e.tokens_per_s = number_or_nan(j, "tokens_per_s");
     e.elapsed_s = number_or_nan(j, "elapsed_s");
     e.pad_fraction = number_or_nan(j, "pad_fraction");
-    e.skipped = j.value("skipped", false);
+    const auto sk = j.find("skipped");
+    e.skipped = sk != j.end() && sk->is_boolean() && sk->get<bool>();
     return e;
 }
 
@@ -50,7 +63,7 @@ nlohmann::json EvalEvent::to_json() const {
 
 EvalEvent EvalEvent::from_json(const nlohmann::json& j) {
     EvalEvent e;
-    e.step = j.value("step", std::int64_t(0));
+    e.step = step_or(j, "step");
     for (auto it = j.begin(); it != j.end(); ++it)
         if (it.key() != "event" && it.key() != "step" && it.key() != "confusion")
             e.metrics[it.key()] = it->is_number() ? it->get<double>() : std::nan("");
@@ -75,13 +88,30 @@ EvalEvent EvalEvent::from_json(const nlohmann::json& j) {
 nlohmann::json StatusEvent::to_json() const { return {{"event", "status"}, {"status", status}, {"step", step}}; }
 
 StatusEvent StatusEvent::from_json(const nlohmann::json& j) {
-    return {j.value("status", std::string()), j.value("step", std::int64_t(0))};
+    const auto s = j.find("status");
+    return {s != j.end() && s->is_string() ? s->get<std::string>() : std::string(), step_or(j, "step")};
 }
 
 std::string event_kind(const nlohmann::json& j) {
     if (!j.is_object()) return "";
-    const std::string k = j.value("event", std::string());
+    const auto e = j.find("event");
+    if (e == j.end() || !e->is_string()) return "";
+    const std::string& k = e->get_ref<const std::string&>();
     return k == "step" || k == "eval" || k == "status" ? k : "";
+}
+
+bool parse_event_line(const char* begin, const char* end, EventLine& out) {
+    const nlohmann::json j = nlohmann::json::parse(begin, end, nullptr, false);
+    out.kind = event_kind(j);
+    if (out.kind.empty()) return false;
+    try {
+        if (out.kind == "step") out.step = StepEvent::from_json(j);
+        else if (out.kind == "eval") out.eval = EvalEvent::from_json(j);
+        else out.status = StatusEvent::from_json(j);
+    } catch (const nlohmann::json::exception&) {
+        return false;
+    }
+    return true;
 }
 
 }  // namespace dt

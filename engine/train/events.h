@@ -49,4 +49,15 @@ struct StatusEvent {
 // The kind of an events.jsonl line ("step", "eval", "status"), or "" when it is none of them.
 std::string event_kind(const nlohmann::json& j);
 
+// One line of events.jsonl as the readers take it (the workbench's run history and charts, the fuzz
+// target). Returns false for a line that is no event of a known kind: a torn last line of a killed
+// run, another program's line, a field of the wrong type. Never throws.
+struct EventLine {
+    std::string kind;  // "step", "eval" or "status"
+    StepEvent step;
+    EvalEvent eval;
+    StatusEvent status;
+};
+bool parse_event_line(const char* begin, const char* end, EventLine& out);
+
 }  // namespace dt

@@ -1,6 +1,8 @@
 // The run folder's names and the few operations on them (see run_folder.h).
 #include "train/run_folder.h"
 
+#include "io/limits.h"
+
 #include "core/error.h"
 #include "delta/delta_set.h"
 #include "io/atomic_file.h"
@@ -102,18 +104,26 @@ RunSummary summarize_run(const std::string& run) {
     RunSummary s;
     std::ifstream events(events_path(run));
     std::string line;
-    while (std::getline(events, line)) {
-        const auto j = nlohmann::json::parse(line, nullptr, false);  // a line cut by a kill: discarded, no kind
-        const std::string kind = event_kind(j);
-        if (kind == "status") {
-            const StatusEvent e = StatusEvent::from_json(j);
-            s.status = e.status;
-            s.steps = e.step;
-        } else if (kind == "step") {
-            s.steps = std::max(s.steps, j.value("step", std::int64_t(0)));
-            if (j.contains("elapsed_s") && j["elapsed_s"].is_number()) s.elapsed_s = j["elapsed_s"].get<double>();
-        } else if (kind == "eval") {
-            const EvalEvent e = EvalEvent::from_json(j);
+    EventLine ev;
+    std::size_t lineno = 0;
+    // A line over limits.line_bytes ends the reading: what came before is the summary.
+    const auto next_line = [&] {
+        try {
+            return limits::getline_limited(events, line, events_path(run), ++lineno);
+        } catch (const Error&) {
+            return false;
+        }
+    };
+    while (next_line()) {
+        if (!parse_event_line(line.data(), line.data() + line.size(), ev)) continue;  // a line cut by a kill
+        if (ev.kind == "status") {
+            s.status = ev.status.status;
+            s.steps = ev.status.step;
+        } else if (ev.kind == "step") {
+            s.steps = std::max(s.steps, ev.step.step);
+            if (std::isfinite(ev.step.elapsed_s)) s.elapsed_s = ev.step.elapsed_s;
+        } else if (ev.kind == "eval") {
+            const EvalEvent& e = ev.eval;
             if (e.metrics.empty() || (!e.metrics.count("loss") && eval_score_name(e.metrics) == "loss")) continue;
             const std::string name = eval_score_name(e.metrics);
             const double v = e.metrics.at(name);

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/limits.h"
 #include "train/events.h"
 #include "train/run_folder.h"
 
@@ -123,24 +124,20 @@ std::string export_run(const std::string& run_dir) {
     std::string out = record(event(start, 0, "brain.Event:2", ""));
     double wall = start;
     std::string line;
-    while (std::getline(in, line)) {
-        const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-        const std::string kind = event_kind(j);
-        try {
-            if (kind == "step") {
-                const StepEvent e = StepEvent::from_json(j);
-                wall = start + e.elapsed_s;
-                if (e.skipped) continue;
-                for (const auto& [tag, v] : {std::pair<const char*, double>{"train/loss", e.loss}, {"train/lr", e.lr},
-                                             {"train/grad_norm", e.grad_norm}, {"train/tokens_per_s", e.tokens_per_s}})
-                    if (std::isfinite(v)) out += record(event(wall, e.step, "", scalar_value(tag, v)));
-            } else if (kind == "eval") {
-                const EvalEvent e = EvalEvent::from_json(j);
-                for (const auto& [k, v] : e.metrics)
-                    if (std::isfinite(v)) out += record(event(wall, e.step, "", scalar_value("eval/" + k, v)));
-            }
-        } catch (const nlohmann::json::exception&) {
-            // a torn or edited line: skipped, as the workbench's history skips it
+    EventLine ev;
+    for (std::size_t lineno = 1; limits::getline_limited(in, line, run_folder::events_path(run_dir), lineno); ++lineno) {
+        // a torn or edited line: skipped, as the workbench's history skips it
+        if (!parse_event_line(line.data(), line.data() + line.size(), ev)) continue;
+        if (ev.kind == "step") {
+            const StepEvent& e = ev.step;
+            if (std::isfinite(e.elapsed_s)) wall = start + e.elapsed_s;
+            if (e.skipped) continue;
+            for (const auto& [tag, v] : {std::pair<const char*, double>{"train/loss", e.loss}, {"train/lr", e.lr},
+                                         {"train/grad_norm", e.grad_norm}, {"train/tokens_per_s", e.tokens_per_s}})
+                if (std::isfinite(v)) out += record(event(wall, e.step, "", scalar_value(tag, v)));
+        } else if (ev.kind == "eval") {
+            for (const auto& [k, v] : ev.eval.metrics)
+                if (std::isfinite(v)) out += record(event(wall, ev.eval.step, "", scalar_value("eval/" + k, v)));
         }
     }
     const std::string path = event_file_path(run_dir);
