@@ -27,8 +27,9 @@ cmake --build build-fuzz
 
 B=build-fuzz
 # The targets' scratch folders (a crashing input leaves its own behind): under the build folder.
-export TMPDIR="$PWD/$B/tmp"
+export TMPDIR="$PWD/$B/tmp/$$"
 rm -rf "$TMPDIR"; mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
 # Leaks are checked (LSan); the allocation limit makes an allocation bomb a finding, not an OOM kill.
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0:abort_on_error=0:symbolize=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"

@@ -889,8 +889,15 @@ void Trainer::save_checkpoint(const std::string& dir) {
     if (!path_exists(dir) && path_exists(old)) std::rename(old.c_str(), dir.c_str());
     run_folder::remove_checkpoint(old);
     make_dirs(tmp);
-    st::save(run_folder::trainable_path(tmp), t, {{"format", "pt"}});
-    write_file_atomic(run_folder::state_path(tmp), s.dump(1) + "\n");
+    try {
+        st::save(run_folder::trainable_path(tmp), t, {{"format", "pt"}});
+        write_file_atomic(run_folder::state_path(tmp), s.dump(1) + "\n");
+    } catch (...) {
+        // A full disk (or a file size limit): no half-written staging folder stays behind; the
+        // previous checkpoint is untouched, so the run resumes from it once there is room.
+        run_folder::remove_checkpoint(tmp);
+        throw;
+    }
     std::rename(dir.c_str(), old.c_str());  // may not exist
     if (std::rename(tmp.c_str(), dir.c_str()) != 0) throw Error("cannot move checkpoint into place", dir);
     run_folder::remove_checkpoint(old);

@@ -488,6 +488,43 @@ private Q_SLOTS:
         QVERIFY(la == lb);
     }
 
+    void aFullDiskLeavesNoPartialOutput() {
+        // A file size limit (ulimit -f, SIGXFSZ ignored, so write() fails with EFBIG as on a full
+        // disk) during export and checkpointing: one clear error naming the file, and no partial
+        // folder left behind; earlier output is untouched.
+        QTemporaryDir dir;
+        writeBytes(dir.filePath("train.jsonl"), keywordTaskJsonl(2, 64));
+        const nlohmann::json spec = {{"model", "tiny-bert"},
+                                     {"architecture", "BertForSequenceClassification"},
+                                     {"task", {{"train", "train.jsonl"}}},
+                                     {"delta", {{"methods", {{{"method", "lora"}}}}, {"modules_to_save", {"classifier"}}}},
+                                     {"training", {{"max_steps", 6}, {"batch_size", 8}, {"checkpoint_every", 2}, {"seed", 1}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        QCOMPARE(runCli({"--threads", "1", "train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("run")}).code, 0);
+        const auto limited = [&](int kib, const QStringList& args) {
+            QProcess p;
+            p.start("bash", QStringList{"-c", QString("ulimit -f %1; trap '' XFSZ; exec \"$0\" \"$@\"").arg(kib), cliPath()} + args);
+            p.waitForFinished(120000);
+            return CliResult{p.exitCode(), QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
+        };
+        const QStringList before = QDir(dir.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot);
+        for (const char* format : {"peft", "deltatune", "merged"}) {
+            const QString out = dir.filePath(QString("out-") + format);
+            expectBadInput(limited(4, {"export", dir.filePath("run"), "--format", format, "--out", out}), {"write failed", "File too large", ".safetensors"});
+            QVERIFY2(!QFile::exists(out), format);
+            QCOMPARE(QDir(dir.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot), before);  // no staging folder left
+        }
+        // Checkpoints are over 100 KB: the first save fails, its staging folder goes, the error names it.
+        const auto r = limited(40, {"--threads", "1", "train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("run2")});
+        QCOMPARE(r.code, 2);
+        const QString last = r.err.trimmed().split('\n').last();
+        QVERIFY2(last.startsWith("error: ") && last.contains("trainable.safetensors: write failed: File too large"), qPrintable(last));
+        QCOMPARE(QDir(dir.filePath("run2/checkpoints")).entryList(QDir::AllEntries | QDir::NoDotAndDotDot), QStringList());
+        // With room again, the same run trains to the end.
+        QCOMPARE(runCli({"--threads", "1", "train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("run3")}).code, 0);
+        QVERIFY(QFile::exists(dir.filePath("run3/checkpoints/final/trainable.safetensors")));
+    }
+
     void trainKillResume() {
         // A run killed with SIGKILL and resumed gives exactly the losses of an uninterrupted run.
         QTemporaryDir dir;
