@@ -22,8 +22,11 @@ done
 ALL=(safetensors shard_index config tokenizer task_data run_spec peft_adapter delta_folder events)
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 
-if [ ! -f build-fuzz/build.ninja ]; then cmake --preset fuzz >/dev/null; fi
-cmake --build build-fuzz
+# DT_FUZZ_NO_BUILD=1 runs the targets as built (several runs at once must not build concurrently).
+if [ -z "${DT_FUZZ_NO_BUILD:-}" ]; then
+  if [ ! -f build-fuzz/build.ninja ]; then cmake --preset fuzz >/dev/null; fi
+  cmake --build build-fuzz
+fi
 
 B=build-fuzz
 # The targets' scratch folders (a crashing input leaves its own behind): under the build folder.

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <random>
+#include <signal.h>
 #include <unistd.h>
 
 namespace dt {
@@ -81,7 +82,36 @@ void remove_flat_folder(const std::string& dir) {
     ::rmdir(dir.c_str());
 }
 
+namespace {
+
+// Leftovers of a folder write killed part-way (SIGKILL, a crash, power loss): the staging folder
+// `DIR.tmp-PID` or the previous version moved aside as `DIR.old-PID`, of a process that no longer
+// runs. The previous version comes back when the new one had not arrived; staging goes.
+void clean_stale_staging(const std::string& dir) {
+    const auto slash = dir.find_last_of('/');
+    const std::string parent = slash == std::string::npos ? "." : dir.substr(0, slash);
+    const std::string base = slash == std::string::npos ? dir : dir.substr(slash + 1);
+    if (base.empty()) return;
+    for (const auto& name : list_folder(parent)) {
+        for (const char* suffix : {".tmp-", ".old-"}) {
+            const std::string prefix = base + suffix;
+            if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+            const std::string digits = name.substr(prefix.size());
+            if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+            const pid_t pid = static_cast<pid_t>(std::stol(digits));
+            if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno == EPERM) continue;  // still running
+            const std::string path = parent + "/" + name;
+            struct stat st {};
+            if (suffix[1] == 'o' && ::stat(dir.c_str(), &st) != 0) std::rename(path.c_str(), dir.c_str());
+            else remove_flat_folder(path);
+        }
+    }
+}
+
+}  // namespace
+
 void write_folder_atomic(const std::string& dir, const std::function<void(const std::string& staging)>& fill) {
+    clean_stale_staging(dir);
     const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
     remove_flat_folder(tmp);
     if (::mkdir(tmp.c_str(), 0755) != 0) throw Error(std::string("cannot create folder: ") + std::strerror(errno), tmp);

@@ -34,7 +34,8 @@ void write_file_atomic(const std::string& path, const std::string& content);
 
 // Writes a folder as a whole: `fill` writes into a fresh staging sibling, which then takes the place
 // of `dir` (an existing `dir` is moved aside and deleted only after the swap). On any error the
-// staging folder is removed and `dir` is as it was.
+// staging folder is removed and `dir` is as it was. What a write killed part-way left (its staging
+// folder, or the previous `dir` moved aside) is cleaned up, or put back, by the next write of `dir`.
 void write_folder_atomic(const std::string& dir, const std::function<void(const std::string& staging)>& fill);
 
 // True when something exists at `path`.

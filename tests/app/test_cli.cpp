@@ -525,6 +525,91 @@ private Q_SLOTS:
         QVERIFY(QFile::exists(dir.filePath("run3/checkpoints/final/trainable.safetensors")));
     }
 
+    void exportKilledAtRandomPointsLeavesWholeFoldersOnly() {
+        // SIGKILL at 20 seeded random moments of a merged export: the output folder is either absent
+        // or whole (it loads and gives the uninterrupted export's logits), and what a killed export
+        // left beside it is gone after the next export.
+        QTemporaryDir dir;
+        writeBytes(dir.filePath("train.jsonl"), keywordTaskJsonl(4, 64));
+        const nlohmann::json spec = {{"model", hf("bert-seqcls").toStdString()},
+                                     {"task", {{"train", "train.jsonl"}, {"labels", {"no", "yes", "maybe"}}}},  // the fixture's head has 3
+                                     {"delta", {{"methods", {{{"method", "lora"}, {"r", 4}}}}, {"modules_to_save", {"classifier"}}}},
+                                     {"training", {{"max_steps", 4}, {"batch_size", 8}, {"lr", 0.01}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        QCOMPARE(runCli({"--threads", "1", "train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("run")}).code, 0);
+        const QString ref = hf("bert-seqcls") + "/reference.safetensors";
+        QCOMPARE(runCli({"--threads", "1", "export", dir.filePath("run"), "--format", "merged", "--max-shard-size", "60KB", "--out", dir.filePath("whole")}).code, 0);
+        QCOMPARE(runCli({"forward", dir.filePath("whole"), "--input", ref, "--output", dir.filePath("whole.safetensors")}).code, 0);
+        const at::Tensor expected = dt::st::File::open(dir.filePath("whole.safetensors").toStdString())->tensor("logits").clone();
+        std::mt19937_64 rng(11);
+        const QString out = dir.filePath("out");
+        int whole = 0, absent = 0;
+        for (int round = 0; round < 20; ++round) {
+            if (QFile::exists(out)) QVERIFY(QDir(out).removeRecursively());
+            QProcess p;
+            p.start(cliPath(), {"--threads", "1", "export", dir.filePath("run"), "--format", "merged", "--max-shard-size", "60KB", "--out", out});
+            QVERIFY(p.waitForStarted());
+            // The kill lands while the folder is written: from the moment its staging folder appears,
+            // after a random wait of up to 150 ms (some exports finish first).
+            QElapsedTimer w;
+            w.start();
+            while (p.state() == QProcess::Running && w.elapsed() < 60000 &&
+                   QDir(dir.path()).entryList({"out.tmp-*"}, QDir::Dirs | QDir::NoDotAndDotDot).isEmpty())
+                QTest::qWait(0);
+            const auto wait_us = static_cast<useconds_t>(rng() % 150000);
+            ::usleep(wait_us);
+            if (p.state() == QProcess::Running) ::kill(static_cast<pid_t>(p.processId()), SIGKILL);
+            p.waitForFinished();
+            if (!QFile::exists(out)) {
+                ++absent;
+                continue;
+            }
+            ++whole;
+            const auto r = runCli({"forward", out, "--input", ref, "--output", dir.filePath("o.safetensors")});
+            QVERIFY2(r.code == 0, qPrintable(QString("round %1: %2").arg(round).arg(r.err)));
+            QVERIFY(torch::equal(dt::st::File::open(dir.filePath("o.safetensors").toStdString())->tensor("logits"), expected));
+        }
+        qInfo("20 kills: %d exports absent, %d whole", absent, whole);
+        QVERIFY(absent > 0);
+        QVERIFY(whole > 0);
+        if (QFile::exists(out)) QVERIFY(QDir(out).removeRecursively());
+        QCOMPARE(runCli({"export", dir.filePath("run"), "--format", "merged", "--out", out}).code, 0);
+        const QStringList left = QDir(dir.path()).entryList({"out.*"}, QDir::AllEntries | QDir::NoDotAndDotDot);
+        QVERIFY2(left.isEmpty(), qPrintable(left.join(", ")));
+    }
+
+    void filesChangingUnderTrainingNeverCrash() {
+        // The model's weights and the dataset truncated to nothing while a run trains: the run
+        // holds its own copies (weights copied out of the mapped file, data read at the start) and
+        // trains to the end; a later export, which must read the base again, names the broken file.
+        QTemporaryDir dir;
+        QVERIFY(QDir().mkpath(dir.filePath("model")));
+        for (const char* f : {"config.json", "model.safetensors"}) QVERIFY(QFile::copy(hf("bert-seqcls") + "/" + f, dir.filePath("model/") + f));
+        writeBytes(dir.filePath("train.jsonl"), keywordTaskJsonl(5, 64));
+        const nlohmann::json spec = {{"model", dir.filePath("model").toStdString()},
+                                     {"task", {{"train", "train.jsonl"}, {"validation", "train.jsonl"}, {"labels", {"no", "yes", "maybe"}}}},
+                                     {"delta", {{"methods", {{{"method", "lora"}, {"r", 4}}}}, {"modules_to_save", {"classifier"}}}},
+                                     {"training", {{"max_steps", 120}, {"batch_size", 8}, {"checkpoint_every", 10}, {"eval_every", 40}}}};
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        QProcess p;
+        p.start(cliPath(), {"--threads", "1", "train", "--spec", dir.filePath("run.json"), "--out", dir.filePath("run")});
+        QVERIFY(p.waitForStarted());
+        QElapsedTimer t;
+        t.start();
+        while (!QFile::exists(dir.filePath("run/checkpoints/step-10/state.json")) && t.elapsed() < 60000) QTest::qWait(5);
+        QVERIFY(QFile::resize(dir.filePath("model/model.safetensors"), 0));
+        QVERIFY(QFile::resize(dir.filePath("train.jsonl"), 0));
+        QVERIFY2(!QFile::exists(dir.filePath("run/checkpoints/final")), "the run ended before the files changed");
+        QVERIFY(p.waitForFinished(120000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+        QVERIFY(QFile::exists(dir.filePath("run/checkpoints/final/trainable.safetensors")));
+        for (const char* format : {"merged", "peft"}) {  // both rebuild the base model to place the delta
+            expectBadInput(runCli({"export", dir.filePath("run"), "--format", format, "--out", dir.filePath(format)}), {"model.safetensors", "too short"});
+            QVERIFY(!QFile::exists(dir.filePath(format)));
+        }
+    }
+
     void trainKillResume() {
         // A run killed with SIGKILL and resumed gives exactly the losses of an uninterrupted run.
         QTemporaryDir dir;
