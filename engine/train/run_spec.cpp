@@ -25,6 +25,7 @@ std::string absolute_path(const std::string& p) {
 namespace {
 
 void only_fields(const nlohmann::json& j, const std::vector<std::string>& allowed, const std::string& where) {
+    if (!j.is_object()) throw Error("expected a JSON object, got " + std::string(j.type_name()), where);
     for (auto it = j.begin(); it != j.end(); ++it)
         if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end()) {
             std::string list;
@@ -91,10 +92,17 @@ static void read_task_text(RunSpec& r, const nlohmann::json& t, const std::strin
         r.text.pair_field = json::get_string_or(f, "pair", "", fw);
         r.text.label_field = json::get_string_or(f, "label", r.text.label_field, fw);
     }
-    if (t.contains("header")) r.text.header = t["header"].get<bool>();
-    if (t.contains("regression")) r.text.regression = t["regression"].get<bool>();
-    if (t.contains("skip_bad_lines")) r.text.skip_bad_lines = t["skip_bad_lines"].get<bool>();
-    r.text.max_length = static_cast<std::size_t>(json::get_int_or(t, "max_length", 128, tw));
+    const auto flag = [&](const char* field, bool& out) {
+        if (!t.contains(field)) return;
+        if (!t[field].is_boolean()) throw Error("field '" + std::string(field) + "' must be true or false", tw);
+        out = t[field].get<bool>();
+    };
+    flag("header", r.text.header);
+    flag("regression", r.text.regression);
+    flag("skip_bad_lines", r.text.skip_bad_lines);
+    const std::int64_t max_length = json::get_int_or(t, "max_length", 128, tw);
+    if (max_length < 2) throw Error("field 'max_length' must be at least 2, got " + std::to_string(max_length), tw, "the longest tokenized example kept, e.g. 128");
+    r.text.max_length = static_cast<std::size_t>(max_length);
     r.task_type = json::get_string_or(t, "type", r.text.regression ? "regression" : "classification", tw);
     if (r.task_type != "classification" && r.task_type != "regression" && r.task_type != "causal_lm" && r.task_type != "seq2seq")
         throw Error("field 'type' is '" + r.task_type + "'", tw, "classification, regression, causal_lm or seq2seq");
@@ -365,7 +373,15 @@ void RunSpec::set_delta(const std::string& arg, const std::string& base_dir, con
 
 RunSpec RunSpec::load(const std::string& path) {
     const auto slash = path.find_last_of('/');
-    return from_json(json::load_file(path), path, slash == std::string::npos ? std::string(".") : path.substr(0, slash));
+    const nlohmann::json j = json::load_file(path);
+    try {
+        return from_json(j, path, slash == std::string::npos ? std::string(".") : path.substr(0, slash));
+    } catch (const nlohmann::json::exception& e) {
+        // A value of the wrong type where a field is read without its own check: still one message.
+        std::string msg = e.what();
+        const auto p = msg.find("] ");
+        throw Error("malformed run spec: " + (p == std::string::npos ? msg : msg.substr(p + 2)), path, "see docs/run-spec.md");
+    }
 }
 
 }  // namespace dt
