@@ -21,6 +21,7 @@ DeltaSpec DeltaSpec::from_json(const nlohmann::json& j, const std::string& sourc
     s.source = source;
     if (!j.is_object()) throw Error("a delta spec must be a JSON object", source);
     if (j.contains("method")) {
+        if (!j["method"].is_string()) throw Error("field 'method' must be a method name such as \"lora\", got " + j["method"].dump(), source);
         s.methods.push_back(j);
         return s;
     }
