@@ -14,15 +14,17 @@ double number_or_nan(const nlohmann::json& j, const char* key) {
 }
 // A step number: an integer, or a whole float within range (a float like 1e300 would overflow the
 // conversion); anything else reads as `fallback`.
+bool is_step_number(const nlohmann::json& v) {
+    if (v.is_number_integer()) return true;
+    if (!v.is_number_float()) return false;
+    const double d = v.get<double>();
+    return std::isfinite(d) && std::fabs(d) < 9.0e18;
+}
 std::int64_t step_or(const nlohmann::json& j, const char* key, std::int64_t fallback = 0) {
     auto it = j.find(key);
-    if (it == j.end()) return fallback;
+    if (it == j.end() || !is_step_number(*it)) return fallback;
     if (it->is_number_integer()) return it->get<std::int64_t>();  // unsigned above int64 wraps, defined
-    if (it->is_number_float()) {
-        const double d = it->get<double>();
-        if (std::isfinite(d) && std::fabs(d) < 9.0e18) return static_cast<std::int64_t>(d);
-    }
-    return fallback;
+    return static_cast<std::int64_t>(it->get<double>());
 }
 
 }  // namespace
@@ -104,6 +106,10 @@ bool parse_event_line(const char* begin, const char* end, EventLine& out) {
     const nlohmann::json j = nlohmann::json::parse(begin, end, nullptr, false);
     out.kind = event_kind(j);
     if (out.kind.empty()) return false;
+    // Without a usable step the line cannot be placed: read as step 0 it would look like a resume
+    // and hide the curve before it.
+    const auto st = j.find("step");
+    if (st == j.end() || !is_step_number(*st)) return false;
     try {
         if (out.kind == "step") out.step = StepEvent::from_json(j);
         else if (out.kind == "eval") out.eval = EvalEvent::from_json(j);

@@ -51,7 +51,8 @@ std::string event_kind(const nlohmann::json& j);
 
 // One line of events.jsonl as the readers take it (the workbench's run history and charts, the fuzz
 // target). Returns false for a line that is no event of a known kind: a torn last line of a killed
-// run, another program's line, a field of the wrong type. Never throws.
+// run, another program's line, a step that is missing or not a number. Other fields of the wrong type
+// read as missing (NaN, false, ""). Never throws.
 struct EventLine {
     std::string kind;  // "step", "eval" or "status"
     StepEvent step;
