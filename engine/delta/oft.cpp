@@ -38,7 +38,16 @@ public:
         const std::int64_t b = R_.size(1);
         const at::Tensor S = 0.5 * (R_ - R_.transpose(1, 2));
         const at::Tensor I = torch::eye(b, R_.options()).unsqueeze(0).expand_as(S);
-        const at::Tensor Q = torch::matmul(I - S, torch::inverse(I + S));  // (blocks, b, b)
+        // I + S is invertible for every skew-symmetric S in exact arithmetic, but with entries so large
+        // that the 1s are lost (a corrupt adapter) an odd-sized block is singular: one clear error.
+        at::Tensor inv;
+        try {
+            inv = torch::inverse(I + S);
+        } catch (const c10::Error&) {
+            throw Error("an OFT block cannot be inverted: its values are too large for the Cayley transform", "oft",
+                        "the adapter is corrupt; train or export it again");
+        }
+        const at::Tensor Q = torch::matmul(I - S, inv);  // (blocks, b, b)
         std::vector<at::Tensor> diag;
         for (std::int64_t i = 0; i < blocks_; ++i) diag.push_back(Q[Q.size(0) == 1 ? 0 : i]);
         const std::int64_t out = host_.out_features();

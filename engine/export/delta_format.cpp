@@ -114,7 +114,12 @@ DeltaImport import_deltatune(TransformerModel& model, const std::string& dir, bo
             if (!allow_other_base) throw Error(out.warning, cfg_path + ": base.frozen_fingerprint", "pass the original base, or allow another base");
         }
         torch::NoGradGuard ng;
-        for (auto& [dst, src] : plan) dst.copy_(f->tensor(src));
+        for (auto& [dst, src] : plan) {
+            const at::Tensor t = f->tensor(src);
+            if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+                throw Error("tensor '" + src + "' holds NaN or infinite values", file, "the delta is corrupt; export it again");
+            dst.copy_(t);
+        }
     } catch (...) {
         out.deltas.remove(model);
         throw;

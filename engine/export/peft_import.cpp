@@ -144,6 +144,10 @@ DeltaSet import_peft(TransformerModel& model, const std::string& dir) {
         torch::NoGradGuard ng;
         for (auto& [dst, src] : plan) {
             const at::Tensor t = f->tensor(src);
+            // NaN or infinity in a trained tensor would poison every output (and make OFT's Cayley
+            // inverse fail in the first forward): refused here, naming the tensor.
+            if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+                throw Error("tensor '" + src + "' holds NaN or infinite values", file, "the adapter is corrupt; export it again");
             dst.copy_(t.dim() == 0 || t.size(0) == dst.size(0) ? t : t.narrow(0, 0, dst.size(0)));
         }
     } catch (...) {
