@@ -57,6 +57,12 @@ std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
     return ss.str();
 }
 
+std::string exception_text(const std::exception& e) {
+    const std::string msg = e.what();
+    const auto p = msg.find("] ");
+    return p == std::string::npos ? msg : msg.substr(p + 2);
+}
+
 nlohmann::json parse_strict(const std::string& text, const std::string& where) {
     std::vector<std::set<std::string>> keys;
     std::string duplicate;
@@ -80,9 +86,7 @@ nlohmann::json parse_strict(const std::string& text, const std::string& where) {
         j = nlohmann::json::parse(text, cb);
     } catch (const nlohmann::json::exception& e) {
         // A syntax error, or a number too large for a double (out_of_range 406: '1e400').
-        std::string msg = e.what();
-        const auto p = msg.find("] ");
-        throw Error("invalid JSON: " + (p == std::string::npos ? msg : msg.substr(p + 2)), where);
+        throw Error("invalid JSON: " + exception_text(e), where);
     }
     if (!duplicate.empty()) throw Error("duplicate key '" + duplicate + "'", where);
     return j;

@@ -7,6 +7,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 
 namespace dt::json {
@@ -15,6 +16,9 @@ namespace dt::json {
 std::string read_text_file(const std::string& path, std::uint64_t max_bytes = limits::kJsonFileBytes);
 
 // Parses `text`; `where` names the source in errors. Duplicate keys in any object are rejected.
+// The text of a nlohmann exception without its "[json.exception.x.N] " prefix.
+std::string exception_text(const std::exception& e);
+
 nlohmann::json parse_strict(const std::string& text, const std::string& where);
 
 nlohmann::json load_file(const std::string& path);

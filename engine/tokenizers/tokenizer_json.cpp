@@ -167,9 +167,7 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where
         reject_pipeline_options(j, where);
     } catch (const nlohmann::json::exception& e) {
         // A field of the wrong type somewhere the checks above do not name one by one.
-        std::string msg = e.what();
-        const auto p = msg.find("] ");
-        throw Error("malformed tokenizer.json: " + (p == std::string::npos ? msg : msg.substr(p + 2)), where,
+        throw Error("malformed tokenizer.json: " + json::exception_text(e), where,
                     "save the tokenizer again with the tokenizers library");
     }
     return t;

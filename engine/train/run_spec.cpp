@@ -378,9 +378,7 @@ RunSpec RunSpec::load(const std::string& path) {
         return from_json(j, path, slash == std::string::npos ? std::string(".") : path.substr(0, slash));
     } catch (const nlohmann::json::exception& e) {
         // A value of the wrong type where a field is read without its own check: still one message.
-        std::string msg = e.what();
-        const auto p = msg.find("] ");
-        throw Error("malformed run spec: " + (p == std::string::npos ? msg : msg.substr(p + 2)), path, "see docs/run-spec.md");
+        throw Error("malformed run spec: " + json::exception_text(e), path, "see docs/run-spec.md");
     }
 }
 
