@@ -82,7 +82,7 @@ AblationResult run_layer_ablation(const std::string& run_spec_path, const std::s
             } else {
                 if (control && control->cancel) return res;
                 v = eval_with(i, j);
-                expt::append_line(cells_path, nlohmann::json{{"row", row}, {"col", col}, {"value", v}}.dump());
+                append_line(cells_path, nlohmann::json{{"row", row}, {"col", col}, {"value", v}}.dump());
             }
             res.matrix.value[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)] = v;
             if (obs) obs->on_cell(static_cast<std::size_t>(i), static_cast<std::size_t>(j), v, "");

@@ -6,6 +6,7 @@
 #include "io/atomic_file.h"
 #include "io/json_util.h"
 #include "models/model.h"
+#include "train/events.h"
 #include "train/run.h"
 #include "train/run_folder.h"
 
@@ -59,6 +60,27 @@ private:
     std::string method_, metric_;
     double elapsed_ = 0;
 };
+
+// A method's curve from its events.jsonl: the metric at each evaluation, the last line of each step
+// winning (a resumed run evaluates again the steps a killed one had reached), with the elapsed time
+// of the step line before it.
+std::vector<CurvePoint> curve_from_events(const std::string& path, const std::string& metric) {
+    std::map<std::int64_t, CurvePoint> by_step;
+    std::ifstream f(path);
+    std::string line;
+    double elapsed = 0;
+    EventLine e;
+    while (std::getline(f, line)) {
+        if (!parse_event_line(line.data(), line.data() + line.size(), e)) continue;
+        if (e.kind == "step") elapsed = e.step.elapsed_s;
+        if (e.kind != "eval") continue;
+        const auto it = e.eval.metrics.find(metric);
+        if (it != e.eval.metrics.end()) by_step[e.eval.step] = CurvePoint{e.eval.step, elapsed, it->second};
+    }
+    std::vector<CurvePoint> out;
+    for (const auto& [step, p] : by_step) out.push_back(p);
+    return out;
+}
 
 }  // namespace
 
@@ -246,15 +268,21 @@ ComparisonResult run_method_comparison(const CompareSpec& spec, ComparisonObserv
         const Accounting acc = p.deltas.accounting(*p.model.model);
         const std::string run_dir = spec.output_dir + "/runs/" + m.name;
         make_dirs(run_dir);
-        std::remove(run_folder::events_path(run_dir).c_str());  // a method stopped earlier trains again from the start
         if (p.spec.training.eval_every <= 0) p.spec.training.eval_every = TrainingDefaults::eval_every(p.spec.training.max_steps);
         CurveRecorder rec(obs, m.name, metric);
         TrainRunOptions options;
-        options.periodic_checkpoints = false;
         options.save_best = false;
+        // A method stopped (or killed) earlier resumes from its latest checkpoint, exactly, and its
+        // curve is read back from events.jsonl; without one it trains from the start.
+        const std::string latest = run_folder::holds_run(run_dir) ? run_folder::latest_name(run_dir) : std::string();
+        if (!latest.empty() && run_folder::has_checkpoint(run_folder::checkpoint_path(run_dir, latest)))
+            options.resume_from = run_folder::checkpoint_path(run_dir, latest);
+        else
+            std::remove(run_folder::events_path(run_dir).c_str());
         const auto t0 = std::chrono::steady_clock::now();
         const TrainResult res = train_run(p, run_dir, &rec, control, options);  // final checkpoint when finished
         if (res.status == "cancelled") break;
+        if (!options.resume_from.empty()) rec.curve = curve_from_events(run_folder::events_path(run_dir), metric);
         MethodResult mr;
         mr.name = m.name;
         mr.metric = metric;
@@ -273,11 +301,7 @@ ComparisonResult run_method_comparison(const CompareSpec& spec, ComparisonObserv
         nlohmann::json saved = run_folder_spec(p.spec, run_dir);
         saved["delta"] = delta;
         write_file_atomic(run_folder::spec_path(run_dir), saved.dump(2) + "\n");
-        {
-            std::ofstream f(results_path, std::ios::app);
-            f << mr.to_json().dump() << "\n";
-            if (!f) throw Error("cannot write", results_path);
-        }
+        append_line(results_path, mr.to_json().dump());
         out.methods.push_back(mr);
         if (obs) obs->on_method(mr);
         publish();

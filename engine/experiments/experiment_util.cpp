@@ -50,12 +50,6 @@ Dataset first_n(Dataset d, std::size_t n) {
     return d;
 }
 
-void append_line(const std::string& path, const std::string& line) {
-    std::ofstream f(path, std::ios::app);
-    if (!f) throw Error("cannot write", path);
-    f << line << "\n";
-}
-
 // Cells already computed in an earlier, stopped run of the same experiment.
 std::map<std::pair<std::string, std::string>, nlohmann::json> read_cells(const std::string& path) {
     std::map<std::pair<std::string, std::string>, nlohmann::json> out;

@@ -31,7 +31,6 @@ Snapshot read_checkpoint(const Snapshot& live, const std::string& dir);
 double evaluate_on(TransformerModel& m, const Dataset& data, const TrainConfig& cfg, const std::string& metric = "");
 Dataset first_n(Dataset d, std::size_t n);
 
-void append_line(const std::string& path, const std::string& line);
 // Cells already computed in an earlier, stopped run of the same experiment, by (row, col).
 std::map<std::pair<std::string, std::string>, nlohmann::json> read_cells(const std::string& path);
 void write_matrix(const ResultMatrix& m, const std::string& dir);  // matrix.json and matrix.csv, atomically

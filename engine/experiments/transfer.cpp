@@ -258,7 +258,7 @@ void record_transfer_cell(const TransferSpec& spec, ResultMatrix& M, std::size_t
     nlohmann::json cell = {{"row", M.rows[r]}, {"col", M.cols[c]}, {"value", std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr)},
                            {"metric", M.col_metrics.empty() ? M.metric : M.col_metrics[c]}, {"seconds", secs}};
     if (!why.empty()) cell["note"] = why;
-    expt::append_line(spec.output_dir + "/cells.jsonl", cell.dump());
+    append_line(spec.output_dir + "/cells.jsonl", cell.dump());
     expt::write_matrix(M, spec.output_dir);
     if (obs) obs->on_cell(r, c, v, why);
 }

@@ -143,6 +143,61 @@ void write_file_atomic(const std::string& path, const std::string& content) {
     f.commit();
 }
 
+namespace {
+
+// Writes all of `s` to `fd` (retrying short writes), or throws naming `path`.
+void write_all(int fd, const std::string& s, const std::string& path) {
+    const char* p = s.data();
+    std::size_t n = s.size();
+    while (n > 0) {
+        const ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            throw Error(std::string("write failed: ") + std::strerror(errno), path, "is the disk full?");
+        }
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+}
+
+// Opens `path` for appending (created if missing) and returns whether its last byte is not a
+// newline, i.e. a write was cut short there.
+int open_for_append(const std::string& path, bool& torn) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(std::string("cannot write: ") + std::strerror(errno), path);
+    torn = false;
+    const off_t size = ::lseek(fd, 0, SEEK_END);
+    char last = '\n';
+    if (size > 0 && ::pread(fd, &last, 1, size - 1) == 1) torn = last != '\n';
+    return fd;
+}
+
+}  // namespace
+
+void end_torn_line(const std::string& path) {
+    bool torn = false;
+    const int fd = open_for_append(path, torn);
+    try {
+        if (torn) write_all(fd, "\n", path);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    ::close(fd);
+}
+
+void append_line(const std::string& path, const std::string& line) {
+    bool torn = false;
+    const int fd = open_for_append(path, torn);
+    try {
+        write_all(fd, (torn ? "\n" : "") + line + "\n", path);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    ::close(fd);
+}
+
 bool path_exists(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0;

@@ -38,6 +38,14 @@ void write_file_atomic(const std::string& path, const std::string& content);
 // folder, or the previous `dir` moved aside) is cleaned up, or put back, by the next write of `dir`.
 void write_folder_atomic(const std::string& dir, const std::function<void(const std::string& staging)>& fill);
 
+// Line-oriented logs (events.jsonl, an experiment's cells.jsonl and results.jsonl) are appended to,
+// and a process killed mid-write can leave a last line without its newline. end_torn_line() gives
+// such a file its newline, so the next line starts on a line of its own and only the torn one is
+// lost (readers skip it); append_line() does that, then appends `line` + "\n" in one write(2).
+// Both throw dt::Error naming the file.
+void end_torn_line(const std::string& path);
+void append_line(const std::string& path, const std::string& line);
+
 // True when something exists at `path`.
 bool path_exists(const std::string& path);
 // Creates `dir` and its missing parents; throws dt::Error naming the folder that could not be made.

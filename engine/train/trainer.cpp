@@ -148,6 +148,7 @@ struct Trainer::Impl {
         new_epoch();
         if (!cfg.run_dir.empty()) {
             make_dirs(cfg.run_dir);
+            end_torn_line(run_folder::events_path(cfg.run_dir));  // a killed run's last line, cut short
             events.open(run_folder::events_path(cfg.run_dir), std::ios::app);
             if (!events) throw Error("cannot write events.jsonl", cfg.run_dir);
         }

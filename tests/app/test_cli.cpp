@@ -4,6 +4,12 @@
 
 #include "core/devices.h"
 #include "delta/method.h"
+#include "demo/synth_language.h"
+#include "experiments/comparison.h"
+#include "experiments/result_matrix.h"
+#include "models/config.h"
+#include "models/loader.h"
+#include "tokenizers/tokenizer.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
 #include "train/run_folder.h"
@@ -576,6 +582,125 @@ private Q_SLOTS:
         QCOMPARE(runCli({"export", dir.filePath("run"), "--format", "merged", "--out", out}).code, 0);
         const QStringList left = QDir(dir.path()).entryList({"out.*"}, QDir::AllEntries | QDir::NoDotAndDotDot);
         QVERIFY2(left.isEmpty(), qPrintable(left.join(", ")));
+    }
+
+    void experimentsKilledAtRandomPointsResumeToTheSameResults() {
+        // A transfer matrix and a method comparison, each killed (SIGKILL) at 20 seeded random moments
+        // and run again: after every kill, matrix.json / comparison.json load and every result they
+        // hold is the uninterrupted run's, and the experiment run to the end gives exactly its results.
+        QTemporaryDir dir;
+        const std::string d = dir.path().toStdString();
+        dt::demo::write_demo_data(d + "/demo", 7, 0, 48, 24);
+        const auto tk = dt::tok::Tokenizer::from_file(d + "/demo/tokenizer.json");
+        const nlohmann::json cfg = {{"architectures", {"BertForMaskedLM"}}, {"model_type", "bert"}, {"vocab_size", tk.vocab_size()},
+                                    {"hidden_size", 32}, {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"intermediate_size", 64},
+                                    {"max_position_embeddings", 128}, {"type_vocab_size", 2}};
+        dt::save_model(*dt::create_model(dt::ModelConfig::from_json(cfg, "test"), 3), d + "/model");
+        QVERIFY(QFile::copy(QString::fromStdString(d + "/demo/tokenizer.json"), QString::fromStdString(d + "/model/tokenizer.json")));
+        const auto tasks = nlohmann::json::array({"demo/tasks/reviews/task.json", "demo/tasks/opinions/task.json", "demo/tasks/news/task.json"});
+        const auto transferSpec = [&](const char* out) {
+            return nlohmann::json{{"model", "model"}, {"tasks", tasks},
+                                  {"delta", {{"method", "lora"}, {"r", 4}, {"target_modules", {"query", "value"}}}},
+                                  {"training", {{"max_steps", 300}, {"batch_size", 8}, {"lr", 0.01}, {"checkpoint_every", 5}, {"seed", 2}}},
+                                  {"output_dir", out}};
+        };
+        const auto compareSpec = [&](const char* out) {
+            return nlohmann::json{{"model", "model"}, {"task", "demo/tasks/reviews/task.json"}, {"methods", {"lora", "adapter", "bitfit"}},
+                                  {"training", {{"max_steps", 300}, {"batch_size", 8}, {"lr", 0.01}, {"eval_every", 100}, {"seed", 2}}},
+                                  {"output_dir", out}};
+        };
+        writeBytes(dir.filePath("t-a.json"), QByteArray::fromStdString(transferSpec("t-a").dump()));
+        writeBytes(dir.filePath("t-b.json"), QByteArray::fromStdString(transferSpec("t-b").dump()));
+        writeBytes(dir.filePath("c-a.json"), QByteArray::fromStdString(compareSpec("c-a").dump()));
+        writeBytes(dir.filePath("c-b.json"), QByteArray::fromStdString(compareSpec("c-b").dump()));
+        // The uninterrupted runs, timed: the kills fall anywhere in a run's length.
+        QElapsedTimer t;
+        t.start();
+        auto r = runCli({"--threads", "1", "transfer", "--spec", dir.filePath("t-a.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const qint64 transferMs = t.restart();
+        r = runCli({"--threads", "1", "compare", "--spec", dir.filePath("c-a.json")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const qint64 compareMs = t.elapsed();
+        const auto matrix = [&](const char* out) { return dt::ResultMatrix::from_json(dt::json::load_file(d + "/" + out + "/matrix.json"), out); };
+        const auto methods = [&](const char* out) {
+            std::map<std::string, std::vector<double>> v;  // per method: its value, then its curve's steps and values
+            const nlohmann::json c = dt::json::load_file(d + "/" + out + "/comparison.json");
+            for (const auto& m : c.at("methods")) {
+                const auto r = dt::MethodResult::from_json(m);
+                auto& x = v[r.name];
+                x.push_back(r.value);
+                for (const auto& p : r.curve) x.insert(x.end(), {static_cast<double>(p.step), p.value});
+            }
+            return v;
+        };
+        const dt::ResultMatrix ref = matrix("t-a");
+        const auto refMethods = methods("c-a");
+        qInfo("uninterrupted: transfer %lld ms, compare %lld ms", transferMs, compareMs);
+        QCOMPARE(refMethods.size(), std::size_t(3));
+        std::mt19937_64 rng(5);
+        struct Kind { const char* command; QString spec; const char* out; const char* file; qint64 ms; };
+        for (const Kind& k : {Kind{"transfer", dir.filePath("t-b.json"), "t-b", "matrix.json", transferMs},
+                              Kind{"compare", dir.filePath("c-b.json"), "c-b", "comparison.json", compareMs}}) {
+            int kills = 0, partial = 0;
+            for (int round = 0; round < 20; ++round) {
+                QProcess p;
+                p.setWorkingDirectory(dir.path());
+                p.start(cliPath(), {"--threads", "1", k.command, "--spec", k.spec});
+                QVERIFY(p.waitForStarted());
+                // Up to a quarter of the whole run: the kills fall while loading, training, evaluating
+                // and writing, and the experiment still has work left after most of them.
+                const auto wait_ms = static_cast<int>(rng() % static_cast<std::uint64_t>(std::max<qint64>(k.ms / 4, 100)));
+                if (p.waitForFinished(wait_ms)) {  // finished first
+                    QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+                    break;
+                }
+                ::kill(static_cast<pid_t>(p.processId()), SIGKILL);
+                p.waitForFinished();
+                ++kills;
+                if (!QFile::exists(QString::fromStdString(d + "/" + k.out + "/" + k.file))) continue;
+                // What a killed experiment left is whole, and every result in it is final.
+                if (std::string(k.command) == "transfer") {
+                    const auto m = matrix(k.out);
+                    QCOMPARE(m.rows, ref.rows);
+                    for (std::size_t i = 0; i < m.rows.size(); ++i)
+                        for (std::size_t j = 0; j < m.cols.size(); ++j) {
+                            if (!m.has(i, j)) continue;
+                            ++partial;
+                            QVERIFY2(m.at(i, j) == ref.at(i, j), qPrintable(QString("round %1, cell %2,%3").arg(round).arg(i).arg(j)));
+                        }
+                } else {
+                    for (const auto& [name, v] : methods(k.out)) {
+                        ++partial;
+                        QVERIFY2(v == refMethods.at(name), qPrintable(QString("round %1, %2").arg(round).arg(name.c_str())));
+                    }
+                }
+            }
+            qInfo("%s: %d kills, %d results seen in killed runs' files", k.command, kills, partial);
+            QVERIFY2(kills >= 10, qPrintable(QString::number(kills)));
+            QVERIFY(partial > 0);
+            QProcess p;
+            p.setWorkingDirectory(dir.path());
+            p.start(cliPath(), {"--threads", "1", k.command, "--spec", k.spec});
+            QVERIFY(p.waitForFinished(300000));
+            QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+        }
+        const dt::ResultMatrix m = matrix("t-b");
+        QCOMPARE(m.cols, ref.cols);
+        QCOMPARE(m.value, ref.value);  // every cell, exactly
+        QCOMPARE(methods("c-b"), refMethods);
+        // cells.jsonl: every line but torn ones parses, and every cell is there.
+        QFile cells(QString::fromStdString(d + "/t-b/cells.jsonl"));
+        QVERIFY(cells.open(QIODevice::ReadOnly));
+        std::set<std::pair<std::string, std::string>> seen;
+        for (const QByteArray& line : cells.readAll().split('\n')) {
+            try {
+                const auto j = nlohmann::json::parse(line.toStdString());
+                seen.insert({j.at("row").get<std::string>(), j.at("col").get<std::string>()});
+            } catch (const std::exception&) {
+            }
+        }
+        QCOMPARE(seen.size(), ref.rows.size() * ref.cols.size());
     }
 
     void filesChangingUnderTrainingNeverCrash() {

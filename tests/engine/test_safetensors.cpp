@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/torch_compat.h"
+#include "io/atomic_file.h"
 #include "io/weight_set.h"
 #include "io/safetensors.h"
 
@@ -257,6 +258,27 @@ private Q_SLOTS:
         QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList{"keep.safetensors"});  // no temporaries left
         // A folder that does not exist: clear error, nothing created.
         QVERIFY_THROWS_EXCEPTION(dt::Error, dt::st::save(dir.filePath("nope/x.safetensors").toStdString(), {{"x", torch::ones({1})}}));
+    }
+
+    void appendedLinesSurviveATornLastLine() {
+        // A log whose writer was killed mid-line: the next line starts on a line of its own, so only
+        // the torn line is lost, not the one appended after it.
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("cells.jsonl").toStdString();
+        dt::append_line(path, R"({"a":1})");  // created
+        writeBytes(dir.filePath("cells.jsonl"), "{\"a\":1}\n{\"b\":");
+        dt::append_line(path, R"({"c":3})");
+        dt::end_torn_line(path);  // nothing torn now: unchanged
+        dt::append_line(path, R"({"d":4})");
+        QFile f(QString::fromStdString(path));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(f.readAll(), QByteArray("{\"a\":1}\n{\"b\":\n{\"c\":3}\n{\"d\":4}\n"));
+        writeBytes(dir.filePath("events.jsonl"), "{\"step\":1");
+        dt::end_torn_line(dir.filePath("events.jsonl").toStdString());
+        QFile e(dir.filePath("events.jsonl"));
+        QVERIFY(e.open(QIODevice::ReadOnly));
+        QCOMPARE(e.readAll(), QByteArray("{\"step\":1\n"));
+        QVERIFY_THROWS_EXCEPTION(dt::Error, dt::append_line(dir.filePath("nope/x.jsonl").toStdString(), "{}"));
     }
 };
 
