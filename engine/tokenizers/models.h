@@ -74,6 +74,16 @@ private:
     mutable std::mutex cache_mutex_;
 };
 
+// One vocabulary entry per word, or unk_token (WordLevel).
+class WordLevel : public Model {
+public:
+    static std::unique_ptr<Model> from_json(const nlohmann::json& m, const std::string& where);
+    void tokenize(const NString& word, std::vector<Piece>& out) const override;
+
+private:
+    std::string unk_token_ = "<unk>", where_;
+};
+
 // Viterbi over scored pieces (best total log-probability).
 class Unigram : public Model {
 public:

@@ -1,5 +1,5 @@
-// Normalizers of tokenizer.json (BertNormalizer, Prepend, NFKC, Replace), read from their section and
-// applied to a normalized string that keeps every code point's original range.
+// Normalizers of tokenizer.json (BertNormalizer, Prepend, Replace, NFC/NFD/NFKC/NFKD, Lowercase, Strip,
+// StripAccents, Nmt), read from their section and applied to a normalized string that keeps every code point's original range.
 #include "tokenizers/pipeline.h"
 
 #include "tokenizers/tokenizer_json.h"
@@ -51,8 +51,18 @@ std::vector<NormOp> parse_normalizers(const nlohmann::json& v, const std::string
         } else if (nt == "Prepend") {
             op.kind = "prepend";
             op.to = utf8_to_u32(n.value("prepend", std::string()));
-        } else if (nt == "NFKC") {
-            op.kind = "nfkc";
+        } else if (nt == "NFKC" || nt == "NFC" || nt == "NFD" || nt == "NFKD") {
+            op.kind = nt == "NFKC" ? "nfkc" : nt == "NFC" ? "nfc" : nt == "NFD" ? "nfd" : "nfkd";
+        } else if (nt == "Lowercase") {
+            op.kind = "lowercase";
+        } else if (nt == "StripAccents") {
+            op.kind = "strip_accents";
+        } else if (nt == "Strip") {
+            op.kind = "strip";
+            op.strip_left = n.value("strip_left", true);
+            op.strip_right = n.value("strip_right", true);
+        } else if (nt == "Nmt") {
+            op.kind = "nmt";
         } else if (nt == "Replace") {
             op = replace_normalizer(n, where);
         } else {
@@ -74,10 +84,49 @@ NString normalize(const NormOp& op, const NString& ns) {
     }
     if (op.kind == "replace") return replace_all(ns, op.from, op.to);
     if (op.kind == "runs") return collapse_runs(ns, op.run_char, op.run_min, op.to);
-    std::vector<Aligned> in;  // nfkc
+    if (op.kind == "lowercase") {  // each code point's full lowercase mapping (Rust's char::to_lowercase)
+        NString out;
+        std::u32string l;
+        for (const auto& c : ns) {
+            l.clear();
+            append_lower(c.c, l);
+            for (char32_t x : l) out.push_back({x, c.orig, c.end});
+        }
+        return out;
+    }
+    if (op.kind == "strip_accents") {  // every combining mark (Mn, Mc, Me) goes
+        NString out;
+        for (const auto& c : ns) {
+            const Cat k = category(c.c);
+            if (k != Cat::Mn && k != Cat::Mc && k != Cat::Me) out.push_back(c);
+        }
+        return out;
+    }
+    if (op.kind == "strip") {
+        std::size_t a = 0, b = ns.size();
+        if (op.strip_left)
+            while (a < b && is_whitespace(ns[a].c)) ++a;
+        if (op.strip_right)
+            while (b > a && is_whitespace(ns[b - 1].c)) --b;
+        return NString(ns.begin() + static_cast<std::ptrdiff_t>(a), ns.begin() + static_cast<std::ptrdiff_t>(b));
+    }
+    if (op.kind == "nmt") {  // the reference's Nmt: ASCII controls dropped, other spaces made ' '
+        NString out;
+        for (auto c : ns) {
+            const char32_t x = c.c;
+            if ((x >= 0x1 && x <= 0x8) || x == 0xB || (x >= 0xE && x <= 0x1F) || x == 0x7F || x == 0x8F || x == 0x9F) continue;
+            if (x == 0x9 || x == 0xA || x == 0xC || x == 0xD || x == 0x1680 || (x >= 0x200B && x <= 0x200F) || x == 0x2028 ||
+                x == 0x2029 || x == 0x2581 || x == 0xFEFF || x == 0xFFFD)
+                c.c = ' ';
+            out.push_back(c);
+        }
+        return out;
+    }
+    std::vector<Aligned> in;  // the normal forms
     for (const auto& c : ns) in.push_back({c.c, c.orig, c.stop()});
     NString out;
-    for (const auto& a : nfkc(in)) out.push_back({a.c, a.start, a.end});
+    const bool compat = op.kind == "nfkc" || op.kind == "nfkd", compose = op.kind == "nfkc" || op.kind == "nfc";
+    for (const auto& a : normalize_form(in, compat, compose)) out.push_back({a.c, a.start, a.end});
     return out;
 }
 

@@ -18,8 +18,9 @@ namespace dt::tok::detail {
 
 // normalizers.cpp
 struct NormOp {
-    std::string kind;  // bert | prepend | replace | runs | nfkc
+    std::string kind;  // bert | prepend | replace | runs | nfc | nfd | nfkc | nfkd | lowercase | strip | strip_accents | nmt
     BertNorm bert;
+    bool strip_left = true, strip_right = true;
     std::u32string from, to;
     char32_t run_char = 0;
     std::size_t run_min = 0;
@@ -29,12 +30,18 @@ NString normalize(const NormOp& op, const NString& ns);
 
 // pre_tokenizers.cpp
 struct PreOp {
-    std::string kind;  // bert | gpt2 (ByteLevel) | llama3 | metaspace | whitespace_split
+    std::string kind;  // bert | gpt2 (ByteLevel) | llama3 | metaspace | whitespace_split | split
     char32_t repl = 0x2581;
     std::string scheme = "always";
     bool split = true;
     bool prefix_space = false;  // ByteLevel add_prefix_space: a space before each piece not starting with one
     bool regex = true;          // ByteLevel use_regex: GPT-2's split (false: the piece stays whole)
+    // kind "split": what matches (punct | digits | char | literal | words | spaces), what happens to
+    // the matches (Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous), and whether
+    // the matches and the rest trade places (invert).
+    std::string match, behavior = "Isolated";
+    std::u32string literal;
+    bool invert = false;
 };
 struct PreTokenizers {
     std::vector<PreOp> ops;
@@ -72,6 +79,9 @@ struct AddedToken {
     std::u32string content;
     std::int64_t id;
     bool special, lstrip, rstrip;
+    // Matched in the normalized text (as the reference does for "normalized": true, the default of
+    // non-special added tokens), else in the raw text before normalization.
+    bool normalized = false;
 };
 
 }  // namespace dt::tok::detail
@@ -88,9 +98,11 @@ struct Tokenizer::Impl {
     std::vector<detail::AddedToken> added;
 
     const detail::Vocab& vocab() const;
-    // One sequence: added tokens split out first, the rest normalized, pre-tokenized and modelled.
+    // One sequence: added tokens matched in the raw text split out first, the rest normalized, then
+    // added tokens matched in the normalized text split out, the rest pre-tokenized and modelled.
     std::vector<detail::Piece> run(const std::u32string& text) const;
     void run_segment(const std::u32string& text, std::size_t a, std::size_t b, std::vector<detail::Piece>& out) const;
+    void model_words(detail::NString ns, std::vector<detail::Piece>& out) const;
     void trim(std::vector<detail::Piece>& ps) const;
 };
 

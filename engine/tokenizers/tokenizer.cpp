@@ -27,7 +27,41 @@ void Tokenizer::Impl::run_segment(const std::u32string& text, std::size_t a, std
     detail::NString ns;
     for (std::size_t k = a; k < b; ++k) ns.push_back({text[k], static_cast<std::int32_t>(k), static_cast<std::int32_t>(k + 1)});
     for (const auto& op : norms) ns = detail::normalize(op, ns);
-    std::vector<detail::NString> words{ns};
+    // Added tokens matched in the normalized text (longest at each position), with their lstrip and
+    // rstrip; the stretches between them go on to the pre-tokenizers.
+    std::size_t seg = 0, i = 0;
+    bool any = false;
+    for (const auto& t : added) any = any || t.normalized;
+    while (any && i < ns.size()) {
+        const detail::AddedToken* hit = nullptr;
+        for (const auto& t : added) {
+            if (!t.normalized || t.content.empty() || t.content.size() > ns.size() - i || (hit && t.content.size() <= hit->content.size())) continue;
+            bool same = true;
+            for (std::size_t k = 0; k < t.content.size() && same; ++k) same = ns[i + k].c == t.content[k];
+            if (same) hit = &t;
+        }
+        if (!hit) {
+            ++i;
+            continue;
+        }
+        std::size_t start = i, end = i + hit->content.size();
+        if (hit->lstrip)
+            while (start > seg && is_whitespace(ns[start - 1].c)) --start;
+        if (hit->rstrip)
+            while (end < ns.size() && is_whitespace(ns[end].c)) ++end;
+        model_words(detail::NString(ns.begin() + static_cast<std::ptrdiff_t>(seg), ns.begin() + static_cast<std::ptrdiff_t>(start)), out);
+        std::u32string matched;
+        for (std::size_t k = start; k < end; ++k) matched.push_back(ns[k].c);
+        out.push_back({hit->id, u32_to_utf8(matched), ns[start].orig, ns[end - 1].stop()});
+        seg = i = end;
+    }
+    model_words(seg == 0 ? std::move(ns) : detail::NString(ns.begin() + static_cast<std::ptrdiff_t>(seg), ns.end()), out);
+}
+
+// A normalized stretch without added tokens: pre-tokenized into words, each through the model.
+void Tokenizer::Impl::model_words(detail::NString ns, std::vector<detail::Piece>& out) const {
+    if (ns.empty()) return;
+    std::vector<detail::NString> words{std::move(ns)};
     for (const auto& op : pretoks) {
         std::vector<detail::NString> next;
         for (const auto& w : words)
@@ -47,7 +81,7 @@ std::vector<detail::Piece> Tokenizer::Impl::run(const std::u32string& text) cons
     while (i < text.size()) {
         const detail::AddedToken* hit = nullptr;
         for (const auto& a : added)  // longest match at this position
-            if (!a.content.empty() && text.compare(i, a.content.size(), a.content) == 0 && (!hit || a.content.size() > hit->content.size()))
+            if (!a.normalized && !a.content.empty() && text.compare(i, a.content.size(), a.content) == 0 && (!hit || a.content.size() > hit->content.size()))
                 hit = &a;
         if (!hit) {
             ++i;

@@ -20,8 +20,9 @@ std::string type_of(const nlohmann::json& v, const std::string& field, const std
 
 void unsupported(const std::string& field, const std::string& type, const std::string& where) {
     throw Error("unsupported " + field + " '" + type + "'", where,
-                "supported: BertNormalizer, NFKC, Prepend, Replace, BertPreTokenizer, ByteLevel, Metaspace, WhitespaceSplit, "
-                "Split (the Llama-3 pattern), WordPiece, BPE, Unigram, Bert/Roberta/Template/ByteLevel processing");
+                "supported: see docs/tokenizers.md (normalizers BertNormalizer, NFC, NFD, NFKC, NFKD, Lowercase, Strip, "
+                "StripAccents, Nmt, Prepend, Replace; pre-tokenizers BertPreTokenizer, ByteLevel, Whitespace, WhitespaceSplit, "
+                "Metaspace, Punctuation, Digits, CharDelimiterSplit, Split; models WordPiece, BPE, Unigram, WordLevel)");
 }
 
 std::vector<nlohmann::json> members(const nlohmann::json& v, const char* key) {
@@ -52,6 +53,7 @@ std::unique_ptr<Model> parse_model(const nlohmann::json& m, const std::string& w
     if (type == "WordPiece") return WordPiece::from_json(m, where);
     if (type == "BPE") return Bpe::from_json(m, where);
     if (type == "Unigram") return Unigram::from_json(m, where);
+    if (type == "WordLevel") return WordLevel::from_json(m, where);
     unsupported("model type", type, where);
 }
 
@@ -130,17 +132,13 @@ std::vector<AddedToken> parse_added_tokens(const nlohmann::json& j, const std::s
         x.special = a.value("special", false);
         x.lstrip = a.value("lstrip", false);
         x.rstrip = a.value("rstrip", false);
+        x.normalized = a.value("normalized", !x.special);
         if (a.value("single_word", false)) unsupported("added token option", "single_word", where);
         added.push_back(x);
         vocab.tokens[x.id] = u32_to_utf8(x.content);
         vocab.ids.emplace(u32_to_utf8(x.content), x.id);
     }
     return added;
-}
-
-void reject_pipeline_options(const nlohmann::json& j, const std::string& where) {
-    if (j.contains("truncation") && !j["truncation"].is_null()) unsupported("option", "truncation (use max_length)", where);
-    if (j.contains("padding") && !j["padding"].is_null()) unsupported("option", "padding (batches are padded by the engine)", where);
 }
 
 }  // namespace
@@ -164,7 +162,8 @@ Tokenizer Tokenizer::from_json(const nlohmann::json& j, const std::string& where
         I.post = parse_post_processor(j.value("post_processor", nlohmann::json()), where);
         I.decoders = parse_decoders(j.value("decoder", nlohmann::json()), where);
         I.added = parse_added_tokens(j, where, I.model->vocab());
-        reject_pipeline_options(j, where);
+        // "truncation" and "padding" are read by nobody, as in transformers, whose tokenizers turn both
+        // off unless a call asks for them: the task's max_length truncates, the engine pads batches.
     } catch (const nlohmann::json::exception& e) {
         // A field of the wrong type somewhere the checks above do not name one by one.
         throw Error("malformed tokenizer.json: " + json::exception_text(e), where,

@@ -143,9 +143,10 @@ char32_t compose_pair(char32_t a, char32_t b) {
 
 }  // namespace
 
-std::vector<Aligned> nfkc(const std::vector<Aligned>& in) {
+std::vector<Aligned> normalize_form(const std::vector<Aligned>& in, bool compat, bool compose) {
     std::vector<Aligned> d;
     d.reserve(in.size());
+    std::u32string canon;
     for (const auto& a : in) {
         const char32_t c = a.c;
         if (c >= kSBase && c < kSBase + kSCount) {
@@ -153,6 +154,12 @@ std::vector<Aligned> nfkc(const std::vector<Aligned>& in) {
             d.push_back({kLBase + static_cast<char32_t>(s / kNCount), a.start, a.end});
             d.push_back({kVBase + static_cast<char32_t>((s % kNCount) / kTCount), a.start, a.end});
             if (s % kTCount) d.push_back({kTBase + static_cast<char32_t>(s % kTCount), a.start, a.end});
+            continue;
+        }
+        if (!compat) {
+            canon.clear();
+            append_nfd(c, canon);
+            for (char32_t x : canon) d.push_back({x, a.start, a.end});
             continue;
         }
         auto it = c < 0xA0 ? kCompat + kCompatCount
@@ -175,6 +182,7 @@ std::vector<Aligned> nfkc(const std::vector<Aligned>& in) {
                          [](const Aligned& x, const Aligned& y) { return combining_class(x.c) < combining_class(y.c); });
         i = j;
     }
+    if (!compose) return d;
     // Canonical composition.
     std::vector<Aligned> out;
     out.reserve(d.size());
@@ -199,6 +207,18 @@ std::vector<Aligned> nfkc(const std::vector<Aligned>& in) {
         last_cc = cc;
     }
     return out;
+}
+
+std::vector<Aligned> nfkc(const std::vector<Aligned>& in) { return normalize_form(in, true, true); }
+
+bool is_word_char(char32_t c) {
+    if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    const Cat k = category(c);
+    if ((k >= Cat::Lu && k <= Cat::Lo) || k == Cat::Mn || k == Cat::Mc || k == Cat::Me || k == Cat::Nd || k == Cat::Nl || k == Cat::Pc)
+        return true;
+    if (c == 0x200C || c == 0x200D) return true;  // Join_Control
+    // Other_Alphabetic symbols (category So): circled and squared Latin letters.
+    return (c >= 0x24B6 && c <= 0x24E9) || (c >= 0x1F130 && c <= 0x1F149) || (c >= 0x1F150 && c <= 0x1F169) || (c >= 0x1F170 && c <= 0x1F189);
 }
 
 }  // namespace dt::tok

@@ -71,6 +71,12 @@ struct Aligned {
     std::int32_t start, end;
 };
 std::vector<Aligned> nfkc(const std::vector<Aligned>& in);
+// The four forms: decomposition canonical (NFD, NFC) or compatibility (NFKD, NFKC), then canonical
+// ordering of marks, then composition for NFC and NFKC.
+std::vector<Aligned> normalize_form(const std::vector<Aligned>& in, bool compat, bool compose);
+// Rust's char::is_alphanumeric-like class of regex \w (Alphabetic, marks, decimal digits, connector
+// punctuation, joiners), as the reference's Whitespace pre-tokenizer sees a word character.
+bool is_word_char(char32_t c);
 std::uint8_t combining_class(char32_t c);
 
 // UTF-8 <-> code points. Invalid UTF-8 input throws dt::Error.

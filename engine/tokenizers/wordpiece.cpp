@@ -1,5 +1,6 @@
 // The WordPiece model (BERT): greedy longest-match-first pieces, continuation pieces prefixed
-// ("##"), and the whole word as unk_token when any part of it cannot be matched.
+// ("##"), and the whole word as unk_token when any part of it cannot be matched. And WordLevel: the
+// whole word or unk_token.
 #include "tokenizers/models.h"
 
 #include "core/error.h"
@@ -49,6 +50,29 @@ void WordPiece::tokenize(const NString& w, std::vector<Piece>& out) const {
         start = end;
     }
     out.insert(out.end(), pieces.begin(), pieces.end());
+}
+
+std::unique_ptr<Model> WordLevel::from_json(const nlohmann::json& m, const std::string& where) {
+    auto wl = std::make_unique<WordLevel>();
+    read_token_ids(m, where, wl->vocab_, wl->unk_token_);
+    wl->where_ = where;
+    return wl;
+}
+
+void WordLevel::tokenize(const NString& w, std::vector<Piece>& out) const {
+    if (w.empty()) return;
+    std::string word;
+    for (const auto& c : w) append_utf8(c.c, word);
+    const auto start = static_cast<std::int64_t>(w.front().orig), end = static_cast<std::int64_t>(w.back().stop());
+    if (auto it = vocab_.ids.find(word); it != vocab_.ids.end()) {
+        out.push_back({it->second, word, start, end});
+        return;
+    }
+    const auto unk = vocab_.ids.find(unk_token_);
+    if (unk == vocab_.ids.end())
+        throw Error("the word '" + word + "' is not in the WordLevel vocabulary, which has no unk_token '" + unk_token_ + "'",
+                    where_, "add the unk_token to model.vocab");
+    out.push_back({unk->second, unk_token_, start, end});
 }
 
 }  // namespace dt::tok::detail

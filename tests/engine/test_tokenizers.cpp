@@ -21,7 +21,10 @@ private Q_SLOTS:
         for (const char* n : {"bert-wordpiece-uncased", "bert-wordpiece-cased", "gpt2-bytelevel-bpe", "roberta-bytelevel-bpe",
                               "llama-bpe-bytefallback", "llama-metaspace-bpe", "llama3-bytelevel-bpe", "t5-unigram",
                               // ByteLevel with add_prefix_space (tools/gen_tokenizer_variants.mjs, same library)
-                              "gpt2-bytelevel-prefix", "gpt2-bytelevel-noregex-prefix", "roberta-bytelevel-prefix"})
+                              "gpt2-bytelevel-prefix", "gpt2-bytelevel-noregex-prefix", "roberta-bytelevel-prefix",
+                              // the rest of the normalizer / pre-tokenizer / model surface (same tool)
+                              "wordpiece-nfd-whitespace-digits", "wordpiece-nmt-nfkd-punct", "wordpiece-nfc-split-behaviors",
+                              "wordlevel-whitespace"})
             QTest::newRow(n) << QString::fromLatin1(n);
     }
     void parity() {
@@ -64,7 +67,13 @@ private Q_SLOTS:
                 QVERIFY2(QString::fromStdString(e.what()).contains("tok.json") && QString::fromStdString(e.what()).contains(needle), e.what());
             }
         };
-        expect(R"({"model": {"type": "WordLevel", "vocab": {}}})", "unsupported model type 'WordLevel'");
+        expect(R"({"model": {"type": "WordLevelX", "vocab": {}}})", "unsupported model type 'WordLevelX'");
+        expect(R"({"model": {"type": "WordLevel", "vocab": {"a": 0}}, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "[a-z]+"}, "behavior": "Isolated", "invert": false}})",
+               "unsupported Split pattern '[a-z]+'");
+        expect(R"({"model": {"type": "WordLevel", "vocab": {"a": 0}}, "pre_tokenizer": {"type": "Punctuation", "behavior": "Sideways"}})",
+               "unknown split behavior 'Sideways'");
+        expect(R"({"model": {"type": "WordLevel", "vocab": {"a": 0}}, "normalizer": {"type": "Precompiled", "precompiled_charsmap": ""}})",
+               "unsupported normalizer 'Precompiled'");
         expect(R"({"model": {"type": "Unigram", "vocab": [["a", 0.0]], "unk_id": 5}})", "unk_id");
         expect(R"({"normalizer": null})", "missing field 'model'");
         expect(R"({"model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"a": 0}}})", "unk_token '[UNK]'");
@@ -86,6 +95,39 @@ private Q_SLOTS:
         QCOMPARE(tok.encode("hello \xCD\xB8 world", nullptr, false).tokens, (std::vector<std::string>{"hello", "[UNK]", "world"}));
         for (const char* removed : {"\x07", "\xE2\x80\x8B", "\xD8\x9C", "\xF3\xA0\x80\x81", "\xEE\x80\x80", "\xF3\xB0\x80\x80"})
             QCOMPARE(tok.encode(std::string("hello ") + removed + " world", nullptr, false).tokens, (std::vector<std::string>{"hello", "world"}));
+    }
+
+    // A tokenizer.json saved with truncation and padding loads; like transformers' fast tokenizers,
+    // which turn both off unless a call asks, nothing truncates or pads but the caller's max_length.
+    void savedTruncationAndPaddingAreNotApplied() {
+        QFile f(dataDir() + "/tokenizers/bert-wordpiece-uncased/tokenizer.json");
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        auto j = nlohmann::json::parse(f.readAll().toStdString());
+        const auto plain = dt::tok::Tokenizer::from_json(j, "tok.json");
+        j["truncation"] = {{"direction", "Right"}, {"max_length", 4}, {"strategy", "LongestFirst"}, {"stride", 0}};
+        j["padding"] = {{"strategy", {{"Fixed", 32}}}, {"direction", "Right"}, {"pad_to_multiple_of", nullptr},
+                        {"pad_id", 0}, {"pad_type_id", 0}, {"pad_token", "[PAD]"}};
+        const auto saved = dt::tok::Tokenizer::from_json(j, "tok.json");
+        const std::string text = "the quick brown fox jumps over the lazy dog";
+        const auto a = plain.encode(text, nullptr, true), b = saved.encode(text, nullptr, true);
+        QVERIFY(a.ids.size() > 4 && a.ids.size() < 32);
+        QCOMPARE(b.ids, a.ids);
+        QCOMPARE(saved.encode(text, nullptr, true, 5).ids.size(), std::size_t(5));  // the caller's max_length
+    }
+
+    // WordLevel: a word outside the vocabulary is unk_token; without one in the vocabulary, encoding
+    // such a word is an error naming the word (the reference fails there too).
+    void wordLevelWithoutUnkNamesTheWord() {
+        const auto tok = dt::tok::Tokenizer::from_json(nlohmann::json::parse(
+            R"({"model": {"type": "WordLevel", "vocab": {"hello": 0, "world": 1}, "unk_token": "<unk>"},
+                "pre_tokenizer": {"type": "Whitespace"}})"), "tok.json");
+        QCOMPARE(tok.encode("hello world", nullptr, false).ids, (std::vector<std::int64_t>{0, 1}));
+        try {
+            tok.encode("hello there", nullptr, false);
+            QFAIL("encoded an unknown word without unk_token");
+        } catch (const dt::Error& e) {
+            QVERIFY2(QString::fromStdString(e.what()).contains("'there'") && QString::fromStdString(e.what()).contains("unk_token"), e.what());
+        }
     }
 
     void invalidUtf8IsAnError() {
