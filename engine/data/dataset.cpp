@@ -128,6 +128,64 @@ Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std:
     return b;
 }
 
+Batch pack_causal(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id) {
+    std::size_t L = 1;
+    for (auto i : indices) L = std::max(L, data.examples[i].ids.size());
+    // First fit, longest first (ties in batch order): each row is a list of examples.
+    std::vector<std::size_t> order(indices.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return data.examples[indices[a]].ids.size() > data.examples[indices[b]].ids.size();
+    });
+    std::vector<std::vector<std::size_t>> rows;
+    std::vector<std::size_t> used;
+    for (auto o : order) {
+        const std::size_t n = data.examples[indices[o]].ids.size();
+        std::size_t r = 0;
+        while (r < rows.size() && used[r] + n > L) ++r;
+        if (r == rows.size()) {
+            rows.emplace_back();
+            used.push_back(0);
+        }
+        rows[r].push_back(indices[o]);
+        used[r] += n;
+    }
+    const auto B = static_cast<std::int64_t>(rows.size()), T = static_cast<std::int64_t>(L);
+    at::Tensor ids = torch::full({B, T}, pad_id, torch::kLong), mask = torch::zeros({B, T}, torch::kLong);
+    at::Tensor pos = torch::zeros({B, T}, torch::kLong), seg = torch::zeros({B, T}, torch::kLong);
+    at::Tensor lm = torch::full({B, T}, -100, torch::kLong);
+    auto ia = ids.accessor<std::int64_t, 2>(), ma = mask.accessor<std::int64_t, 2>(), pa = pos.accessor<std::int64_t, 2>(),
+         sa = seg.accessor<std::int64_t, 2>(), la = lm.accessor<std::int64_t, 2>();
+    Batch b;
+    for (std::int64_t r = 0; r < B; ++r) {
+        std::int64_t c = 0, s = 0;
+        for (auto i : rows[static_cast<std::size_t>(r)]) {
+            const auto& ex = data.examples[i];
+            ++s;
+            for (std::size_t k = 0; k < ex.ids.size(); ++k, ++c) {
+                ia[r][c] = ex.ids[k];
+                ma[r][c] = 1;
+                pa[r][c] = static_cast<std::int64_t>(k);
+                sa[r][c] = s;
+                // Position 0 of an example is never a target (nothing precedes it in its example);
+                // in a packed row it would be predicted from the example before.
+                if (k > 0 && k < ex.lm_labels.size()) la[r][c] = ex.lm_labels[k];
+            }
+            b.tokens += static_cast<std::int64_t>(ex.ids.size());
+        }
+    }
+    b.inputs.input_ids = ids;
+    b.inputs.attention_mask = mask;
+    b.inputs.token_type_ids = torch::zeros({B, T}, torch::kLong);
+    b.inputs.position_ids = pos;
+    b.inputs.segment_ids = seg;
+    b.labels = torch::full({B}, -1, torch::kLong);
+    b.targets = torch::zeros({B}, torch::kFloat);
+    b.mask_pos = torch::zeros({B}, torch::kLong);
+    b.lm_labels = lm;
+    return b;
+}
+
 namespace {
 
 // `m` items cut into `k` non-empty runs (1 <= k <= m), the cuts drawn from `state`.

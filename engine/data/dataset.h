@@ -88,4 +88,11 @@ Batch span_corruption_batch(const Dataset& data, const std::vector<std::size_t>&
 // Pads to the longest example of the batch with `pad_id`; the mask marks real tokens.
 Batch collate(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id);
 
+// Sequence packing for causal LM batches: the same examples as collate(), placed one after another
+// in rows as long as the batch's longest example (first fit, longest first), so the batch has fewer
+// rows and less padding. Each row carries segment_ids (1, 2, ... per example, 0 on padding) and
+// position_ids restarting at 0 in each example; the first token of each example is not scored (it
+// has no predecessor in its example), so the loss is exactly the unpacked batch's.
+Batch pack_causal(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id);
+
 }  // namespace dt

@@ -65,7 +65,15 @@ DecoderInputs prepare_decoder(const ForwardInputs& in, const at::Tensor& embeddi
     if (d.cached > 0) keys_real = torch::cat({cache->mask.to(torch::kLong), keys_real}, 1);
     at::Tensor pad = (keys_real == 0).unsqueeze(1);  // (B, 1, cached + T)
     if (d.prefix > 0) pad = torch::cat({torch::zeros({B, 1, d.prefix}, pad.options()), pad}, 2);
-    const at::Tensor all = blocked.unsqueeze(0) | pad;  // (B, T, S)
+    at::Tensor all = blocked.unsqueeze(0) | pad;  // (B, T, S)
+    if (in.segment_ids.defined()) {  // packed rows: no attention across examples
+        if (in.segment_ids.sizes() != in.input_ids.sizes()) throw Error("'segment_ids' must have the shape of input_ids", "segment_ids");
+        if (S != T || T != T0)
+            throw Error("sequence packing cannot be combined with a soft prompt, prefix keys or a KV cache", "packing",
+                        "turn packing off for prompt and prefix tuning");
+        const at::Tensor seg = in.segment_ids.to(lopts.device()).to(torch::kLong);
+        all = all | (seg.unsqueeze(2) != seg.unsqueeze(1));
+    }
     d.mask_prefixed = torch::zeros({B, T, S}, d.h.options()).masked_fill(all, neg).unsqueeze(1);
     d.mask_real = d.prefix > 0 ? d.mask_prefixed.narrow(3, d.prefix, S - d.prefix) : d.mask_prefixed;
     return d;

@@ -37,6 +37,10 @@ struct ForwardInputs {
     at::Tensor decoder_input_ids;  // (B, T_dec), encoder-decoders only
     at::Tensor labels;             // LM heads: (B, T) targets, -100 = ignored; sets ForwardOutputs::loss
     at::Tensor position_ids;       // decoders: (B, T) positions of the new tokens; default past..past+T-1
+    // Decoders, packed rows (several examples one after another in a row): (B, T) int64, the example
+    // each position belongs to. A query attends to keys of its own segment only; with position_ids
+    // restarting at each segment, every example computes what it would alone. No cache or prefix.
+    at::Tensor segment_ids;
     KVCache* cache = nullptr;      // decoders: read and extended (T5: the decoder's self-attention)
     // Masked-LM heads: when defined, (B) int64 positions in input_ids (a soft prompt's shift is added
     // by the head); the head runs at those positions only and logits are (B, 1, V). Label-word tasks

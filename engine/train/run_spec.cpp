@@ -168,7 +168,7 @@ static void read_task(RunSpec& r, const nlohmann::json& j, const std::string& so
 // "training": TrainConfig's fields, each checked; absent ones keep TrainingDefaults.
 static TrainConfig read_training(const nlohmann::json& tr, const std::string& w) {
     only_fields(tr, {"max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "schedule", "warmup_ratio", "max_grad_norm",
-                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints", "precision", "device", "base_dtype", "quantize", "double_quant", "gradient_checkpointing"},
+                     "eval_every", "checkpoint_every", "seed", "max_nonfinite", "patience", "pad_id", "length_bucketing", "keep_checkpoints", "precision", "device", "base_dtype", "quantize", "double_quant", "gradient_checkpointing", "packing"},
                 w);
     TrainConfig c;
     c.max_steps = json::get_int_or(tr, "max_steps", c.max_steps, w);
@@ -196,6 +196,10 @@ static TrainConfig read_training(const nlohmann::json& tr, const std::string& w)
     if (tr.contains("gradient_checkpointing")) {
         if (!tr["gradient_checkpointing"].is_boolean()) throw Error("field 'gradient_checkpointing' must be true or false", w);
         c.gradient_checkpointing = tr["gradient_checkpointing"].get<bool>();
+    }
+    if (tr.contains("packing")) {
+        if (!tr["packing"].is_boolean()) throw Error("field 'packing' must be true or false", w);
+        c.packing = tr["packing"].get<bool>();
     }
     c.keep_checkpoints = static_cast<int>(json::get_int_or(tr, "keep_checkpoints", c.keep_checkpoints, w));
     if (tr.contains("length_bucketing")) {
@@ -227,6 +231,9 @@ RunSpec RunSpec::from_json(const nlohmann::json& j, const std::string& source, c
     const auto eval_generation = r.training.eval_generation;  // the task's
     r.training = read_training(j.value("training", nlohmann::json::object()), source + ": training");
     r.training.eval_generation = eval_generation;
+    if (r.training.packing && r.task_type != "causal_lm")
+        throw Error("field 'packing' applies to causal_lm tasks (this task's type is " + r.task_type + ")", source + ": training",
+                    "remove it, or set the task's type to causal_lm");
     r.output_dir = resolve_path(json::get_string_or(j, "output_dir", "", source), base);
     return r;
 }

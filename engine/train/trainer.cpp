@@ -51,7 +51,8 @@ namespace {
 
 void to_device(Batch& b, const at::Device& dev) {
     if (dev.is_cpu()) return;
-    for (at::Tensor* t : {&b.inputs.input_ids, &b.inputs.attention_mask, &b.inputs.token_type_ids, &b.labels, &b.targets, &b.mask_pos, &b.lm_labels})
+    for (at::Tensor* t : {&b.inputs.input_ids, &b.inputs.attention_mask, &b.inputs.token_type_ids, &b.inputs.position_ids,
+                          &b.inputs.segment_ids, &b.labels, &b.targets, &b.mask_pos, &b.lm_labels})
         if (t->defined()) *t = t->to(dev);
     if (b.inputs.score_positions.defined()) b.inputs.score_positions = b.mask_pos;
 }
@@ -125,6 +126,8 @@ struct Trainer::Impl {
         if (train.seq2seq && !model.is_encoder_decoder())
             throw Error("a seq2seq task needs an encoder-decoder model, not " + model.name(), "task.type",
                         "load a T5ForConditionalGeneration, or use type causal_lm with prompt/response fields");
+        if (cfg.packing && !train.causal_lm) throw Error("packing applies to causal LM tasks", "packing", "turn it off for this task");
+        if (cfg.packing && model.is_encoder_decoder()) throw Error("packing applies to decoder-only models", "packing", "turn it off for " + model.name());
         check_fits(train);
         if (eval) check_fits(*eval);
         params = named_trainable_parameters(model);
@@ -557,8 +560,9 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
             return m;
         }
         const std::uint64_t key = cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step) * 131u + static_cast<std::uint64_t>(micro);
-        Batch b = I.train.span_corruption ? span_corruption_batch(I.train, I.next_indices(), cfg.pad_id, key)
-                                          : collate(I.train, I.next_indices(), cfg.pad_id);
+        Batch b = I.train.span_corruption      ? span_corruption_batch(I.train, I.next_indices(), cfg.pad_id, key)
+                  : cfg.packing && I.train.causal_lm ? pack_causal(I.train, I.next_indices(), cfg.pad_id)
+                                                     : collate(I.train, I.next_indices(), cfg.pad_id);
         if (I.train.masked_lm)  // a fresh mask per step, reproducible on resume
             mask_batch(b, I.train, cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step) * 131u + static_cast<std::uint64_t>(micro));
         to_device(b, I.device);

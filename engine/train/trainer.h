@@ -45,6 +45,7 @@ struct TrainConfig {
     std::string quantize = "none";     // none | int8 | nf4: the frozen Linear weights quantized (models/quantize.h)
     bool double_quant = false;         // nf4/int8: the block scales quantized too (QLoRA's double quantisation)
     bool gradient_checkpointing = false;  // activations recomputed per block in backward (less memory, about 1/3 more compute)
+    bool packing = false;              // causal LM: training batches packed into fewer rows (pack_causal), the same loss
     std::uint64_t seed = 0;
     int max_nonfinite = 5;             // consecutive skipped steps before stopping
     int patience = 0;                  // evaluations without improvement before stopping; 0: off

@@ -14,6 +14,7 @@
 #include "models/layers.h"
 #include "models/loader.h"
 #include "models/quantize.h"
+#include "train/run_spec.h"
 #include "train/trainer.h"
 
 #include <torch/torch.h>
@@ -24,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <numeric>
 #include <random>
 #include <tuple>
 
@@ -53,14 +55,15 @@ std::shared_ptr<dt::TransformerModel> speedModel(const char* builtin, const char
 }
 
 // Pre-tokenized causal LM examples: counting sequences with a fixed step, the prompt part unscored.
-dt::Dataset countingLm(int n, std::uint64_t seed) {
+// Lengths from min_len to max_len - 1.
+dt::Dataset countingLm(int n, std::uint64_t seed, int min_len = 8, int max_len = 16) {
     dt::Dataset d;
     d.source = "generated";
     d.causal_lm = true;
     std::mt19937_64 rng(seed);
     for (int i = 0; i < n; ++i) {
         dt::Example ex;
-        const int len = 8 + static_cast<int>(rng() % 8), start = 10 + static_cast<int>(rng() % 50), step = 1 + static_cast<int>(rng() % 3);
+        const int len = min_len + static_cast<int>(rng() % static_cast<std::uint64_t>(max_len - min_len)), start = 10 + static_cast<int>(rng() % 50), step = 1 + static_cast<int>(rng() % 3);
         for (int k = 0; k < len; ++k) ex.ids.push_back(start + step * k);
         ex.lm_labels = ex.ids;
         for (int k = 0; k < 3; ++k) ex.lm_labels[static_cast<std::size_t>(k)] = -100;
@@ -307,6 +310,120 @@ private Q_SLOTS:
         // QLoRA: LoRA on an NF4 base learns the task too.
         const double q0 = mean(q, 0, 10), q1 = mean(q, 50, 60);
         QVERIFY2(q1 < 0.8 * q0 && std::abs(a1 - q1) < 0.25 * a0, qPrintable(QString("nf4 %1 -> %2 (fp32 %3)").arg(q0).arg(q1).arg(a1)));
+    }
+
+    void packedBatchesGiveTheUnpackedLossAndGradients() {
+        // Seven causal LM examples of 8..15 tokens packed into fewer rows: every example's logits,
+        // the loss and every gradient equal the unpacked batch's (attention stays within each
+        // example, positions restart), on each decoder family and with a sliding window.
+        const dt::Dataset d = countingLm(7, 3, 4, 16);
+        std::vector<std::size_t> idx(7);
+        std::iota(idx.begin(), idx.end(), std::size_t{0});
+        auto small = [](const char* builtin) {
+            auto raw = dt::builtin_config(builtin).raw;
+            raw["num_hidden_layers"] = 2;
+            return raw;
+        };
+        nlohmann::json mistral = small("tiny-llama");
+        mistral["model_type"] = "mistral";
+        mistral["architectures"] = {"MistralForCausalLM"};
+        mistral["sliding_window"] = 5;
+        const std::vector<nlohmann::json> configs = {
+            small("tiny-llama"), small("tiny-gptneox"), mistral,
+            {{"architectures", {"GPT2LMHeadModel"}}, {"model_type", "gpt2"}, {"vocab_size", 256}, {"n_embd", 32}, {"n_layer", 2},
+             {"n_head", 2}, {"n_positions", 64}}};
+        const dt::Batch unpacked = dt::collate(d, idx, 0), packed = dt::pack_causal(d, idx, 0);
+        QVERIFY2(packed.inputs.input_ids.size(0) < 7, qPrintable(QString::number(packed.inputs.input_ids.size(0))));
+        QCOMPARE(packed.inputs.input_ids.size(1), unpacked.inputs.input_ids.size(1));  // rows no longer than the longest example
+        QCOMPARE(packed.tokens, unpacked.tokens);
+        QCOMPARE(packed.lm_labels.narrow(1, 1, packed.lm_labels.size(1) - 1).ne(-100).sum().item<std::int64_t>(),
+                 unpacked.lm_labels.narrow(1, 1, unpacked.lm_labels.size(1) - 1).ne(-100).sum().item<std::int64_t>());
+        for (const auto& cfg : configs) {
+            const QString name = QString::fromStdString(cfg["model_type"].get<std::string>());
+            auto m = dt::create_model(dt::ModelConfig::from_json(cfg, "test"), 4);
+            m->eval();  // no dropout: the two layouts must compute the same numbers
+            auto run = [&](const dt::Batch& b) {
+                for (auto& p : m->parameters())
+                    if (p.grad().defined()) p.mutable_grad().zero_();
+                dt::ForwardInputs in = b.inputs;
+                in.labels = b.lm_labels;
+                const auto out = m->forward(in);
+                out.loss.backward();
+                std::vector<at::Tensor> g;
+                for (auto& p : m->parameters())
+                    if (p.requires_grad() && p.grad().defined()) g.push_back(p.grad().clone());
+                return std::make_tuple(out.logits.detach(), out.loss.item<double>(), g);
+            };
+            const auto [lu, loss_u, gu] = run(unpacked);
+            const auto [lp, loss_p, gp] = run(packed);
+            QVERIFY2(std::abs(loss_u - loss_p) < 1e-5 * std::max(1.0, std::abs(loss_u)), qPrintable(name + QString(": %1 vs %2").arg(loss_u).arg(loss_p)));
+            QCOMPARE(gu.size(), gp.size());
+            QVERIFY(!gu.empty());
+            for (std::size_t i = 0; i < gu.size(); ++i) QVERIFY2(toleranceRatio(gp[i], gu[i], 1e-6, 1e-4) <= 1, qPrintable(name + " gradient " + QString::number(i)));
+            // Each example's logits, found in its packed row by its segment.
+            const auto seg = packed.inputs.segment_ids;
+            int found = 0;
+            for (std::int64_t r = 0; r < seg.size(0); ++r)
+                for (std::int64_t s = 1; s <= seg[r].max().item<std::int64_t>(); ++s) {
+                    const at::Tensor cols = seg[r].eq(s).nonzero().view({-1});
+                    const at::Tensor ids = packed.inputs.input_ids[r].index_select(0, cols);
+                    for (std::int64_t e = 0; e < 7; ++e) {
+                        const auto n = static_cast<std::int64_t>(d.examples[static_cast<std::size_t>(e)].ids.size());
+                        if (n != ids.size(0) || !torch::equal(unpacked.inputs.input_ids[e].narrow(0, 0, n), ids)) continue;
+                        QVERIFY2(toleranceRatio(lp[r].index_select(0, cols), lu[e].narrow(0, 0, n), 1e-5, 1e-4) <= 1,
+                                 qPrintable(name + QString(" example %1").arg(e)));
+                        ++found;
+                        break;
+                    }
+                }
+            QCOMPARE(found, 7);
+        }
+    }
+
+    void packedTrainingFollowsTheUnpackedLosses() {
+        // The trainer with "packing": the same batches in fewer rows give the same losses step by step
+        // (no dropout in the tiny Llama), and packing is refused where it does not apply.
+        auto losses = [](bool packing) {
+            auto raw = dt::builtin_config("tiny-llama").raw;
+            raw["num_hidden_layers"] = 2;
+            auto m = dt::create_model(dt::ModelConfig::from_json(raw, "test"), 5);
+            // LoRA without dropout: masks drawn over another layout would differ.
+            dt::DeltaSet::apply(*m, dt::DeltaSpec::from_json({{"method", "lora"}, {"r", 4}, {"target_modules", {"q_proj", "v_proj"}}}, "test"));
+            dt::TrainConfig c;
+            c.max_steps = 6;
+            c.batch_size = 8;
+            c.lr = 0.01;
+            c.seed = 3;
+            c.packing = packing;
+            return dt::Trainer(*m, countingLm(64, 9, 3, 16), nullptr, c).run().losses;
+        };
+        const auto a = losses(false), b = losses(true);
+        QCOMPARE(a.size(), std::size_t(6));
+        QCOMPARE(b.size(), a.size());
+        for (std::size_t i = 0; i < a.size(); ++i) QVERIFY2(std::abs(a[i] - b[i]) < 1e-4 * std::max(1.0, a[i]), qPrintable(QString("step %1: %2 vs %3").arg(i + 1).arg(a[i]).arg(b[i])));
+        dt::TrainConfig c;
+        c.max_steps = 1;
+        c.packing = true;
+        auto bert = speedModel("tiny-bert", "BertForSequenceClassification", 1);
+        dt::Dataset cls;
+        cls.source = "generated";
+        dt::Example ex;
+        ex.ids = {1, 5, 6, 2};
+        ex.label = 1;
+        cls.examples = {ex, ex};
+        try {
+            dt::Trainer(*bert, cls, nullptr, c);
+            QFAIL("packing accepted on a classification task");
+        } catch (const dt::Error& e) {
+            QVERIFY2(QString::fromStdString(e.what()).contains("packing"), e.what());
+        }
+        try {  // a run spec says it at once, naming the field
+            dt::RunSpec::from_json({{"model", "tiny-bert"}, {"task", {{"train", "x.jsonl"}}}, {"delta", "lora"}, {"training", {{"packing", true}}}},
+                                   "spec.json", "");
+            QFAIL("a run spec with packing on a classification task was accepted");
+        } catch (const dt::Error& e) {
+            QVERIFY2(QString::fromStdString(e.what()).contains("'packing'") && QString::fromStdString(e.what()).contains("causal_lm"), e.what());
+        }
     }
 
     void chunkedLmLossEqualsTheFullLogitsLoss() {
