@@ -221,7 +221,7 @@ Batch span_corruption_batch(const Dataset& data, const std::vector<std::size_t>&
         Example ex;
         ex.label = 0;
         const std::size_t n = x.size();
-        std::uint64_t state = splitmix64(key ^ splitmix64(0x5A4Eull + r));
+        std::uint64_t state = splitmix64(key ^ splitmix64(0x5A4Eull + indices[r]));  // the example's, wherever its row
         if (n < 2) {  // nothing to hide and keep both: the whole text is the target
             ex.ids = {data.sentinel_id, data.eos_id};
             ex.target_ids = {data.sentinel_id};
@@ -249,7 +249,8 @@ Batch span_corruption_batch(const Dataset& data, const std::vector<std::size_t>&
     return collate(corrupted, rows, pad_id);
 }
 
-void mask_batch(Batch& b, const Dataset& data, std::uint64_t key) {
+void mask_batch(Batch& b, const Dataset& data, std::uint64_t key, const std::vector<std::size_t>& indices) {
+    if (indices.size() != static_cast<std::size_t>(b.inputs.input_ids.size(0))) throw Error("one example index per row is needed", "mask_batch");
     if (data.mask_token_id < 0 || data.mlm_vocab_size <= data.mlm_first_regular_id)
         throw Error("a masked-LM dataset needs a mask token and a vocabulary", data.source);
     auto ia = b.inputs.input_ids.accessor<std::int64_t, 2>();
@@ -262,7 +263,8 @@ void mask_batch(Batch& b, const Dataset& data, std::uint64_t key) {
             la[r][c] = -100;
             const std::int64_t id = ia[r][c];
             if (!ma[r][c] || id < data.mlm_first_regular_id) continue;
-            const std::uint64_t h = splitmix64(key ^ splitmix64(static_cast<std::uint64_t>(r) << 32 ^ static_cast<std::uint64_t>(c)));
+            const std::uint64_t ex = indices[static_cast<std::size_t>(r)];
+            const std::uint64_t h = splitmix64(key ^ splitmix64(ex << 32 ^ static_cast<std::uint64_t>(c)));
             if (static_cast<double>(h >> 11) * scale >= data.mlm_probability) continue;
             la[r][c] = id;
             const std::uint64_t h2 = splitmix64(h);

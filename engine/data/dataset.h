@@ -76,12 +76,13 @@ struct Batch {
 };
 
 // Masks a masked-LM batch in place and fills lm_labels (-100 where nothing is predicted). The choice
-// at each position is a hash of (key, row, column), so a resumed run or a repeated evaluation masks
-// exactly the same tokens without any RNG state.
-void mask_batch(Batch& b, const Dataset& data, std::uint64_t key);
+// at each position is a hash of (key, example index, column), with indices[r] the example in row r,
+// so a resumed run or a repeated evaluation masks exactly the same tokens without any RNG state, and
+// an example is masked the same whichever row or rank it lands in (data parallelism splits a batch).
+void mask_batch(Batch& b, const Dataset& data, std::uint64_t key, const std::vector<std::size_t>& indices);
 
-// Span corruption of the examples at `indices` (a pure function of `key`, so resume and repeated
-// evaluation see the same spans), collated as a seq2seq batch. One sentinel token stands for every
+// Span corruption of the examples at `indices` (a pure function of `key` and each example's index, so
+// resume, repeated evaluation and a batch split over ranks see the same spans), collated as a seq2seq batch. One sentinel token stands for every
 // span (the spans come in order), where T5 numbers them <extra_id_0>, <extra_id_1>, ...
 Batch span_corruption_batch(const Dataset& data, const std::vector<std::size_t>& indices, std::int64_t pad_id, std::uint64_t key);
 

@@ -350,7 +350,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         for (std::size_t i = s; i < std::min(data.size(), s + static_cast<std::size_t>(I.cfg.batch_size)); ++i) idx.push_back(i);
         seen.insert(seen.end(), idx.begin(), idx.end());
         Batch b = data.span_corruption ? span_corruption_batch(data, idx, I.cfg.pad_id, 0x5EEDull + s) : collate(data, idx, I.cfg.pad_id);
-        if (data.masked_lm) mask_batch(b, data, 0x5EEDull + s);  // the same masks at every evaluation
+        if (data.masked_lm) mask_batch(b, data, 0x5EEDull, idx);  // the same masks at every evaluation
         to_device(b, I.device);
         if (data.masked_lm) {
             AutocastScope autocast(I.cfg.precision, I.device.type());
@@ -560,11 +560,11 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
             return m;
         }
         const std::uint64_t key = cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step) * 131u + static_cast<std::uint64_t>(micro);
-        Batch b = I.train.span_corruption      ? span_corruption_batch(I.train, I.next_indices(), cfg.pad_id, key)
-                  : cfg.packing && I.train.causal_lm ? pack_causal(I.train, I.next_indices(), cfg.pad_id)
-                                                     : collate(I.train, I.next_indices(), cfg.pad_id);
-        if (I.train.masked_lm)  // a fresh mask per step, reproducible on resume
-            mask_batch(b, I.train, cfg.seed * 0x100000001B3ull + static_cast<std::uint64_t>(step) * 131u + static_cast<std::uint64_t>(micro));
+        const std::vector<std::size_t> idx = I.next_indices();
+        Batch b = I.train.span_corruption      ? span_corruption_batch(I.train, idx, cfg.pad_id, key)
+                  : cfg.packing && I.train.causal_lm ? pack_causal(I.train, idx, cfg.pad_id)
+                                                     : collate(I.train, idx, cfg.pad_id);
+        if (I.train.masked_lm) mask_batch(b, I.train, key, idx);  // a fresh mask per step, reproducible on resume
         to_device(b, I.device);
         // LM losses from the hidden states: the vocabulary projection runs on the scored rows only,
         // in chunks (head_lm_loss); the full B x T x V logits are never made.

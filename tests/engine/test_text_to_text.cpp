@@ -56,6 +56,51 @@ struct SingleThread {
 class TestTextToText : public QObject {
     Q_OBJECT
 private Q_SLOTS:
+    void noiseFollowsTheExampleNotItsRow() {
+        // Data parallelism splits each batch over the ranks: an example must get the same MLM mask
+        // and the same corrupted spans in whichever row (or rank) it lands, so 2 ranks x batch b
+        // train on what 1 rank x batch 2b does.
+        dt::Dataset d;
+        d.masked_lm = true;
+        d.mask_token_id = 4;
+        d.mlm_first_regular_id = 5;
+        d.mlm_vocab_size = 60;
+        d.mlm_probability = 0.3;
+        d.sentinel_id = 4;
+        d.eos_id = 3;
+        for (int n : {9, 20, 14, 31}) {
+            dt::Example ex;
+            for (int i = 0; i < n; ++i) ex.ids.push_back(10 + (i * 7 + n) % 50);
+            d.examples.push_back(ex);
+        }
+        auto masked = [&](const std::vector<std::size_t>& rows) {
+            dt::Batch b = dt::collate(d, rows, 0);
+            dt::mask_batch(b, d, 99, rows);
+            return b;
+        };
+        auto row = [&](const dt::Batch& b, std::size_t r, std::size_t example, bool labels) {
+            const auto n = static_cast<std::int64_t>(d.examples[example].ids.size());
+            return (labels ? b.lm_labels : b.inputs.input_ids)[static_cast<std::int64_t>(r)].narrow(0, 0, n);
+        };
+        const dt::Batch all = masked({0, 1, 2, 3}), lo = masked({0, 1}), hi = masked({3, 2});  // another rank, another order
+        QVERIFY(all.lm_labels.ne(-100).sum().item<std::int64_t>() > 5);
+        for (bool labels : {false, true}) {
+            QVERIFY(torch::equal(row(lo, 0, 0, labels), row(all, 0, 0, labels)));
+            QVERIFY(torch::equal(row(lo, 1, 1, labels), row(all, 1, 1, labels)));
+            QVERIFY(torch::equal(row(hi, 1, 2, labels), row(all, 2, 2, labels)));
+            QVERIFY(torch::equal(row(hi, 0, 3, labels), row(all, 3, 3, labels)));
+        }
+        QVERIFY(!torch::equal(masked({0, 1}).lm_labels, [&] { dt::Batch b = dt::collate(d, {0, 1}, 0); dt::mask_batch(b, d, 98, {0, 1}); return b.lm_labels; }()));
+        // Span corruption: the same inputs and targets for example 2 alone or among others.
+        d.masked_lm = false;
+        d.span_corruption = d.seq2seq = true;
+        const dt::Batch s_all = dt::span_corruption_batch(d, {0, 1, 2, 3}, 0, 77), s_one = dt::span_corruption_batch(d, {2}, 0, 77);
+        const auto len = s_one.inputs.attention_mask[0].sum().item<std::int64_t>();
+        QVERIFY(torch::equal(s_all.inputs.input_ids[2].narrow(0, 0, len), s_one.inputs.input_ids[0].narrow(0, 0, len)));
+        const auto tl = s_one.lm_labels[0].ne(-100).sum().item<std::int64_t>();
+        QVERIFY(torch::equal(s_all.lm_labels[2].narrow(0, 0, tl), s_one.lm_labels[0].narrow(0, 0, tl)));
+    }
+
     void spanCorruptionIsInvertibleAndSeeded() {
         dt::Dataset d;
         d.span_corruption = d.seq2seq = true;
