@@ -257,11 +257,16 @@ QGroupBox* TrainingTab::buildMoreSettings() {
     m_baseStorage->setToolTip(tr("How the frozen base's weights are kept while training: fp32, bf16 (run spec: base_dtype), or quantized "
                                  "int8 / NF4 with double-quantised scales as in QLoRA (run spec: quantize). Deltas, gradients and AdamW "
                                  "stay fp32; exports are ordinary adapters, and merged exports start again from the full-precision base"));
+    m_packing = new QCheckBox(tr("causal LM"), m_more);
+    m_packing->setObjectName(QStringLiteral("packing"));
+    m_packing->setToolTip(tr("Causal LM tasks: each batch's examples packed one after another into fewer rows, attention and positions "
+                             "kept per example, so the loss is the unpacked one with less padding (run spec: packing)"));
     auto* grid = new QGridLayout;
     const QList<QPair<QString, QWidget*>> fields = {{tr("Batch"), m_batch},         {tr("Accumulate"), m_accum},   {tr("Seed"), m_seed},
                                                     {tr("Warmup"), m_warmup},       {tr("Schedule"), m_schedule}, {tr("Eval every"), m_evalEvery},
                                                     {tr("Patience"), m_patience}, {tr("Max length"), m_maxLength},
-                                                    {tr("Processes"), m_processes}, {tr("Frozen base"), m_baseStorage}};
+                                                    {tr("Processes"), m_processes}, {tr("Frozen base"), m_baseStorage},
+                                                    {tr("Pack"), m_packing}};
     for (int i = 0; i < fields.size(); ++i) {
         auto* label = new QLabel(fields[i].first, m_more);
         label->setToolTip(fields[i].second->toolTip());
@@ -284,7 +289,7 @@ QGroupBox* TrainingTab::buildMoreSettings() {
     m_parallelLabel = new QLabel(m_more);
     m_parallelLabel->setWordWrap(true);
     m_parallelLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    grid->addWidget(m_parallelLabel, 2, 4, 1, 4);
+    grid->addWidget(m_parallelLabel, 3, 0, 1, 8);  // under the fields, the whole width
     auto updateParallel = [this] {
         const int n = m_more->isChecked() ? m_processes->value() : 1, b = m_batch->value();  // unticked: the defaults
         const qint64 bytes = m_session->allReduceBytes();
@@ -300,7 +305,7 @@ QGroupBox* TrainingTab::buildMoreSettings() {
     connect(m_batch, &QSpinBox::valueChanged, this, updateParallel);
     connect(m_more, &QGroupBox::toggled, this, updateParallel);
     updateParallel();
-    grid->addLayout(fitRow, 3, 0, 1, 8);
+    grid->addLayout(fitRow, 4, 0, 1, 8);
     m_fit = new FitProbe(this);
     connect(measure, &QPushButton::clicked, this, &TrainingTab::measureMemory);
     connect(largest, &QPushButton::clicked, this, [this] { findLargestBatch(); });
@@ -372,7 +377,8 @@ bool TrainingTab::findLargestBatch(int maxBatch, qint64 limitBytes) {
 QWidget* TrainingTab::settingField(const QString& specName) const {
     for (QWidget* w : {static_cast<QWidget*>(m_batch), static_cast<QWidget*>(m_accum), static_cast<QWidget*>(m_seed), static_cast<QWidget*>(m_warmup),
                        static_cast<QWidget*>(m_schedule), static_cast<QWidget*>(m_evalEvery), static_cast<QWidget*>(m_patience),
-                       static_cast<QWidget*>(m_maxLength), static_cast<QWidget*>(m_processes), static_cast<QWidget*>(m_baseStorage)})
+                       static_cast<QWidget*>(m_maxLength), static_cast<QWidget*>(m_processes), static_cast<QWidget*>(m_baseStorage),
+                       static_cast<QWidget*>(m_packing)})
         if (w->objectName() == specName) return w;
     return m_more;  // "" or unknown: the group (tick it to use the fields)
 }
@@ -532,6 +538,7 @@ nlohmann::json TrainingTab::taskRunSpec(const QString& taskFile, int steps, doub
         c.eval_every = m_evalEvery->value();
         c.patience = m_patience->value();
         c.max_length = m_maxLength->value();
+        c.packing = m_packing->isChecked();
         const QString base = m_baseStorage->currentData().toString();
         if (base == QLatin1String("int8") || base == QLatin1String("nf4")) {
             c.quantize = base.toStdString();

@@ -114,6 +114,7 @@ private:
     FitProbe* m_fit = nullptr;
     QLabel* m_fitLabel = nullptr;
     QSpinBox* m_processes = nullptr;
+    QCheckBox* m_packing = nullptr;      // causal LM: sequence packing (run spec: packing)
     QComboBox* m_baseStorage = nullptr;  // the frozen base: fp32, bf16, int8 or nf4 (run spec: base_dtype / quantize)
     QLabel* m_parallelLabel = nullptr;
     QString probeSpec();  // the current settings as a spec file for the probe ("" with lastError)

@@ -48,6 +48,7 @@ nlohmann::json build_run_spec(const RunChoices& c) {
     if (c.quantize != "none") training["quantize"] = c.quantize;
     if (c.quantize != "none" && c.double_quant) training["double_quant"] = true;
     if (c.seed != 0) training["seed"] = c.seed;
+    if (c.packing) training["packing"] = true;
     nlohmann::json delta = c.delta.is_string() ? nlohmann::json(absolute_path(c.delta.get<std::string>())) : c.delta;
     nlohmann::json spec = {{"model", absolute_path(c.model)}, {"task", absolute_path(c.task_file)}, {"delta", delta}, {"training", training}};
     if (c.max_length > 0) spec["max_length"] = c.max_length;

@@ -29,6 +29,7 @@ struct RunChoices {
     std::string base_dtype = "fp32";  // the frozen base's storage: fp32 or bf16
     std::string quantize = "none";    // none | int8 | nf4 (the frozen Linear weights)
     bool double_quant = false;        // with quantize: the scales quantized too
+    bool packing = false;             // causal LM: sequence packing
     std::uint64_t seed = 0;
     // Left at their defaults they are not written (the spec stays short):
     std::int64_t grad_accum = 1;

@@ -25,6 +25,7 @@
 #include "train/run_spec.h"
 
 #include <QCoreApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QGroupBox>
@@ -151,6 +152,20 @@ private Q_SLOTS:
         QVERIFY(q.training.double_quant);
         QCOMPARE(q.training.base_dtype, std::string("fp32"));
         base->setCurrentIndex(0);
+        // Packing goes into the spec; on this (classification) task the engine refuses it by name.
+        auto* pack = qobject_cast<QCheckBox*>(tab.settingField(QStringLiteral("packing")));
+        QVERIFY(pack && pack->toolTip().contains(QLatin1String("packing")));
+        QVERIFY(!tab.taskRunSpec(task, 50, 0.01)["training"].contains("packing"));
+        pack->setChecked(true);
+        const nlohmann::json packed = tab.taskRunSpec(task, 50, 0.01);
+        QCOMPARE(packed["training"]["packing"].get<bool>(), true);
+        try {
+            dt::RunSpec::from_json(packed, "gui", ".");
+            QFAIL("packing accepted on a classification task");
+        } catch (const dt::Error& e) {
+            QVERIFY2(QString::fromUtf8(e.what()).contains(QLatin1String("'packing'")), e.what());
+        }
+        pack->setChecked(false);
         // A too-short max_length in a spec is refused naming the field.
         nlohmann::json bad = spec;
         bad["max_length"] = 1;
