@@ -334,14 +334,15 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     std::vector<double> yhat, y;
     std::int64_t K = 2, lm_tokens = 0, mlm_correct = 0, word_hits = 0;
     std::vector<std::string> predictions, references;  // seq2seq: generated and target text
+    std::vector<std::vector<std::int64_t>> generated;  // seq2seq: the generated ids of the examples in `seen`
     std::vector<std::int64_t> rank_pred;                // text-to-text classification: the likeliest class
     double loss_sum = 0;
     const at::Tensor word_ids = torch::tensor(data.label_word_ids, torch::kLong).to(I.device);  // label k's word
-    // Data parallel: rank r evaluates batches r, r + world, ...; the per-example results and the sums
-    // are combined below, so every rank gets the whole set's metrics. Text generated for
-    // text-to-text metrics is not combined: there every rank evaluates every batch.
+    // Data parallel: rank r evaluates batches r, r + world, ...; the per-example results, the sums and
+    // the generated ids of text-to-text tasks are combined below, so every rank gets the whole set's
+    // metrics, computed as one process computes them.
     const int world = I.world(), rank = I.cfg.collective ? I.cfg.collective->rank() : 0;
-    const bool shard = I.cfg.collective && !(data.seq2seq && data.tokenizer);
+    const bool shard = I.cfg.collective != nullptr;
     std::vector<std::size_t> seen;  // the examples evaluated here, in order
     std::size_t batch_no = 0;
     for (std::size_t s = 0; s < data.size(); s += static_cast<std::size_t>(I.cfg.batch_size)) {
@@ -406,8 +407,8 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
                     std::vector<std::int64_t> p(out[r].data_ptr<std::int64_t>() + 1, out[r].data_ptr<std::int64_t>() + out.size(1)), t;
                     for (std::int64_t c = 0; c < U; ++c)
                         if (gold[r][c] != -100) t.push_back(gold[r][c]);
-                    predictions.push_back(data.tokenizer->decode(p));
                     references.push_back(data.tokenizer->decode(t));
+                    generated.push_back(std::move(p));
                 }
             }
             continue;
@@ -487,7 +488,38 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         combine(yhat);
         combine(y);
         combine(rank_pred);
+        if (data.seq2seq && data.tokenizer) {
+            // Generated ids, one row per example: [1 + length, ids...]; each rank fills its rows.
+            at::Tensor len = torch::tensor({0.0}, torch::kDouble);
+            for (const auto& g : generated) len[0] = std::max(len[0].item<double>(), static_cast<double>(g.size()));
+            len = len.to(c.device());
+            c.all_reduce(len, Collective::Op::Max);
+            const auto L = static_cast<std::int64_t>(len.cpu().item<double>());
+            at::Tensor rows = torch::zeros({N, L + 1}, torch::kDouble);
+            if (generated.size() == seen.size()) {
+                auto a = rows.accessor<double, 2>();
+                for (std::size_t j = 0; j < generated.size(); ++j) {
+                    const auto r = static_cast<std::int64_t>(seen[j]);
+                    a[r][0] = 1.0 + static_cast<double>(generated[j].size());
+                    for (std::size_t k = 0; k < generated[j].size(); ++k) a[r][static_cast<std::int64_t>(k) + 1] = static_cast<double>(generated[j][k]);
+                }
+            }
+            rows = rows.to(c.device());
+            c.all_reduce(rows, Collective::Op::Sum);
+            rows = rows.cpu();
+            auto a = rows.accessor<double, 2>();
+            generated.clear();
+            references.clear();
+            for (std::int64_t i = 0; i < N; ++i) {
+                if (a[i][0] < 1) continue;
+                std::vector<std::int64_t> g(static_cast<std::size_t>(a[i][0] - 1));
+                for (std::size_t k = 0; k < g.size(); ++k) g[k] = static_cast<std::int64_t>(a[i][static_cast<std::int64_t>(k) + 1]);
+                generated.push_back(std::move(g));
+                references.push_back(data.tokenizer->decode(data.examples[static_cast<std::size_t>(i)].target_ids));
+            }
+        }
     }
+    for (const auto& g : generated) predictions.push_back(data.tokenizer->decode(g));
     std::map<std::string, double> m;
     if (data.masked_lm) {
         const double n = static_cast<double>(std::max<std::int64_t>(1, lm_tokens)), nll = loss_sum / n;
@@ -534,6 +566,7 @@ namespace {
 // One optimizer step's micro-batches, summed.
 struct MicroBatches {
     double loss = 0;
+    double scored = 0;       // the loss's terms: scored tokens (LM tasks) or examples (data parallel weights)
     std::int64_t tokens = 0, positions = 0;
     bool bad = false;        // a non-finite loss: the step is skipped
     bool cancelled = false;  // asked to stop between micro-batches
@@ -548,6 +581,18 @@ struct Gradients {
 };
 
 }  // namespace
+
+// How many terms the batch's loss averages: scored tokens for LM losses, else examples. Data
+// parallelism weights each rank's mean by it, so ranks holding more tokens count for more and the
+// step is the mean over the whole batch, as in one process.
+static double scored_terms(const Dataset& d, const Batch& b) {
+    if (d.causal_lm) {
+        const auto T = b.lm_labels.size(1);
+        return T > 1 ? b.lm_labels.narrow(1, 1, T - 1).ne(-100).sum().item<double>() : 0.0;
+    }
+    if (d.seq2seq || d.masked_lm) return b.lm_labels.ne(-100).sum().item<double>();
+    return static_cast<double>(b.inputs.input_ids.size(0));
+}
 
 // Forward and backward over the step's micro-batches; waits while paused.
 static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainControl* control) {
@@ -565,6 +610,7 @@ static MicroBatches forward_backward(Trainer::Impl& I, std::int64_t step, TrainC
                   : cfg.packing && I.train.causal_lm ? pack_causal(I.train, idx, cfg.pad_id)
                                                      : collate(I.train, idx, cfg.pad_id);
         if (I.train.masked_lm) mask_batch(b, I.train, key, idx);  // a fresh mask per step, reproducible on resume
+        if (cfg.collective) m.scored += scored_terms(I.train, b);
         to_device(b, I.device);
         // LM losses from the hidden states: the vocabulary projection runs on the scored rows only,
         // in chunks (head_lm_loss); the full B x T x V logits are never made.
@@ -608,13 +654,19 @@ static bool reduce_across_ranks(Trainer::Impl& I, MicroBatches& m, bool stop) {
     Collective& c = *I.cfg.collective;
     const double world = c.world_size();
     torch::NoGradGuard ng;
-    at::Tensor meta = torch::tensor({m.loss, m.bad ? 1.0 : 0.0, static_cast<double>(m.tokens), static_cast<double>(m.positions), stop ? 1.0 : 0.0},
+    // Each rank's mean loss weighted by its share of the loss's terms (scored tokens, examples): the
+    // global mean, as one process with the whole batch computes it. One rank: as it is.
+    const double local_scored = m.scored;
+    at::Tensor meta = torch::tensor({m.loss * local_scored, m.bad ? 1.0 : 0.0, static_cast<double>(m.tokens), static_cast<double>(m.positions),
+                                     stop ? 1.0 : 0.0, local_scored, m.loss},
                                     torch::kDouble)
                           .to(c.device());
     c.all_reduce(meta, Collective::Op::Sum);
     meta = meta.cpu();
     const double* v = meta.data_ptr<double>();
-    m.loss = v[0] / world;
+    const double total_scored = v[5];
+    const bool weigh = world > 1 && total_scored > 0;
+    m.loss = weigh ? v[0] / total_scored : v[6] / world;
     m.bad = v[1] > 0;
     m.tokens = static_cast<std::int64_t>(v[2]);
     m.positions = static_cast<std::int64_t>(v[3]);
@@ -624,6 +676,7 @@ static bool reduce_across_ranks(Trainer::Impl& I, MicroBatches& m, bool stop) {
         flat.push_back(t.grad().defined() ? t.grad().detach().reshape({-1}).to(c.device(), at::kFloat)
                                           : torch::zeros({t.numel()}, at::TensorOptions().dtype(at::kFloat).device(c.device())));
     at::Tensor bucket = torch::cat(flat);
+    if (weigh && local_scored != total_scored / world) bucket.mul_(local_scored * world / total_scored);
     const auto t0 = std::chrono::steady_clock::now();
     c.all_reduce(bucket, Collective::Op::Sum);
     I.allreduce_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -148,6 +148,84 @@ private Q_SLOTS:
                  QDir(dir.filePath("A/checkpoints")).entryList(QDir::Dirs | QDir::NoDotAndDotDot));
     }
 
+    void ranksWithUnequalTokenCountsGiveTheWholeBatchLoss() {
+        // Causal LM examples of very different lengths: each rank's mean loss is weighted by its share
+        // of the scored tokens, so 2 ranks x batch 4 follow 1 rank x batch 8 (the mean over all
+        // tokens), step by step, and end with the same delta.
+        QTemporaryDir dir;
+        const std::string demo = std::string(DT_SOURCE_DIR) + "/resources/demo";
+        const nlohmann::json cfg = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 400}, {"hidden_size", 32},
+                                    {"intermediate_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 2}, {"num_key_value_heads", 2},
+                                    {"max_position_embeddings", 256}, {"tie_word_embeddings", false}};
+        std::ofstream(dir.filePath("config.json").toStdString()) << cfg.dump();
+        Proc p = runWithEnv({"init", dir.filePath("config.json"), dir.filePath("model"), "--seed", "2"});
+        QVERIFY2(p.code == 0, qPrintable(p.err));
+        QVERIFY(QFile::copy(QString::fromStdString(demo + "/tokenizer.json"), dir.filePath("model/tokenizer.json")));
+        {
+            std::ofstream data(dir.filePath("train.jsonl").toStdString());
+            const char* words[] = {"the", "small", "dog", "sees", "a", "red", "ball", "and", "runs"};
+            for (int i = 0; i < 64; ++i) {
+                std::string text;
+                const int n = 2 + (i * 7) % 23;  // 2 to 24 words: the ranks' token counts differ
+                for (int k = 0; k < n; ++k) text += std::string(k ? " " : "") + words[(i + k * 5) % 9];
+                data << nlohmann::json({{"text", text}}).dump() << "\n";
+            }
+        }
+        auto spec = [&](int batch) {
+            return nlohmann::json{{"model", dir.filePath("model").toStdString()},
+                                  {"task", {{"type", "causal_lm"}, {"train", dir.filePath("train.jsonl").toStdString()}, {"fields", {{"text", "text"}}}}},
+                                  {"delta", {{"method", "lora"}, {"r", 4}, {"target_modules", {"q_proj", "v_proj"}}}},
+                                  {"training", {{"max_steps", 5}, {"batch_size", batch}, {"lr", 0.01}, {"eval_every", 0}, {"seed", 4}}}};
+        };
+        std::ofstream(dir.filePath("one.json").toStdString()) << spec(8).dump();
+        std::ofstream(dir.filePath("two.json").toStdString()) << spec(4).dump();
+        const Proc one = runWithEnv({"--threads", "1", "train", "--spec", dir.filePath("one.json"), "--out", dir.filePath("A")});
+        QVERIFY2(one.code == 0, qPrintable(one.err));
+        const Proc two = runWithEnv({"train", "--spec", dir.filePath("two.json"), "--out", dir.filePath("B"), "--nproc", "2"}, {{"DELTATUNE_DIST_TIMEOUT", "30"}});
+        QVERIFY2(two.code == 0, qPrintable(two.err));
+        const auto la = stepLosses(dir.filePath("A")), lb = stepLosses(dir.filePath("B"));
+        QCOMPARE(la.size(), std::size_t(5));
+        QCOMPARE(lb.size(), la.size());
+        for (std::size_t i = 0; i < la.size(); ++i)
+            QVERIFY2(std::abs(la[i] - lb[i]) <= 1e-5 * std::max(1.0, std::abs(la[i])), qPrintable(QString("step %1: %2 vs %3").arg(i + 1).arg(la[i]).arg(lb[i])));
+        const auto da = finalDelta(dir.filePath("A")), db = finalDelta(dir.filePath("B"));
+        QVERIFY(!da.empty());
+        for (const auto& [name, t] : da)
+            QVERIFY2((t - db.at(name)).abs().max().item<double>() <= 1e-5 * std::max(1.0, t.abs().max().item<double>()), name.c_str());
+    }
+
+    void textToTextEvaluationIsShardedAndCombined() {
+        // A T5 answer task scored by greedy generation: two ranks each generate for half of the
+        // validation set, and the combined exact match, F1 and ROUGE-L equal one process's.
+        QTemporaryDir dir;
+        const std::string demo = std::string(DT_SOURCE_DIR) + "/resources/demo";
+        auto spec = [&](int batch, int steps, double lr) {
+            return nlohmann::json{{"model", demo + "/models/synth-t5-small"},
+                                  {"task", demo + "/tasks/answer/task.json"},
+                                  {"delta", {{"method", "lora"}, {"r", 4}}},
+                                  {"training", {{"max_steps", steps}, {"batch_size", batch}, {"lr", lr}, {"eval_every", 0}, {"seed", 3}}}};
+        };
+        std::ofstream(dir.filePath("train.json").toStdString()) << spec(8, 60, 0.02).dump();
+        // The same weights on both sides: a delta trained first, then one step at a negligible rate.
+        std::ofstream(dir.filePath("one.json").toStdString()) << spec(8, 1, 1e-9).dump();
+        std::ofstream(dir.filePath("two.json").toStdString()) << spec(4, 1, 1e-9).dump();
+        Proc p = runWithEnv({"--threads", "1", "train", "--spec", dir.filePath("train.json"), "--out", dir.filePath("T")});
+        QVERIFY2(p.code == 0, qPrintable(p.err));
+        p = runWithEnv({"export", dir.filePath("T"), "--format", "deltatune", "--out", dir.filePath("D")});
+        QVERIFY2(p.code == 0, qPrintable(p.err));
+        const Proc one = runWithEnv({"--threads", "1", "train", "--spec", dir.filePath("one.json"), "--delta", dir.filePath("D"), "--out", dir.filePath("A"), "--json"});
+        QVERIFY2(one.code == 0, qPrintable(one.err));
+        const Proc two = runWithEnv({"train", "--spec", dir.filePath("two.json"), "--delta", dir.filePath("D"), "--out", dir.filePath("B"), "--json", "--nproc", "2"},
+                                    {{"DELTATUNE_DIST_TIMEOUT", "30"}});
+        QVERIFY2(two.code == 0, qPrintable(two.err));
+        const auto a = nlohmann::json::parse(one.out.trimmed().split('\n').last().toStdString());
+        const auto b = nlohmann::json::parse(two.out.trimmed().split('\n').last().toStdString());
+        QCOMPARE(b["eval_examples_this_rank"].get<int>(), 200);  // half of the 400 validation examples
+        QVERIFY2(a["exact_match"].get<double>() > 0, "the trained delta answers some questions");
+        for (const char* k : {"exact_match", "f1", "rouge_l"}) QCOMPARE(b[k].get<double>(), a[k].get<double>());
+        QVERIFY(std::abs(b["loss"].get<double>() - a["loss"].get<double>()) <= 1e-5);
+    }
+
     void killedWorkerStopsTheGroupAndTheRunResumesExactly() {
         QTemporaryDir dir;
         writeRun(dir, "run.json", 4, 400, 20);

@@ -380,6 +380,53 @@ private Q_SLOTS:
         }
     }
 
+    void batchSplitInTwoGivesTheWholeBatchGradient() {
+        // What data parallelism relies on: a padded batch's token-mean loss gradient equals the two
+        // halves' gradients weighted by their scored tokens, for T5 (text-to-text) and a causal LM,
+        // whatever padding each half has.
+        for (const char* builtin : {"tiny-t5", "tiny-llama"}) {
+            auto m = dt::create_model(dt::builtin_config(builtin), 4);
+            m->eval();
+            std::mt19937_64 rng(7);
+            dt::Dataset d;
+            d.source = "generated";
+            const bool t5 = std::string(builtin) == "tiny-t5";
+            (t5 ? d.seq2seq : d.causal_lm) = true;
+            for (int i = 0; i < 8; ++i) {
+                dt::Example ex;
+                const int n = 3 + static_cast<int>(rng() % 20), u = 1 + static_cast<int>(rng() % 4);
+                for (int k = 0; k < n; ++k) ex.ids.push_back(5 + static_cast<int>(rng() % 90));
+                for (int k = 0; k < u; ++k) ex.target_ids.push_back(5 + static_cast<int>(rng() % 90));
+                ex.lm_labels = ex.ids;
+                ex.lm_labels[0] = -100;
+                d.examples.push_back(ex);
+            }
+            auto grads = [&](const std::vector<std::size_t>& idx, double* scored) {
+                for (auto& p : m->parameters())
+                    if (p.grad().defined()) p.mutable_grad().zero_();
+                dt::Batch b = dt::collate(d, idx, 0);
+                dt::ForwardInputs in = b.inputs;
+                in.labels = b.lm_labels;
+                const auto out = m->forward(in);
+                out.loss.backward();
+                *scored = t5 ? b.lm_labels.ne(-100).sum().item<double>() : b.lm_labels.narrow(1, 1, b.lm_labels.size(1) - 1).ne(-100).sum().item<double>();
+                std::vector<at::Tensor> g;
+                for (auto& p : m->parameters())
+                    if (p.grad().defined()) g.push_back(p.grad().clone());
+                return g;
+            };
+            double s_all = 0, s_lo = 0, s_hi = 0;
+            const auto g_all = grads({0, 1, 2, 3, 4, 5, 6, 7}, &s_all);
+            const auto g_lo = grads({0, 1, 2, 3}, &s_lo), g_hi = grads({4, 5, 6, 7}, &s_hi);
+            QCOMPARE(s_lo + s_hi, s_all);
+            QCOMPARE(g_all.size(), g_lo.size());
+            for (std::size_t i = 0; i < g_all.size(); ++i) {
+                const at::Tensor mixed = (g_lo[i] * s_lo + g_hi[i] * s_hi) / s_all;
+                QVERIFY2(toleranceRatio(mixed, g_all[i], 1e-6, 1e-4) <= 1, qPrintable(QString("%1 gradient %2: %3").arg(builtin).arg(i).arg(toleranceRatio(mixed, g_all[i], 1e-6, 1e-4))));
+            }
+        }
+    }
+
     void packedTrainingFollowsTheUnpackedLosses() {
         // The trainer with "packing": the same batches in fewer rows give the same losses step by step
         // (no dropout in the tiny Llama), and packing is refused where it does not apply.
