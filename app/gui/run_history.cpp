@@ -508,7 +508,8 @@ bool RunHistory::readSeries(const QString& runDir, const QString& metric, const 
     if (!f.open(QIODevice::ReadOnly)) return false;
     xs.clear();
     ys.clear();
-    // Epochs from run_info.json: optimizer steps x examples per step / training examples.
+    // Epochs from run_info.json: optimizer steps x examples per step (batch x accumulation x ranks) /
+    // training examples.
     double perStep = 0;
     if (x == QLatin1String("epoch")) {
         const dt::run_folder::RunInfo info = dt::run_folder::read_info(runDir.toStdString());
@@ -516,7 +517,7 @@ bool RunHistory::readSeries(const QString& runDir, const QString& metric, const 
         const nlohmann::json tr = spec.is_object() ? spec.value("training", nlohmann::json::object()) : nlohmann::json::object();
         const double batch = tr.is_object() ? tr.value("batch_size", 8.0) * tr.value("grad_accum", 1.0) : 8.0;
         if (info.train_examples <= 0) return false;  // a run from before run_info.json: no epochs
-        perStep = batch / static_cast<double>(info.train_examples);
+        perStep = batch * static_cast<double>(info.world_size) / static_cast<double>(info.train_examples);
     }
     const bool training = metric == QLatin1String("training loss");
     std::map<std::int64_t, double> tokensAt, timeAt;  // per step, for evaluations

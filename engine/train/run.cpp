@@ -83,7 +83,9 @@ TrainResult train_run(PreparedRun& p, const std::string& run_dir, TrainObserver*
     if (options.grad_norms_every > 0) cfg.grad_norms_every = options.grad_norms_every;
     const bool writer = !cfg.collective || cfg.collective->rank() == 0;  // data parallel: rank 0 alone writes
     const auto counts = p.deltas.accounting(*p.model.model);
-    if (writer) run_folder::write_info(run_dir, counts.trainable_params, counts.total_params, static_cast<std::int64_t>(p.train.size()));
+    if (writer)
+        run_folder::write_info(run_dir, counts.trainable_params, counts.total_params, static_cast<std::int64_t>(p.train.size()),
+                               cfg.collective ? cfg.collective->world_size() : 1);
     Trainer trainer(*p.model.model, p.train, options.evaluate ? validation_set(p) : nullptr, cfg, observer);
     if (!options.resume_from.empty()) trainer.load_checkpoint(options.resume_from);  // every rank: the same position
     TrainResult res = trainer.run(control);

@@ -1,6 +1,8 @@
 // The run folder's names and the few operations on them (see run_folder.h).
 #include "train/run_folder.h"
 
+#include <algorithm>
+
 #include "io/limits.h"
 
 #include "core/error.h"
@@ -41,14 +43,16 @@ RunInfo read_info(const std::string& run) {
         r.trainable = info.value("trainable", std::int64_t(-1));
         r.total = info.value("total", std::int64_t(-1));
         r.train_examples = info.value("train_examples", std::int64_t(-1));
+        r.world_size = std::max(1, info.value("world_size", 1));
     } catch (const std::exception&) {
         // an edited or torn run_info.json: the counts stay unknown
     }
     return r;
 }
 
-void write_info(const std::string& run, std::int64_t trainable, std::int64_t total, std::int64_t train_examples) {
-    const nlohmann::json j = {{"trainable", trainable}, {"total", total}, {"train_examples", train_examples}};
+void write_info(const std::string& run, std::int64_t trainable, std::int64_t total, std::int64_t train_examples, int world_size) {
+    nlohmann::json j = {{"trainable", trainable}, {"total", total}, {"train_examples", train_examples}};
+    if (world_size > 1) j["world_size"] = world_size;
     write_file_atomic(info_path(run), j.dump(2) + "\n");
 }
 

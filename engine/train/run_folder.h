@@ -68,10 +68,11 @@ RunSummary summarize_run(const std::string& run);
 // or unreadable, as for runs made before it existed).
 struct RunInfo {
     std::int64_t trainable = -1, total = -1, train_examples = -1;
+    int world_size = 1;  // data-parallel ranks: an optimizer step takes batch_size x grad_accum x this examples
 };
 RunInfo read_info(const std::string& run);
 // Writes run_info.json (train_run does, at its start).
-void write_info(const std::string& run, std::int64_t trainable, std::int64_t total, std::int64_t train_examples);
+void write_info(const std::string& run, std::int64_t trainable, std::int64_t total, std::int64_t train_examples, int world_size = 1);
 // Sets (or with "" removes) the run's label; throws dt::Error naming the file.
 void set_label(const std::string& run, const std::string& label);
 

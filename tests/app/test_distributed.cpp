@@ -4,6 +4,8 @@
 #include "test_util.h"
 
 #include "dist/process_group.h"
+#include "run_history.h"
+#include "train/run_folder.h"
 #include "io/safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -143,6 +145,16 @@ private Q_SLOTS:
         QCOMPARE(eb["confusion"]["counts"], ea["confusion"]["counts"]);
         QVERIFY(std::abs(eb["loss"].get<double>() - ea["loss"].get<double>()) <= 1e-5);
 
+        // run_info.json records the ranks, so the Runs tab's epoch axis counts 2 x 4 examples a step:
+        // both runs reach the same epoch at the same step.
+        QCOMPARE(dt::run_folder::read_info(dir.filePath("B").toStdString()).world_size, 2);
+        QCOMPARE(dt::run_folder::read_info(dir.filePath("A").toStdString()).world_size, 1);
+        QVector<double> xa, ya, xb, yb;
+        QVERIFY(RunHistory::readSeries(dir.filePath("A"), QStringLiteral("training loss"), QStringLiteral("epoch"), 0, xa, ya));
+        QVERIFY(RunHistory::readSeries(dir.filePath("B"), QStringLiteral("training loss"), QStringLiteral("epoch"), 0, xb, yb));
+        QCOMPARE(xb.size(), xa.size());
+        QVERIFY(!xa.isEmpty() && xa.last() > 0);
+        QCOMPARE(xb.last(), xa.last());
         // Rank 0 wrote the only checkpoints: the same set as the single-process run.
         QCOMPARE(QDir(dir.filePath("B/checkpoints")).entryList(QDir::Dirs | QDir::NoDotAndDotDot),
                  QDir(dir.filePath("A/checkpoints")).entryList(QDir::Dirs | QDir::NoDotAndDotDot));
