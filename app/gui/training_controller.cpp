@@ -110,7 +110,25 @@ TrainingController::TrainingController(QObject* parent) : QObject(parent) { qReg
 
 bool TrainingController::resume(const QString& runDir) { return start(QString(), runDir); }
 
+void TrainingController::inspectProcessRun(const QString& runDir, qint64 step) {
+    auto grid = std::make_shared<dt::ResultMatrix>();
+    gui::runJob(this, m_inspectThread, [grid, dir = runDir.toStdString()] { *grid = dt::inspect_run_delta(dir, ""); },
+                [this, grid, step](const QString& error) {
+                    if (!error.isEmpty()) {
+                        Q_EMIT status(tr("Delta tab: the run's delta could not be read: %1").arg(error));
+                        return;
+                    }
+                    QStringList rows, cols;
+                    for (const auto& r : grid->rows) rows << QString::fromStdString(r);
+                    for (const auto& c : grid->cols) cols << QString::fromStdString(c);
+                    QVector<double> v;
+                    for (const auto& row : grid->value) v += QVector<double>(row.begin(), row.end());
+                    Q_EMIT inspected(step, QString::fromStdString(grid->kind), rows, cols, v);
+                });
+}
+
 TrainingController::~TrainingController() {
+    gui::endWorker(m_inspectThread);  // an inspection of a finished run: a model load, not cancellable
     if (m_proc) {  // the launcher stops its workers on SIGTERM
         m_proc->disconnect(this);
         m_proc->terminate();
@@ -198,13 +216,17 @@ bool TrainingController::startProcesses(const QString& specPath, const QString& 
             else if (line.startsWith(QLatin1String("[launcher]")) || line.contains(QLatin1String("joined gloo"))) Q_EMIT status(line);
         }
     });
-    connect(m_proc, &QProcess::finished, this, [this](int code, QProcess::ExitStatus how) {
+    connect(m_proc, &QProcess::finished, this, [this, runDir](int code, QProcess::ExitStatus how) {
         readProcessOutput();
         m_proc->deleteLater();
         m_proc = nullptr;
         Q_EMIT runningChanged(false);
-        if (how == QProcess::NormalExit && code == 0) Q_EMIT finished(m_doneStatus.isEmpty() ? QStringLiteral("finished") : m_doneStatus, m_doneSteps);
-        else Q_EMIT failed(m_errTail.isEmpty() ? tr("The training processes ended with exit code %1").arg(code) : m_errTail);
+        if (how == QProcess::NormalExit && code == 0) {
+            Q_EMIT finished(m_doneStatus.isEmpty() ? QStringLiteral("finished") : m_doneStatus, m_doneSteps);
+            inspectProcessRun(runDir, m_doneSteps);
+        } else {
+            Q_EMIT failed(m_errTail.isEmpty() ? tr("The training processes ended with exit code %1").arg(code) : m_errTail);
+        }
     });
     m_proc->start(cli, args);
     Q_EMIT runningChanged(true);

@@ -96,6 +96,10 @@ Q_SIGNALS:
 private:
     bool startProcesses(const QString& specPath, const QString& runDir);
     void readProcessOutput();
+    // Several processes: no model lives here, so when they end the Delta tab's magnitudes come from
+    // the run's last checkpoint against the delta's seeded start (inspect_run_delta), on a thread.
+    void inspectProcessRun(const QString& runDir, qint64 step);
+    QThread* m_inspectThread = nullptr;
     QThread* m_thread = nullptr;
     dt::TrainControl m_control;
     int m_processes = 1;

@@ -11,6 +11,7 @@
 #include "module_tree_model.h"
 #include "qcustomplot_compat.h"
 #include "class_metrics_view.h"
+#include "delta_tab.h"
 #include "heatmap_view.h"
 #include "resource_view.h"
 #include "run_history.h"
@@ -38,6 +39,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -130,6 +132,7 @@ private Q_SLOTS:
         QSignalSpy failed(tab->controller(), &TrainingController::failed);
         QSignalSpy steps(tab->controller(), &TrainingController::step);
         QSignalSpy evals(tab->controller(), &TrainingController::evaluated);
+        QSignalSpy inspected(tab->controller(), &TrainingController::inspected);
         const QString spec = writeRun(dir, 40);
         QVERIFY(tab->startTraining(spec, dir.filePath("out")));
         QVERIFY(tab->controller()->isRunning());
@@ -145,6 +148,13 @@ private Q_SLOTS:
         QCOMPARE(tab->plot()->pointCount(), 40);
         QVERIFY(QFile::exists(dir.filePath("out/checkpoints/final/trainable.safetensors")));
         QVERIFY(!tab->controller()->isRunning());
+        // The Delta tab shows the final delta's magnitudes, read from the run's checkpoint.
+        QTRY_VERIFY_WITH_TIMEOUT(!inspected.isEmpty(), 60000);
+        QCOMPARE(inspected.last().at(0).toLongLong(), 40);
+        QCOMPARE(inspected.last().at(1).toString(), QStringLiteral("delta_magnitude"));
+        const auto cells = inspected.last().at(4).value<QVector<double>>();
+        QVERIFY(std::any_of(cells.begin(), cells.end(), [](double v) { return std::isfinite(v) && v > 0; }));
+        QCOMPARE(w.deltaTab()->updates(), 1);
 
         // Stop ends both workers after a step, with a checkpoint to resume from.
         const QString longSpec = writeRun(dir, 5000);
