@@ -18,6 +18,8 @@
 #include <torch/torch.h>
 
 #include <QDir>
+#include <QDirIterator>
+#include <QDateTime>
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -601,12 +603,12 @@ private Q_SLOTS:
         const auto transferSpec = [&](const char* out) {
             return nlohmann::json{{"model", "model"}, {"tasks", tasks},
                                   {"delta", {{"method", "lora"}, {"r", 4}, {"target_modules", {"query", "value"}}}},
-                                  {"training", {{"max_steps", 300}, {"batch_size", 8}, {"lr", 0.01}, {"checkpoint_every", 5}, {"seed", 2}}},
+                                  {"training", {{"max_steps", 300}, {"batch_size", 8}, {"lr", 0.01}, {"checkpoint_every", 30}, {"seed", 2}}},
                                   {"output_dir", out}};
         };
         const auto compareSpec = [&](const char* out) {
             return nlohmann::json{{"model", "model"}, {"task", "demo/tasks/reviews/task.json"}, {"methods", {"lora", "adapter", "bitfit"}},
-                                  {"training", {{"max_steps", 300}, {"batch_size", 8}, {"lr", 0.01}, {"eval_every", 100}, {"seed", 2}}},
+                                  {"training", {{"max_steps", 300}, {"batch_size", 8}, {"lr", 0.01}, {"eval_every", 100}, {"checkpoint_every", 30}, {"seed", 2}}},
                                   {"output_dir", out}};
         };
         writeBytes(dir.filePath("t-a.json"), QByteArray::fromStdString(transferSpec("t-a").dump()));
@@ -639,6 +641,20 @@ private Q_SLOTS:
         qInfo("uninterrupted: transfer %lld ms, compare %lld ms", transferMs, compareMs);
         QCOMPARE(refMethods.size(), std::size_t(3));
         std::mt19937_64 rng(5);
+        // What an experiment has committed (checkpoints, cells, results), by name, size and time.
+        const auto progress = [&](const char* out) {
+            qint64 sig = 0;
+            QDirIterator it(QString::fromStdString(d + "/" + out), QDir::Files, QDirIterator::Subdirectories);
+            while (it.hasNext()) {
+                it.next();
+                // Committed progress only: a checkpoint becomes "latest", a cell or a result is appended
+                // (not a staging folder's files, nor what every start writes again).
+                static const QStringList markers = {QStringLiteral("latest"), QStringLiteral("cells.jsonl"), QStringLiteral("results.jsonl")};
+                if (!markers.contains(it.fileName())) continue;
+                sig += it.fileInfo().size() + it.fileInfo().lastModified().toMSecsSinceEpoch() % 1000003 + qHash(it.filePath()) % 1009;
+            }
+            return sig;
+        };
         struct Kind { const char* command; QString spec; const char* out; const char* file; qint64 ms; };
         for (const Kind& k : {Kind{"transfer", dir.filePath("t-b.json"), "t-b", "matrix.json", transferMs},
                               Kind{"compare", dir.filePath("c-b.json"), "c-b", "comparison.json", compareMs}}) {
@@ -646,12 +662,17 @@ private Q_SLOTS:
             for (int round = 0; round < 20; ++round) {
                 QProcess p;
                 p.setWorkingDirectory(dir.path());
+                const qint64 before = progress(k.out);
                 p.start(cliPath(), {"--threads", "1", k.command, "--spec", k.spec});
                 QVERIFY(p.waitForStarted());
-                // Up to a quarter of the whole run: the kills fall while loading, training, evaluating
-                // and writing, and the experiment still has work left after most of them.
-                const auto wait_ms = static_cast<int>(rng() % static_cast<std::uint64_t>(std::max<qint64>(k.ms / 4, 100)));
-                if (p.waitForFinished(wait_ms)) {  // finished first
+                // Each kill comes after the run has saved something new (a checkpoint, a cell, a
+                // result), then up to 100 ms later, wherever that falls (training, evaluating,
+                // writing): every round makes progress, however slow the machine.
+                QElapsedTimer t;
+                t.start();
+                while (p.state() == QProcess::Running && progress(k.out) == before && t.elapsed() < 120000) QTest::qWait(2);
+                p.waitForFinished(static_cast<int>(rng() % 100));
+                if (p.state() != QProcess::Running) {  // finished first
                     QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
                     break;
                 }
