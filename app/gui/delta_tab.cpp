@@ -25,6 +25,7 @@ DeltaTab::DeltaTab(QWidget* parent) : QWidget(parent), m_delta(new HeatmapView(t
 void DeltaTab::clear() {
     m_delta->setMatrix({}, {});
     m_grad->setMatrix({}, {});
+    m_grad->setEmptyText(tr("No results yet"));
     m_updates = 0;
     m_caption->setText(tr("Start a training run: every few steps the left map shows how far each module's delta has moved from "
                           "where it started (LoRA and IA3: the norm of the change of the effective weight relative to the base "
@@ -41,5 +42,10 @@ void DeltaTab::showGrid(qint64 step, const QString& kind, const QStringList& row
             if (std::isfinite(x)) v->setCell(r, c, x);
         }
     ++m_updates;
+    if (m_grad->rowCount() == 0) {  // several processes: only the final delta, read from the run's checkpoint
+        m_grad->setEmptyText(tr("Gradient norms are measured while a run trains in one process"));
+        m_caption->setText(tr("Step %1: delta magnitude per layer and module, from the run's checkpoint.").arg(step));
+        return;
+    }
     m_caption->setText(tr("Step %1: delta magnitude (left) and gradient norm (right) per layer and module.").arg(step));
 }
