@@ -43,7 +43,7 @@ void DeltaTab::showGrid(qint64 step, const QString& kind, const QStringList& row
         }
     ++m_updates;
     if (m_grad->rowCount() == 0) {  // several processes: only the final delta, read from the run's checkpoint
-        m_grad->setEmptyText(tr("Gradient norms are measured while a run trains in one process"));
+        m_grad->setEmptyText(tr("Shown for one-process runs"));
         m_caption->setText(tr("Step %1: delta magnitude per layer and module, from the run's checkpoint.").arg(step));
         return;
     }
