@@ -586,6 +586,32 @@ private Q_SLOTS:
         QVERIFY2(left.isEmpty(), qPrintable(left.join(", ")));
     }
 
+    void benchMemoryReportsTheEstimateBesideTheMeasurement() {
+        // One real step: the resident set it added next to the budget's estimate of it (gradients,
+        // AdamW state, activations for the batch and the longest example); the estimate grows with
+        // the batch. The ratio is a measurement, printed, not asserted.
+        QTemporaryDir dir;
+        const nlohmann::json spec = {{"model", hf("bert-seqcls").toStdString()},
+                                     {"task", {{"train", "train.jsonl"}, {"labels", {"no", "yes", "maybe"}}}},
+                                     {"delta", {{"methods", {{{"method", "lora"}, {"r", 4}}}}}},
+                                     {"training", {{"max_steps", 5}, {"batch_size", 8}}}};
+        writeBytes(dir.filePath("train.jsonl"), keywordTaskJsonl(4, 64));
+        writeBytes(dir.filePath("run.json"), QByteArray::fromStdString(spec.dump()));
+        auto run = [&](int batch) {
+            const auto r = runCli({"--threads", "1", "bench", "memory", "--spec", dir.filePath("run.json"), "--batch", QString::number(batch)});
+            [&] { QVERIFY2(r.code == 0, qPrintable(r.err)); }();
+            return nlohmann::json::parse(r.out.trimmed().toStdString());
+        };
+        const auto a = run(8), b = run(16);
+        for (const char* k : {"step_measured_bytes", "step_estimate_bytes", "activation_estimate_bytes", "seq_len"})
+            QVERIFY2(a[k].get<std::int64_t>() > 0, k);
+        QVERIFY(a["seq_len"].get<std::int64_t>() <= 14);  // the longest example (6 to 14 ids), not max_length
+        QVERIFY(b["activation_estimate_bytes"].get<std::int64_t>() > a["activation_estimate_bytes"].get<std::int64_t>());
+        QVERIFY(a["measured_over_estimate"].get<double>() > 0);
+        qInfo("batch 8: measured %.0f KiB, estimate %.0f KiB (ratio %.2f)", a["step_measured_bytes"].get<double>() / 1024,
+              a["step_estimate_bytes"].get<double>() / 1024, a["measured_over_estimate"].get<double>());
+    }
+
     void experimentsKilledAtRandomPointsResumeToTheSameResults() {
         // A transfer matrix and a method comparison, each killed (SIGKILL) at 20 seeded random moments
         // and run again: after every kill, matrix.json / comparison.json load and every result they
