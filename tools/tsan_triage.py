@@ -27,18 +27,15 @@ def frames(block):
 
 def kind_of(report):
     acc = accesses(report)
-    location = report.split("Location is", 1)[1] if "Location is" in report else ""
-    allocated_by = frames(location.split("Thread T", 1)[0])[:2]
-    if (any(q in location.split("Thread T", 1)[0] for q in QUEUED) or any(q in a for a in acc for q in QUEUED)
-            or any("libQt6Core" in f for f in allocated_by)):
+    location = report.split("Location is", 1)[1].split("Thread T", 1)[0] if "Location is" in report else ""
+    if (any(q in location for q in QUEUED) or any(q in a for a in acc for q in QUEUED)
+            or any("libQt6Core" in f for f in frames(location)[:2])):
         return "queued signal argument (Qt's event queue)"
     for a in acc:
         fr = frames(a)
         head = fr[:3]
         if any(lib in f for f in head for lib in UNINSTRUMENTED):
             return "inside an uninstrumented library"
-        if fr and fr[0].split("(")[0].strip().startswith(ALLOC) and any(lib in f for f in fr[:2] for lib in UNINSTRUMENTED):
-            return "allocation or copy by an uninstrumented library"
         if fr and fr[0].startswith(ALLOC) and len(fr) > 1 and "<null>" in fr[1]:
             return "allocation or copy by an uninstrumented library"
         if fr and fr[0].startswith(("pthread_cond_destroy", "pthread_cond_broadcast")):

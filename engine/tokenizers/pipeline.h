@@ -36,7 +36,7 @@ struct PreOp {
     bool split = true;
     bool prefix_space = false;  // ByteLevel add_prefix_space: a space before each piece not starting with one
     bool regex = true;          // ByteLevel use_regex: GPT-2's split (false: the piece stays whole)
-    // kind "split": what matches (punct | digits | char | literal | words | spaces), what happens to
+    // kind "split": what matches (punct | digits | literal | words | spaces), what happens to
     // the matches (Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous), and whether
     // the matches and the rest trade places (invert).
     std::string match, behavior = "Isolated";

@@ -33,15 +33,14 @@ const char* kWordsPattern = "\\w+|[^\\w\\s]+";  // the Whitespace pre-tokenizer'
 
 std::string behavior_of(const nlohmann::json& p, const std::string& fallback, const std::string& where) {
     const std::string b = p.value("behavior", fallback);
-    // The reference writes them capitalised; its Python API takes the lower-case names too.
-    for (const char* name : {"Removed", "Isolated", "MergedWithPrevious", "MergedWithNext", "Contiguous"}) {
-        std::string lower;
-        for (const char* c = name; *c; ++c) {
-            if (*c >= 'A' && *c <= 'Z' && c != name) lower.push_back('_');
-            lower.push_back(static_cast<char>(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c));
-        }
-        if (b == name || b == lower) return name;
-    }
+    // The reference writes them capitalised; its Python API takes the snake_case names too.
+    static const std::pair<const char*, const char*> kNames[] = {{"Removed", "removed"},
+                                                                 {"Isolated", "isolated"},
+                                                                 {"MergedWithPrevious", "merged_with_previous"},
+                                                                 {"MergedWithNext", "merged_with_next"},
+                                                                 {"Contiguous", "contiguous"}};
+    for (const auto& [name, snake] : kNames)
+        if (b == name || b == snake) return name;
     throw Error("unknown split behavior '" + b + "'", where, "one of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous");
 }
 
@@ -107,8 +106,7 @@ std::vector<std::pair<std::size_t, std::size_t>> find_matches(const PreOp& op, c
     }
     for (std::size_t i = 0; i < n; ++i) {  // one code point per match
         const char32_t c = w[i].c;
-        const bool hit = op.match == "punct" ? is_punct(c) : op.match == "digits" ? is_number(c) : c == op.literal[0];
-        if (hit) m.emplace_back(i, i + 1);
+        if (op.match == "punct" ? is_punct(c) : is_number(c)) m.emplace_back(i, i + 1);
     }
     return m;
 }
@@ -219,7 +217,7 @@ PreTokenizers parse_pre_tokenizers(const nlohmann::json& v, const std::string& w
         } else if (pt == "CharDelimiterSplit") {
             const auto d = utf8_to_u32(p.value("delimiter", std::string()));
             if (d.size() != 1) throw Error("CharDelimiterSplit's delimiter must be one character", where);
-            op = split_op("char", "Removed");
+            op = split_op("literal", "Removed");
             op.literal = d;
         } else {
             unsupported("pre_tokenizer", pt, where);

@@ -21,24 +21,28 @@ const detail::Vocab& Tokenizer::Impl::vocab() const {
     return model ? model->vocab() : empty;
 }
 
-// text[a, b), which holds no added token.
-void Tokenizer::Impl::run_segment(const std::u32string& text, std::size_t a, std::size_t b, std::vector<detail::Piece>& out) const {
-    if (a >= b) return;
-    detail::NString ns;
-    for (std::size_t k = a; k < b; ++k) ns.push_back({text[k], static_cast<std::int32_t>(k), static_cast<std::int32_t>(k + 1)});
-    for (const auto& op : norms) ns = detail::normalize(op, ns);
-    // Added tokens matched in the normalized text (longest at each position), with their lstrip and
-    // rstrip; the stretches between them go on to the pre-tokenizers.
-    std::size_t seg = 0, i = 0;
-    bool any = false;
-    for (const auto& t : added) any = any || t.normalized;
-    while (any && i < ns.size()) {
+namespace {
+
+struct AddedHit {
+    const detail::AddedToken* token;
+    std::size_t start, end;  // the match, widened by the token's lstrip / rstrip
+};
+
+// The added tokens of one kind (matched in the normalized text, or in the raw text) in a sequence of
+// n code points, at(k) the k-th: the longest match at each position (the first listed among equals),
+// lstrip taking whitespace back to the previous hit at most, rstrip taking it forward.
+template <class At>
+std::vector<AddedHit> find_added(const std::vector<detail::AddedToken>& added, bool normalized, std::size_t n, At at) {
+    std::vector<AddedHit> hits;
+    if (std::none_of(added.begin(), added.end(), [&](const detail::AddedToken& t) { return t.normalized == normalized; })) return hits;
+    std::size_t i = 0, seg = 0;
+    while (i < n) {
         const detail::AddedToken* hit = nullptr;
         for (const auto& t : added) {
-            if (!t.normalized || t.content.empty() || t.content.size() > ns.size() - i || (hit && t.content.size() <= hit->content.size())) continue;
-            bool same = true;
-            for (std::size_t k = 0; k < t.content.size() && same; ++k) same = ns[i + k].c == t.content[k];
-            if (same) hit = &t;
+            if (t.normalized != normalized || t.content.empty() || t.content.size() > n - i || (hit && t.content.size() <= hit->content.size())) continue;
+            std::size_t k = 0;
+            while (k < t.content.size() && at(i + k) == t.content[k]) ++k;
+            if (k == t.content.size()) hit = &t;
         }
         if (!hit) {
             ++i;
@@ -46,14 +50,31 @@ void Tokenizer::Impl::run_segment(const std::u32string& text, std::size_t a, std
         }
         std::size_t start = i, end = i + hit->content.size();
         if (hit->lstrip)
-            while (start > seg && is_whitespace(ns[start - 1].c)) --start;
+            while (start > seg && is_whitespace(at(start - 1))) --start;
         if (hit->rstrip)
-            while (end < ns.size() && is_whitespace(ns[end].c)) ++end;
-        model_words(detail::NString(ns.begin() + static_cast<std::ptrdiff_t>(seg), ns.begin() + static_cast<std::ptrdiff_t>(start)), out);
-        std::u32string matched;
-        for (std::size_t k = start; k < end; ++k) matched.push_back(ns[k].c);
-        out.push_back({hit->id, u32_to_utf8(matched), ns[start].orig, ns[end - 1].stop()});
+            while (end < n && is_whitespace(at(end))) ++end;
+        hits.push_back({hit, start, end});
         seg = i = end;
+    }
+    return hits;
+}
+
+}  // namespace
+
+// text[a, b), which holds no added token matched in the raw text: normalized, then the added tokens
+// matched in the normalized text split out, the stretches between them pre-tokenized and modelled.
+void Tokenizer::Impl::run_segment(const std::u32string& text, std::size_t a, std::size_t b, std::vector<detail::Piece>& out) const {
+    if (a >= b) return;
+    detail::NString ns;
+    for (std::size_t k = a; k < b; ++k) ns.push_back({text[k], static_cast<std::int32_t>(k), static_cast<std::int32_t>(k + 1)});
+    for (const auto& op : norms) ns = detail::normalize(op, ns);
+    std::size_t seg = 0;
+    for (const auto& h : find_added(added, true, ns.size(), [&](std::size_t k) { return ns[k].c; })) {
+        model_words(detail::NString(ns.begin() + static_cast<std::ptrdiff_t>(seg), ns.begin() + static_cast<std::ptrdiff_t>(h.start)), out);
+        std::u32string matched;
+        for (std::size_t k = h.start; k < h.end; ++k) matched.push_back(ns[k].c);
+        out.push_back({h.token->id, u32_to_utf8(matched), ns[h.start].orig, ns[h.end - 1].stop()});
+        seg = h.end;
     }
     model_words(seg == 0 ? std::move(ns) : detail::NString(ns.begin() + static_cast<std::ptrdiff_t>(seg), ns.end()), out);
 }
@@ -77,26 +98,13 @@ void Tokenizer::Impl::model_words(detail::NString ns, std::vector<detail::Piece>
 
 std::vector<detail::Piece> Tokenizer::Impl::run(const std::u32string& text) const {
     std::vector<detail::Piece> out;
-    std::size_t i = 0, seg = 0;
-    while (i < text.size()) {
-        const detail::AddedToken* hit = nullptr;
-        for (const auto& a : added)  // longest match at this position
-            if (!a.normalized && !a.content.empty() && text.compare(i, a.content.size(), a.content) == 0 && (!hit || a.content.size() > hit->content.size()))
-                hit = &a;
-        if (!hit) {
-            ++i;
-            continue;
-        }
-        std::size_t start = i, end = i + hit->content.size();
-        if (hit->lstrip)
-            while (start > seg && is_whitespace(text[start - 1])) --start;
-        if (hit->rstrip)
-            while (end < text.size() && is_whitespace(text[end])) ++end;
-        run_segment(text, seg, start, out);
+    std::size_t seg = 0;
+    for (const auto& h : find_added(added, false, text.size(), [&](std::size_t k) { return text[k]; })) {
+        run_segment(text, seg, h.start, out);
         // The token's text is what was matched, stripped whitespace included (as the reference reports it).
-        out.push_back({hit->id, u32_to_utf8(text.substr(start, end - start)), static_cast<std::int64_t>(start),
-                       static_cast<std::int64_t>(end)});
-        seg = i = end;
+        out.push_back({h.token->id, u32_to_utf8(text.substr(h.start, h.end - h.start)), static_cast<std::int64_t>(h.start),
+                       static_cast<std::int64_t>(h.end)});
+        seg = h.end;
     }
     run_segment(text, seg, text.size(), out);
     return out;

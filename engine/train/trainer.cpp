@@ -334,7 +334,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     std::vector<double> yhat, y;
     std::int64_t K = 2, lm_tokens = 0, mlm_correct = 0, word_hits = 0;
     std::vector<std::string> predictions, references;  // seq2seq: generated and target text
-    std::vector<std::vector<std::int64_t>> generated;  // seq2seq: the generated ids of the examples in `seen`
+    std::vector<std::vector<std::int64_t>> generated;  // seq2seq: the generated ids of the examples in `generated_for`
     std::vector<std::int64_t> rank_pred;                // text-to-text classification: the likeliest class
     double loss_sum = 0;
     const at::Tensor word_ids = torch::tensor(data.label_word_ids, torch::kLong).to(I.device);  // label k's word
@@ -401,15 +401,8 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
                 g.num_beams = eg.num_beams;
                 g.length_penalty = eg.length_penalty;
                 const at::Tensor out = generate(I.model, b.inputs.input_ids, b.inputs.attention_mask, g).cpu();
-                const at::Tensor gold_t = b.lm_labels.cpu();
-                const auto gold = gold_t.accessor<std::int64_t, 2>();
-                for (std::int64_t r = 0; r < out.size(0); ++r) {
-                    std::vector<std::int64_t> p(out[r].data_ptr<std::int64_t>() + 1, out[r].data_ptr<std::int64_t>() + out.size(1)), t;
-                    for (std::int64_t c = 0; c < U; ++c)
-                        if (gold[r][c] != -100) t.push_back(gold[r][c]);
-                    references.push_back(data.tokenizer->decode(t));
-                    generated.push_back(std::move(p));
-                }
+                for (std::int64_t r = 0; r < out.size(0); ++r)
+                    generated.emplace_back(out[r].data_ptr<std::int64_t>() + 1, out[r].data_ptr<std::int64_t>() + out.size(1));
             }
             continue;
         }
@@ -448,6 +441,7 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
     }
     if (was_training) I.model.train();
     I.eval_examples = static_cast<std::int64_t>(seen.size());
+    std::vector<std::size_t> generated_for = seen;
     if (shard) {
         Collective& c = *I.cfg.collective;
         at::Tensor sums = torch::tensor({loss_sum, static_cast<double>(lm_tokens), static_cast<double>(mlm_correct), static_cast<double>(word_hits)},
@@ -490,9 +484,9 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
         combine(rank_pred);
         if (data.seq2seq && data.tokenizer) {
             // Generated ids, one row per example: [1 + length, ids...]; each rank fills its rows.
-            at::Tensor len = torch::tensor({0.0}, torch::kDouble);
-            for (const auto& g : generated) len[0] = std::max(len[0].item<double>(), static_cast<double>(g.size()));
-            len = len.to(c.device());
+            std::size_t longest = 0;
+            for (const auto& g : generated) longest = std::max(longest, g.size());
+            at::Tensor len = torch::tensor({static_cast<double>(longest)}, torch::kDouble).to(c.device());
             c.all_reduce(len, Collective::Op::Max);
             const auto L = static_cast<std::int64_t>(len.cpu().item<double>());
             at::Tensor rows = torch::zeros({N, L + 1}, torch::kDouble);
@@ -509,17 +503,20 @@ std::map<std::string, double> Trainer::evaluate(const Dataset& data) {
             rows = rows.cpu();
             auto a = rows.accessor<double, 2>();
             generated.clear();
-            references.clear();
+            generated_for.clear();
             for (std::int64_t i = 0; i < N; ++i) {
                 if (a[i][0] < 1) continue;
                 std::vector<std::int64_t> g(static_cast<std::size_t>(a[i][0] - 1));
                 for (std::size_t k = 0; k < g.size(); ++k) g[k] = static_cast<std::int64_t>(a[i][static_cast<std::int64_t>(k) + 1]);
                 generated.push_back(std::move(g));
-                references.push_back(data.tokenizer->decode(data.examples[static_cast<std::size_t>(i)].target_ids));
+                generated_for.push_back(static_cast<std::size_t>(i));
             }
         }
     }
-    for (const auto& g : generated) predictions.push_back(data.tokenizer->decode(g));
+    for (std::size_t j = 0; j < generated.size(); ++j) {  // the generated text against each example's target
+        predictions.push_back(data.tokenizer->decode(generated[j]));
+        references.push_back(data.tokenizer->decode(data.examples[generated_for[j]].target_ids));
+    }
     std::map<std::string, double> m;
     if (data.masked_lm) {
         const double n = static_cast<double>(std::max<std::int64_t>(1, lm_tokens)), nll = loss_sum / n;

@@ -72,6 +72,21 @@ dt::Dataset countingLm(int n, std::uint64_t seed, int min_len = 8, int max_len =
     return d;
 }
 
+// A batch's LM loss (its lm_labels as the labels) from zeroed gradients: the logits, the loss and
+// every trainable parameter's gradient.
+std::tuple<at::Tensor, double, std::vector<at::Tensor>> lmLossAndGradients(dt::TransformerModel& m, const dt::Batch& b) {
+    for (auto& p : m.parameters())
+        if (p.grad().defined()) p.mutable_grad().zero_();
+    dt::ForwardInputs in = b.inputs;
+    in.labels = b.lm_labels;
+    const auto out = m.forward(in);
+    out.loss.backward();
+    std::vector<at::Tensor> g;
+    for (auto& p : m.parameters())
+        if (p.requires_grad() && p.grad().defined()) g.push_back(p.grad().clone());
+    return {out.logits.detach(), out.loss.item<double>(), g};
+}
+
 }  // namespace
 
 class TestSpeedPaths : public QObject {
@@ -342,20 +357,8 @@ private Q_SLOTS:
             const QString name = QString::fromStdString(cfg["model_type"].get<std::string>());
             auto m = dt::create_model(dt::ModelConfig::from_json(cfg, "test"), 4);
             m->eval();  // no dropout: the two layouts must compute the same numbers
-            auto run = [&](const dt::Batch& b) {
-                for (auto& p : m->parameters())
-                    if (p.grad().defined()) p.mutable_grad().zero_();
-                dt::ForwardInputs in = b.inputs;
-                in.labels = b.lm_labels;
-                const auto out = m->forward(in);
-                out.loss.backward();
-                std::vector<at::Tensor> g;
-                for (auto& p : m->parameters())
-                    if (p.requires_grad() && p.grad().defined()) g.push_back(p.grad().clone());
-                return std::make_tuple(out.logits.detach(), out.loss.item<double>(), g);
-            };
-            const auto [lu, loss_u, gu] = run(unpacked);
-            const auto [lp, loss_p, gp] = run(packed);
+            const auto [lu, loss_u, gu] = lmLossAndGradients(*m, unpacked);
+            const auto [lp, loss_p, gp] = lmLossAndGradients(*m, packed);
             QVERIFY2(std::abs(loss_u - loss_p) < 1e-5 * std::max(1.0, std::abs(loss_u)), qPrintable(name + QString(": %1 vs %2").arg(loss_u).arg(loss_p)));
             QCOMPARE(gu.size(), gp.size());
             QVERIFY(!gu.empty());
@@ -402,18 +405,9 @@ private Q_SLOTS:
                 d.examples.push_back(ex);
             }
             auto grads = [&](const std::vector<std::size_t>& idx, double* scored) {
-                for (auto& p : m->parameters())
-                    if (p.grad().defined()) p.mutable_grad().zero_();
-                dt::Batch b = dt::collate(d, idx, 0);
-                dt::ForwardInputs in = b.inputs;
-                in.labels = b.lm_labels;
-                const auto out = m->forward(in);
-                out.loss.backward();
+                const dt::Batch b = dt::collate(d, idx, 0);
                 *scored = t5 ? b.lm_labels.ne(-100).sum().item<double>() : b.lm_labels.narrow(1, 1, b.lm_labels.size(1) - 1).ne(-100).sum().item<double>();
-                std::vector<at::Tensor> g;
-                for (auto& p : m->parameters())
-                    if (p.grad().defined()) g.push_back(p.grad().clone());
-                return g;
+                return std::get<2>(lmLossAndGradients(*m, b));
             };
             double s_all = 0, s_lo = 0, s_hi = 0;
             const auto g_all = grads({0, 1, 2, 3, 4, 5, 6, 7}, &s_all);
